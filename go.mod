@@ -1,0 +1,3 @@
+module github.com/sidewatch/sidewatch
+
+go 1.26

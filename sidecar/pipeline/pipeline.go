@@ -1,0 +1,294 @@
+// Package pipeline moves events from producers through one bounded queue to
+// the sinks, enriching and encoding them on the way, and emits the periodic
+// stats event.
+//
+// Overflow policy is chosen by the producer's call: Publish waits for room
+// (log records: Fluent Bit buffers and retries behind TCP backpressure),
+// Offer drops and counts when the queue is full (network events: the packet
+// path must never stall).
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sidewatch/sidewatch/sidecar/event"
+	"github.com/sidewatch/sidewatch/sidecar/metrics"
+)
+
+// Sink receives encoded events.
+type Sink interface {
+	// Name identifies the sink in metrics and errors.
+	Name() string
+	// Write takes one or more complete JSON lines, each ending in '\n'. The
+	// slice is reused once Write returns.
+	Write(ctx context.Context, lines []byte) error
+	// Flush delivers or persists everything written so far.
+	Flush(ctx context.Context) error
+	// Close releases the sink after a final Flush.
+	Close() error
+}
+
+// Enricher fills the task fields of an event's ECS object and completes its
+// container (name from id or id from name).
+type Enricher interface {
+	Enrich(*event.ECS)
+}
+
+// ErrClosed is returned by Publish once the pipeline has stopped intake.
+var ErrClosed = errors.New("pipeline closed")
+
+// Config tunes the pipeline.
+type Config struct {
+	// QueueSize is the capacity of the event queue.
+	QueueSize int
+	// StatsInterval is the period of stats events; 0 disables the periodic
+	// ones (the final one at shutdown is always written).
+	StatsInterval time.Duration
+	// BatchBytes caps the bytes handed to a sink in one Write.
+	BatchBytes int
+	// Logger receives sink failures.
+	Logger *slog.Logger
+	// Now returns the current time (tests replace it).
+	Now func() time.Time
+}
+
+// Pipeline is the bounded queue and its single consumer.
+type Pipeline struct {
+	cfg    Config
+	queue  chan event.Event
+	sinks  []Sink
+	enrich Enricher
+	start  time.Time
+	reg    *metrics.Registry
+
+	mu     sync.RWMutex // held shared by senders, exclusively by Close
+	closed bool
+	done   chan struct{}
+
+	published    map[event.Type]*metrics.Counter
+	droppedFull  *metrics.Counter
+	droppedClose *metrics.Counter
+	written      *metrics.Counter
+	lost         *metrics.Counter
+	sinkErrors   map[string]*metrics.Counter
+}
+
+// New builds a pipeline writing to sinks. enrich may be nil.
+func New(cfg Config, reg *metrics.Registry, enrich Enricher, sinks ...Sink) *Pipeline {
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 4096
+	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = 256 << 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	p := &Pipeline{
+		cfg:        cfg,
+		queue:      make(chan event.Event, cfg.QueueSize),
+		sinks:      sinks,
+		enrich:     enrich,
+		start:      cfg.Now(),
+		reg:        reg,
+		done:       make(chan struct{}),
+		published:  map[event.Type]*metrics.Counter{},
+		sinkErrors: map[string]*metrics.Counter{},
+	}
+	for _, t := range []event.Type{event.TypeFlow, event.TypeDNS, event.TypeTLS, event.TypeHTTP, event.TypeAlert, event.TypeLog} {
+		p.published[t] = reg.Counter("pipeline", "events_total", "Events accepted into the queue, by event type.", "type", string(t))
+	}
+	p.droppedFull = reg.Counter("pipeline", "dropped_total", "Events dropped before reaching the sinks, by reason.", "reason", "queue_full")
+	p.droppedClose = reg.Counter("pipeline", "dropped_total", "Events dropped before reaching the sinks, by reason.", "reason", "closed")
+	p.lost = reg.Counter("pipeline", "dropped_total", "Events dropped before reaching the sinks, by reason.", "reason", "sink_error")
+	p.written = reg.Counter("pipeline", "written_total", "Events handed to every sink.")
+	reg.GaugeFunc("pipeline", "queue_length", "Events waiting in the queue.", func() float64 { return float64(len(p.queue)) })
+	reg.GaugeFunc("pipeline", "queue_capacity", "Capacity of the event queue.", func() float64 { return float64(cap(p.queue)) })
+	for _, s := range sinks {
+		p.sinkErrors[s.Name()] = reg.Counter("pipeline", "sink_errors_total", "Failed sink writes and flushes.", "sink", s.Name())
+	}
+	return p
+}
+
+// Publish queues ev, waiting for room. It returns ctx.Err() if ctx ends
+// first and ErrClosed after Close; the caller still owns ev then.
+func (p *Pipeline) Publish(ctx context.Context, ev event.Event) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		p.droppedClose.Inc()
+		return ErrClosed
+	}
+	select {
+	case p.queue <- ev:
+		p.count(ev.EventType)
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Offer queues ev if there is room and reports whether it did. A refused
+// event is counted in sidewatch_pipeline_dropped_total.
+func (p *Pipeline) Offer(ev event.Event) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		p.droppedClose.Inc()
+		return false
+	}
+	select {
+	case p.queue <- ev:
+		p.count(ev.EventType)
+		return true
+	default:
+		p.droppedFull.Inc()
+		return false
+	}
+}
+
+func (p *Pipeline) count(t event.Type) {
+	if c := p.published[t]; c != nil {
+		c.Inc()
+	}
+}
+
+// Close stops intake. Run then drains the queue, writes the final stats
+// event, flushes the sinks and returns. Close waits for senders already
+// inside Publish, so no accepted event is lost.
+func (p *Pipeline) Close() {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.done)
+	}
+	p.mu.Unlock()
+}
+
+// Run consumes the queue until Close has been called and the queue is
+// empty, then writes a final stats event and flushes and closes the sinks.
+// ctx bounds sink I/O only: cancelling it does not stop intake (Close does),
+// so that shutdown can drain within its own deadline.
+func (p *Pipeline) Run(ctx context.Context) error {
+	var tick <-chan time.Time
+	if p.cfg.StatsInterval > 0 {
+		t := time.NewTicker(p.cfg.StatsInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	buf := make([]byte, 0, p.cfg.BatchBytes+4096)
+	var n uint64
+	flush := func() {
+		if len(buf) == 0 {
+			return
+		}
+		p.write(ctx, buf, n)
+		buf, n = buf[:0], 0
+	}
+	add := func(ev *event.Event) {
+		if p.enrich != nil {
+			p.enrich.Enrich(&ev.ECS)
+		}
+		buf = ev.AppendJSON(buf)
+		buf = append(buf, '\n')
+		n++
+		if len(buf) >= p.cfg.BatchBytes {
+			flush()
+		}
+	}
+	for {
+		select {
+		case ev := <-p.queue:
+			add(&ev)
+			// Take what is already queued into the same batch.
+		drain:
+			for len(buf) < p.cfg.BatchBytes {
+				select {
+				case ev := <-p.queue:
+					add(&ev)
+				default:
+					break drain
+				}
+			}
+			flush()
+		case <-tick:
+			p.writeStats(ctx)
+		case <-p.done:
+			for {
+				select {
+				case ev := <-p.queue:
+					add(&ev)
+					continue
+				default:
+				}
+				break
+			}
+			flush()
+			p.writeStats(ctx)
+			return p.closeSinks(ctx)
+		}
+	}
+}
+
+func (p *Pipeline) write(ctx context.Context, lines []byte, n uint64) {
+	ok := true
+	for _, s := range p.sinks {
+		if err := s.Write(ctx, lines); err != nil {
+			ok = false
+			p.sinkErrors[s.Name()].Inc()
+			p.cfg.Logger.Error("sink write failed", "sink", s.Name(), "events", n, "err", err)
+		}
+	}
+	if ok {
+		p.written.Add(n)
+	} else {
+		p.lost.Add(n)
+	}
+}
+
+// StatsEvent builds a stats event from the registry.
+func (p *Pipeline) StatsEvent() event.Event {
+	now := p.cfg.Now()
+	ev := event.Event{
+		Timestamp: event.At(now),
+		EventType: event.TypeStats,
+		Stats:     &event.Stats{Uptime: int64(now.Sub(p.start) / time.Second), Groups: p.reg.Stats()},
+	}
+	if p.enrich != nil {
+		p.enrich.Enrich(&ev.ECS)
+	}
+	return ev
+}
+
+func (p *Pipeline) writeStats(ctx context.Context) {
+	ev := p.StatsEvent()
+	line := append(ev.AppendJSON(nil), '\n')
+	for _, s := range p.sinks {
+		if err := s.Write(ctx, line); err != nil {
+			p.sinkErrors[s.Name()].Inc()
+			p.cfg.Logger.Error("sink write failed", "sink", s.Name(), "events", 1, "err", err)
+		}
+	}
+}
+
+func (p *Pipeline) closeSinks(ctx context.Context) error {
+	var errs []error
+	for _, s := range p.sinks {
+		if err := s.Flush(ctx); err != nil {
+			p.sinkErrors[s.Name()].Inc()
+			errs = append(errs, fmt.Errorf("flush %s: %w", s.Name(), err))
+		}
+		if err := s.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", s.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
