@@ -1,0 +1,271 @@
+package capture
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gopacket/gopacket/afpacket"
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
+
+	"github.com/sidewatch/sidewatch/sidecar/metrics"
+)
+
+// Capture is one open AF_PACKET socket with its ring.
+type Capture struct {
+	tp     *afpacket.TPacket
+	ifaces interfaces
+
+	mu     sync.Mutex // guards closed and kernel against Close
+	closed bool
+	kernel afpacket.SocketStatsV3
+
+	packets       *metrics.Counter
+	bytes         *metrics.Counter
+	truncated     *metrics.Counter
+	unknownIface  *metrics.Counter
+	unknownLink   *metrics.Counter
+	readErrors    *metrics.Counter
+	ifaceRefreshs *metrics.Counter
+}
+
+// Open opens the capture socket, sets up its ring and attaches the kernel
+// filter. Call it before dropping privileges: it needs CAP_NET_RAW.
+func Open(cfg Config, reg *metrics.Registry) (*Capture, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Capture{}
+	if err := c.ifaces.refresh(); err != nil {
+		return nil, err
+	}
+	var ifindexes []int
+	for _, name := range cfg.Interfaces {
+		idx, ok := c.ifaces.index(name)
+		if !ok {
+			return nil, fmt.Errorf("capture interface %q: no such interface in this network namespace", name)
+		}
+		ifindexes = append(ifindexes, idx)
+	}
+	prog, err := filter(ifindexes, cfg.IgnorePorts)
+	if err != nil {
+		return nil, err
+	}
+	block := cfg.BlockKiB * 1024
+	tp, err := afpacket.NewTPacket(
+		afpacket.OptInterface(""), // ifindex 0: every interface, present and future
+		afpacket.OptTPacketVersion(afpacket.TPacketVersion3),
+		afpacket.OptFrameSize(frameSize),
+		afpacket.OptBlockSize(block),
+		afpacket.OptNumBlocks(cfg.RingMiB*1024*1024/block),
+		afpacket.OptBlockTimeout(cfg.BlockTimeout),
+		afpacket.OptPollTimeout(pollTimeout),
+	)
+	if err != nil {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			return nil, fmt.Errorf("open AF_PACKET socket: %w (packet capture needs CAP_NET_RAW; disable it with --no-capture)", err)
+		}
+		return nil, fmt.Errorf("open AF_PACKET socket: %w", err)
+	}
+	if err := tp.SetBPF(prog); err != nil {
+		tp.Close()
+		return nil, fmt.Errorf("attach capture filter: %w", err)
+	}
+	c.tp = tp
+
+	const sub = "capture"
+	c.packets = reg.Counter(sub, "packets_total", "Packets read from the capture ring.")
+	c.bytes = reg.Counter(sub, "bytes_total", "Wire bytes of the packets read from the capture ring.")
+	c.truncated = reg.Counter(sub, "truncated_total", "Packets longer than the snap length (counted with their wire length).")
+	c.unknownIface = reg.Counter(sub, "dropped_total", "Packets read but not passed to the flow table.", "reason", "unknown_interface")
+	c.unknownLink = reg.Counter(sub, "dropped_total", "Packets read but not passed to the flow table.", "reason", "link_type")
+	c.readErrors = reg.Counter(sub, "read_errors_total", "Errors reading the capture ring other than timeouts.")
+	c.ifaceRefreshs = reg.Counter(sub, "interface_refreshes_total", "Re-reads of the interface list after a packet from an unknown interface.")
+	reg.CounterFunc(sub, "kernel_packets_total", "Packets the kernel passed to the capture socket, including dropped ones (tp_packets).",
+		func() float64 { s := c.kernelStats(); return float64(s.Packets()) })
+	reg.CounterFunc(sub, "kernel_drops_total", "Packets the kernel dropped because the capture ring was full (tp_drops).",
+		func() float64 { s := c.kernelStats(); return float64(s.Drops()) })
+	reg.CounterFunc(sub, "kernel_queue_freezes_total", "Times the kernel froze the capture ring because every block was full (tp_freeze_q_cnt).",
+		func() float64 { s := c.kernelStats(); return float64(s.QueueFreezes()) })
+	return c, nil
+}
+
+// kernelStats returns the socket's cumulative counters. The kernel resets
+// them on every read; TPacket accumulates.
+func (c *Capture) kernelStats() afpacket.SocketStatsV3 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		if _, v3, err := c.tp.SocketStats(); err == nil {
+			c.kernel = v3
+		}
+	}
+	return c.kernel
+}
+
+// Close releases the socket and its ring; Run calls it on return. The kernel
+// counters keep their last values.
+func (c *Capture) Close() error {
+	c.kernelStats()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.closed = true
+		c.tp.Close()
+	}
+	return nil
+}
+
+// Run feeds every captured packet to t until ctx is done, asks t to expire
+// idle flows about once a second, and on return flushes t with reason
+// "shutdown" and closes the socket. Only Run's goroutine touches t.
+func (c *Capture) Run(ctx context.Context, t Table) error {
+	defer c.Close()
+	var lastExpire time.Time
+	for {
+		data, ci, err := c.tp.ZeroCopyReadPacketData()
+		if err != nil {
+			now := time.Now()
+			if !errors.Is(err, afpacket.ErrTimeout) {
+				c.readErrors.Inc()
+				// Persistent socket errors must not spin; wait a poll period.
+				select {
+				case <-ctx.Done():
+				case <-time.After(pollTimeout):
+				}
+			}
+			if ctx.Err() != nil {
+				t.Flush(now, "shutdown")
+				return nil
+			}
+			if now.Sub(lastExpire) >= expireEvery {
+				t.Expire(now)
+				lastExpire = now
+			}
+			continue
+		}
+		c.packets.Inc()
+		c.bytes.Add(uint64(ci.Length))
+		if ci.CaptureLength < ci.Length {
+			c.truncated.Inc()
+		}
+		if iface, ok := c.ifaces.lookup(ci.InterfaceIndex, ci.Timestamp, c.ifaceRefreshs); !ok {
+			c.unknownIface.Inc()
+		} else if iface.link == 0 {
+			c.unknownLink.Inc()
+		} else {
+			t.Packet(ci.Timestamp, iface.name, iface.link, data, ci.Length)
+		}
+		// Under load the packet clock drives expiry and the cancellation
+		// check, which keeps time.Now and ctx off the per-packet path.
+		if ci.Timestamp.Sub(lastExpire) >= expireEvery {
+			if ctx.Err() != nil {
+				t.Flush(ci.Timestamp, "shutdown")
+				return nil
+			}
+			t.Expire(ci.Timestamp)
+			lastExpire = ci.Timestamp
+		}
+	}
+}
+
+// iface is one network interface as the flow table needs it.
+type iface struct {
+	name string
+	link layers.LinkType // 0: a link type the flow table cannot decode
+}
+
+// interfaces maps kernel interface indexes to names. Only Run's goroutine
+// uses it after Open.
+type interfaces struct {
+	byIndex     map[int]iface
+	lastIndex   int
+	last        iface
+	lastRefresh time.Time
+}
+
+func (s *interfaces) index(name string) (int, bool) {
+	for idx, i := range s.byIndex {
+		if i.name == name {
+			return idx, true
+		}
+	}
+	return 0, false
+}
+
+// lookup returns the interface of index, re-reading the list when the index
+// is new (an interface added after Open), at most once a second.
+func (s *interfaces) lookup(index int, now time.Time, refreshes *metrics.Counter) (iface, bool) {
+	if index == s.lastIndex && s.last.name != "" {
+		return s.last, true
+	}
+	i, ok := s.byIndex[index]
+	if !ok && now.Sub(s.lastRefresh) >= time.Second {
+		s.lastRefresh = now
+		refreshes.Inc()
+		if s.refresh() == nil {
+			i, ok = s.byIndex[index]
+		}
+	}
+	if ok {
+		s.lastIndex, s.last = index, i
+	}
+	return i, ok
+}
+
+// refresh reads the interface list over rtnetlink: net.Interfaces does not
+// give the hardware type, which decides how a frame is decoded.
+func (s *interfaces) refresh() error {
+	rib, err := syscall.NetlinkRIB(syscall.RTM_GETLINK, syscall.AF_UNSPEC)
+	if err != nil {
+		return fmt.Errorf("list interfaces: %w", err)
+	}
+	msgs, err := syscall.ParseNetlinkMessage(rib)
+	if err != nil {
+		return fmt.Errorf("list interfaces: %w", err)
+	}
+	byIndex := map[int]iface{}
+	for _, m := range msgs {
+		if m.Header.Type != syscall.RTM_NEWLINK || len(m.Data) < syscall.SizeofIfInfomsg {
+			continue
+		}
+		// struct ifinfomsg: family u8, pad u8, type u16, index s32, ...
+		hwType := binary.NativeEndian.Uint16(m.Data[2:4])
+		index := int(int32(binary.NativeEndian.Uint32(m.Data[4:8])))
+		attrs, err := syscall.ParseNetlinkRouteAttr(&m)
+		if err != nil {
+			return fmt.Errorf("list interfaces: %w", err)
+		}
+		for _, a := range attrs {
+			if a.Attr.Type == syscall.IFLA_IFNAME {
+				name := string(a.Value)
+				if n := slices.Index(a.Value, 0); n >= 0 {
+					name = string(a.Value[:n])
+				}
+				byIndex[index] = iface{name: name, link: linkType(hwType)}
+			}
+		}
+	}
+	s.byIndex = byIndex
+	s.lastIndex, s.last = 0, iface{}
+	return nil
+}
+
+// linkType maps an ARPHRD_* hardware type to the frame format an AF_PACKET
+// SOCK_RAW socket delivers for it.
+func linkType(arphrd uint16) layers.LinkType {
+	switch arphrd {
+	case unix.ARPHRD_ETHER, unix.ARPHRD_LOOPBACK:
+		return layers.LinkTypeEthernet
+	case unix.ARPHRD_NONE, unix.ARPHRD_PPP, unix.ARPHRD_TUNNEL, unix.ARPHRD_TUNNEL6, unix.ARPHRD_SIT:
+		// Tunnels deliver the IP packet with no link header.
+		return layers.LinkTypeRaw
+	}
+	return 0
+}
