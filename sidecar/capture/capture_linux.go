@@ -41,20 +41,23 @@ func Open(cfg Config, reg *metrics.Registry) (*Capture, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Capture{}
+	c := &Capture{ifaces: interfaces{fd: -1}}
 	if err := c.ifaces.refresh(); err != nil {
+		c.ifaces.close()
 		return nil, err
 	}
 	var ifindexes []int
 	for _, name := range cfg.Interfaces {
 		idx, ok := c.ifaces.index(name)
 		if !ok {
+			c.ifaces.close()
 			return nil, fmt.Errorf("capture interface %q: no such interface in this network namespace", name)
 		}
 		ifindexes = append(ifindexes, idx)
 	}
 	prog, err := filter(ifindexes, cfg.IgnorePorts)
 	if err != nil {
+		c.ifaces.close()
 		return nil, err
 	}
 	block := cfg.BlockKiB * 1024
@@ -68,6 +71,7 @@ func Open(cfg Config, reg *metrics.Registry) (*Capture, error) {
 		afpacket.OptPollTimeout(pollTimeout),
 	)
 	if err != nil {
+		c.ifaces.close()
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 			return nil, fmt.Errorf("open AF_PACKET socket: %w (packet capture needs CAP_NET_RAW; disable it with --no-capture)", err)
 		}
@@ -75,6 +79,7 @@ func Open(cfg Config, reg *metrics.Registry) (*Capture, error) {
 	}
 	if err := tp.SetBPF(prog); err != nil {
 		tp.Close()
+		c.ifaces.close()
 		return nil, fmt.Errorf("attach capture filter: %w", err)
 	}
 	c.tp = tp
@@ -109,8 +114,9 @@ func (c *Capture) kernelStats() afpacket.SocketStatsV3 {
 	return c.kernel
 }
 
-// Close releases the socket and its ring; Run calls it on return. The kernel
-// counters keep their last values.
+// Close releases the socket and its ring. Run closes on return; call Close
+// only for a Capture that is never run. The kernel counters keep their last
+// values.
 func (c *Capture) Close() error {
 	c.kernelStats()
 	c.mu.Lock()
@@ -118,6 +124,7 @@ func (c *Capture) Close() error {
 	if !c.closed {
 		c.closed = true
 		c.tp.Close()
+		c.ifaces.close()
 	}
 	return nil
 }
@@ -184,6 +191,8 @@ type iface struct {
 // interfaces maps kernel interface indexes to names. Only Run's goroutine
 // uses it after Open.
 type interfaces struct {
+	fd          int // rtnetlink socket
+	seq         uint32
 	byIndex     map[int]iface
 	lastIndex   int
 	last        iface
@@ -220,41 +229,93 @@ func (s *interfaces) lookup(index int, now time.Time, refreshes *metrics.Counter
 }
 
 // refresh reads the interface list over rtnetlink: net.Interfaces does not
-// give the hardware type, which decides how a frame is decoded.
+// give the hardware type, which decides how a frame is decoded. The socket is
+// opened once, by Open, so later refreshes list the network namespace that was
+// current then, whatever thread runs them.
 func (s *interfaces) refresh() error {
-	rib, err := syscall.NetlinkRIB(syscall.RTM_GETLINK, syscall.AF_UNSPEC)
-	if err != nil {
-		return fmt.Errorf("list interfaces: %w", err)
-	}
-	msgs, err := syscall.ParseNetlinkMessage(rib)
-	if err != nil {
-		return fmt.Errorf("list interfaces: %w", err)
-	}
-	byIndex := map[int]iface{}
-	for _, m := range msgs {
-		if m.Header.Type != syscall.RTM_NEWLINK || len(m.Data) < syscall.SizeofIfInfomsg {
-			continue
-		}
-		// struct ifinfomsg: family u8, pad u8, type u16, index s32, ...
-		hwType := binary.NativeEndian.Uint16(m.Data[2:4])
-		index := int(int32(binary.NativeEndian.Uint32(m.Data[4:8])))
-		attrs, err := syscall.ParseNetlinkRouteAttr(&m)
+	if s.fd < 0 {
+		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 		if err != nil {
 			return fmt.Errorf("list interfaces: %w", err)
 		}
-		for _, a := range attrs {
-			if a.Attr.Type == syscall.IFLA_IFNAME {
-				name := string(a.Value)
-				if n := slices.Index(a.Value, 0); n >= 0 {
-					name = string(a.Value[:n])
-				}
-				byIndex[index] = iface{name: name, link: linkType(hwType)}
-			}
-		}
+		s.fd = fd
+	}
+	byIndex, err := dumpLinks(s.fd, &s.seq)
+	if err != nil {
+		return fmt.Errorf("list interfaces: %w", err)
 	}
 	s.byIndex = byIndex
 	s.lastIndex, s.last = 0, iface{}
 	return nil
+}
+
+func (s *interfaces) close() {
+	if s.fd >= 0 {
+		unix.Close(s.fd)
+		s.fd = -1
+	}
+}
+
+// dumpLinks sends one RTM_GETLINK dump request on fd and reads the answer.
+func dumpLinks(fd int, seq *uint32) (map[int]iface, error) {
+	*seq++
+	req := make([]byte, unix.NLMSG_HDRLEN+unix.SizeofIfInfomsg)
+	binary.NativeEndian.PutUint32(req[0:], uint32(len(req)))
+	binary.NativeEndian.PutUint16(req[4:], unix.RTM_GETLINK)
+	binary.NativeEndian.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	binary.NativeEndian.PutUint32(req[8:], *seq)
+	req[unix.NLMSG_HDRLEN] = unix.AF_UNSPEC
+	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return nil, err
+	}
+	byIndex := map[int]iface{}
+	buf := make([]byte, 64*1024)
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			return nil, err
+		}
+		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range msgs {
+			if m.Header.Seq != *seq {
+				continue // a late answer to an earlier, failed request
+			}
+			switch m.Header.Type {
+			case unix.NLMSG_DONE:
+				return byIndex, nil
+			case unix.NLMSG_ERROR:
+				if len(m.Data) >= 4 {
+					if errno := int32(binary.NativeEndian.Uint32(m.Data)); errno != 0 {
+						return nil, syscall.Errno(-errno)
+					}
+				}
+				return nil, errors.New("netlink error")
+			case unix.RTM_NEWLINK:
+				if len(m.Data) < unix.SizeofIfInfomsg {
+					continue
+				}
+				// struct ifinfomsg: family u8, pad u8, type u16, index s32, ...
+				hwType := binary.NativeEndian.Uint16(m.Data[2:4])
+				index := int(int32(binary.NativeEndian.Uint32(m.Data[4:8])))
+				attrs, err := syscall.ParseNetlinkRouteAttr(&m)
+				if err != nil {
+					return nil, err
+				}
+				for _, a := range attrs {
+					if a.Attr.Type == unix.IFLA_IFNAME {
+						name := a.Value
+						if n := slices.Index(name, 0); n >= 0 {
+							name = name[:n]
+						}
+						byIndex[index] = iface{name: string(name), link: linkType(hwType)}
+					}
+				}
+			}
+		}
+	}
 }
 
 // linkType maps an ARPHRD_* hardware type to the frame format an AF_PACKET
