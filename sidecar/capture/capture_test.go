@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +49,45 @@ func TestConfigValidate(t *testing.T) {
 		modify(&cfg)
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("case %d: Validate(%+v) = %v, want nil", i, cfg, err)
+		}
+	}
+}
+
+// TestDefaultConfigMatchesTags keeps DefaultConfig, the kong defaults and the
+// flag and variable names in step.
+func TestDefaultConfigMatchesTags(t *testing.T) {
+	def := reflect.ValueOf(DefaultConfig())
+	typ := def.Type()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		var got string
+		switch v := def.Field(i).Interface().(type) {
+		case []string:
+			got = strings.Join(v, ",")
+		case []uint16:
+			got = strings.Trim(strings.ReplaceAll(fmt.Sprint(v), " ", ","), "[]")
+		case time.Duration:
+			got = v.String()
+		default:
+			got = fmt.Sprint(v)
+		}
+		want := f.Tag.Get("default")
+		if d, err := time.ParseDuration(want); err == nil {
+			want = d.String()
+		}
+		if got != want {
+			t.Errorf("%s: DefaultConfig() = %q, tag default = %q", f.Name, got, want)
+		}
+		for _, k := range []string{"name", "env", "help"} {
+			if f.Tag.Get(k) == "" {
+				t.Errorf("%s has no %s tag", f.Name, k)
+			}
+		}
+		if !strings.HasPrefix(f.Tag.Get("name"), "capture-") {
+			t.Errorf("%s: name = %s, want the capture- prefix", f.Name, f.Tag.Get("name"))
+		}
+		if want := "SIDEWATCH_" + strings.ToUpper(strings.ReplaceAll(f.Tag.Get("name"), "-", "_")); f.Tag.Get("env") != want {
+			t.Errorf("%s: env = %s, want %s", f.Name, f.Tag.Get("env"), want)
 		}
 	}
 }
