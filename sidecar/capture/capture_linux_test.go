@@ -125,7 +125,7 @@ func (s *session) stop(t *testing.T) {
 
 // udpSend sends n datagrams of payload bytes from address from to address
 // to, from a socket opened in namespace ns.
-func udpSend(t *testing.T, ns, from, to string, n int, payload int) {
+func udpSend(t testing.TB, ns, from, to string, n int, payload int) {
 	t.Helper()
 	inNetns(t, ns, func() {
 		laddr, err := net.ResolveUDPAddr("udp4", from)
@@ -149,7 +149,7 @@ func udpSend(t *testing.T, ns, from, to string, n int, payload int) {
 	})
 }
 
-func listenUDP(t *testing.T, ns, addr string) *net.UDPConn {
+func listenUDP(t testing.TB, ns, addr string) *net.UDPConn {
 	t.Helper()
 	var conn *net.UDPConn
 	inNetns(t, ns, func() {

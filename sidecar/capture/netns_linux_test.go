@@ -15,7 +15,7 @@ import (
 var netnsSeq atomic.Int32
 
 // requireNetns skips unless the test can create network namespaces.
-func requireNetns(t *testing.T) {
+func requireNetns(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for ip netns and AF_PACKET (CI runs tests as root)")
@@ -27,7 +27,7 @@ func requireNetns(t *testing.T) {
 
 // newNetns creates a network namespace with lo up and IPv6 off (so router
 // solicitations and DAD stay out of exact counts), removed when t ends.
-func newNetns(t *testing.T) string {
+func newNetns(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("swcap%d-%d", os.Getpid(), netnsSeq.Add(1))
 	sh(t, "ip", "netns", "add", name)
@@ -39,7 +39,7 @@ func newNetns(t *testing.T) string {
 
 // vethPair links namespaces a and b with a veth pair, a's end named ifA
 // with address addrA, b's end ifB with addrB (CIDR notation).
-func vethPair(t *testing.T, a, ifA, addrA, b, ifB, addrB string) {
+func vethPair(t testing.TB, a, ifA, addrA, b, ifB, addrB string) {
 	t.Helper()
 	sh(t, "ip", "-n", a, "link", "add", ifA, "type", "veth", "peer", "name", ifB, "netns", b)
 	sh(t, "ip", "-n", a, "addr", "add", addrA, "dev", ifA)
@@ -48,7 +48,7 @@ func vethPair(t *testing.T, a, ifA, addrA, b, ifB, addrB string) {
 	sh(t, "ip", "-n", b, "link", "set", ifB, "up")
 }
 
-func sh(t *testing.T, name string, args ...string) string {
+func sh(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
@@ -59,7 +59,7 @@ func sh(t *testing.T, name string, args ...string) string {
 
 // inNetns runs fn on a thread switched into namespace name, so sockets fn
 // opens belong to it.
-func inNetns(t *testing.T, name string, fn func()) {
+func inNetns(t testing.TB, name string, fn func()) {
 	t.Helper()
 	runtime.LockOSThread()
 	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
