@@ -48,3 +48,7 @@ cross: ## build for linux/arm64 and compile the tests for darwin
 .PHONY: clean
 clean: ## remove build output
 	rm -rf bin dist
+
+.PHONY: bench-capture
+bench-capture: ## (root) live capture benchmark: sidewatch vs tcpdump, zero-drop rate and CPU (sidecar/capture/bench)
+	sidecar/capture/bench/bench-capture.sh

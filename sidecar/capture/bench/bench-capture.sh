@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# make bench-capture: replay a generated pcap with tcpreplay at increasing
+# rates through a veth pair into a network namespace where sidewatch's
+# capture path and `tcpdump -w /dev/null` capture the same interface at the
+# same time, and report, per rate, the kernel drops and the CPU seconds each
+# used while the pcap was replayed, then the highest rate at which each
+# dropped nothing. Rate "top" is tcpreplay --topspeed.
+#
+# Needs root, ip (iproute2), tcpdump, tcpreplay and go.
+# Environment: PACKETS (default 300000), RATES (pps list), RING_MIB (8; the
+# tcpdump buffer is set to the same size), CAPTURE_CMD (default: build
+# sidecar/capture/bench/capbench).
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+
+PACKETS=${PACKETS:-300000}
+RATES=${RATES:-"25000 50000 100000 150000 200000 300000 top"}
+RING_MIB=${RING_MIB:-8}
+
+if [ "$(id -u)" != 0 ]; then echo "bench-capture needs root (ip netns, AF_PACKET)" >&2; exit 1; fi
+for tool in ip tcpdump tcpreplay go; do
+  command -v "$tool" >/dev/null || { echo "bench-capture needs $tool (.ci/apt/capture.txt)" >&2; exit 1; }
+done
+
+work=$(mktemp -d)
+src=swbench-src-$$ cap=swbench-cap-$$
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  ip netns del "$src" 2>/dev/null || true
+  ip netns del "$cap" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+for ns in "$src" "$cap"; do
+  ip netns add "$ns"
+  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$ns" link set lo up
+done
+ip -n "$src" link add swb0 type veth peer name swb1 netns "$cap"
+ip -n "$src" link set swb0 up
+ip -n "$cap" link set swb1 up
+dmac=$(ip netns exec "$cap" cat /sys/class/net/swb1/address)
+
+CGO_ENABLED=0 go build -o "$work/capbench" ./sidecar/capture/bench/capbench
+CAPTURE_CMD=${CAPTURE_CMD:-$work/capbench}
+go run ./sidecar/capture/bench/genpcap -n "$PACKETS" -dmac "$dmac" -o "$work/bench.pcap"
+
+tck=$(getconf CLK_TCK)
+# cpu PID: user+system CPU seconds of a running process.
+cpu() { sed 's/.*) //' "/proc/$1/stat" | awk -v t="$tck" '{printf "%.2f", ($12+$13)/t}'; }
+# wait_for FILE TEXT: wait until FILE contains TEXT (a process is ready).
+wait_for() {
+  for _ in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; exit 1
+}
+
+printf '%-9s %-10s | %-12s %-10s %-8s | %-12s %-10s %-8s\n' \
+  "rate_pps" "sent_pps" "sw_captured" "sw_drops" "sw_cpu_s" "td_captured" "td_drops" "td_cpu_s"
+best_sw=0 best_td=0
+for rate in $RATES; do
+  SIDEWATCH_CAPTURE_INTERFACES=swb1 SIDEWATCH_CAPTURE_RING_MIB=$RING_MIB \
+    ip netns exec "$cap" "$CAPTURE_CMD" >"$work/sw.json" 2>"$work/sw.err" &
+  swpid=$!; pids+=("$swpid")
+  ip netns exec "$cap" tcpdump -i swb1 -p -n -s 262144 -B $((RING_MIB * 1024)) -w /dev/null 2>"$work/td.err" &
+  tdpid=$!; pids+=("$tdpid")
+  wait_for "$work/sw.err" capturing
+  wait_for "$work/td.err" "listening on"
+
+  sw0=$(cpu "$swpid") td0=$(cpu "$tdpid")
+  speed=(--pps="$rate")
+  if [ "$rate" = top ]; then speed=(--topspeed); fi
+  ip netns exec "$src" tcpreplay -q -i swb0 "${speed[@]}" "$work/bench.pcap" >"$work/replay.txt" 2>&1
+  sleep 1 # let both drain their rings
+  swcpu=$(awk -v a="$sw0" -v b="$(cpu "$swpid")" 'BEGIN{printf "%.2f", b-a}')
+  tdcpu=$(awk -v a="$td0" -v b="$(cpu "$tdpid")" 'BEGIN{printf "%.2f", b-a}')
+  kill -TERM "$swpid" "$tdpid"
+  wait "$swpid" "$tdpid" || true
+
+  sent=$(grep -o 'Rated: [0-9.]* Bps, [0-9.]* Mbps, [0-9.]* pps' "$work/replay.txt" | awk '{print int($6)}')
+  swdrops=$(grep -o '"kernel_drops_total":[0-9]*' "$work/sw.json" | cut -d: -f2)
+  swpkts=$(grep -o '"packets_total":[0-9]*' "$work/sw.json" | head -1 | cut -d: -f2)
+  tddrops=$(grep -o '[0-9]* packets dropped by kernel' "$work/td.err" | awk '{print $1}')
+  tdpkts=$(grep -o '[0-9]* packets captured' "$work/td.err" | awk '{print $1}')
+  printf '%-9s %-10s | %-12s %-10s %-8s | %-12s %-10s %-8s\n' \
+    "$rate" "${sent:-?}" "${swpkts:-?}" "${swdrops:-?}" "$swcpu" "${tdpkts:-?}" "${tddrops:-?}" "$tdcpu"
+  if [ "${swdrops:-1}" = 0 ] && [ "${swpkts:-0}" -ge "$PACKETS" ]; then best_sw=${sent:-$rate}; fi
+  if [ "${tddrops:-1}" = 0 ] && [ "${tdpkts:-0}" -ge "$PACKETS" ]; then best_td=${sent:-$rate}; fi
+done
+echo "highest sent rate with zero kernel drops: sidewatch ${best_sw} pps, tcpdump ${best_td} pps (${PACKETS} packets per rate, ${RING_MIB} MiB ring/buffer each)"
