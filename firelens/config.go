@@ -55,7 +55,7 @@ func ParseSectionType(name string) SectionType {
 	}
 	for _, s := range sectionNames {
 		for _, n := range s.names {
-			if len(name) <= len(n) && strings.EqualFold(name, n[:len(name)]) {
+			if len(name) <= len(n) && equalFoldASCII(name, n[:len(name)]) {
 				return s.typ
 			}
 		}
@@ -114,6 +114,27 @@ type ParseError struct {
 
 func (e *ParseError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
 
+// equalFoldASCII compares like C's strcasecmp: only ASCII letters fold,
+// unlike strings.EqualFold, which also folds e.g. U+212A KELVIN SIGN to "k".
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
 // isBlank is C's isblank: the only characters that indent.
 func isBlank(c byte) bool { return c == ' ' || c == '\t' }
 
@@ -161,7 +182,7 @@ func Parse(src []byte) (*Config, error) {
 			l.kind = kindBlank
 		case t[0] == '#':
 			l.kind = kindComment
-		case len(t) > 9 && strings.EqualFold(t[:9], "@INCLUDE "):
+		case len(t) > 9 && equalFoldASCII(t[:9], "@INCLUDE "):
 			l.kind = kindInclude
 		case t[0] == '@':
 			if !strings.Contains(t, " ") {
@@ -360,6 +381,7 @@ func (c *Config) Set(s Setting) error {
 		target  bool // inside a section of type s.Section
 		found   bool // the key was seen in the current target section
 		exists  bool // a target section exists
+		groups  bool // the current section has a group
 		lastPos int  // index in out of the target section's last entry or header
 	)
 	endSection := func() {
@@ -371,16 +393,24 @@ func (c *Config) Set(s Setting) error {
 		switch l.kind {
 		case kindHeader:
 			endSection()
-			target, found = l.typ == s.Section, false
+			target, found, groups = l.typ == s.Section, false, false
 			exists = exists || target
 			lastPos = len(out)
+		case kindGroupHeader:
+			groups = true
 		case kindEntry:
 			if !target {
 				break
 			}
-			if strings.EqualFold(l.key, s.Key) {
+			if equalFoldASCII(l.key, s.Key) {
 				if found {
-					continue // a later duplicate: drop it
+					// Drop a later duplicate. Inside a section with groups, a
+					// first-level line also ends a group; a line holding just
+					// the indent keeps that meaning.
+					if groups && l.text[:len(l.text)-len(strings.TrimLeft(l.text, " \t"))] == c.indent {
+						out = append(out, line{text: c.indent, eol: l.eol, kind: kindBlank})
+					}
+					continue
 				}
 				found = true
 				l.text = l.text[:len(l.text)-len(strings.TrimLeft(l.text, " \t"))] + entry

@@ -371,6 +371,12 @@ func TestSet(t *testing.T) {
 			want:     "[OUTPUT]\n  Name x\n  [g]\n    Retry_Limit 1\n  Retry_Limit False\n",
 		},
 		{
+			name:     "dropped_duplicate_still_ends_group",
+			src:      "[OUTPUT]\n  Retry_Limit 1\n  [g]\n    a b\n  Retry_Limit 2\n    Alias x\n",
+			settings: []Setting{out("Retry_Limit", "False")},
+			want:     "[OUTPUT]\n  Retry_Limit False\n  [g]\n    a b\n  \n    Alias x\n",
+		},
+		{
 			name:     "append_before_group",
 			src:      "[OUTPUT]\n  Name x\n  [g]\n    Retry_Limit 1\n",
 			settings: []Setting{out("Retry_Limit", "False")},
