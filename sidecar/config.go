@@ -7,7 +7,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sidewatch/sidewatch/sidecar/capture"
+	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
+	"github.com/sidewatch/sidewatch/sidecar/privdrop"
 	"github.com/sidewatch/sidewatch/sidecar/sink"
 )
 
@@ -23,9 +26,13 @@ type Config struct {
 	LauncherSource  string        `name:"launcher-source" env:"SIDEWATCH_LAUNCHER_SOURCE" default:"/usr/local/lib/sidewatch/fluent-launch" help:"fluent-launch binary to install into the shared volume."`
 	LauncherDir     string        `name:"launcher-dir" env:"SIDEWATCH_LAUNCHER_DIR" default:"/var/sidewatch/lib/fluent-bit" help:"Shared volume directory the log_router mounts with volumesFrom."`
 	NoLauncher      bool          `name:"no-launcher" env:"SIDEWATCH_NO_LAUNCHER" help:"Do not install fluent-launch (no log_router in this task)."`
+	NoCapture       bool          `name:"no-capture" env:"SIDEWATCH_NO_CAPTURE" help:"Do not capture packets (then run needs no CAP_NET_RAW)."`
+	User            string        `name:"user" env:"SIDEWATCH_USER" placeholder:"UID[:GID]" help:"Once every socket is open, switch to this numeric user and group and clear all capabilities."`
 
 	File     sink.FileConfig `embed:"" group:"File sink"`
 	Metadata metadata.Config `embed:"" group:"Task metadata"`
+	Capture  capture.Config  `embed:"" group:"Packet capture"`
+	Flow     flow.Config     `embed:"" group:"Flows"`
 }
 
 // Validate checks the values kong cannot, naming the flag and variable.
@@ -55,6 +62,19 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Metadata.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if !c.NoCapture {
+		if err := c.Capture.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := c.Flow.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.User != "" {
+		if _, err := privdrop.ParseUser(c.User); err != nil {
+			errs = append(errs, fmt.Errorf("--user (SIDEWATCH_USER): %w", err))
+		}
 	}
 	if !c.NoLauncher && (c.LauncherSource == "" || c.LauncherDir == "") {
 		errs = append(errs, errors.New("--launcher-source (SIDEWATCH_LAUNCHER_SOURCE) and --launcher-dir (SIDEWATCH_LAUNCHER_DIR) must be set unless --no-launcher (SIDEWATCH_NO_LAUNCHER)"))

@@ -9,15 +9,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/sidewatch/sidewatch/sidecar/capture"
+	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/health"
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 	"github.com/sidewatch/sidewatch/sidecar/pipeline"
+	"github.com/sidewatch/sidewatch/sidecar/privdrop"
 	"github.com/sidewatch/sidewatch/sidecar/sink"
 )
 
@@ -58,14 +63,33 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, ve
 		Logger:        log.With("component", "pipeline"),
 	}, reg, meta, sinks...)
 
-	// 4. Listeners. Each is bound here, before anything runs, so that a
-	// bind failure stops startup with a clear error.
+	// 4. Listeners and the capture socket. Each is opened here, before
+	// anything runs, so that a failure stops startup with a clear error.
+	var capt *capture.Capture
+	if !cfg.NoCapture {
+		if capt, err = capture.Open(captureConfig(cfg), reg); err != nil {
+			closeSinks(sinks)
+			return fmt.Errorf("packet capture: %w", err)
+		}
+	}
 	var hs *health.Server
 	if cfg.HealthAddr != "" {
 		if hs, err = health.Listen(cfg.HealthAddr, reg); err != nil {
+			closeCapture(capt)
 			closeSinks(sinks)
 			return err
 		}
+	}
+
+	// Every privileged socket is open: drop privileges before any input is
+	// read.
+	if cfg.User != "" {
+		if err := dropPrivileges(cfg.User); err != nil {
+			closeCapture(capt)
+			closeSinks(sinks)
+			return err
+		}
+		log.Info("privileges dropped", "user", cfg.User)
 	}
 
 	// 5. Run everything. Producers stop on ctx; the pipeline stops when
@@ -101,7 +125,10 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, ve
 			fail(name, run(runCtx))
 		}()
 	}
-	_ = startProducer // producers (syslog, capture) are wired here
+	if capt != nil {
+		table := flow.NewTable(cfg.Flow, pipe, reg)
+		startProducer("capture", func(ctx context.Context) error { return capt.Run(ctx, table) })
+	}
 
 	pipeDone := make(chan error, 1)
 	go func() { pipeDone <- pipe.Run(context.WithoutCancel(ctx)) }()
@@ -151,6 +178,33 @@ func openSinks(cfg Config, stdout io.Writer, reg *metrics.Registry) ([]pipeline.
 		sinks = append(sinks, f)
 	}
 	return sinks, nil
+}
+
+// captureConfig adds the sidecar's own loopback listeners to the ports the
+// capture filter leaves out, so that the agent does not watch itself.
+func captureConfig(cfg Config) capture.Config {
+	c := cfg.Capture
+	c.IgnorePorts = slices.Clone(c.IgnorePorts)
+	if _, port, err := net.SplitHostPort(cfg.HealthAddr); err == nil {
+		if p, err := strconv.ParseUint(port, 10, 16); err == nil && p != 0 && !slices.Contains(c.IgnorePorts, uint16(p)) {
+			c.IgnorePorts = append(c.IgnorePorts, uint16(p))
+		}
+	}
+	return c
+}
+
+func closeCapture(c *capture.Capture) {
+	if c != nil {
+		c.Close()
+	}
+}
+
+func dropPrivileges(user string) error {
+	u, err := privdrop.ParseUser(user)
+	if err != nil {
+		return fmt.Errorf("--user (SIDEWATCH_USER): %w", err)
+	}
+	return privdrop.Drop(u)
 }
 
 func closeSinks(sinks []pipeline.Sink) {

@@ -2,4 +2,7 @@ package sidecar
 
 // disableRootComponents turns off the producers that need root or fixed
 // ports, for tests of the wiring itself.
-func disableRootComponents(c Config) Config { return c }
+func disableRootComponents(c Config) Config {
+	c.NoCapture = true
+	return c
+}

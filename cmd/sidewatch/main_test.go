@@ -66,6 +66,7 @@ func testRunEnv(healthAddr string) []string {
 	return append(os.Environ(),
 		"SIDEWATCH_HEALTH_ADDR="+healthAddr,
 		"SIDEWATCH_LOG_FORMAT=json",
+		"SIDEWATCH_NO_CAPTURE=true",
 	)
 }
 

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/sidewatch/sidewatch/sidecar/event"
+)
+
+func requireRootTools(t *testing.T, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for ip netns, AF_PACKET and --user (CI runs tests as root)")
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (Debian packages in .ci/apt/capture.txt)", tool)
+		}
+	}
+}
+
+func sh(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// netns creates a network namespace with lo up and IPv6 off (no router
+// solicitations or DAD in exact counts), removed when t ends.
+func netns(t *testing.T, name string) string {
+	t.Helper()
+	name = fmt.Sprintf("sw%s%d", name, os.Getpid())
+	sh(t, "ip", "netns", "add", name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	sh(t, "ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+	sh(t, "ip", "-n", name, "link", "set", "lo", "up")
+	return name
+}
+
+// background starts a long-running program in namespace ns, stopped when t
+// ends.
+func background(t *testing.T, ns string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+}
+
+// TestRunWithoutNetRaw checks that run refuses to start without
+// CAP_NET_RAW, naming the capability and the way out.
+func TestRunWithoutNetRaw(t *testing.T) {
+	requireRootTools(t)
+	// nobody must be able to reach the binary: t.TempDir's parent is 0700.
+	dir, err := os.MkdirTemp("", "sidewatch-nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "sidewatch")
+	b, err := os.ReadFile(buildSidewatch(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--no-launcher", "--health-addr", "")
+	cmd.Env = append(os.Environ(), "SIDEWATCH_LOG_FORMAT=json")
+	// nobody, with no capabilities.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Fatalf("run as nobody: %v (exit %d), want exit 1; stderr:\n%s", err, code, stderr.String())
+	}
+	for _, want := range []string{"CAP_NET_RAW", "--no-capture"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
+
+// TestRunCapturesNamespace runs the built `sidewatch run --user 65534` in a
+// network namespace linked to a peer by a veth pair, makes traffic with
+// socat, ping and curl, stops it with SIGTERM and checks the flow events
+// with exact packet and byte counts: loopback counted once, the receiver port
+// 1514 and the health checks absent, no kernel drops.
+func TestRunCapturesNamespace(t *testing.T) {
+	requireRootTools(t, "ip", "socat", "ping", "curl")
+	bin := buildSidewatch(t)
+	ns, peer := netns(t, "run"), netns(t, "peer")
+	sh(t, "ip", "-n", ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1", "netns", peer)
+	sh(t, "ip", "-n", ns, "addr", "add", "10.97.0.1/24", "dev", "eth1")
+	sh(t, "ip", "-n", peer, "addr", "add", "10.97.0.2/24", "dev", "eth1")
+	sh(t, "ip", "-n", ns, "link", "set", "eth1", "up")
+	sh(t, "ip", "-n", peer, "link", "set", "eth1", "up")
+
+	background(t, peer, "socat", "UDP4-RECVFROM:7000,bind=10.97.0.2,fork", "PIPE")
+	background(t, ns, "socat", "UDP4-RECVFROM:7001,bind=127.0.0.1,fork", "PIPE")
+	background(t, ns, "socat", "TCP4-LISTEN:1514,bind=127.0.0.1,fork,reuseaddr", "PIPE")
+	time.Sleep(200 * time.Millisecond) // the listeners bind
+
+	cmd := exec.Command("ip", "netns", "exec", ns, bin, "run", "--no-launcher", "--user", "65534:65534",
+		"--stats-interval", "0", "--health-addr", "127.0.0.1:9901")
+	cmd.Env = append(os.Environ(), "SIDEWATCH_LOG_FORMAT=json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	healthy := false
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if exec.Command("ip", "netns", "exec", ns, bin, "health").Run() == nil {
+			healthy = true
+			break
+		}
+	}
+	if !healthy {
+		t.Fatalf("sidewatch never healthy; stderr:\n%s", stderr.String())
+	}
+	status := sh(t, "grep", "-E", "^(Uid|CapEff)", fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if !strings.Contains(status, "65534") || !strings.Contains(status, "0000000000000000") {
+		t.Errorf("sidewatch run --user: /proc status %q, want uid 65534 and no capabilities", status)
+	}
+
+	run := func(args ...string) string {
+		t.Helper()
+		return sh(t, "ip", append([]string{"netns", "exec", ns}, args...)...)
+	}
+	if got := run("sh", "-c", "printf hello | socat -T2 - UDP4:10.97.0.2:7000,sourceport=40000"); got != "hello" {
+		t.Errorf("udp over eth1 = %q, want the echo", got)
+	}
+	if got := run("sh", "-c", "printf 0123456789 | socat -T2 - UDP4:127.0.0.1:7001,sourceport=40002"); got != "0123456789" {
+		t.Errorf("udp over lo = %q, want the echo", got)
+	}
+	if got := run("sh", "-c", "printf log-line | socat -T2 - TCP4:127.0.0.1:1514"); got != "log-line" {
+		t.Errorf("tcp to 1514 = %q, want the echo", got)
+	}
+	run("ping", "-c", "2", "-i", "0.2", "-W", "2", "10.97.0.2")
+	refused := exec.Command("ip", "netns", "exec", ns, "curl", "-sS", "--local-port", "40001", "http://10.97.0.2:9/")
+	if out, err := refused.CombinedOutput(); refused.ProcessState.ExitCode() != 7 { // 7: could not connect
+		t.Errorf("curl to a closed port: %v, %s; want exit 7", err, out)
+	}
+
+	time.Sleep(500 * time.Millisecond) // past the ring's block timeout
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sidewatch run after SIGTERM: %v; stderr:\n%s", err, stderr.String())
+	}
+
+	type flow struct {
+		Iface, Proto, Src, Dst string
+		Pkts, Bytes            [2]uint64
+		Reason                 string
+	}
+	var got []flow
+	var capStats map[string]any
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		var e event.Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("stdout line %q: %v", sc.Text(), err)
+		}
+		switch e.EventType {
+		case event.TypeFlow:
+			f := flow{Iface: e.InIface, Proto: e.Proto, Src: e.SrcIP.String(), Dst: e.DestIP.String(),
+				Pkts: [2]uint64{e.Flow.PktsToServer, e.Flow.PktsToClient}, Bytes: [2]uint64{e.Flow.BytesToServer, e.Flow.BytesToClient}, Reason: e.Flow.Reason}
+			if e.SrcPort != 0 {
+				f.Src, f.Dst = fmt.Sprintf("%s:%d", f.Src, e.SrcPort), fmt.Sprintf("%s:%d", f.Dst, e.DestPort)
+			}
+			got = append(got, f)
+		case event.TypeStats:
+			var raw struct {
+				Stats map[string]any `json:"stats"`
+			}
+			json.Unmarshal(sc.Bytes(), &raw)
+			capStats, _ = raw.Stats["capture"].(map[string]any)
+		}
+	}
+	slices.SortFunc(got, func(a, b flow) int { return strings.Compare(a.Proto+a.Dst, b.Proto+b.Dst) })
+	// Frame sizes: 14 Ethernet + 20 IPv4 + 8 UDP + payload; ICMP echo 98; a
+	// SYN with options 74, RST-ACK 54.
+	want := []flow{
+		{"eth1", "ICMP", "10.97.0.1", "10.97.0.2", [2]uint64{2, 2}, [2]uint64{196, 196}, "shutdown"},
+		{"eth1", "TCP", "10.97.0.1:40001", "10.97.0.2:9", [2]uint64{1, 1}, [2]uint64{74, 54}, "shutdown"},
+		{"eth1", "UDP", "10.97.0.1:40000", "10.97.0.2:7000", [2]uint64{1, 1}, [2]uint64{47, 47}, "shutdown"},
+		{"lo", "UDP", "127.0.0.1:40002", "127.0.0.1:7001", [2]uint64{1, 1}, [2]uint64{52, 52}, "shutdown"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("flow events mismatch (-want +got):\n%s\nstdout:\n%s", diff, stdout.String())
+	}
+	if capStats == nil {
+		t.Fatalf("no capture group in the final stats event; stdout:\n%s", stdout.String())
+	}
+	if drops, ok := capStats["kernel_drops_total"].(float64); !ok || drops != 0 {
+		t.Errorf("stats capture.kernel_drops_total = %v, want 0", capStats["kernel_drops_total"])
+	}
+	if pkts, _ := capStats["packets_total"].(float64); pkts < 12 {
+		t.Errorf("stats capture.packets_total = %v, want at least the 12 packets of the flows", pkts)
+	}
+}
