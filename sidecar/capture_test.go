@@ -73,9 +73,6 @@ func TestCaptureConfigIgnoresOwnListeners(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("captureConfig(health %q, ports %v) ports mismatch (-want +got):\n%s", tt.healthAddr, tt.ports, diff)
 			}
-			if len(tt.ports) > 0 && &got[0] == &tt.ports[0] && len(got) != len(tt.ports) {
-				t.Errorf("captureConfig modified the caller's slice")
-			}
 		})
 	}
 }

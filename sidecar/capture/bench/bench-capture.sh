@@ -1,15 +1,13 @@
 #!/usr/bin/env bash
 # make bench-capture: replay a generated pcap with tcpreplay at increasing
-# rates through a veth pair into a network namespace where sidewatch's
-# capture path and `tcpdump -w /dev/null` capture the same interface at the
-# same time, and report, per rate, the kernel drops and the CPU seconds each
+# rates through a veth pair into a network namespace where `sidewatch run`
+# and `tcpdump -w /dev/null` capture the same interface at the same time, and report, per rate, the kernel drops and the CPU seconds each
 # used while the pcap was replayed, then the highest rate at which each
 # dropped nothing. Rate "top" is tcpreplay --topspeed.
 #
 # Needs root, ip (iproute2), tcpdump, tcpreplay and go.
 # Environment: PACKETS (default 300000), RATES (pps list), RING_MIB (8; the
-# tcpdump buffer is set to the same size), CAPTURE_CMD (default: build
-# sidecar/capture/bench/capbench).
+# tcpdump buffer is set to the same size).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
@@ -43,8 +41,7 @@ ip -n "$src" link set swb0 up
 ip -n "$cap" link set swb1 up
 dmac=$(ip netns exec "$cap" cat /sys/class/net/swb1/address)
 
-CGO_ENABLED=0 go build -o "$work/capbench" ./sidecar/capture/bench/capbench
-CAPTURE_CMD=${CAPTURE_CMD:-$work/capbench}
+CGO_ENABLED=0 go build -trimpath -o "$work/sidewatch" ./cmd/sidewatch
 go run ./sidecar/capture/bench/genpcap -n "$PACKETS" -dmac "$dmac" -o "$work/bench.pcap"
 
 tck=$(getconf CLK_TCK)
@@ -60,12 +57,13 @@ printf '%-9s %-10s | %-12s %-10s %-8s | %-12s %-10s %-8s\n' \
   "rate_pps" "sent_pps" "sw_captured" "sw_drops" "sw_cpu_s" "td_captured" "td_drops" "td_cpu_s"
 best_sw=0 best_td=0
 for rate in $RATES; do
-  SIDEWATCH_CAPTURE_INTERFACES=swb1 SIDEWATCH_CAPTURE_RING_MIB=$RING_MIB \
-    ip netns exec "$cap" "$CAPTURE_CMD" >"$work/sw.json" 2>"$work/sw.err" &
+  SIDEWATCH_CAPTURE_INTERFACES=swb1 SIDEWATCH_CAPTURE_RING_MIB=$RING_MIB SIDEWATCH_NO_LAUNCHER=true \
+    SIDEWATCH_STATS_INTERVAL=0 SIDEWATCH_HEALTH_ADDR= SIDEWATCH_LOG_FORMAT=text \
+    ip netns exec "$cap" "$work/sidewatch" run >"$work/sw.json" 2>"$work/sw.err" &
   swpid=$!; pids+=("$swpid")
   ip netns exec "$cap" tcpdump -i swb1 -p -n -s 262144 -B $((RING_MIB * 1024)) -w /dev/null 2>"$work/td.err" &
   tdpid=$!; pids+=("$tdpid")
-  wait_for "$work/sw.err" capturing
+  wait_for "$work/sw.err" "sidewatch running"
   wait_for "$work/td.err" "listening on"
 
   sw0=$(cpu "$swpid") td0=$(cpu "$tdpid")
@@ -79,8 +77,11 @@ for rate in $RATES; do
   wait "$swpid" "$tdpid" || true
 
   sent=$(grep -o 'Rated: [0-9.]* Bps, [0-9.]* Mbps, [0-9.]* pps' "$work/replay.txt" | awk '{print int($6)}')
-  swdrops=$(grep -o '"kernel_drops_total":[0-9]*' "$work/sw.json" | cut -d: -f2)
-  swpkts=$(grep -o '"packets_total":[0-9]*' "$work/sw.json" | head -1 | cut -d: -f2)
+  # The capture group of the final stats event (its keys are sorted, so the
+  # first packets_total after "capture" is its own).
+  swcap=$(grep '"event_type":"stats"' "$work/sw.json" | tail -1 | grep -o '"capture":{.*' || true)
+  swdrops=$(grep -o '"kernel_drops_total":[0-9]*' <<<"$swcap" | head -1 | cut -d: -f2)
+  swpkts=$(grep -o '"packets_total":[0-9]*' <<<"$swcap" | head -1 | cut -d: -f2)
   tddrops=$(grep -o '[0-9]* packets dropped by kernel' "$work/td.err" | awk '{print $1}')
   tdpkts=$(grep -o '[0-9]* packets captured' "$work/td.err" | awk '{print $1}')
   printf '%-9s %-10s | %-12s %-10s %-8s | %-12s %-10s %-8s\n' \
