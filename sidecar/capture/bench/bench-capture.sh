@@ -72,8 +72,9 @@ for rate in $RATES; do
   top) ip netns exec "$src" tcpreplay -q -i swb0 --topspeed "$work/bench.pcap" >"$work/replay.txt" 2>&1 ;;
   top2) # two senders at once: more than one core can offer
     ip netns exec "$src" tcpreplay -q -i swb0 --topspeed "$work/bench.pcap" >"$work/replay2.txt" 2>&1 &
+    second=$!
     ip netns exec "$src" tcpreplay -q -i swb0 --topspeed "$work/bench.pcap" >"$work/replay.txt" 2>&1
-    wait ;;
+    wait "$second" ;;
   *) ip netns exec "$src" tcpreplay -q -i swb0 --pps="$rate" "$work/bench.pcap" >"$work/replay.txt" 2>&1 ;;
   esac
   sleep 1 # let both drain their rings
