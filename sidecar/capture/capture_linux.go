@@ -19,12 +19,14 @@ import (
 
 // Capture is one open AF_PACKET socket with its ring.
 type Capture struct {
-	tp     *afpacket.TPacket
-	ifaces interfaces
+	tp       *afpacket.TPacket
+	ifaces   interfaces
+	drainFor time.Duration // how long Run reads on after cancellation
 
-	mu     sync.Mutex // guards closed and kernel against Close
+	mu     sync.Mutex // guards closed and the kernel counters against Close
 	closed bool
-	kernel afpacket.SocketStatsV3
+	last   [3]uint32 // TPacket's running sums, which wrap at 2^32
+	kernel [3]uint64 // packets, drops, queue freezes
 
 	packets       *metrics.Counter
 	bytes         *metrics.Counter
@@ -83,6 +85,7 @@ func Open(cfg Config, reg *metrics.Registry) (*Capture, error) {
 		return nil, fmt.Errorf("attach capture filter: %w", err)
 	}
 	c.tp = tp
+	c.drainFor = cfg.BlockTimeout + pollTimeout
 
 	const sub = "capture"
 	c.packets = reg.Counter(sub, "packets_total", "Packets read from the capture ring.")
@@ -93,22 +96,28 @@ func Open(cfg Config, reg *metrics.Registry) (*Capture, error) {
 	c.readErrors = reg.Counter(sub, "read_errors_total", "Errors reading the capture ring other than timeouts.")
 	c.ifaceRefreshs = reg.Counter(sub, "interface_refreshes_total", "Re-reads of the interface list after a packet from an unknown interface.")
 	reg.CounterFunc(sub, "kernel_packets_total", "Packets the kernel passed to the capture socket, including dropped ones (tp_packets).",
-		func() float64 { s := c.kernelStats(); return float64(s.Packets()) })
+		func() float64 { return float64(c.kernelStats()[0]) })
 	reg.CounterFunc(sub, "kernel_drops_total", "Packets the kernel dropped because the capture ring was full (tp_drops).",
-		func() float64 { s := c.kernelStats(); return float64(s.Drops()) })
+		func() float64 { return float64(c.kernelStats()[1]) })
 	reg.CounterFunc(sub, "kernel_queue_freezes_total", "Times the kernel froze the capture ring because every block was full (tp_freeze_q_cnt).",
-		func() float64 { s := c.kernelStats(); return float64(s.QueueFreezes()) })
+		func() float64 { return float64(c.kernelStats()[2]) })
 	return c, nil
 }
 
-// kernelStats returns the socket's cumulative counters. The kernel resets
-// them on every read; TPacket accumulates.
-func (c *Capture) kernelStats() afpacket.SocketStatsV3 {
+// kernelStats returns the socket's cumulative packets, drops and queue
+// freezes. The kernel resets its counters on every read and TPacket sums them
+// in 32 bits (a day at 50,000 packets a second), so the sums are widened
+// here from their differences.
+func (c *Capture) kernelStats() [3]uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.closed {
 		if _, v3, err := c.tp.SocketStats(); err == nil {
-			c.kernel = v3
+			now := [3]uint32{uint32(v3.Packets()), uint32(v3.Drops()), uint32(v3.QueueFreezes())}
+			for i := range now {
+				c.kernel[i] += uint64(now[i] - c.last[i])
+			}
+			c.last = now
 		}
 	}
 	return c.kernel
@@ -132,14 +141,19 @@ func (c *Capture) Close() error {
 // Run feeds every captured packet to t until ctx is done, asks t to expire
 // idle flows about once a second, and on return flushes t with reason
 // "shutdown" and closes the socket. Only Run's goroutine touches t.
+//
+// Once ctx is done, Run keeps reading for up to a block timeout and a poll
+// period, so that the packets of the block the kernel is still filling are
+// counted too.
 func (c *Capture) Run(ctx context.Context, t Table) error {
 	defer c.Close()
-	var lastExpire time.Time
+	var lastExpire, drainUntil time.Time
 	for {
 		data, ci, err := c.tp.ZeroCopyReadPacketData()
 		if err != nil {
 			now := time.Now()
-			if !errors.Is(err, afpacket.ErrTimeout) {
+			timeout := errors.Is(err, afpacket.ErrTimeout)
+			if !timeout {
 				c.readErrors.Inc()
 				// Persistent socket errors must not spin; wait a poll period.
 				select {
@@ -147,9 +161,12 @@ func (c *Capture) Run(ctx context.Context, t Table) error {
 				case <-time.After(pollTimeout):
 				}
 			}
-			if ctx.Err() != nil {
+			if !drainUntil.IsZero() && (timeout || now.After(drainUntil)) {
 				t.Flush(now, "shutdown")
 				return nil
+			}
+			if drainUntil.IsZero() && ctx.Err() != nil {
+				drainUntil = now.Add(c.drainFor)
 			}
 			if now.Sub(lastExpire) >= expireEvery {
 				t.Expire(now)
@@ -169,12 +186,19 @@ func (c *Capture) Run(ctx context.Context, t Table) error {
 		} else {
 			t.Packet(ci.Timestamp, iface.name, iface.link, data, ci.Length)
 		}
+		if !drainUntil.IsZero() {
+			if now := time.Now(); now.After(drainUntil) {
+				t.Flush(now, "shutdown")
+				return nil
+			}
+			continue
+		}
 		// Under load the packet clock drives expiry and the cancellation
 		// check, which keeps time.Now and ctx off the per-packet path.
 		if ci.Timestamp.Sub(lastExpire) >= expireEvery {
 			if ctx.Err() != nil {
-				t.Flush(ci.Timestamp, "shutdown")
-				return nil
+				drainUntil = time.Now().Add(c.drainFor)
+				continue
 			}
 			t.Expire(ci.Timestamp)
 			lastExpire = ci.Timestamp
@@ -185,7 +209,7 @@ func (c *Capture) Run(ctx context.Context, t Table) error {
 // iface is one network interface as the flow table needs it.
 type iface struct {
 	name string
-	link layers.LinkType // 0: a link type the flow table cannot decode
+	link layers.LinkType // 0 (LinkTypeNull, never delivered by AF_PACKET): not decodable
 }
 
 // interfaces maps kernel interface indexes to names. Only Run's goroutine
