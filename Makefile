@@ -3,7 +3,7 @@
 SHELL := bash
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X github.com/sidewatch/sidewatch/sidecar.Version=$(VERSION)"
+GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 export CGO_ENABLED := 0
 
 .PHONY: help
@@ -15,7 +15,8 @@ build: ## build bin/sidewatch and bin/fluent-launch (static, stripped)
 	go build $(GOFLAGS_BUILD) -o bin/ ./cmd/...
 
 .PHONY: test
-test: ## run every test (root-only tests skip with a message unless run as root)
+test: ## vet and run every test (root-only tests skip with a message unless run as root)
+	go vet ./...
 	go test -count=1 ./...
 
 .PHONY: lint

@@ -9,7 +9,6 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
-
 // benchMix is a realistic packet mix over 1024 concurrent flows: mostly TCP
 // (IPv4 and IPv6, bulk data and ACKs, some on port 443), DNS over UDP and a
 // little ICMP.
@@ -39,7 +38,6 @@ func benchMix(b *testing.B) [][]byte {
 	}
 	return frames
 }
-
 
 func BenchmarkPacket(b *testing.B) {
 	frames := benchMix(b)
