@@ -206,7 +206,7 @@ func (t *Table) update(now int64, iface string, p *packet, n uint64) {
 	if now > e.last {
 		e.last = now
 	}
-	class := e.class
+	var class uint8
 	switch p.proto {
 	case protoTCP:
 		e.flags[dir] |= p.tcpFlags
