@@ -345,8 +345,11 @@ func (t *Table) Expire(now time.Time) {
 		if n-e.reported < t.active {
 			break
 		}
-		t.emit(e, ReasonActiveTimeout, n)
-		t.m.interim.Inc()
+		// A flow silent since its last report has nothing new to say.
+		if e.last > e.reported {
+			t.emit(e, ReasonActiveTimeout, n)
+			t.m.interim.Inc()
+		}
 		e.reported = n
 		t.unlink(&t.report, reportList, i)
 		t.pushBack(&t.report, reportList, i)
