@@ -196,10 +196,10 @@ func TestTableScenarios(t *testing.T) {
 			{Src: "10.0.0.1:3", Dst: "10.0.0.2:53", Proto: "UDP", PktsTS: 1, BytesTS: 62, State: "new", Reason: "shutdown"},
 		},
 	}, {
-		name: "ipv6_tcp_session",
-		cfg:  def,
+		name:  "ipv6_tcp_session",
+		cfg:   def,
 		steps: append(stepsOf(tcpSession(cli6, srv6, 40000, 443), 0), step{at: time.Second, flush: true}),
-		want: []summary{{Src: "[fd00::1]:40000", Dst: "[fd00::2]:443", Proto: "TCP", PktsTS: 5, PktsTC: 3, BytesTS: 4*74 + 174, BytesTC: 2*74 + 174, State: "closed", Reason: "shutdown", TCPState: "closed", FlagsTS: tcpSYN | tcpACK | tcpPSH | tcpFIN, FlagsTC: tcpSYN | tcpACK | tcpPSH | tcpFIN}},
+		want:  []summary{{Src: "[fd00::1]:40000", Dst: "[fd00::2]:443", Proto: "TCP", PktsTS: 5, PktsTC: 3, BytesTS: 4*74 + 174, BytesTC: 2*74 + 174, State: "closed", Reason: "shutdown", TCPState: "closed", FlagsTS: tcpSYN | tcpACK | tcpPSH | tcpFIN, FlagsTC: tcpSYN | tcpACK | tcpPSH | tcpFIN}},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
