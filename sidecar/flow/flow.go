@@ -137,7 +137,10 @@ func NewTable(cfg Config, out Emitter, reg *metrics.Registry) *Table {
 		active: int64(cfg.ActiveTimeout),
 		dec:    newDecoder(),
 		index:  make(map[key]int32, min(cfg.MaxFlows, 1024)),
-		report: list{none, none},
+		// Reserved, not touched: the pages cost memory only once used, and
+		// the table never copies itself while growing.
+		entries: make([]entry, 0, cfg.MaxFlows),
+		report:  list{none, none},
 	}
 	t.timeouts = [numClasses]int64{
 		classTCPNew:         int64(cfg.TCPNewTimeout),
