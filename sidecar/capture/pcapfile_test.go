@@ -39,16 +39,22 @@ func (l *eventList) Offer(ev event.Event) bool {
 	return true
 }
 
-// replayCapture reads one test capture into a fresh table with the default
-// configuration and flushes it at the last packet's time.
+// replayCapture reads one committed test capture.
 func replayCapture(t *testing.T, name string) ([]event.Event, FileStats, *metrics.Registry) {
+	t.Helper()
+	return replayFile(t, filepath.Join("testdata", name))
+}
+
+// replayFile reads a capture into a fresh table with the default
+// configuration and flushes it at the last packet's time.
+func replayFile(t *testing.T, path string) ([]event.Event, FileStats, *metrics.Registry) {
 	t.Helper()
 	out := &eventList{}
 	reg := metrics.New()
 	table := flow.NewTable(flow.DefaultConfig(), out, reg)
-	st, err := ReadFile(context.Background(), filepath.Join("testdata", name), table)
+	st, err := ReadFile(context.Background(), path, table)
 	if err != nil {
-		t.Fatalf("ReadFile(%s) = %v", name, err)
+		t.Fatalf("ReadFile(%s) = %v", path, err)
 	}
 	table.Flush(st.Last, flow.ReasonShutdown)
 	return out.events, st, reg
@@ -141,38 +147,69 @@ func asConv(ev event.Event, a netip.AddrPort) conv {
 func TestReadFileMatchesTshark(t *testing.T) {
 	for _, name := range testCaptures {
 		t.Run(strings.ReplaceAll(name, ".", "_"), func(t *testing.T) {
-			want := tsharkConvs(t, filepath.Join("testdata", name))
-			events, _, _ := replayCapture(t, name)
-			byTuple := map[string]event.Event{}
-			for _, ev := range events {
-				if ev.Proto != "TCP" && ev.Proto != "UDP" {
-					continue
-				}
-				k := fmt.Sprint(ev.Proto, netip.AddrPortFrom(ev.SrcIP, ev.SrcPort), netip.AddrPortFrom(ev.DestIP, ev.DestPort))
-				if _, dup := byTuple[k]; dup {
-					t.Errorf("two flow events for %s", k)
-				}
-				byTuple[k] = ev
-			}
-			var got []conv
-			for _, w := range want {
-				ev, ok := byTuple[fmt.Sprint(w.proto, w.a, w.b)]
-				if !ok {
-					ev, ok = byTuple[fmt.Sprint(w.proto, w.b, w.a)]
-				}
-				if !ok {
-					t.Errorf("no flow event for tshark's %s %s <-> %s", w.proto, w.a, w.b)
-					continue
-				}
-				got = append(got, asConv(ev, w.a))
-			}
-			if diff := cmp.Diff(want, got, cmp.AllowUnexported(conv{}), cmp.Comparer(func(x, y netip.AddrPort) bool { return x == y })); diff != "" {
-				t.Errorf("flow counts against tshark (-tshark +sidewatch):\n%s", diff)
-			}
-			if len(byTuple) != len(want) {
-				t.Errorf("%d TCP/UDP flow events, tshark has %d conversations", len(byTuple), len(want))
-			}
+			checkAgainstTshark(t, filepath.Join("testdata", name))
 		})
+	}
+}
+
+// TestFreshCapturesMatchTshark makes new captures of real traffic with
+// testdata/mkpcaps.sh and checks them as the committed ones.
+func TestFreshCapturesMatchTshark(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for ip netns (testdata/mkpcaps.sh)")
+	}
+	for _, tool := range []string{"ip", "tcpdump", "dumpcap", "curl", "python3", "tshark", "ss"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s for testdata/mkpcaps.sh", tool)
+		}
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "testdata/mkpcaps.sh", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mkpcaps.sh: %v\n%s", err, out)
+	}
+	for _, name := range testCaptures {
+		t.Run(strings.ReplaceAll(name, ".", "_"), func(t *testing.T) {
+			checkAgainstTshark(t, filepath.Join(dir, name))
+		})
+	}
+}
+
+// checkAgainstTshark replays path and compares the packets and bytes of
+// every TCP and UDP flow, each way, with tshark's conversations.
+func checkAgainstTshark(t *testing.T, path string) {
+	t.Helper()
+	want := tsharkConvs(t, path)
+	events, _, _ := replayFile(t, path)
+	byTuple := map[string]event.Event{}
+	for _, ev := range events {
+		if ev.Proto != "TCP" && ev.Proto != "UDP" {
+			continue
+		}
+		k := fmt.Sprint(ev.Proto, netip.AddrPortFrom(ev.SrcIP, ev.SrcPort), netip.AddrPortFrom(ev.DestIP, ev.DestPort))
+		if _, dup := byTuple[k]; dup {
+			t.Errorf("two flow events for %s", k)
+		}
+		byTuple[k] = ev
+	}
+	var got []conv
+	for _, w := range want {
+		ev, ok := byTuple[fmt.Sprint(w.proto, w.a, w.b)]
+		if !ok {
+			ev, ok = byTuple[fmt.Sprint(w.proto, w.b, w.a)]
+		}
+		if !ok {
+			t.Errorf("no flow event for tshark's %s %s <-> %s", w.proto, w.a, w.b)
+			continue
+		}
+		got = append(got, asConv(ev, w.a))
+	}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(conv{}), cmp.Comparer(func(x, y netip.AddrPort) bool { return x == y })); diff != "" {
+		t.Errorf("flow counts against tshark (-tshark +sidewatch):\n%s", diff)
+	}
+	if len(byTuple) != len(want) {
+		t.Errorf("%d TCP/UDP flow events, tshark has %d conversations", len(byTuple), len(want))
 	}
 }
 
@@ -208,8 +245,8 @@ func TestReadFileCounts(t *testing.T) {
 		name    string
 		packets int
 	}{
-		{"eth.pcap", 56},
-		{"eth.pcapng", 21},
+		{"eth.pcap", 62},
+		{"eth.pcapng", 18},
 		{"lo_sll.pcap", 36},
 		{"lo_sll2.pcap", 36},
 	}
@@ -251,7 +288,7 @@ func TestReadFileErrors(t *testing.T) {
 	}{
 		{"empty", nil, "read file header"},
 		{"not_a_capture", []byte("GET / HTTP/1.1\r\n\r\n"), "pcap"},
-		{"truncated_record", good[:len(good)-10], "frame 56"},
+		{"truncated_record", good[:len(good)-10], "frame 62"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -120,6 +120,10 @@ func (d *decoder) decode(link layers.LinkType, data []byte, p *packet) decodeRes
 			ipPayload = d.ip4.Payload
 		case layers.LayerTypeIPv6:
 			ip, transport, fragment, extNext = t, gopacket.LayerTypeZero, false, d.ip6.NextHeader
+			// gopacket decodes a hop-by-hop header as part of IPv6.
+			if d.ip6.HopByHop != nil {
+				extNext = d.ip6.HopByHop.NextHeader
+			}
 			ipPayload = d.ip6.Payload
 		case layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
 			extNext, ipPayload = d.ip6ext.NextHeader, d.ip6ext.Payload

@@ -208,6 +208,27 @@ func TestPacketOtherProtocols(t *testing.T) {
 	}
 }
 
+// TestPacketIPv6HopByHop checks that the protocol after a hop-by-hop
+// header (MLD reports carry one) is the flow's.
+func TestPacketIPv6HopByHop(t *testing.T) {
+	plain := ethFrame(t, seg{src: "fe80::1", dst: "ff02::16", proto: protoICMPv6, icmpType: 143, payload: 20})
+	const ip6 = 14
+	hbh := []byte{protoICMPv6, 0, 1, 4, 0, 0, 0, 0} // next header, length, PadN
+	b := append(append(append([]byte(nil), plain[:ip6+40]...), hbh...), plain[ip6+40:]...)
+	b[ip6+6] = 0 // next header: hop-by-hop
+	binary.BigEndian.PutUint16(b[ip6+4:], binary.BigEndian.Uint16(plain[ip6+4:])+8)
+	rec := &recorder{}
+	tab := NewTable(DefaultConfig(), rec, nil)
+	tab.Packet(t0, "eth1", layers.LinkTypeEthernet, b, len(b))
+	tab.Flush(t0, ReasonShutdown)
+	if len(rec.events) != 1 {
+		t.Fatalf("%d events, want 1", len(rec.events))
+	}
+	if ev := rec.events[0]; ev.Proto != "IPv6-ICMP" || ev.ICMPType == nil || *ev.ICMPType != 143 {
+		t.Errorf("proto %q icmp_type %v, want IPv6-ICMP 143", ev.Proto, ev.ICMPType)
+	}
+}
+
 // TestPacketTLSPort checks that port 443, which gopacket maps to a TLS
 // layer it has no decoder for here, does not make decoding fail.
 func TestPacketTLSPort(t *testing.T) {

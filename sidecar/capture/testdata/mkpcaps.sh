@@ -12,11 +12,13 @@
 #                HTTP and UDP over 127.0.0.1 and ::1
 #   lo_sll2.pcap the same with -y LINUX_SLL2
 #
-# After regenerating, run `go test ./sidecar/capture -run Golden -update`.
+# Usage: mkpcaps.sh [OUTDIR] (default: this directory). After regenerating
+# the committed files, run `go test ./sidecar/capture -run Golden -update`.
 set -euo pipefail
-cd "$(dirname "$0")"
-out=$PWD
-C=swf-client S=swf-server L=swf-lo
+out=$(realpath "${1:-$(dirname "$0")}")
+# Unique namespace names, so that runs do not collide; the interface names
+# inside them (recorded in pcapng files) stay fixed.
+C=swf-client-$$ S=swf-server-$$ L=swf-lo-$$
 work=$(mktemp -d)
 pids=()
 
@@ -100,17 +102,21 @@ capture() {
 	return 1
 }
 
+# stop_capture: waits for the capture to drain its ring (dumpcap delivers
+# blocks when they time out) before interrupting it.
 stop_capture() {
-	sleep 0.5
+	sleep 1.5
 	kill -INT "$cap_pid"
 	wait "$cap_pid" || true
 }
 
 ip netns add $C
 ip netns add $S
-ip link add swf-c type veth peer name swf-s
-ip link set swf-c netns $C
-ip link set swf-s netns $S
+ip link add swfc$$ type veth peer name swfs$$
+ip link set swfc$$ netns $C
+ip link set swfs$$ netns $S
+ip -n $C link set swfc$$ name swf-c
+ip -n $S link set swfs$$ name swf-s
 for ns in $C $S; do ip -n $ns link set lo up; done
 ip -n $C addr add 10.99.0.1/24 dev swf-c
 ip -n $C addr add fd99::1/64 dev swf-c nodad
@@ -125,7 +131,7 @@ http_server $S
 udp_echo $S
 wait_port $S 8080
 
-capture eth ip netns exec $C tcpdump -n -U -i swf-c -w "$work/eth.pcap"
+capture eth ip netns exec $C tcpdump -n -U --immediate-mode -i swf-c -w "$work/eth.pcap"
 ip netns exec $C curl -s -o /dev/null --local-port 41000 http://10.99.0.2:8080/
 ip netns exec $C curl -s -o /dev/null --local-port 41001 'http://[fd99::2]:8080/'
 udp_client $C 10.99.0.2 42000
@@ -147,14 +153,18 @@ ip -n $L link set lo up
 http_server $L
 udp_echo $L
 wait_port $L 8080
+# Distinct client ports per capture: the server's TIME_WAIT keeps the
+# previous ones busy.
+port=41020
 for link in LINUX_SLL LINUX_SLL2; do
 	name=lo_$(echo $link | tr A-Z a-z | sed 's/linux_//')
-	capture "$name" ip netns exec $L tcpdump -n -U -i any -y $link -w "$work/$name.pcap"
-	ip netns exec $L curl -s -o /dev/null --local-port 41020 http://127.0.0.1:8080/
-	ip netns exec $L curl -s -o /dev/null --local-port 41021 'http://[::1]:8080/'
-	udp_client $L 127.0.0.1 42020
-	udp_client $L ::1 42021
+	capture "$name" ip netns exec $L tcpdump -n -U --immediate-mode -i any -y $link -w "$work/$name.pcap"
+	ip netns exec $L curl -s -o /dev/null --local-port $port http://127.0.0.1:8080/
+	ip netns exec $L curl -s -o /dev/null --local-port $((port + 1)) 'http://[::1]:8080/'
+	udp_client $L 127.0.0.1 $((port + 1000))
+	udp_client $L ::1 $((port + 1001))
 	stop_capture
+	port=$((port + 2))
 done
 
 for f in eth.pcap eth.pcapng lo_sll.pcap lo_sll2.pcap; do
