@@ -45,23 +45,19 @@ type decoder struct {
 	icmp4   layers.ICMPv4
 	icmp6   layers.ICMPv6
 
-	parsers map[layers.LinkType]*gopacket.DecodingLayerParser
-	v4, v6  *gopacket.DecodingLayerParser // raw IP link types
-	decoded []gopacket.LayerType
+	ethP, sllP, sll2P, loopP *gopacket.DecodingLayerParser
+	v4P, v6P                 *gopacket.DecodingLayerParser // raw IP link types
+	decoded                  []gopacket.LayerType
 }
 
 func newDecoder() *decoder {
 	d := &decoder{decoded: make([]gopacket.LayerType, 0, 16)}
-	d.v4 = d.parser(layers.LayerTypeIPv4)
-	d.v6 = d.parser(layers.LayerTypeIPv6)
-	loop := d.parser(layers.LayerTypeLoopback)
-	d.parsers = map[layers.LinkType]*gopacket.DecodingLayerParser{
-		layers.LinkTypeEthernet:  d.parser(layers.LayerTypeEthernet),
-		layers.LinkTypeLinuxSLL:  d.parser(layers.LayerTypeLinuxSLL),
-		layers.LinkTypeLinuxSLL2: d.parser(layers.LayerTypeLinuxSLL2),
-		layers.LinkTypeNull:      loop,
-		layers.LinkTypeLoop:      loop,
-	}
+	d.ethP = d.parser(layers.LayerTypeEthernet)
+	d.sllP = d.parser(layers.LayerTypeLinuxSLL)
+	d.sll2P = d.parser(layers.LayerTypeLinuxSLL2)
+	d.loopP = d.parser(layers.LayerTypeLoopback)
+	d.v4P = d.parser(layers.LayerTypeIPv4)
+	d.v6P = d.parser(layers.LayerTypeIPv6)
 	return d
 }
 
@@ -86,23 +82,28 @@ func (d *decoder) parser(first gopacket.LayerType) *gopacket.DecodingLayerParser
 func (d *decoder) decode(link layers.LinkType, data []byte, p *packet) decodeResult {
 	var parser *gopacket.DecodingLayerParser
 	switch link {
+	case layers.LinkTypeEthernet:
+		parser = d.ethP
+	case layers.LinkTypeLinuxSLL:
+		parser = d.sllP
+	case layers.LinkTypeLinuxSLL2:
+		parser = d.sll2P
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		parser = d.loopP
 	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
 		if len(data) == 0 {
 			return skipMalformed
 		}
 		switch data[0] >> 4 {
 		case 4:
-			parser = d.v4
+			parser = d.v4P
 		case 6:
-			parser = d.v6
+			parser = d.v6P
 		default:
 			return skipMalformed
 		}
 	default:
-		parser = d.parsers[link]
-		if parser == nil {
-			return skipLinkType
-		}
+		return skipLinkType
 	}
 	err := parser.DecodeLayers(data, &d.decoded)
 	// The last IP layer decoded is the packet's (the inner one of a tunnel
@@ -119,6 +120,10 @@ func (d *decoder) decode(link layers.LinkType, data []byte, p *packet) decodeRes
 			ipPayload = d.ip4.Payload
 		case layers.LayerTypeIPv6:
 			ip, transport, fragment, extNext = t, gopacket.LayerTypeZero, false, d.ip6.NextHeader
+			// gopacket decodes a hop-by-hop header as part of IPv6.
+			if d.ip6.HopByHop != nil {
+				extNext = d.ip6.HopByHop.NextHeader
+			}
 			ipPayload = d.ip6.Payload
 		case layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
 			extNext, ipPayload = d.ip6ext.NextHeader, d.ip6ext.Payload

@@ -137,7 +137,10 @@ func NewTable(cfg Config, out Emitter, reg *metrics.Registry) *Table {
 		active: int64(cfg.ActiveTimeout),
 		dec:    newDecoder(),
 		index:  make(map[key]int32, min(cfg.MaxFlows, 1024)),
-		report: list{none, none},
+		// Reserved, not touched: the pages cost memory only once used, and
+		// the table never copies itself while growing.
+		entries: make([]entry, 0, cfg.MaxFlows),
+		report:  list{none, none},
 	}
 	t.timeouts = [numClasses]int64{
 		classTCPNew:         int64(cfg.TCPNewTimeout),
@@ -206,7 +209,7 @@ func (t *Table) update(now int64, iface string, p *packet, n uint64) {
 	if now > e.last {
 		e.last = now
 	}
-	class := e.class
+	var class uint8
 	switch p.proto {
 	case protoTCP:
 		e.flags[dir] |= p.tcpFlags
@@ -345,8 +348,11 @@ func (t *Table) Expire(now time.Time) {
 		if n-e.reported < t.active {
 			break
 		}
-		t.emit(e, ReasonActiveTimeout, n)
-		t.m.interim.Inc()
+		// A flow silent since its last report has nothing new to say.
+		if e.last > e.reported {
+			t.emit(e, ReasonActiveTimeout, n)
+			t.m.interim.Inc()
+		}
 		e.reported = n
 		t.unlink(&t.report, reportList, i)
 		t.pushBack(&t.report, reportList, i)
