@@ -63,6 +63,19 @@ func background(t *testing.T, ns string, args ...string) {
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 }
 
+// waitListening waits until ss, with flags, lists a socket bound to addr in
+// namespace ns.
+func waitListening(t *testing.T, ns, flags, addr string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		out, _ := exec.Command("ip", "netns", "exec", ns, "ss", "-H", flags).Output()
+		if strings.Contains(string(out), addr) {
+			return
+		}
+	}
+	t.Fatalf("nothing listens on %s in %s", addr, ns)
+}
+
 // TestRunWithoutNetRaw checks that run refuses to start without
 // CAP_NET_RAW, naming the capability and the way out.
 func TestRunWithoutNetRaw(t *testing.T) {
@@ -119,7 +132,9 @@ func TestRunCapturesNamespace(t *testing.T) {
 	background(t, peer, "socat", "UDP4-RECVFROM:7000,bind=10.97.0.2,fork", "PIPE")
 	background(t, ns, "socat", "UDP4-RECVFROM:7001,bind=127.0.0.1,fork", "PIPE")
 	background(t, ns, "socat", "TCP4-LISTEN:1514,bind=127.0.0.1,fork,reuseaddr", "PIPE")
-	time.Sleep(200 * time.Millisecond) // the listeners bind
+	waitListening(t, peer, "-uln", "10.97.0.2:7000")
+	waitListening(t, ns, "-uln", "127.0.0.1:7001")
+	waitListening(t, ns, "-tln", "127.0.0.1:1514")
 
 	cmd := exec.Command("ip", "netns", "exec", ns, bin, "run", "--no-launcher", "--user", "65534:65534",
 		"--stats-interval", "0", "--health-addr", "127.0.0.1:9901")
