@@ -19,7 +19,9 @@ func defaults(f func(*Options)) Options {
 }
 
 func TestParseArgs(t *testing.T) {
-	in := func(k, v string) firelens.Setting { return firelens.Setting{Section: firelens.SectionInput, Key: k, Value: v} }
+	in := func(k, v string) firelens.Setting {
+		return firelens.Setting{Section: firelens.SectionInput, Key: k, Value: v}
+	}
 	recipe := firelens.LauncherCommand(firelens.DefaultSyslogOutput())
 	tests := []struct {
 		name string
