@@ -25,8 +25,10 @@ type Options struct {
 	// "-c OUT".
 	FluentBitArgs []string
 	DryRun        bool
-	Help          bool
-	Version       bool
+	// InlineIncludes replaces @INCLUDE lines with the included files.
+	InlineIncludes bool
+	Help           bool
+	Version        bool
 }
 
 type optionKind uint8
@@ -53,6 +55,7 @@ var options = []option{
 	{'o', "output", optSetting, firelens.SectionOutput},
 	{'s', "service", optSetting, firelens.SectionService},
 	{0, "dry-run", optBool, 0},
+	{0, "inline-includes", optBool, 0},
 	{'h', "help", optBool, 0},
 	{0, "version", optBool, 0},
 }
@@ -157,6 +160,8 @@ func ParseArgs(args []string) (Options, error) {
 			switch opt.long {
 			case "dry-run":
 				o.DryRun = true
+			case "inline-includes":
+				o.InlineIncludes = true
 			case "help":
 				o.Help = true
 			case "version":

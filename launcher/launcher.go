@@ -31,6 +31,8 @@ Options:
   -o, --output KEY VALUE   set KEY to VALUE in every [OUTPUT] section
   -s, --service KEY VALUE  set KEY to VALUE in every [SERVICE] section
                            (one is added at the end if there is none)
+      --inline-includes    replace each @INCLUDE with the files it names, so
+                           that the settings reach their sections too
       --dry-run            print the config to stdout and the argv to stderr;
                            write and exec nothing
   -h, --help               print this help
@@ -47,7 +49,7 @@ error, 1 for any other error.
 // Error is a failed step of the launch. It prints as one line:
 // "<step>: <path>: <error>".
 type Error struct {
-	Step string // usage, locate, read, parse, write or exec
+	Step string // usage, locate, read, parse, include, patch, write or exec
 	Path string
 	Err  error
 }
@@ -160,6 +162,15 @@ func patch(o Options) ([]byte, error) {
 		}
 		return nil, &Error{Step: "parse", Path: in, Err: err}
 	}
+	if o.InlineIncludes {
+		ld, err := newIncludeLoader(in)
+		if err != nil {
+			return nil, &Error{Step: "read", Path: in, Err: pathErr(err)}
+		}
+		if err := c.InlineIncludes(ld.load); err != nil {
+			return nil, &Error{Step: "include", Path: in, Err: err}
+		}
+	}
 	for _, s := range o.Settings {
 		if err := c.Set(s); err != nil {
 			return nil, &Error{Step: "patch", Path: in, Err: err}
@@ -175,14 +186,7 @@ func patch(o Options) ([]byte, error) {
 // directory, which exec keeps, and only when that does not exist joins it
 // to the real directory of the -c file; a glob is always joined.
 func includeResolver(in string) func(string) string {
-	dir := filepath.Dir(in)
-	if abs, err := filepath.Abs(in); err == nil {
-		dir = filepath.Dir(abs)
-		if real, err := filepath.EvalSymlinks(abs); err == nil {
-			dir = filepath.Dir(real)
-		}
-	}
-	join := firelens.IncludeDir(dir)
+	join := firelens.IncludeDir(realDir(in))
 	return func(p string) string {
 		if strings.HasPrefix(p, "/") {
 			return p
