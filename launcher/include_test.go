@@ -115,4 +115,3 @@ func TestInlineIncludesDepth(t *testing.T) {
 		t.Errorf("Main = %d, stderr %q; want 1 and a depth error", code, stderr.String())
 	}
 }
-
