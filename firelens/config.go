@@ -553,12 +553,10 @@ func (c *Config) InlineIncludes(load func(path string) ([]*Config, error)) error
 			for _, il := range inc.lines {
 				il.eol = c.eol
 				if il.text != "" && isBlank(il.text[0]) {
+					// Whitespace-only lines too: the first of them may be
+					// what sets the indent.
 					level, _, _ := checkIndent(il.text, inc.indent)
-					if strings.TrimLeft(il.text, " \t") == "" {
-						il.text = ""
-					} else {
-						il.text = strings.Repeat(indent, level/len(inc.indent)) + il.text[level:]
-					}
+					il.text = strings.Repeat(indent, level/len(inc.indent)) + il.text[level:]
 				}
 				out = append(out, il)
 			}

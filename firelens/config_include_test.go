@@ -49,12 +49,12 @@ func TestInlineIncludes(t *testing.T) {
 				{SectionFilter, "Match", "*"},
 				{SectionOutput, "Retry_Limit", "False"},
 			},
-			want: "[INPUT]\n    Name forward\n\n# @INCLUDE tabs.conf (inlined by fluent-launch)\n[FILTER]\n    Name grep\n    # c\n\n    Regex log x\n    Match *\n\n# @include two.conf|empty.conf (inlined by fluent-launch)\n[OUTPUT]\n    Name null\n    Retry_Limit False\n    [g]\n        k v\n",
+			want: "[INPUT]\n    Name forward\n\n# @INCLUDE tabs.conf (inlined by fluent-launch)\n[FILTER]\n    Name grep\n    # c\n    \n    Regex log x\n    Match *\n\n# @include two.conf|empty.conf (inlined by fluent-launch)\n[OUTPUT]\n    Name null\n    Retry_Limit False\n    [g]\n        k v\n",
 		},
 		{
 			name: "crlf_main_without_indent",
 			src:  "[INPUT]\r\n@INCLUDE tabs.conf",
-			want: "[INPUT]\r\n# @INCLUDE tabs.conf (inlined by fluent-launch)\r\n[FILTER]\r\n    Name grep\r\n    # c\r\n\r\n    Regex log x\r\n",
+			want: "[INPUT]\r\n# @INCLUDE tabs.conf (inlined by fluent-launch)\r\n[FILTER]\r\n    Name grep\r\n    # c\r\n    \r\n    Regex log x\r\n",
 		},
 		{
 			name: "include_inside_section_without_sections",

@@ -66,7 +66,12 @@ func fakeFluentBit(rec string) int {
 	}
 }
 
-// buildLauncher builds cmd/fluent-launch the way it ships: static.
+// maxBinarySize is the budget for the stripped static binary that every
+// task copies through the shared volume.
+const maxBinarySize = 3 << 20
+
+// buildLauncher builds cmd/fluent-launch the way it ships: static and
+// stripped, and checks its size budget.
 func buildLauncher(t *testing.T, dir string) string {
 	t.Helper()
 	gobin, err := exec.LookPath("go")
@@ -74,10 +79,17 @@ func buildLauncher(t *testing.T, dir string) string {
 		t.Skip("needs the go command to build cmd/fluent-launch")
 	}
 	bin := filepath.Join(dir, "fluent-launch")
-	cmd := exec.Command(gobin, "build", "-trimpath", "-o", bin, "github.com/sidewatch/sidewatch/cmd/fluent-launch")
+	cmd := exec.Command(gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "github.com/sidewatch/sidewatch/cmd/fluent-launch")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	fi, err := os.Stat(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > maxBinarySize {
+		t.Errorf("fluent-launch is %d bytes, over the %d-byte budget", fi.Size(), maxBinarySize)
 	}
 	return bin
 }
