@@ -384,9 +384,10 @@ func (c *Config) Set(s Setting) error {
 		groups  bool // the current section has a group
 		lastPos int  // index in out of the target section's last entry or header
 	)
+	added := c.Indent() + entry
 	endSection := func() {
 		if target && !found {
-			out = c.insertAfter(out, lastPos, line{text: c.Indent() + entry, kind: kindEntry, key: s.Key})
+			out = c.insertAfter(out, lastPos, line{text: added, kind: kindEntry, key: s.Key})
 		}
 	}
 	for _, l := range c.lines {

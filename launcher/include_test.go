@@ -90,7 +90,7 @@ func TestInlineIncludesErrors(t *testing.T) {
 			writeFiles(t, root, tt.files)
 			in := filepath.Join(root, "etc", "fluent-bit.conf")
 			var stdout, stderr bytes.Buffer
-			code := Main([]string{"--dry-run", "--inline-includes", "-c", in, "-m", filepath.Join(root, "o"), "--"}, &stdout, &stderr)
+			code := Main([]string{"--dry-run", "--inline-includes", "-c", in, "-m", filepath.Join(root, "o"), "--"}, &stdout, &stderr, "")
 			if code != 1 || !strings.HasPrefix(stderr.String(), "fluent-launch: include: "+in+": ") || !strings.Contains(stderr.String(), tt.wantErr) {
 				t.Errorf("Main = %d, stderr %q; want 1 and an include error containing %q", code, stderr.String(), tt.wantErr)
 			}
@@ -110,7 +110,7 @@ func TestInlineIncludesDepth(t *testing.T) {
 	files["etc/"+strconv.Itoa(maxIncludeDepth+1)+".conf"] = ""
 	writeFiles(t, root, files)
 	var stdout, stderr bytes.Buffer
-	code := Main([]string{"--dry-run", "--inline-includes", "-c", filepath.Join(root, "etc", "fluent-bit.conf"), "-m", filepath.Join(root, "o"), "--"}, &stdout, &stderr)
+	code := Main([]string{"--dry-run", "--inline-includes", "-c", filepath.Join(root, "etc", "fluent-bit.conf"), "-m", filepath.Join(root, "o"), "--"}, &stdout, &stderr, "")
 	if code != 1 || !strings.Contains(stderr.String(), "nested deeper than") {
 		t.Errorf("Main = %d, stderr %q; want 1 and a depth error", code, stderr.String())
 	}

@@ -76,13 +76,16 @@ func (e *Error) ExitCode() int {
 type system struct {
 	executable func() (string, error)
 	exec       func(path string, argv, env []string) error
+	version    string
 }
 
 // Main runs fluent-launch with the arguments after the program name. It
 // returns only on failure, or after --help, --version or --dry-run, with
 // the process exit status; errors are printed to stderr as one line.
-func Main(args []string, stdout, stderr io.Writer) int {
-	err := run(args, stdout, stderr, system{executable: os.Executable, exec: execve})
+// version is printed by --version; "" means the module version recorded
+// in the binary.
+func Main(args []string, stdout, stderr io.Writer, version string) int {
+	err := run(args, stdout, stderr, system{executable: os.Executable, exec: execve, version: version})
 	if err == nil {
 		return 0
 	}
@@ -104,7 +107,11 @@ func run(args []string, stdout, stderr io.Writer, sys system) error {
 		_, err := io.WriteString(stdout, Usage)
 		return err
 	case o.Version:
-		_, err := fmt.Fprintf(stdout, "fluent-launch %s\n", version())
+		v := sys.version
+		if v == "" {
+			v = buildVersion()
+		}
+		_, err := fmt.Fprintf(stdout, "fluent-launch %s\n", v)
 		return err
 	}
 	out := o.OutConfig
@@ -236,8 +243,8 @@ func shellQuote(argv []string) string {
 	return b.String()
 }
 
-// version is the module version the binary was built from.
-func version() string {
+// buildVersion is the module version the binary was built from.
+func buildVersion() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"

@@ -191,7 +191,7 @@ func TestMainErrors(t *testing.T) {
 				}
 			}
 			var stdout, stderr bytes.Buffer
-			code := Main(tt.args, &stdout, &stderr)
+			code := Main(tt.args, &stdout, &stderr, "")
 			if code != tt.wantCode {
 				t.Errorf("Main(%q) = %d, want %d", tt.args, code, tt.wantCode)
 			}
@@ -209,7 +209,7 @@ func TestMainErrors(t *testing.T) {
 func TestMainHelpVersion(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"-h", "-c", "/x"}, {"--version"}} {
 		var stdout, stderr bytes.Buffer
-		if code := Main(args, &stdout, &stderr); code != 0 || stderr.Len() != 0 {
+		if code := Main(args, &stdout, &stderr, ""); code != 0 || stderr.Len() != 0 {
 			t.Errorf("Main(%q) = %d with stderr %q, want 0 and nothing", args, code, stderr.String())
 		}
 		if !strings.Contains(stdout.String(), "fluent-launch") {
@@ -305,5 +305,15 @@ func TestShellQuote(t *testing.T) {
 	want := `/fb -p 'Record=pid 1' '*' '' 'it'\''s' '${X}'`
 	if got != want {
 		t.Errorf("shellQuote = %s, want %s", got, want)
+	}
+}
+
+func TestMainVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := Main([]string{"--version"}, &stdout, &stderr, "v1.2.3"); code != 0 {
+		t.Fatalf("Main(--version) = %d, stderr %q", code, stderr.String())
+	}
+	if got, want := stdout.String(), "fluent-launch v1.2.3\n"; got != want {
+		t.Errorf("Main(--version) printed %q, want %q", got, want)
 	}
 }

@@ -8,6 +8,9 @@ import (
 	"github.com/sidewatch/sidewatch/launcher"
 )
 
+// version is set at build time with -ldflags "-X main.version=...".
+var version string
+
 func main() {
-	os.Exit(launcher.Main(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(launcher.Main(os.Args[1:], os.Stdout, os.Stderr, version))
 }
