@@ -147,7 +147,8 @@ func ParseArgs(args []string) (Options, error) {
 		case optSetting:
 			key, value := vals[0], vals[1]
 			for _, v := range vals {
-				if looksLikeOption(v) {
+				// Keys never start with "-"; values that do are numbers.
+				if looksLikeOption(v) || v == key && strings.HasPrefix(v, "-") {
 					return Options{}, usagef("%s %s %s: %q looks like an option, not a KEY or VALUE%s", name, key, value, v, dashHint)
 				}
 			}
@@ -217,9 +218,8 @@ func lookup(arg string) (opt option, name, attached string, hasAttached bool, er
 	return option{}, "", "", false, usagef("unexpected argument %q%s", arg, dashHint)
 }
 
-// looksLikeOption reports whether a KEY or VALUE is probably the next
-// option after a forgotten "--", as in "-o syslog -m '*'": Fluent Bit keys
-// never start with "-", and values that do are numbers.
+// looksLikeOption reports whether an argument is probably the next option
+// after a forgotten "--", as in "-o syslog -m '*'".
 func looksLikeOption(v string) bool {
 	if len(v) < 2 || v[0] != '-' {
 		return false

@@ -97,6 +97,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{"output_plugin_without_dash", []string{"-o", "syslog", "-m", "*", "-p", "Mode=tcp"}, `"-m" looks like an option`},
 		{"input_plugin_without_dash", []string{"-i", "forward", "-p", "x=y", "--"}, `"-p" looks like an option`},
 		{"key_is_option", []string{"-i", "--", "x"}, `"--" looks like an option`},
+		{"key_is_negative", []string{"-i", "-1", "x", "--"}, `"-1" looks like an option`},
 		{"path_is_option", []string{"-m", "--", "-F", "x"}, `PATH "--" looks like an option`},
 		{"path_is_dash_option", []string{"-c", "-F", "--"}, `PATH "-F" looks like an option`},
 		{"unknown_short", []string{"-x", "--"}, "unknown option -x"},
