@@ -146,11 +146,16 @@ func ParseArgs(args []string) (Options, error) {
 			}
 		case optSetting:
 			key, value := vals[0], vals[1]
-			for _, v := range vals {
-				// Keys never start with "-"; values that do are numbers.
-				if looksLikeOption(v) || v == key && strings.HasPrefix(v, "-") {
-					return Options{}, usagef("%s %s %s: %q looks like an option, not a KEY or VALUE%s", name, key, value, v, dashHint)
-				}
+			// Keys never start with "-"; values that do are numbers.
+			bad := ""
+			switch {
+			case strings.HasPrefix(key, "-"):
+				bad = key
+			case looksLikeOption(value):
+				bad = value
+			}
+			if bad != "" {
+				return Options{}, usagef("%s %s %s: %q looks like an option, not a KEY or VALUE%s", name, key, value, bad, dashHint)
 			}
 			s := firelens.Setting{Section: opt.section, Key: key, Value: value}
 			if err := s.Validate(); err != nil {

@@ -72,7 +72,7 @@ func (e *Error) ExitCode() int {
 	return 1
 }
 
-// system is what Run needs from the operating system beyond files.
+// system is what run needs from the operating system beyond files.
 type system struct {
 	executable func() (string, error)
 	exec       func(path string, argv, env []string) error
