@@ -105,8 +105,9 @@ func (t *Task) ClusterName() string {
 	return t.Cluster
 }
 
-// maxBody bounds the /task response. Real ones are a few KiB per container.
-const maxBody = 4 << 20
+// maxTaskBody bounds the /task response. Real ones are a few KiB per
+// container.
+const maxTaskBody = 4 << 20
 
 // The wire types mirror the endpoint's JSON; ParseTask converts and checks
 // them so that the exported types carry parsed addresses.

@@ -40,6 +40,8 @@ type Watcher struct {
 	// container; a buffer of one coalesces bursts.
 	kick   chan struct{}
 	minGap time.Duration
+	// maxBody bounds a response (maxTaskBody; tests lower it).
+	maxBody int
 
 	lastSuccess atomic.Int64 // unix nanoseconds
 
@@ -116,10 +118,11 @@ func NewWatcher(cfg Config, client *http.Client, reg *metrics.Registry) *Watcher
 		}}
 	}
 	w := &Watcher{
-		cfg:    cfg,
-		client: client,
-		kick:   make(chan struct{}, 1),
-		minGap: minKickGap,
+		cfg:     cfg,
+		client:  client,
+		kick:    make(chan struct{}, 1),
+		minGap:  minKickGap,
+		maxBody: maxTaskBody,
 	}
 	if cfg.URI != "" {
 		w.url = strings.TrimRight(cfg.URI, "/") + "/task"
@@ -349,14 +352,14 @@ func (w *Watcher) fetch(ctx context.Context) (*Task, error) {
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 		return nil, fmt.Errorf("GET %s: %s: %q", w.url, resp.Status, strings.TrimSpace(string(snippet)))
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(w.maxBody)+1))
 	if err != nil {
 		w.errBody.Inc()
 		return nil, fmt.Errorf("GET %s: read body: %w", w.url, err)
 	}
-	if len(body) > maxBody {
+	if len(body) > w.maxBody {
 		w.errBody.Inc()
-		return nil, fmt.Errorf("GET %s: body larger than %d bytes", w.url, maxBody)
+		return nil, fmt.Errorf("GET %s: body larger than %d bytes", w.url, w.maxBody)
 	}
 	t, err := ParseTask(body)
 	if err != nil {

@@ -218,14 +218,15 @@ func TestStartBrokenEndpoint(t *testing.T) {
 		{"empty_body", serveBytes(nil), "parse", "unexpected end of JSON input"},
 		{"no_task_arn", serveBytes([]byte(`{"Cluster":"c"}`)), "parse", "no TaskARN"},
 		{"truncated_body", serveTruncated(fixture), "body", "unexpected EOF"},
-		{"too_large", serveBytes(bytes.Repeat([]byte(" "), maxBody+1)), "body", "larger than"},
+		{"too_large", serveBytes(bytes.Repeat([]byte(" "), 64<<10+1)), "body", "larger than 65536 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ep := newEndpoint(t, tt.handler)
 			reg := metrics.New()
-			w := NewWatcher(Config{URI: ep.uri(), Wait: 250 * time.Millisecond, Refresh: time.Minute}, nil, reg)
+			w := NewWatcher(Config{URI: ep.uri(), Wait: time.Second, Refresh: time.Minute}, nil, reg)
+			w.maxBody = 64 << 10 // the fixture is 5 KiB; keeps the too_large row fast
 			err := w.Start(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "--metadata-wait") {
 				t.Fatalf("Start() = %v, want an error containing %q and --metadata-wait", err, tt.wantErr)
