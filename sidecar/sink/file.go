@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
@@ -46,9 +47,14 @@ type File struct {
 	f      *os.File // nil after a failed reopen; Write retries the open
 	size   int64
 	closed bool
+	// checked is when Write last made sure f is still at cfg.Path;
+	// checkEvery spaces those checks (two stats) out.
+	checked    time.Time
+	checkEvery time.Duration
 
 	rotations    *metrics.Counter
 	rotateErrors *metrics.Counter
+	reopens      *metrics.Counter
 	written      *metrics.Counter
 	writeErrors  *metrics.Counter
 }
@@ -74,13 +80,14 @@ func OpenFile(cfg FileConfig, reg *metrics.Registry) (*File, error) {
 	case !st.IsDir():
 		return nil, fmt.Errorf("file sink: %s, the directory of --file-path (SIDEWATCH_FILE_PATH), is not a directory", dir)
 	}
-	s := &File{cfg: cfg, dir: dir}
+	s := &File{cfg: cfg, dir: dir, checkEvery: time.Second}
 	if err := s.open(); err != nil {
 		return nil, err
 	}
 	const sub = "sink"
 	s.rotations = reg.Counter(sub, "rotations_total", "File rotations.", "sink", "file")
 	s.rotateErrors = reg.Counter(sub, "rotate_errors_total", "Failed rotations; the batch is appended to the unrotated file.", "sink", "file")
+	s.reopens = reg.Counter(sub, "reopens_total", "Reopens of a file that was removed or renamed by another process.", "sink", "file")
 	s.written = reg.Counter(sub, "written_bytes_total", "Bytes written.", "sink", "file")
 	s.writeErrors = reg.Counter(sub, "write_errors_total", "Failed writes, flushes and closes.", "sink", "file")
 	return s, nil
@@ -102,7 +109,45 @@ func (s *File) open() error {
 		f.Close()
 		return fmt.Errorf("file sink: %s is not a regular file", s.cfg.Path)
 	}
-	s.f, s.size = f, st.Size()
+	s.f, s.size, s.checked = f, st.Size(), time.Now()
+	return nil
+}
+
+// reopenIfMoved reopens cfg.Path when another process removed or renamed
+// the open file (an external logrotate, a cleanup script), so that writes
+// do not vanish into an unlinked file. It checks at most every checkEvery.
+func (s *File) reopenIfMoved() error {
+	now := time.Now()
+	if now.Sub(s.checked) < s.checkEvery {
+		return nil
+	}
+	s.checked = now
+	onDisk, err := os.Stat(s.cfg.Path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("file sink: %w", err)
+	}
+	if err == nil {
+		open, err := s.f.Stat()
+		if err != nil {
+			return fmt.Errorf("file sink: %w", err)
+		}
+		if os.SameFile(onDisk, open) {
+			return nil
+		}
+	}
+	// The old file is complete: sync it for whoever moved it.
+	err = s.f.Sync()
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
+	s.f = nil
+	if oerr := s.open(); oerr != nil {
+		return errors.Join(err, oerr)
+	}
+	s.reopens.Inc()
+	if err != nil {
+		return fmt.Errorf("file sink: close moved file: %w", err)
+	}
 	return nil
 }
 
@@ -136,6 +181,11 @@ func (s *File) writeLocked(lines []byte) error {
 		if err := s.open(); err != nil {
 			return err
 		}
+	} else if err := s.reopenIfMoved(); err != nil {
+		if s.f == nil {
+			return err
+		}
+		s.writeErrors.Inc() // the moved file's sync or close; writing goes on
 	}
 	if s.cfg.MaxBytes > 0 && s.size > 0 && s.size+int64(len(lines)) > s.cfg.MaxBytes {
 		if err := s.rotate(); err != nil {

@@ -378,3 +378,46 @@ func BenchmarkFileWrite(b *testing.B) {
 		})
 	}
 }
+
+func TestFileReopensMovedFile(t *testing.T) {
+	tests := []struct {
+		name        string
+		move        func(path string) error
+		want        map[string]string
+		wantReopens uint64
+	}{
+		{"unchanged", func(string) error { return nil }, map[string]string{"events.json": "a\nb\n"}, 0},
+		{"removed", os.Remove, map[string]string{"events.json": "b\n"}, 1},
+		{
+			name:        "renamed",
+			move:        func(p string) error { return os.Rename(p, p+".old") },
+			want:        map[string]string{"events.json": "b\n", "events.json.old": "a\n"},
+			wantReopens: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, reg, dir := openTemp(t, 0, 1)
+			f.checkEvery = 0
+			ctx := context.Background()
+			if err := f.Write(ctx, []byte("a\n")); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.move(filepath.Join(dir, "events.json")); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Write(ctx, []byte("b\n")); err != nil {
+				t.Fatalf("Write after the file was moved = %v", err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, readDir(t, dir)); diff != "" {
+				t.Errorf("files (-want +got):\n%s", diff)
+			}
+			if got := fileStat(t, reg, "reopens_total"); got != tt.wantReopens {
+				t.Errorf("reopens_total = %d, want %d", got, tt.wantReopens)
+			}
+		})
+	}
+}
