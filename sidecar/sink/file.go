@@ -38,7 +38,9 @@ func (c FileConfig) Validate() error {
 // File is the "file" sink: it appends batches to a file and rotates it by
 // size (path → path.1 → path.2 …, keeping cfg.Keep rotated files). A batch
 // is never split across files; a batch larger than MaxBytes goes alone into
-// a fresh file. The file is fsynced on rotation, Flush and Close.
+// a fresh file. The file is fsynced on rotation, Flush and Close. If
+// another process removes or renames it, the next write (at most a second
+// later) starts a new file at cfg.Path.
 type File struct {
 	cfg FileConfig
 	dir string
