@@ -105,17 +105,19 @@ func newSnapshot(t *Task) *snapshot {
 	return s
 }
 
-// NewWatcher returns a Watcher for cfg, registering its metrics in reg. A nil
-// client means one that ignores HTTP_PROXY and HTTPS_PROXY: the endpoint is
-// link-local, and a task-wide proxy setting would otherwise capture it.
+// NewWatcher returns a Watcher for cfg, registering its metrics in reg.
+// client may be nil. If it is, or if its Transport is nil, requests go
+// through a transport that ignores HTTP_PROXY and HTTPS_PROXY: the endpoint
+// is link-local, and http.DefaultTransport would send it to a task-wide
+// proxy (Go exempts only loopback addresses).
 func NewWatcher(cfg Config, client *http.Client, reg *metrics.Registry) *Watcher {
-	if client == nil {
-		client = &http.Client{Transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 1,
-			IdleConnTimeout:     90 * time.Second,
-		}}
+	switch {
+	case client == nil:
+		client = &http.Client{Transport: directTransport()}
+	case client.Transport == nil:
+		c := *client
+		c.Transport = directTransport()
+		client = &c
 	}
 	w := &Watcher{
 		cfg:     cfg,
@@ -146,6 +148,15 @@ func NewWatcher(cfg Config, client *http.Client, reg *metrics.Registry) *Watcher
 		return 0
 	})
 	return w
+}
+
+func directTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 1,
+		IdleConnTimeout:     90 * time.Second,
+	}
 }
 
 // Start fetches the task metadata, retrying with backoff until it succeeds,

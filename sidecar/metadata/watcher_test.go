@@ -384,3 +384,34 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestNewWatcherBypassesProxy(t *testing.T) {
+	own := &http.Transport{Proxy: http.ProxyFromEnvironment}
+	tests := []struct {
+		name      string
+		client    *http.Client
+		wantProxy bool
+	}{
+		{"nil_client", nil, false},
+		{"client_with_default_transport", &http.Client{Timeout: 3 * time.Second}, false},
+		{"client_with_own_transport", &http.Client{Transport: own}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := NewWatcher(Config{}, tt.client, metrics.New())
+			tr, ok := w.client.Transport.(*http.Transport)
+			if !ok {
+				t.Fatalf("NewWatcher(%s): transport is %T, want *http.Transport", tt.name, w.client.Transport)
+			}
+			if got := tr.Proxy != nil; got != tt.wantProxy {
+				t.Errorf("NewWatcher(%s): transport has a proxy func = %v, want %v", tt.name, got, tt.wantProxy)
+			}
+			if tt.client != nil && w.client.Timeout != tt.client.Timeout {
+				t.Errorf("NewWatcher(%s): client timeout = %v, want %v kept", tt.name, w.client.Timeout, tt.client.Timeout)
+			}
+			if tt.client != nil && tt.client.Transport == nil && w.client == tt.client {
+				t.Errorf("NewWatcher(%s) modified the caller's client instead of copying it", tt.name)
+			}
+		})
+	}
+}
