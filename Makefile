@@ -14,6 +14,10 @@ help: ## list the targets
 build: ## build bin/sidewatch and bin/fluent-launch (static, stripped)
 	go build $(GOFLAGS_BUILD) -o bin/ ./cmd/...
 
+.PHONY: run
+run: build ## build and run the sidecar with its defaults (events to stdout)
+	./bin/sidewatch --log-format text run --no-launcher
+
 .PHONY: test
 test: ## vet and run every test (root-only tests skip with a message unless run as root)
 	go vet ./...
