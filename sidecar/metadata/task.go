@@ -70,6 +70,7 @@ type Container struct {
 	Type          string // NORMAL, or an ECS-managed type
 	ContainerARN  string
 	LogDriver     string
+	LogOptions    map[string]string
 	Networks      []Network
 }
 
@@ -151,6 +152,7 @@ type (
 		Type          string
 		ContainerARN  string
 		LogDriver     string
+		LogOptions    map[string]string
 		Networks      []wireNetwork
 	}
 	wireNetwork struct {
@@ -229,6 +231,7 @@ func ParseTask(data []byte) (*Task, error) {
 			Type:          wc.Type,
 			ContainerARN:  wc.ContainerARN,
 			LogDriver:     wc.LogDriver,
+			LogOptions:    wc.LogOptions,
 		}
 		for j, wn := range wc.Networks {
 			n, err := wn.parse()
