@@ -45,13 +45,13 @@ type Watcher struct {
 
 	lastSuccess atomic.Int64 // unix nanoseconds
 
-	fetches     *metrics.Counter
-	errRequest  *metrics.Counter
-	errStatus   *metrics.Counter
-	errBody     *metrics.Counter
-	errParse    *metrics.Counter
-	enrichMiss  *metrics.Counter
-	unknownSeen *metrics.Counter
+	fetches      *metrics.Counter
+	errRequest   *metrics.Counter
+	errStatus    *metrics.Counter
+	errBody      *metrics.Counter
+	errParse     *metrics.Counter
+	enrichMiss   *metrics.Counter
+	earlyRefresh *metrics.Counter
 }
 
 // snapshot is one successful fetch, prepared for lock-free lookups. It is
@@ -137,7 +137,7 @@ func NewWatcher(cfg Config, client *http.Client, reg *metrics.Registry) *Watcher
 	w.errBody = reg.Counter(sub, "fetch_errors_total", errHelp, "reason", "body")
 	w.errParse = reg.Counter(sub, "fetch_errors_total", errHelp, "reason", "parse")
 	w.enrichMiss = reg.Counter(sub, "enrich_misses_total", "Events whose container id or name was not in the task metadata.")
-	w.unknownSeen = reg.Counter(sub, "early_refreshes_total", "Refreshes triggered by events naming an unknown container.")
+	w.earlyRefresh = reg.Counter(sub, "early_refreshes_total", "Refreshes triggered by events naming an unknown container.")
 	reg.GaugeFunc(sub, "last_success_timestamp_seconds", "Unix time of the last successful task metadata fetch (0: none yet).", func() float64 {
 		return float64(w.lastSuccess.Load()) / 1e9
 	})
@@ -151,11 +151,12 @@ func NewWatcher(cfg Config, client *http.Client, reg *metrics.Registry) *Watcher
 }
 
 func directTransport() *http.Transport {
+	// One request a minute needs no keep-alive, and without it no
+	// connection goroutines outlive Run.
 	return &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 1,
-		IdleConnTimeout:     90 * time.Second,
+		Proxy:             nil,
+		DialContext:       (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		DisableKeepAlives: true,
 	}
 }
 
@@ -220,6 +221,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	timer := time.NewTimer(first)
 	defer timer.Stop()
+	defer w.client.CloseIdleConnections()
 	var last time.Time
 	for {
 		select {
@@ -230,7 +232,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			if time.Since(last) < w.minGap {
 				continue
 			}
-			w.unknownSeen.Inc()
+			w.earlyRefresh.Inc()
 		}
 		last = time.Now()
 		_ = w.refresh(ctx) // counted, and kept for Err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -414,4 +415,22 @@ func TestNewWatcherBypassesProxy(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRunLeavesNoGoroutines(t *testing.T) {
+	ep := newEndpoint(t, serveBytes(readFixture(t, "tmde-v4-task.json")))
+	before := runtime.NumGoroutine()
+	w := NewWatcher(Config{URI: ep.uri(), Wait: 5 * time.Second, Refresh: 5 * time.Millisecond}, nil, metrics.New())
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatalf("Start() = %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	eventually(t, "a few refreshes", func() bool { return ep.requests.Load() >= 4 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	eventually(t, fmt.Sprintf("goroutines back to %d", before), func() bool { return runtime.NumGoroutine() <= before })
 }
