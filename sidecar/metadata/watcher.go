@@ -25,6 +25,8 @@ const (
 	// minKickGap is the shortest interval between refreshes triggered by
 	// events naming an unknown container.
 	minKickGap = 5 * time.Second
+	// defaultRefresh matches Config's kong default.
+	defaultRefresh = 60 * time.Second
 )
 
 // Watcher keeps a current snapshot of the task metadata. Start, Run, Task,
@@ -111,6 +113,9 @@ func newSnapshot(t *Task) *snapshot {
 // is link-local, and http.DefaultTransport would send it to a task-wide
 // proxy (Go exempts only loopback addresses).
 func NewWatcher(cfg Config, client *http.Client, reg *metrics.Registry) *Watcher {
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = defaultRefresh // a Config built in code, not validated
+	}
 	switch {
 	case client == nil:
 		client = &http.Client{Transport: directTransport()}
