@@ -39,9 +39,9 @@ func (c FileConfig) Validate() error {
 // size (path → path.1 → path.2 …, keeping cfg.Keep rotated files). A batch
 // is never split across files; a batch larger than MaxBytes goes alone into
 // a fresh file. Each rotated file is fsynced (in the background), and the
-// current one on Flush and Close. If
-// another process removes or renames it, the next write (at most a second
-// later) starts a new file at cfg.Path.
+// current one on Flush and Close. If another process removes or renames the
+// file, the next write (at most a second later) starts a new one at
+// cfg.Path.
 type File struct {
 	cfg FileConfig
 	dir string
