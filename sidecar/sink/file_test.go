@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -420,4 +421,32 @@ func TestFileReopensMovedFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkFileRotationStall reports the slowest Write that rotated (16 MiB
+// files, Keep 1, so every rotation also drops a 16 MiB file), with a pause
+// between 60 KB batches as under a steady load: the stall a rotation
+// imposes on the pipeline. Run it with -benchtime 2000x (7 rotations).
+func BenchmarkFileRotationStall(b *testing.B) {
+	batch := bytes.Repeat(append(bytes.Repeat([]byte("x"), 299), '\n'), 200)
+	f, err := OpenFile(FileConfig{Path: filepath.Join(b.TempDir(), "events.json"), MaxBytes: 16 << 20, Keep: 1}, metrics.New())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	ctx := context.Background()
+	var worst time.Duration
+	b.SetBytes(int64(len(batch)))
+	for b.Loop() {
+		time.Sleep(500 * time.Microsecond)
+		r := f.rotations.Load()
+		start := time.Now()
+		if err := f.Write(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		if f.rotations.Load() != r {
+			worst = max(worst, time.Since(start))
+		}
+	}
+	b.ReportMetric(float64(worst.Microseconds()), "worst-rotating-write-µs")
 }
