@@ -99,8 +99,12 @@ func OpenFile(cfg FileConfig, reg *metrics.Registry) (*File, error) {
 }
 
 // open opens the file for appending and takes its size. It refuses
-// anything but a regular file: rotation would rename a device or FIFO.
+// anything but a regular file: rotation would rename a device or FIFO, and
+// opening a FIFO without a reader blocks, hence the check before the open.
 func (s *File) open() error {
+	if st, err := os.Stat(s.cfg.Path); err == nil && !st.Mode().IsRegular() {
+		return fmt.Errorf("file sink: %s is not a regular file", s.cfg.Path)
+	}
 	f, err := os.OpenFile(s.cfg.Path, fileFlags, 0o640)
 	if err != nil {
 		return fmt.Errorf("file sink: %w", err)

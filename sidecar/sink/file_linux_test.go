@@ -6,11 +6,27 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
+
+func TestOpenFileRefusesFIFO(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.fifo")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Opening a FIFO for writing with no reader would block: this returns.
+	f, err := OpenFile(FileConfig{Path: path, Keep: 1}, metrics.New())
+	if err == nil {
+		f.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "is not a regular file") {
+		t.Fatalf("OpenFile(FIFO) = %v, want an error saying it is not a regular file", err)
+	}
+}
 
 // TestFileDiskFullKeepsWholeLines fills a 64 KiB tmpfs: the batch that hits
 // ENOSPC is partly written by the kernel, and the sink must cut it off so
