@@ -48,3 +48,8 @@ cross: ## build for linux/arm64 and compile the tests for darwin
 .PHONY: clean
 clean: ## remove build output
 	rm -rf bin dist
+
+.PHONY: pcaps
+pcaps: ## regenerate the replay test captures from real traffic in network namespaces (root), then their golden files
+	sidecar/capture/testdata/mkpcaps.sh
+	go test ./sidecar/capture -run Golden -update
