@@ -222,6 +222,9 @@ func (t *Table) update(now int64, iface string, p *packet, n uint64) {
 	}
 	// Move to the back of its (possibly new) class list: lists stay ordered
 	// by last packet.
+	if class == e.class && t.idle[class].tail == i {
+		return
+	}
 	t.unlink(&t.idle[e.class], idleList, i)
 	e.class = class
 	t.pushBack(&t.idle[class], idleList, i)
