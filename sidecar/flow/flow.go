@@ -249,7 +249,6 @@ func flowKey(p *packet) (key, bool) {
 	return k, true
 }
 
-
 func (t *Table) create(now int64, iface string, k key, p *packet, fromA bool) int32 {
 	if len(t.index) >= t.cfg.MaxFlows {
 		t.end(t.oldest(), ReasonForced, now)
