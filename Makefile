@@ -56,3 +56,8 @@ clean: ## remove build output
 .PHONY: bench-capture
 bench-capture: ## (root) live capture benchmark: sidewatch vs tcpdump, zero-drop rate and CPU (sidecar/capture/bench)
 	sidecar/capture/bench/bench-capture.sh
+
+.PHONY: pcaps
+pcaps: ## regenerate the replay test captures from real traffic in network namespaces (root), then their golden files
+	sidecar/capture/testdata/mkpcaps.sh
+	go test ./sidecar/capture -run Golden -update

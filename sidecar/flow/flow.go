@@ -19,6 +19,7 @@
 package flow
 
 import (
+	"bytes"
 	"net/netip"
 	"strconv"
 	"time"
@@ -78,7 +79,7 @@ const (
 	reportList = 1 // all flows, by last report (start or interim record)
 )
 
-const none = int32(-1)
+const noEntry = int32(-1)
 
 type links struct{ prev, next int32 }
 
@@ -100,7 +101,6 @@ type entry struct {
 	icmpCode  uint8
 	tcp       tcpState
 	class     uint8
-	inUse     bool
 	links     [2]links
 }
 
@@ -140,7 +140,7 @@ func NewTable(cfg Config, out Emitter, reg *metrics.Registry) *Table {
 		// Reserved, not touched: the pages cost memory only once used, and
 		// the table never copies itself while growing.
 		entries: make([]entry, 0, cfg.MaxFlows),
-		report:  list{none, none},
+		report:  list{noEntry, noEntry},
 	}
 	t.timeouts = [numClasses]int64{
 		classTCPNew:         int64(cfg.TCPNewTimeout),
@@ -150,7 +150,7 @@ func NewTable(cfg Config, out Emitter, reg *metrics.Registry) *Table {
 		classICMP:           int64(cfg.ICMPTimeout),
 	}
 	for i := range t.idle {
-		t.idle[i] = list{none, none}
+		t.idle[i] = list{noEntry, noEntry}
 	}
 	t.m = newTableMetrics(reg)
 	return t
@@ -222,6 +222,9 @@ func (t *Table) update(now int64, iface string, p *packet, n uint64) {
 	}
 	// Move to the back of its (possibly new) class list: lists stay ordered
 	// by last packet.
+	if class == e.class && t.idle[class].tail == i {
+		return
+	}
 	t.unlink(&t.idle[e.class], idleList, i)
 	e.class = class
 	t.pushBack(&t.idle[class], idleList, i)
@@ -239,23 +242,11 @@ func flowKey(p *packet) (key, bool) {
 	if oneWay {
 		return k, true
 	}
-	if c := compareAddr(&p.src, &p.dst); c > 0 || (c == 0 && sport > dport) {
+	if c := bytes.Compare(p.src[:], p.dst[:]); c > 0 || (c == 0 && sport > dport) {
 		k.a, k.b, k.aport, k.bport = p.dst, p.src, dport, sport
 		return k, false
 	}
 	return k, true
-}
-
-func compareAddr(a, b *[16]byte) int {
-	for i := range a {
-		if a[i] != b[i] {
-			if a[i] < b[i] {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
 }
 
 func (t *Table) create(now int64, iface string, k key, p *packet, fromA bool) int32 {
@@ -278,9 +269,8 @@ func (t *Table) create(now int64, iface string, k key, p *packet, fromA bool) in
 		last:      now,
 		reported:  now,
 		clientIsA: fromA,
-		inUse:     true,
 		class:     classUDP,
-		links:     [2]links{{none, none}, {none, none}},
+		links:     [2]links{{noEntry, noEntry}, {noEntry, noEntry}},
 	}
 	switch p.proto {
 	case protoTCP:
@@ -304,10 +294,10 @@ func (t *Table) create(now int64, iface string, k key, p *packet, fromA bool) in
 
 // oldest returns the open flow whose last packet is the oldest.
 func (t *Table) oldest() int32 {
-	best := none
+	best := noEntry
 	for c := range t.idle {
 		h := t.idle[c].head
-		if h != none && (best == none || t.entries[h].last < t.entries[best].last) {
+		if h != noEntry && (best == noEntry || t.entries[h].last < t.entries[best].last) {
 			best = h
 		}
 	}
@@ -321,7 +311,7 @@ func (t *Table) end(i int32, reason string, now int64) {
 	t.unlink(&t.idle[e.class], idleList, i)
 	t.unlink(&t.report, reportList, i)
 	delete(t.index, e.key)
-	*e = entry{links: [2]links{{none, none}, {none, none}}}
+	*e = entry{links: [2]links{{noEntry, noEntry}, {noEntry, noEntry}}}
 	t.free = append(t.free, i)
 	t.m.endedCounter(reason).Inc()
 	t.m.active.Set(int64(len(t.index)))
@@ -333,7 +323,7 @@ func (t *Table) end(i int32, reason string, now int64) {
 func (t *Table) Expire(now time.Time) {
 	n := now.UnixNano()
 	for c := range t.idle {
-		for i := t.idle[c].head; i != none; i = t.idle[c].head {
+		for i := t.idle[c].head; i != noEntry; i = t.idle[c].head {
 			if n-t.entries[i].last < t.timeouts[c] {
 				break
 			}
@@ -343,7 +333,7 @@ func (t *Table) Expire(now time.Time) {
 	if t.active <= 0 {
 		return
 	}
-	for i := t.report.head; i != none; i = t.report.head {
+	for i := t.report.head; i != noEntry; i = t.report.head {
 		e := &t.entries[i]
 		if n-e.reported < t.active {
 			break
@@ -363,15 +353,15 @@ func (t *Table) Expire(now time.Time) {
 // oldest first.
 func (t *Table) Flush(now time.Time, reason string) {
 	n := now.UnixNano()
-	for i := t.oldest(); i != none; i = t.oldest() {
+	for i := t.oldest(); i != noEntry; i = t.oldest() {
 		t.end(i, reason, n)
 	}
 }
 
 func (t *Table) pushBack(l *list, w int, i int32) {
 	e := &t.entries[i]
-	e.links[w] = links{prev: l.tail, next: none}
-	if l.tail != none {
+	e.links[w] = links{prev: l.tail, next: noEntry}
+	if l.tail != noEntry {
 		t.entries[l.tail].links[w].next = i
 	} else {
 		l.head = i
@@ -381,17 +371,17 @@ func (t *Table) pushBack(l *list, w int, i int32) {
 
 func (t *Table) unlink(l *list, w int, i int32) {
 	lk := t.entries[i].links[w]
-	if lk.prev != none {
+	if lk.prev != noEntry {
 		t.entries[lk.prev].links[w].next = lk.next
 	} else {
 		l.head = lk.next
 	}
-	if lk.next != none {
+	if lk.next != noEntry {
 		t.entries[lk.next].links[w].prev = lk.prev
 	} else {
 		l.tail = lk.prev
 	}
-	t.entries[i].links[w] = links{none, none}
+	t.entries[i].links[w] = links{noEntry, noEntry}
 }
 
 // flowID derives a stable, nonzero id from the key and start time (FNV-1a),
