@@ -29,6 +29,16 @@ func requireRootTools(t *testing.T, tools ...string) {
 			t.Skipf("needs %s (Debian packages in .ci/apt/capture.txt)", tool)
 		}
 	}
+	if slices.Contains(tools, "ip") {
+		probe := fmt.Sprintf("swprobe%d", os.Getpid())
+		if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
+			if strings.Contains(string(out), "not permitted") {
+				t.Skipf("needs CAP_SYS_ADMIN to create network namespaces: %s", out)
+			}
+			t.Fatalf("ip netns add: %v\n%s", err, out)
+		}
+		exec.Command("ip", "netns", "del", probe).Run()
+	}
 }
 
 func sh(t *testing.T, name string, args ...string) string {

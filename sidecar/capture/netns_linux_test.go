@@ -23,6 +23,14 @@ func requireNetns(t testing.TB) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("needs ip from iproute2 (.ci/apt/capture.txt)")
 	}
+	probe := fmt.Sprintf("swprobe%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
+		if strings.Contains(string(out), "not permitted") {
+			t.Skipf("needs CAP_SYS_ADMIN to create network namespaces: %s", out)
+		}
+		t.Fatalf("ip netns add: %v\n%s", err, out)
+	}
+	exec.Command("ip", "netns", "del", probe).Run()
 }
 
 // newNetns creates a network namespace with lo up and IPv6 off (so router
