@@ -28,13 +28,13 @@ type Capture struct {
 	last   [3]uint32 // TPacket's running sums, which wrap at 2^32
 	kernel [3]uint64 // packets, drops, queue freezes
 
-	packets       *metrics.Counter
-	bytes         *metrics.Counter
-	truncated     *metrics.Counter
-	unknownIface  *metrics.Counter
-	unknownLink   *metrics.Counter
-	readErrors    *metrics.Counter
-	ifaceRefreshs *metrics.Counter
+	packets        *metrics.Counter
+	bytes          *metrics.Counter
+	truncated      *metrics.Counter
+	unknownIface   *metrics.Counter
+	unknownLink    *metrics.Counter
+	readErrors     *metrics.Counter
+	ifaceRefreshes *metrics.Counter
 }
 
 // Open opens the capture socket, sets up its ring and attaches the kernel
@@ -94,7 +94,7 @@ func Open(cfg Config, reg *metrics.Registry) (*Capture, error) {
 	c.unknownIface = reg.Counter(sub, "dropped_total", "Packets read but not passed to the flow table.", "reason", "unknown_interface")
 	c.unknownLink = reg.Counter(sub, "dropped_total", "Packets read but not passed to the flow table.", "reason", "link_type")
 	c.readErrors = reg.Counter(sub, "read_errors_total", "Errors reading the capture ring other than timeouts.")
-	c.ifaceRefreshs = reg.Counter(sub, "interface_refreshes_total", "Re-reads of the interface list after a packet from an unknown interface.")
+	c.ifaceRefreshes = reg.Counter(sub, "interface_refreshes_total", "Re-reads of the interface list after a packet from an unknown interface.")
 	reg.CounterFunc(sub, "kernel_packets_total", "Packets the kernel passed to the capture socket, including dropped ones (tp_packets).",
 		func() float64 { return float64(c.kernelStats()[0]) })
 	reg.CounterFunc(sub, "kernel_drops_total", "Packets the kernel dropped because the capture ring was full (tp_drops).",
@@ -179,7 +179,7 @@ func (c *Capture) Run(ctx context.Context, t Table) error {
 		if ci.CaptureLength < ci.Length {
 			c.truncated.Inc()
 		}
-		if iface, ok := c.ifaces.lookup(ci.InterfaceIndex, ci.Timestamp, c.ifaceRefreshs); !ok {
+		if iface, ok := c.ifaces.lookup(ci.InterfaceIndex, ci.Timestamp, c.ifaceRefreshes); !ok {
 			c.unknownIface.Inc()
 		} else if iface.link == 0 {
 			c.unknownLink.Inc()
