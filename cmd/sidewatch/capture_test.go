@@ -249,3 +249,65 @@ func TestRunCapturesNamespace(t *testing.T) {
 		t.Errorf("stats capture.packets_total = %v, want at least the 12 packets of the flows", pkts)
 	}
 }
+
+// fargateCaps is Docker's default capability set, which Fargate grants
+// (docs: fargate.md §1).
+const fargateCaps = "+chown,+dac_override,+fowner,+fsetid,+kill,+setgid,+setuid,+setpcap,+net_bind_service,+net_raw,+sys_chroot,+mknod,+audit_write,+setfcap"
+
+// TestRunUnderCapabilitySets runs `sidewatch run` as root with its bounding
+// set cut (setpriv) to Fargate's default capabilities, to NET_RAW alone, and
+// to Fargate's minus NET_RAW, and checks that it captures, or fails naming
+// CAP_NET_RAW.
+func TestRunUnderCapabilitySets(t *testing.T) {
+	requireRootTools(t, "ip", "setpriv", "ping")
+	bin := buildSidewatch(t)
+	tests := []struct {
+		name     string
+		bounding string
+		args     []string
+		wantErr  string // empty: runs and captures
+	}{
+		{"fargate_default_with_user", "-all," + fargateCaps, []string{"--user", "65532"}, ""},
+		{"net_raw_only", "-all,+net_raw", nil, ""},
+		{"fargate_without_net_raw", "-all," + strings.ReplaceAll(fargateCaps, "+net_raw,", ""), nil, "CAP_NET_RAW"},
+		{"user_without_setuid", "-all,+net_raw", []string{"--user", "65532"}, "setgroups"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := netns(t, "caps")
+			args := append([]string{"netns", "exec", ns, "setpriv", "--bounding-set", tt.bounding, "--inh-caps", "-all",
+				bin, "run", "--no-launcher", "--stats-interval", "0", "--health-addr", "127.0.0.1:9901"}, tt.args...)
+			cmd := exec.Command("ip", args...)
+			cmd.Env = append(os.Environ(), "SIDEWATCH_LOG_FORMAT=json")
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if tt.wantErr != "" {
+				err := cmd.Run()
+				if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(stderr.String(), tt.wantErr) {
+					t.Errorf("run: %v (exit %d), want exit 1 naming %q; stderr:\n%s", err, code, tt.wantErr, stderr.String())
+				}
+				return
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				if exec.Command("ip", "netns", "exec", ns, bin, "health").Run() == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("never healthy; stderr:\n%s", stderr.String())
+				}
+			}
+			sh(t, "ip", "netns", "exec", ns, "ping", "-c", "1", "127.0.0.1")
+			cmd.Process.Signal(syscall.SIGTERM)
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("run after SIGTERM: %v; stderr:\n%s", err, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), `"event_type":"flow","src_ip":"127.0.0.1","dest_ip":"127.0.0.1","proto":"ICMP"`) {
+				t.Errorf("no ICMP flow event on lo; stdout:\n%s", stdout.String())
+			}
+		})
+	}
+}
