@@ -22,6 +22,7 @@ type Capture struct {
 	tp       *afpacket.TPacket
 	ifaces   interfaces
 	drainFor time.Duration // how long Run reads on after cancellation
+	filtered time.Time     // when the filter was attached
 
 	mu     sync.Mutex // guards closed and the kernel counters against Close
 	closed bool
@@ -33,6 +34,7 @@ type Capture struct {
 	truncated      *metrics.Counter
 	unknownIface   *metrics.Counter
 	unknownLink    *metrics.Counter
+	beforeFilter   *metrics.Counter
 	readErrors     *metrics.Counter
 	ifaceRefreshes *metrics.Counter
 }
@@ -84,6 +86,10 @@ func Open(cfg Config, reg *metrics.Registry) (*Capture, error) {
 		c.ifaces.close()
 		return nil, fmt.Errorf("attach capture filter: %w", err)
 	}
+	// NewTPacket binds before the filter can be attached, so the ring may
+	// already hold unfiltered packets (both copies of a loopback packet).
+	// Run discards what the kernel stamped before this instant.
+	c.filtered = time.Now()
 	c.tp = tp
 	c.drainFor = cfg.BlockTimeout + pollTimeout
 
@@ -93,6 +99,7 @@ func Open(cfg Config, reg *metrics.Registry) (*Capture, error) {
 	c.truncated = reg.Counter(sub, "truncated_total", "Packets longer than the snap length (counted with their wire length).")
 	c.unknownIface = reg.Counter(sub, "dropped_total", "Packets read but not passed to the flow table.", "reason", "unknown_interface")
 	c.unknownLink = reg.Counter(sub, "dropped_total", "Packets read but not passed to the flow table.", "reason", "link_type")
+	c.beforeFilter = reg.Counter(sub, "dropped_total", "Packets read but not passed to the flow table.", "reason", "before_filter")
 	c.readErrors = reg.Counter(sub, "read_errors_total", "Errors reading the capture ring other than timeouts.")
 	c.ifaceRefreshes = reg.Counter(sub, "interface_refreshes_total", "Re-reads of the interface list after a packet from an unknown interface.")
 	reg.CounterFunc(sub, "kernel_packets_total", "Packets the kernel passed to the capture socket, including dropped ones (tp_packets).",
@@ -148,6 +155,7 @@ func (c *Capture) Close() error {
 func (c *Capture) Run(ctx context.Context, t Table) error {
 	defer c.Close()
 	var lastExpire, drainUntil time.Time
+	startup := true // until the first packet stamped after the filter was attached
 	for {
 		data, ci, err := c.tp.ZeroCopyReadPacketData()
 		if err != nil {
@@ -173,6 +181,13 @@ func (c *Capture) Run(ctx context.Context, t Table) error {
 				lastExpire = now
 			}
 			continue
+		}
+		if startup {
+			if ci.Timestamp.Before(c.filtered) {
+				c.beforeFilter.Inc()
+				continue
+			}
+			startup = false
 		}
 		c.packets.Inc()
 		c.bytes.Add(uint64(ci.Length))

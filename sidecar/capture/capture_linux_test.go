@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"strings"
@@ -331,5 +332,75 @@ func TestOpenErrors(t *testing.T) {
 	inNetns(t, ns, func() { _, err = Open(cfg, metrics.New()) })
 	if err == nil || !strings.Contains(err.Error(), `"nosuch0"`) {
 		t.Errorf("Open(interfaces nosuch0) = %v, want an error naming the interface", err)
+	}
+}
+
+// seqTable records the sequence numbers that udpBlast puts in its datagrams.
+type seqTable struct {
+	discard
+	seen map[uint32]int
+}
+
+func (s *seqTable) Packet(ts time.Time, iface string, link layers.LinkType, data []byte, wireLen int) {
+	// Ethernet 14 + IPv4 20 + UDP 8, then the number; port 9998 only.
+	if len(data) >= 46 && data[36] == 9998>>8 && data[37] == 9998&0xff {
+		s.seen[binary.BigEndian.Uint32(data[42:46])]++
+	}
+}
+
+// TestRunNoDuplicatesAtStart opens the capture while loopback traffic is
+// already flowing: packets that reached the ring before the filter was
+// attached (both copies of a loopback packet) must not be counted.
+func TestRunNoDuplicatesAtStart(t *testing.T) {
+	requireNetns(t)
+	ns := newNetns(t)
+	listenUDP(t, ns, "127.0.0.1:9998")
+	var conn *net.UDPConn
+	inNetns(t, ns, func() {
+		var err error
+		conn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9998})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	defer conn.Close()
+	for round := range 20 {
+		stop := make(chan struct{})
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			buf := make([]byte, 8)
+			for i := uint32(0); ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				binary.BigEndian.PutUint32(buf, i)
+				conn.Write(buf)
+			}
+		}()
+		table := &seqTable{seen: map[uint32]int{}}
+		var c *Capture
+		var err error
+		inNetns(t, ns, func() { c, err = Open(DefaultConfig(), metrics.New()) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		if err := c.Run(ctx, table); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		close(stop)
+		<-sent
+		for seq, n := range table.seen {
+			if n != 1 {
+				t.Fatalf("round %d: datagram %d counted %d times (of %d datagrams seen)", round, seq, n, len(table.seen))
+			}
+		}
+		if len(table.seen) == 0 {
+			t.Fatalf("round %d: no datagram captured", round)
+		}
 	}
 }
