@@ -49,6 +49,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--sink (SIDEWATCH_SINK) names no sink"))
 	}
 	if slices.Contains(c.Sinks, "file") {
+		if c.File.Path == "" {
+			errs = append(errs, errors.New("--file-path (SIDEWATCH_FILE_PATH) is required with --sink file"))
+		}
 		if err := c.File.Validate(); err != nil {
 			errs = append(errs, err)
 		}
