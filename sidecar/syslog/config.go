@@ -80,7 +80,7 @@ func (c *Config) Validate() error {
 // maxFrame is the largest frame kept: the message plus room for a header,
 // since Fluent Bit's Syslog_Maxsize counts the header but other senders'
 // limits do not.
-func (c *Config) maxFrame() int { return c.MaxMessageSize + headerRoom }
+func (c Config) maxFrame() int { return c.MaxMessageSize + headerRoom }
 
 // headerRoom covers the longest RFC 5424 header without structured data
 // (PRI, version, timestamp, 255+48+128+32 bytes of fields, spaces, BOM).

@@ -101,12 +101,15 @@ func (c *conn) serve() {
 		c.mu.Lock()
 		stopped := !c.stopAt.IsZero()
 		c.mu.Unlock()
+		if errors.Is(err, os.ErrDeadlineExceeded) && quiet && n == 0 && !stopped {
+			c.framer.idle()
+			continue
+		}
+		c.framer.end()
+		// Counted after end so that a closed connection's records are out.
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded) && stopped:
 			c.r.m.closedShutdown.Inc()
-		case errors.Is(err, os.ErrDeadlineExceeded) && quiet && n == 0:
-			c.framer.idle()
-			continue
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			c.r.m.closedIdle.Inc()
 		case errors.Is(err, io.EOF):
@@ -114,7 +117,6 @@ func (c *conn) serve() {
 		default:
 			c.r.m.closedError.Inc()
 		}
-		c.framer.end()
 		return
 	}
 }
