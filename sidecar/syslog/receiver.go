@@ -297,3 +297,16 @@ func (r *Receiver) serveUDP(ctx context.Context) {
 		}
 	}
 }
+
+// Close releases the sockets of a receiver that will not be served (a
+// later startup step failed). Serve closes them itself.
+func (r *Receiver) Close() error {
+	var errs []error
+	if r.ln != nil {
+		errs = append(errs, r.ln.Close())
+	}
+	if r.pc != nil {
+		errs = append(errs, r.pc.Close())
+	}
+	return errors.Join(errs...)
+}
