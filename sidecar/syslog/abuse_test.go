@@ -215,13 +215,21 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A multi-line record is emitted after the quiet period: a read
+	// timeout must not break the TLS connection.
+	if _, err := c.Write([]byte(good + "\tcontinued\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the TLS record", func() bool { return h.col.len() == 1 })
 	if _, err := c.Write([]byte(good)); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
-	waitFor(t, "the TLS record", func() bool { return h.col.len() == 1 })
-	if ev := h.col.snapshot()[0]; ev.Log.Message != "still working" || ev.Log.Transport != "tls" {
-		t.Errorf("event log = %+v, want message %q over tls", ev.Log, "still working")
+	waitFor(t, "the second TLS record", func() bool { return h.col.len() == 2 })
+	for i, want := range []string{"still working\n\tcontinued", "still working"} {
+		if ev := h.col.snapshot()[i]; ev.Log.Message != want || ev.Log.Transport != "tls" {
+			t.Errorf("event %d log = %+v, want message %q over tls", i, ev.Log, want)
+		}
 	}
 
 	// Plain text on the TLS port fails the handshake and is counted.
@@ -232,8 +240,8 @@ func TestTLS(t *testing.T) {
 	plain.Write([]byte(good))
 	defer plain.Close()
 	waitFor(t, "the handshake failure", func() bool { return h.r.m.tlsHandshake.Load() == 1 })
-	if got := h.col.len(); got != 1 {
-		t.Errorf("got %d events, want 1 (plain text is not read as records)", got)
+	if got := h.col.len(); got != 2 {
+		t.Errorf("got %d events, want 2 (plain text is not read as records)", got)
 	}
 }
 

@@ -81,6 +81,16 @@ type stamp3164 struct {
 
 var months = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
 
+// monthOf returns the month named by three letters, or 0.
+func monthOf(a, b, c byte) time.Month {
+	for i, m := range months {
+		if m[0] == a && m[1] == b && m[2] == c {
+			return time.Month(i + 1)
+		}
+	}
+	return 0
+}
+
 // parseStamp3164 parses "Mmm dd hh:mm:ss" at the start of b. The day may
 // be space- or zero-padded.
 func parseStamp3164[T string | []byte](b T) (stamp3164, bool) {
@@ -88,12 +98,7 @@ func parseStamp3164[T string | []byte](b T) (stamp3164, bool) {
 	if len(b) < stamp3164Len || b[3] != ' ' || b[6] != ' ' || b[9] != ':' || b[12] != ':' {
 		return s, false
 	}
-	for i, m := range months {
-		if string(b[:3]) == m {
-			s.month = time.Month(i + 1)
-			break
-		}
-	}
+	s.month = monthOf(b[0], b[1], b[2])
 	if s.month == 0 {
 		return s, false
 	}

@@ -227,7 +227,13 @@ func (r *Receiver) accept(ctx, pubCtx context.Context, wg *sync.WaitGroup) {
 		}
 		backoff = 0
 		r.mu.Lock()
-		if !r.stopAt.IsZero() || len(r.conns) >= r.cfg.MaxConns {
+		if !r.stopAt.IsZero() {
+			r.mu.Unlock()
+			r.m.closedShutdown.Inc()
+			nc.Close()
+			return
+		}
+		if len(r.conns) >= r.cfg.MaxConns {
 			r.mu.Unlock()
 			r.m.refusedLimit.Inc()
 			nc.Close()
