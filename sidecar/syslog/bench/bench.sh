@@ -54,6 +54,11 @@ measure() {
 
 hwm() { awk '/VmHWM/ {print int($2/1024) " MiB"}' "/proc/$1/status"; }
 
+# cpu PID: CPU seconds (user + system, all threads) used so far. On a busy
+# machine CPU per message is steadier than the rate.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+per_msg() { awk -v s="$1" -v n="$N" 'BEGIN { printf "%.2f", s * 1e6 / n }'; }
+
 start_sidewatch() {
 	env -u ECS_CONTAINER_METADATA_URI_V4 "$work/sidewatch" run --no-launcher \
 		--sink file --file-path "$1" --file-max-bytes 0 --health-addr "" --stats-interval 0 \
@@ -67,6 +72,7 @@ start_sidewatch() {
 start_sidewatch "$work/sidewatch.jsonl"
 sw_rate=$(measure sidewatch "$PORT_SW" "$work/sidewatch.jsonl")
 sw_hwm=$(hwm "$sw_pid")
+sw_cpu=$(cpu "$sw_pid")
 kill "$sw_pid"; wait "$sw_pid" || true
 
 # 2. rsyslog
@@ -83,6 +89,7 @@ rs_pid=$!
 wait_port "$PORT_RS"
 rs_rate=$(measure rsyslog "$PORT_RS" "$work/rsyslog.log")
 rs_hwm=$(hwm "$rs_pid")
+rs_cpu=$(cpu "$rs_pid")
 kill "$rs_pid"; wait "$rs_pid" || true
 
 # 3. sidewatch paced at RATE msg/s: peak RSS
@@ -97,8 +104,8 @@ kill "$sw_pid"; wait "$sw_pid" || true
 
 line=$(head -c 400 "$work/rsyslog.log" | head -1 | wc -c)
 echo "syslog end to end, $N lines over $CONNS TCP connection(s), $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg):"
-printf '  %-40s %9s msg/s   peak RSS %s\n' "sidewatch run -> file sink (JSON)" "$sw_rate" "$sw_hwm"
-printf '  %-40s %9s msg/s   peak RSS %s\n' "rsyslogd imptcp -> omfile (text)" "$rs_rate" "$rs_hwm"
+printf '  %-36s %8s msg/s  %6s us CPU/msg  peak RSS %s\n' "sidewatch run -> file sink (JSON)" "$sw_rate" "$(per_msg "$sw_cpu")" "$sw_hwm"
+printf '  %-36s %8s msg/s  %6s us CPU/msg  peak RSS %s\n' "rsyslogd imptcp -> omfile (text)" "$rs_rate" "$(per_msg "$rs_cpu")" "$rs_hwm"
 awk -v a="$sw_rate" -v b="$rs_rate" 'BEGIN { printf "  ratio sidewatch/rsyslog: %.2f\n", a / b }'
 echo "  sidewatch peak RSS while paced at $RATE msg/s ($paced lines, achieved $(( paced * 1000000000 / (pend - pstart) )) msg/s): $paced_hwm"
 echo "  (rsyslog output line: $line bytes)"
