@@ -91,6 +91,7 @@ func (c *conn) serve() {
 		quiet := c.framer.waiting()
 		c.setDeadline(quiet)
 		n, err := c.nc.Read(buf)
+		c.parser.at = c.r.now()
 		if n > 0 {
 			c.r.m.tcpBytes.Add(uint64(n))
 			c.framer.feed(buf[:n])

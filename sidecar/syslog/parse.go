@@ -21,11 +21,22 @@ var bom = []byte("\xEF\xBB\xBF")
 // each connection has its own, as go-syslog's machines keep state.
 type parser struct {
 	m5424 gosyslog.Machine
-	now   func() time.Time
+	clock func() time.Time
+	// at, when set, is the time of the read that delivered the frame: a
+	// connection sets it once per read instead of reading the clock per
+	// message.
+	at time.Time
 }
 
 func newParser(now func() time.Time) *parser {
-	return &parser{m5424: rfc5424.NewMachine(rfc5424.WithBestEffort()), now: now}
+	return &parser{m5424: rfc5424.NewMachine(rfc5424.WithBestEffort()), clock: now}
+}
+
+func (p *parser) now() time.Time {
+	if !p.at.IsZero() {
+		return p.at
+	}
+	return p.clock()
 }
 
 // parse turns one frame (a record: its header line and any continuation
