@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end syslog throughput on this machine: the same stream of ~200-byte
+# End-to-end syslog throughput on this machine: the same stream of 213-byte
 # Fluent Bit-style RFC 3164 lines over TCP into
 #   1. `sidewatch run` (syslog receiver -> pipeline -> file sink, JSON lines)
 #   2. rsyslogd (imptcp -> omfile, its default text format)
@@ -102,10 +102,11 @@ pend=$(date +%s%N)
 paced_hwm=$(hwm "$sw_pid")
 kill "$sw_pid"; wait "$sw_pid" || true
 
-line=$(head -c 400 "$work/rsyslog.log" | head -1 | wc -c)
+in_line=$(head -n 1 "$work/sidewatch.jsonl" | wc -c)
+rs_line=$(head -n 1 "$work/rsyslog.log" | wc -c)
 echo "syslog end to end, $N lines over $CONNS TCP connection(s), $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg):"
 printf '  %-36s %8s msg/s  %6s us CPU/msg  peak RSS %s\n' "sidewatch run -> file sink (JSON)" "$sw_rate" "$(per_msg "$sw_cpu")" "$sw_hwm"
 printf '  %-36s %8s msg/s  %6s us CPU/msg  peak RSS %s\n' "rsyslogd imptcp -> omfile (text)" "$rs_rate" "$(per_msg "$rs_cpu")" "$rs_hwm"
 awk -v a="$sw_rate" -v b="$rs_rate" 'BEGIN { printf "  ratio sidewatch/rsyslog: %.2f\n", a / b }'
 echo "  sidewatch peak RSS while paced at $RATE msg/s ($paced lines, achieved $(( paced * 1000000000 / (pend - pstart) )) msg/s): $paced_hwm"
-echo "  (rsyslog output line: $line bytes)"
+echo "  (input line: 213 bytes; output line: sidewatch $in_line bytes, rsyslog $rs_line bytes)"

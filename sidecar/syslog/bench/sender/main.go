@@ -1,5 +1,5 @@
 // Command sender writes syslog lines shaped like Fluent Bit's RFC 3164
-// output (about 200 bytes each) to a TCP address, as fast as it can or at
+// output (213 bytes each with the newline) to a TCP address, as fast as it can or at
 // a fixed rate, for `make bench-syslog`.
 package main
 
