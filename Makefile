@@ -52,3 +52,7 @@ cross: ## build for linux/arm64 and compile the tests for darwin
 .PHONY: clean
 clean: ## remove build output
 	rm -rf bin dist
+
+.PHONY: bench-syslog
+bench-syslog: ## syslog end to end: sidewatch run vs rsyslog imptcp, msg/s and RSS (N, CONNS, RATE)
+	sidecar/syslog/bench/bench.sh

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
 	"github.com/sidewatch/sidewatch/sidecar/sink"
+	"github.com/sidewatch/sidewatch/sidecar/syslog"
 )
 
 // Config is everything `sidewatch run` takes. Each field is a flag and a
@@ -26,6 +27,7 @@ type Config struct {
 
 	File     sink.FileConfig `embed:"" group:"File sink"`
 	Metadata metadata.Config `embed:"" group:"Task metadata"`
+	Syslog   syslog.Config   `embed:"" group:"Syslog receiver"`
 }
 
 // Validate checks the values kong cannot, naming the flag and variable.
@@ -57,6 +59,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.Metadata.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Syslog.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if !c.NoLauncher && (c.LauncherSource == "" || c.LauncherDir == "") {
