@@ -1,0 +1,472 @@
+package taskdefs
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/sidewatch/sidewatch/firelens"
+)
+
+// Defaults for the containers Inject adds.
+const (
+	DefaultSidecarName  = "sidewatch"
+	DefaultSidecarImage = "public.ecr.aws/sidewatch/sidewatch:latest"
+	DefaultRouterName   = "log_router"
+	DefaultRouterImage  = "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"
+
+	// HealthAddr is the sidecar's health listener that its healthCheck
+	// queries with `sidewatch health`.
+	HealthAddr = "127.0.0.1:9901"
+	// IgnoreLabel in an app container's dockerLabels, set to "true", opts
+	// it out.
+	IgnoreLabel = "sidewatch.ignore"
+
+	// Reservations: see docs/taskdef.md for how they were sized.
+	SidecarCPU               = 64
+	SidecarMemoryReservation = 64
+	RouterMemoryReservation  = 50
+)
+
+// healthCommand is the sidecar's ECS healthCheck.
+var healthCommand = []string{"CMD", "/usr/local/bin/sidewatch", "health"}
+
+// goPlugins are the AWS for Fluent Bit image's Go output plugins, which
+// Fluent Bit only knows after `-e /fluent-bit/<name>.so`.
+var goPlugins = []string{"cloudwatch", "firehose", "kinesis"}
+
+// Options says what Inject adds. The zero value is not useful; start from
+// DefaultOptions.
+type Options struct {
+	SidecarName string
+	// SidecarImage is the image of a new sidecar; empty keeps an existing
+	// sidecar's image (and means DefaultSidecarImage for a new one).
+	SidecarImage     string
+	SidecarEssential bool
+	// SidecarEnv is added to (or replaced in) the sidecar's environment,
+	// as NAME=VALUE.
+	SidecarEnv []string
+	// RouterName names a new log_router; an existing FireLens container is
+	// reused whatever its name.
+	RouterName string
+	// RouterImage is the image of a new log_router; empty keeps an
+	// existing one's (and means DefaultRouterImage for a new one).
+	RouterImage string
+	// Ignore lists app containers to leave alone.
+	Ignore []string
+	// AllowBridge permits networkMode bridge and host (EC2 only).
+	AllowBridge bool
+}
+
+// DefaultOptions returns the options of `sidewatch taskdef inject` with no
+// flags.
+func DefaultOptions() Options {
+	return Options{SidecarName: DefaultSidecarName, SidecarEssential: true, RouterName: DefaultRouterName}
+}
+
+// Result is a patched task definition and what the user must know about it.
+type Result struct {
+	Def *Object
+	// Warnings are things inject did or could not do that change how the
+	// task behaves (a role it now needs, an option it dropped).
+	Warnings []string
+}
+
+// Inject adds the sidewatch sidecar and a FireLens log_router that copies
+// every container's logs to it, and switches every app container to the
+// awsfirelens log driver. The input is not modified. Inject is idempotent:
+// injecting its own output returns an equal document.
+func Inject(in *Object, opts Options) (Result, error) {
+	if opts.SidecarName == "" || opts.RouterName == "" {
+		return Result{}, errors.New("sidecar and log_router names must not be empty")
+	}
+	def := clone(in).(*Object)
+	var res Result
+	warn := func(format string, args ...any) { res.Warnings = append(res.Warnings, fmt.Sprintf(format, args...)) }
+
+	mode := def.String("networkMode")
+	switch mode {
+	case "awsvpc":
+	case "bridge", "host", "":
+		if !opts.AllowBridge {
+			shown := mode
+			if shown == "" {
+				shown = "missing (bridge on EC2)"
+			} else {
+				shown = fmt.Sprintf("%q", shown)
+			}
+			return Result{}, fmt.Errorf("networkMode: is %s, want \"awsvpc\": Fargate needs it, and only in awsvpc do the sidecar and the log_router share the task's network namespace (pass --allow-bridge for an EC2 task)", shown)
+		}
+	default:
+		return Result{}, fmt.Errorf("networkMode: %q leaves the log_router no network to reach the sidecar", mode)
+	}
+
+	cs := containers(def)
+	sidecarIdx := slices.IndexFunc(cs, func(c *Object) bool { return c.String("name") == opts.SidecarName })
+	routerIdx := -1
+	for i, c := range cs {
+		if _, ok := c.Get("firelensConfiguration"); ok {
+			if routerIdx >= 0 {
+				return Result{}, fmt.Errorf("containerDefinitions[%d].firelensConfiguration: a second FireLens container (%q and %q); ECS allows one", i, cs[routerIdx].String("name"), c.String("name"))
+			}
+			routerIdx = i
+		}
+	}
+	if sidecarIdx >= 0 && sidecarIdx == routerIdx {
+		return Result{}, fmt.Errorf("containerDefinitions[%d]: %q is the FireLens container; the sidecar needs its own", sidecarIdx, opts.SidecarName)
+	}
+	routerName := opts.RouterName
+	if routerIdx >= 0 {
+		routerName = cs[routerIdx].String("name")
+	} else if slices.ContainsFunc(cs, func(c *Object) bool { return c.String("name") == routerName }) {
+		return Result{}, fmt.Errorf("containerDefinitions: a container is already named %q but has no firelensConfiguration; rename it or pass another --router-name", routerName)
+	}
+
+	routerImage := opts.RouterImage
+	if routerIdx >= 0 && routerImage == "" {
+		routerImage = cs[routerIdx].String("image")
+	}
+	if routerImage == "" {
+		routerImage = DefaultRouterImage
+	}
+	awsImage := isAWSImage(routerImage)
+
+	// App containers: everything but the sidecar, the router and opt-outs.
+	var firstAwslogs *Object
+	cloudwatch := false
+	usedPlugins := map[string]bool{}
+	for i, c := range cs {
+		name := c.String("name")
+		if i == sidecarIdx || i == routerIdx || ignored(c, opts.Ignore) {
+			continue
+		}
+		path := fmt.Sprintf("containerDefinitions[%d]", i)
+		lc := c.Object("logConfiguration")
+		if lc == nil {
+			c.Set("logConfiguration", obj("logDriver", "awsfirelens"))
+			continue
+		}
+		switch driver := lc.String("logDriver"); driver {
+		case "awsfirelens":
+			if o := lc.Object("options"); o != nil {
+				if err := checkOutput(path, o, awsImage, routerImage); err != nil {
+					return Result{}, err
+				}
+				plugin := strings.ToLower(o.String("Name"))
+				usedPlugins[plugin] = true
+				cloudwatch = cloudwatch || plugin == "cloudwatch" || plugin == "cloudwatch_logs"
+			}
+		case "awslogs":
+			if firstAwslogs == nil {
+				firstAwslogs = clone(lc).(*Object)
+			}
+			out, dropped := translateAwslogs(lc.Object("options"), awsImage)
+			for _, d := range dropped {
+				warn("%s.logConfiguration.options.%s (container %q): no FireLens equivalent, dropped", path, d, name)
+			}
+			if out.String("log_group_name") == "" {
+				return Result{}, fmt.Errorf("%s.logConfiguration.options.awslogs-group: missing, so its CloudWatch group is unknown", path)
+			}
+			lc.Set("logDriver", "awsfirelens")
+			lc.Set("options", out)
+			usedPlugins[out.String("Name")] = true
+			cloudwatch = true
+		default:
+			return Result{}, fmt.Errorf("%s.logConfiguration.logDriver: container %q logs with %q, which inject cannot translate to FireLens; switch it to awsfirelens yourself or opt it out (--ignore %s or dockerLabels %s=true)", path, name, driver, name, IgnoreLabel)
+		}
+	}
+	if cloudwatch && def.String("taskRoleArn") == "" {
+		warn("taskRoleArn: missing; CloudWatch delivery now comes from the log_router and needs a task role allowing logs:CreateLogGroup, logs:CreateLogStream, logs:DescribeLogStreams and logs:PutLogEvents")
+	}
+
+	// Sidecar.
+	var sidecar *Object
+	if sidecarIdx >= 0 {
+		sidecar = cs[sidecarIdx]
+		if opts.SidecarImage != "" {
+			sidecar.Set("image", opts.SidecarImage)
+		}
+	} else {
+		image := opts.SidecarImage
+		if image == "" {
+			image = DefaultSidecarImage
+		}
+		sidecar = obj(
+			"name", opts.SidecarName,
+			"image", image,
+			"essential", opts.SidecarEssential,
+			"cpu", num(SidecarCPU),
+			"memoryReservation", num(SidecarMemoryReservation),
+			"environment", []any{},
+			"healthCheck", obj(
+				"command", strs(healthCommand),
+				"interval", num(10),
+				"timeout", num(5),
+				"retries", num(3),
+				"startPeriod", num(10),
+			),
+		)
+		if firstAwslogs != nil {
+			sidecar.Set("logConfiguration", clone(firstAwslogs))
+		}
+		cs = append(cs, sidecar)
+		sidecarIdx = len(cs) - 1
+	}
+	sidecarPath := fmt.Sprintf("containerDefinitions[%d]", sidecarIdx)
+	if lc := sidecar.Object("logConfiguration"); lc != nil && lc.String("logDriver") == "awsfirelens" {
+		return Result{}, fmt.Errorf("%s.logConfiguration.logDriver: the sidecar must not log through FireLens: its events would be copied back to it", sidecarPath)
+	}
+	sidecar.Set("essential", opts.SidecarEssential)
+	if _, ok := sidecar.Get("healthCheck"); ok {
+		setEnv(sidecar, "SIDEWATCH_HEALTH_ADDR", HealthAddr)
+	}
+	for _, kv := range opts.SidecarEnv {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return Result{}, fmt.Errorf("sidecar environment %q: want NAME=VALUE", kv)
+		}
+		setEnv(sidecar, k, v)
+	}
+
+	// log_router.
+	var router *Object
+	if routerIdx >= 0 {
+		router = cs[routerIdx]
+		path := fmt.Sprintf("containerDefinitions[%d]", routerIdx)
+		if t := router.Object("firelensConfiguration").String("type"); t != "fluentbit" {
+			return Result{}, fmt.Errorf("%s.firelensConfiguration.type: is %q, want \"fluentbit\": fluent-launch patches Fluent Bit configs only", path, t)
+		}
+		ep := router.Array("entryPoint")
+		ours := len(ep) == 1 && ep[0] == firelens.LauncherPath
+		if len(ep) > 0 && !ours {
+			return Result{}, fmt.Errorf("%s.entryPoint: is %v; inject must replace it with %s, which would drop what it does (remove it to accept)", path, ep, firelens.LauncherPath)
+		}
+		if cmd := router.Array("command"); len(cmd) > 0 && !ours {
+			return Result{}, fmt.Errorf("%s.command: is %v; inject must replace it with fluent-launch's arguments, which would drop what it does (remove it to accept)", path, cmd)
+		}
+		if strings.Contains(routerImage, ":init") {
+			warn("%s.image: the init image's entrypoint is replaced by fluent-launch, so its aws_fluent_bit_init_* files are not loaded; use the config-file-type option instead", path)
+		}
+		if opts.RouterImage != "" {
+			router.Set("image", opts.RouterImage)
+		}
+	} else {
+		router = obj(
+			"name", routerName,
+			"image", routerImage,
+			"essential", true,
+			"memoryReservation", num(RouterMemoryReservation),
+			"firelensConfiguration", obj("type", "fluentbit"),
+		)
+		if firstAwslogs != nil {
+			router.Set("logConfiguration", clone(firstAwslogs))
+		}
+		cs = append(cs, router)
+		routerIdx = len(cs) - 1
+	}
+	if _, ok := router.Get("memoryReservation"); !ok {
+		if _, ok := router.Get("memory"); !ok {
+			router.Set("memoryReservation", num(RouterMemoryReservation))
+		}
+	}
+	syslog := firelens.DefaultSyslogOutput()
+	if mode == "bridge" || mode == "" {
+		// Containers do not share a loopback: reach the sidecar by link.
+		syslog.Host = opts.SidecarName
+		addUnique(router, "links", opts.SidecarName)
+		warn("networkMode: bridge; the log_router reaches the sidecar at %s:%d through links, so the sidecar's syslog receiver must listen beyond 127.0.0.1, and capture sees only the sidecar's own interface", opts.SidecarName, syslog.Port)
+	}
+	var plugins []string
+	if awsImage {
+		for _, p := range goPlugins {
+			if usedPlugins[p] {
+				plugins = append(plugins, "/fluent-bit/"+p+".so")
+			}
+		}
+	}
+	router.Set("entryPoint", strs([]string{firelens.LauncherPath}))
+	router.Set("command", strs(firelens.LauncherCommand(syslog, plugins...)))
+	setVolumesFrom(router, opts.SidecarName)
+	condition := "START"
+	if _, ok := sidecar.Get("healthCheck"); ok {
+		condition = "HEALTHY"
+	}
+	setDependsOn(router, opts.SidecarName, condition)
+
+	def.Set("containerDefinitions", objs(cs))
+	if err := checkResources(def); err != nil {
+		return Result{}, err
+	}
+	res.Def = def
+	return res, nil
+}
+
+func isAWSImage(image string) bool { return strings.Contains(image, "aws-for-fluent-bit") }
+
+// ignored reports whether an app container opted out.
+func ignored(c *Object, ignore []string) bool {
+	if slices.Contains(ignore, c.String("name")) {
+		return true
+	}
+	return strings.EqualFold(c.Object("dockerLabels").String(IgnoreLabel), "true")
+}
+
+// checkOutput refuses an awsfirelens output the router image can't run.
+func checkOutput(path string, o *Object, awsImage bool, image string) error {
+	name := o.String("Name")
+	if name == "" {
+		for _, m := range o.Members {
+			if strings.EqualFold(m.Key, "name") {
+				return fmt.Errorf("%s.logConfiguration.options.%s: FireLens needs the key spelled \"Name\"", path, m.Key)
+			}
+		}
+		return fmt.Errorf("%s.logConfiguration.options.Name: missing; FireLens rejects options without an output plugin name", path)
+	}
+	if !awsImage && slices.Contains(goPlugins, strings.ToLower(name)) {
+		return fmt.Errorf("%s.logConfiguration.options.Name: %q is a Go plugin of the AWS for Fluent Bit image, absent from %s; use the core plugin (cloudwatch_logs, kinesis_firehose, kinesis_streams) or the AWS image", path, name, image)
+	}
+	return nil
+}
+
+// awslogsOptions maps awslogs options to Fluent Bit CloudWatch ones
+// (fargate.md §7).
+var awslogsOptions = map[string]string{
+	"awslogs-group":         "log_group_name",
+	"awslogs-region":        "region",
+	"awslogs-stream-prefix": "log_stream_prefix",
+	"awslogs-create-group":  "auto_create_group",
+	"awslogs-endpoint":      "endpoint",
+}
+
+// translateAwslogs returns the FireLens CloudWatch output replacing awslogs
+// options, and the options it could not carry over.
+func translateAwslogs(in *Object, awsImage bool) (*Object, []string) {
+	name := "cloudwatch_logs"
+	if awsImage {
+		name = "cloudwatch"
+	}
+	out := obj("Name", name)
+	var dropped []string
+	order := []string{"awslogs-region", "awslogs-group", "awslogs-stream-prefix", "awslogs-create-group", "awslogs-endpoint"}
+	if in != nil {
+		for _, m := range in.Members {
+			if _, ok := awslogsOptions[m.Key]; !ok {
+				dropped = append(dropped, m.Key)
+			}
+		}
+	}
+	for _, k := range order {
+		v := in.String(k)
+		if v == "" {
+			continue
+		}
+		if k == "awslogs-stream-prefix" && !strings.HasSuffix(v, "/") {
+			v += "/" // keeps awslogs' prefix/... hierarchy
+		}
+		out.Set(awslogsOptions[k], v)
+	}
+	if out.String("log_stream_prefix") == "" {
+		out.Set("log_stream_prefix", "firelens/")
+	}
+	out.Set("log_key", "log")
+	return out, dropped
+}
+
+func setEnv(c *Object, name, value string) {
+	env := c.Array("environment")
+	for _, e := range env {
+		if o, ok := e.(*Object); ok && o.String("name") == name {
+			o.Set("value", value)
+			return
+		}
+	}
+	c.Set("environment", append(env, obj("name", name, "value", value)))
+}
+
+func addUnique(c *Object, key, value string) {
+	list := c.Array(key)
+	if !slices.Contains(list, any(value)) {
+		c.Set(key, append(list, value))
+	}
+}
+
+// setVolumesFrom mounts the sidecar's volumes read-write: fluent-launch
+// writes the patched config beside itself.
+func setVolumesFrom(c *Object, source string) {
+	list := c.Array("volumesFrom")
+	for _, e := range list {
+		if o, ok := e.(*Object); ok && o.String("sourceContainer") == source {
+			o.Set("readOnly", false)
+			return
+		}
+	}
+	c.Set("volumesFrom", append(list, obj("sourceContainer", source, "readOnly", false)))
+}
+
+func setDependsOn(c *Object, container, condition string) {
+	list := c.Array("dependsOn")
+	for _, e := range list {
+		if o, ok := e.(*Object); ok && o.String("containerName") == container {
+			o.Set("condition", condition)
+			return
+		}
+	}
+	c.Set("dependsOn", append(list, obj("containerName", container, "condition", condition)))
+}
+
+func objs(cs []*Object) []any {
+	a := make([]any, len(cs))
+	for i, c := range cs {
+		a[i] = c
+	}
+	return a
+}
+
+// reservation is what ECS counts against task memory for a container.
+func reservation(c *Object) int64 {
+	if n, ok := c.Int("memoryReservation"); ok {
+		return n
+	}
+	n, _ := c.Int("memory")
+	return n
+}
+
+// checkResources refuses a task whose memory or cpu can't hold its
+// containers, showing the sum.
+func checkResources(def *Object) error {
+	cs := containers(def)
+	if s := def.String("memory"); s != "" {
+		total, err := parseMemory(s)
+		if err != nil {
+			return fmt.Errorf("memory: %w", err)
+		}
+		var sum int64
+		var terms []string
+		for _, c := range cs {
+			n := reservation(c)
+			sum += n
+			terms = append(terms, fmt.Sprintf("%d (%s)", n, c.String("name")))
+		}
+		if sum > total {
+			return fmt.Errorf("memory: task memory %d MiB is below the containers' reservations %s = %d MiB; raise memory to a valid size of at least %d MiB", total, strings.Join(terms, " + "), sum, sum)
+		}
+	}
+	if s := def.String("cpu"); s != "" {
+		total, err := parseCPU(s)
+		if err != nil {
+			return fmt.Errorf("cpu: %w", err)
+		}
+		var sum int64
+		var terms []string
+		for _, c := range cs {
+			n, _ := c.Int("cpu")
+			sum += n
+			terms = append(terms, fmt.Sprintf("%d (%s)", n, c.String("name")))
+		}
+		if sum > total {
+			return fmt.Errorf("cpu: task cpu %d units is below the containers' cpu %s = %d units; raise cpu", total, strings.Join(terms, " + "), sum)
+		}
+	}
+	return nil
+}
