@@ -101,18 +101,24 @@ func Current(ctx context.Context, client *ecs.Client, cluster, service string) (
 	if arn == "" {
 		return nil, fmt.Errorf("service %s in cluster %s has no task definition", service, cluster)
 	}
+	return Describe(ctx, client, arn)
+}
+
+// Describe returns a task definition in the register shape, tags
+// included, with fields and key order exactly as ECS sent them.
+func Describe(ctx context.Context, client *ecs.Client, taskDefinition string) (*Object, error) {
 	// Keep the raw response: the SDK's structs would lose key order and
 	// any field newer than the SDK.
 	raw := &recordingClient{}
-	_, err = client.DescribeTaskDefinition(ctx,
-		&ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn), Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags}},
+	_, err := client.DescribeTaskDefinition(ctx,
+		&ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(taskDefinition), Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags}},
 		func(o *ecs.Options) { raw.next = o.HTTPClient; o.HTTPClient = raw })
 	if err != nil {
-		return nil, fmt.Errorf("describe task definition %s: %w", arn, err)
+		return nil, fmt.Errorf("describe task definition %s: %w", taskDefinition, err)
 	}
 	def, err := Read(raw.body)
 	if err != nil {
-		return nil, fmt.Errorf("task definition %s: %w", arn, err)
+		return nil, fmt.Errorf("task definition %s: %w", taskDefinition, err)
 	}
 	return def, nil
 }
@@ -182,8 +188,8 @@ func WaitStable(ctx context.Context, client *ecs.Client, cluster, service, taskD
 			if primary.RolloutState == types.DeploymentRolloutStateFailed {
 				return fmt.Errorf("deployment %s failed: %s", aws.ToString(primary.Id), aws.ToString(primary.RolloutStateReason))
 			}
-			if aws.ToString(primary.TaskDefinition) != taskDefinitionARN {
-				return fmt.Errorf("service %s now deploys %s, not %s: another deployment started", service, aws.ToString(primary.TaskDefinition), taskDefinitionARN)
+			if td := aws.ToString(s.TaskDefinition); td != taskDefinitionARN {
+				return fmt.Errorf("service %s now runs %s, not %s: another deployment started", service, td, taskDefinitionARN)
 			}
 			if len(s.Deployments) == 1 && primary.RunningCount == primary.DesiredCount && primary.PendingCount == 0 {
 				return nil

@@ -27,6 +27,10 @@ const (
 	SidecarCPU               = 64
 	SidecarMemoryReservation = 64
 	RouterMemoryReservation  = 50
+	// Hard limits, set only where ECS demands one: EC2 tasks without
+	// task-level memory.
+	SidecarMemoryLimit = 256
+	RouterMemoryLimit  = 256
 )
 
 // healthCommand is the sidecar's ECS healthCheck.
@@ -207,6 +211,9 @@ func Inject(in *Object, opts Options) (Result, error) {
 				"startPeriod", num(10),
 			),
 		)
+		if needsHardLimit(def) {
+			sidecar.Set("memory", num(SidecarMemoryLimit))
+		}
 		if firstAwslogs != nil {
 			sidecar.Set("logConfiguration", clone(firstAwslogs))
 		}
@@ -259,6 +266,9 @@ func Inject(in *Object, opts Options) (Result, error) {
 			"memoryReservation", num(RouterMemoryReservation),
 			"firelensConfiguration", obj("type", "fluentbit"),
 		)
+		if needsHardLimit(def) {
+			router.Set("memory", num(RouterMemoryLimit))
+		}
 		if firstAwslogs != nil {
 			router.Set("logConfiguration", clone(firstAwslogs))
 		}
@@ -300,6 +310,15 @@ func Inject(in *Object, opts Options) (Result, error) {
 	}
 	res.Def = def
 	return res, nil
+}
+
+// needsHardLimit reports whether new containers need a hard memory limit:
+// ECS requires one per container for EC2 tasks without task-level memory.
+func needsHardLimit(def *Object) bool {
+	if def.String("memory") != "" {
+		return false
+	}
+	return slices.Contains(def.Array("requiresCompatibilities"), any("EC2")) || def.String("networkMode") != "awsvpc"
 }
 
 func isAWSImage(image string) bool { return strings.Contains(image, "aws-for-fluent-bit") }

@@ -277,8 +277,9 @@ func indent(b *bytes.Buffer, depth int) {
 func writeString(b *bytes.Buffer, s string) {
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
-	enc.Encode(s) // a string always encodes
-	b.Truncate(b.Len() - 1) // Encode's newline
+	// A string always encodes; drop Encode's newline.
+	enc.Encode(s)
+	b.Truncate(b.Len() - 1)
 }
 
 // clone deep-copies a decoded value.
