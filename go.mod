@@ -3,6 +3,7 @@ module github.com/sidewatch/sidewatch
 go 1.26
 
 require (
+	github.com/alecthomas/kong v1.17.0
 	github.com/aws/aws-sdk-go-v2 v1.47.7
 	github.com/aws/aws-sdk-go-v2/config v1.33.15
 	github.com/aws/aws-sdk-go-v2/service/ecs v1.104.1

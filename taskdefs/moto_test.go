@@ -3,13 +3,11 @@ package taskdefs
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,63 +15,38 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/sidewatch/sidewatch/internal/mototest"
 	"time"
 )
 
 // One moto_server serves every test of this binary; TestMain stops it.
 var moto struct {
-	once sync.Once
-	url  string
-	err  error
-	cmd  *exec.Cmd
+	once   sync.Once
+	server *mototest.Server
+	err    error
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if moto.cmd != nil {
-		moto.cmd.Process.Kill()
-		moto.cmd.Wait()
+	if moto.server != nil {
+		moto.server.Close()
 	}
 	os.Exit(code)
 }
 
-// motoURL starts moto_server on a free loopback port the first time it is
-// called and returns its URL, or skips the test if it is not installed.
+// motoURL starts moto_server the first time it is called and returns its
+// URL, or skips the test if it is not installed.
 func motoURL(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		t.Skip("needs moto_server (the AWS emulator: pip install 'moto[server]')")
+	moto.once.Do(func() { moto.server, moto.err = mototest.Start() })
+	if errors.Is(moto.err, mototest.ErrNotInstalled) {
+		t.Skip(moto.err)
 	}
-	moto.once.Do(func() { moto.url, moto.err = startMoto() })
 	if moto.err != nil {
-		t.Fatalf("start moto_server: %v", moto.err)
+		t.Fatal(moto.err)
 	}
-	return moto.url
-}
-
-func startMoto() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command("moto_server", "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	moto.cmd = cmd
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		resp, err := http.Get(url + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			return url, nil
-		}
-	}
-	return "", fmt.Errorf("no answer on %s within 30s; output:\n%s", url, out.String())
+	return moto.server.URL
 }
 
 // awsCLI runs the AWS CLI against moto with throwaway credentials.
@@ -83,8 +56,7 @@ func awsCLI(t *testing.T, url string, args ...string) []byte {
 		t.Skip("needs the AWS CLI (aws)")
 	}
 	cmd := exec.Command("aws", append([]string{"--endpoint-url", url, "--output", "json"}, args...)...)
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x", "AWS_DEFAULT_REGION=us-east-1",
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=")
+	cmd.Env = append(os.Environ(), mototest.Env()...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -134,10 +106,10 @@ var motoDrops = []string{"enableFaultInjection"}
 
 func motoECS(t *testing.T, url string) *ecs.Client {
 	t.Helper()
-	t.Setenv("AWS_ACCESS_KEY_ID", "x")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "x")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	for _, kv := range mototest.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
 	client, err := NewECS(t.Context(), AWSConfig{Region: "us-east-1", EndpointURL: url})
 	if err != nil {
 		t.Fatal(err)
