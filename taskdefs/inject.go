@@ -61,6 +61,11 @@ type Options struct {
 	Ignore []string
 	// AllowBridge permits networkMode bridge and host (EC2 only).
 	AllowBridge bool
+	// LogGroup and LogRegion send the new sidecar's and log_router's own
+	// output (the sidecar's events, with the stdout sink) to CloudWatch
+	// with awslogs. Empty: reuse the first app container's awslogs
+	// options, if any.
+	LogGroup, LogRegion string
 }
 
 // DefaultOptions returns the options of `sidewatch taskdef inject` with no
@@ -180,6 +185,20 @@ func Inject(in *Object, opts Options) (Result, error) {
 			return Result{}, fmt.Errorf("%s.logConfiguration.logDriver: container %q logs with %q, which inject cannot translate to FireLens; switch it to awsfirelens yourself or opt it out (--ignore %s or dockerLabels %s=true)", path, name, driver, name, IgnoreLabel)
 		}
 	}
+	if opts.LogGroup != "" {
+		if opts.LogRegion == "" {
+			return Result{}, errors.New("a log group for the sidecar needs its region too")
+		}
+		firstAwslogs = obj("logDriver", "awslogs", "options", obj(
+			"awslogs-group", opts.LogGroup,
+			"awslogs-region", opts.LogRegion,
+			"awslogs-stream-prefix", "sidewatch",
+			"awslogs-create-group", "true",
+		))
+	}
+	if firstAwslogs != nil && def.String("executionRoleArn") == "" {
+		warn("executionRoleArn: missing; the sidecar's and log_router's awslogs output needs an execution role allowing logs:CreateLogStream and logs:PutLogEvents (and logs:CreateLogGroup)")
+	}
 	if cloudwatch && def.String("taskRoleArn") == "" {
 		warn("taskRoleArn: missing; CloudWatch delivery now comes from the log_router and needs a task role allowing logs:CreateLogGroup, logs:CreateLogStream, logs:DescribeLogStreams and logs:PutLogEvents")
 	}
@@ -216,6 +235,8 @@ func Inject(in *Object, opts Options) (Result, error) {
 		}
 		if firstAwslogs != nil {
 			sidecar.Set("logConfiguration", clone(firstAwslogs))
+		} else {
+			warn("containerDefinitions[%d]: the new sidecar has no logConfiguration, so its events on stdout are lost; pass a log group for it, or configure another sink", len(cs))
 		}
 		cs = append(cs, sidecar)
 		sidecarIdx = len(cs) - 1

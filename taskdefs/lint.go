@@ -93,9 +93,6 @@ func Lint(def *Object, opts LintOptions) []Finding {
 	usedPlugins := map[string]int{} // plugin name -> first container using it
 	cloudwatchAt := -1
 	for i, c := range cs {
-		if i == sidecarIdx || i == routerIdx {
-			continue
-		}
 		for j, pm := range c.Array("portMappings") {
 			if o, ok := pm.(*Object); ok {
 				for _, k := range []string{"containerPort", "hostPort"} {
@@ -105,6 +102,9 @@ func Lint(def *Object, opts LintOptions) []Finding {
 					}
 				}
 			}
+		}
+		if i == sidecarIdx || i == routerIdx {
+			continue
 		}
 		lc := c.Object("logConfiguration")
 		driver := lc.String("logDriver")
@@ -144,6 +144,13 @@ func Lint(def *Object, opts LintOptions) []Finding {
 				cloudwatchAt = i
 			}
 			checkNames(add, cp(i, ".logConfiguration.options"), o.String("log_group_name"), "log_group_name", o.String("log_stream_prefix"), "log_stream_prefix")
+		}
+	}
+	for _, c := range cs {
+		if c.Object("logConfiguration").String("logDriver") == "awslogs" && def.String("executionRoleArn") == "" {
+			add(SeverityError, "execution-role", "executionRoleArn", "add an execution role allowing logs:CreateLogStream and logs:PutLogEvents",
+				"container %q logs with awslogs, which uses the execution role, and there is none", c.String("name"))
+			break
 		}
 	}
 	if cloudwatchAt >= 0 && def.String("taskRoleArn") == "" {

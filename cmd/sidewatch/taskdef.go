@@ -29,7 +29,17 @@ type injectFlags struct {
 	RouterName       string   `name:"router-name" env:"SIDEWATCH_ROUTER_NAME" default:"log_router" help:"Name of a new log_router (an existing FireLens container is reused)."`
 	SidecarName      string   `name:"sidecar-name" env:"SIDEWATCH_SIDECAR_NAME" default:"sidewatch" help:"Name of the sidecar container."`
 	Ignore           []string `name:"ignore" env:"SIDEWATCH_IGNORE" placeholder:"CONTAINER" help:"Leave these app containers alone (also: dockerLabels sidewatch.ignore=true)."`
+	SidecarLogGroup  string   `name:"sidecar-log-group" env:"SIDEWATCH_SIDECAR_LOG_GROUP" placeholder:"GROUP" help:"CloudWatch log group (awslogs) for the new sidecar's and log_router's own output, e.g. the sidecar's events (default: the first app container's awslogs group)."`
+	SidecarLogRegion string   `name:"sidecar-log-region" env:"SIDEWATCH_SIDECAR_LOG_REGION" placeholder:"REGION" help:"Region of --sidecar-log-group."`
 	AllowBridge      bool     `name:"allow-bridge" env:"SIDEWATCH_ALLOW_BRIDGE" help:"Accept networkMode bridge or host (EC2 only; the sidecar then sees only its own traffic)."`
+}
+
+// Validate checks flags that only make sense together.
+func (f injectFlags) Validate() error {
+	if f.SidecarLogGroup != "" && f.SidecarLogRegion == "" {
+		return errors.New("--sidecar-log-group (SIDEWATCH_SIDECAR_LOG_GROUP) needs --sidecar-log-region (SIDEWATCH_SIDECAR_LOG_REGION)")
+	}
+	return nil
 }
 
 func (f injectFlags) options() taskdefs.Options {
@@ -42,6 +52,8 @@ func (f injectFlags) options() taskdefs.Options {
 		RouterImage:      f.RouterImage,
 		Ignore:           f.Ignore,
 		AllowBridge:      f.AllowBridge,
+		LogGroup:         f.SidecarLogGroup,
+		LogRegion:        f.SidecarLogRegion,
 	}
 }
 
