@@ -61,6 +61,7 @@ func TestExamplesComplete(t *testing.T) {
 	}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			path := filepath.Join(examplesDir, name+".json")
 			def := readDef(t, path)
 			if fs := Lint(def, LintOptions{}); len(fs) > 0 {

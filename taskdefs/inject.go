@@ -294,7 +294,6 @@ func Inject(in *Object, opts Options) (Result, error) {
 			router.Set("logConfiguration", clone(firstAwslogs))
 		}
 		cs = append(cs, router)
-		routerIdx = len(cs) - 1
 	}
 	if _, ok := router.Get("memoryReservation"); !ok {
 		if _, ok := router.Get("memory"); !ok {

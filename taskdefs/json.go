@@ -156,6 +156,7 @@ func decodeFrom(dec *json.Decoder, tok json.Token, depth int) (any, error) {
 		switch t {
 		case '{':
 			o := &Object{}
+			seen := map[string]bool{}
 			for dec.More() {
 				kt, err := dec.Token()
 				if err != nil {
@@ -165,9 +166,10 @@ func decodeFrom(dec *json.Decoder, tok json.Token, depth int) (any, error) {
 				if !ok {
 					return nil, fmt.Errorf("offset %d: object key is not a string", dec.InputOffset())
 				}
-				if _, dup := o.Get(key); dup {
+				if seen[key] {
 					return nil, fmt.Errorf("offset %d: duplicate key %q", dec.InputOffset(), key)
 				}
+				seen[key] = true
 				v, err := decodeValue(dec, depth+1)
 				if err != nil {
 					return nil, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,12 @@ var moto struct {
 }
 
 func TestMain(m *testing.M) {
+	// Throwaway credentials for the SDK, set once so tests can run in
+	// parallel; the AWS CLI gets them through awsCLI.
+	for _, kv := range mototest.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
 	code := m.Run()
 	if moto.server != nil {
 		moto.server.Close()
@@ -106,10 +113,6 @@ var motoDrops = []string{"enableFaultInjection"}
 
 func motoECS(t *testing.T, url string) *ecs.Client {
 	t.Helper()
-	for _, kv := range mototest.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
 	client, err := NewECS(t.Context(), AWSConfig{Region: "us-east-1", EndpointURL: url})
 	if err != nil {
 		t.Fatal(err)
@@ -156,6 +159,7 @@ func subset(want, got any, path string) []string {
 func TestGoldenAcceptedByAWSCLI(t *testing.T) {
 	for _, tc := range injectCases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			validateWithCLI(t, filepath.Join("testdata", "inject", tc.name+".golden.json"))
 		})
 	}
@@ -226,6 +230,46 @@ func TestRegisterAndDeploy(t *testing.T) {
 	}
 	if got := deployed.Array("tags"); len(got) != 1 {
 		t.Errorf("deployed tags = %v, want the one tag of the original", got)
+	}
+}
+
+func TestWaitStableGivesUp(t *testing.T) {
+	url := motoURL(t)
+	client := motoECS(t, url)
+	ctx := t.Context()
+	const cluster, service = "wait-test", "never-stable"
+	if _, err := client.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(cluster)}); err != nil {
+		t.Fatal(err)
+	}
+	def := readDef(t, filepath.Join("testdata", "inject", "secrets.golden.json"))
+	def.Set("family", "wait-test")
+	arn, err := Register(ctx, client, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// moto starts no tasks, so one desired task stays pending for ever.
+	if _, err := client.CreateService(ctx, &ecs.CreateServiceInput{
+		Cluster: aws.String(cluster), ServiceName: aws.String(service), TaskDefinition: aws.String(arn),
+		DesiredCount: aws.Int32(1), LaunchType: types.LaunchTypeFargate,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	var progress bytes.Buffer
+	err = WaitStable(wctx, client, cluster, service, arn, 20*time.Millisecond, &progress)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("WaitStable on a service that never settles = %v, want a deadline error", err)
+	}
+	if !strings.Contains(progress.String(), "0/1 running, 1 pending") {
+		t.Errorf("WaitStable progress = %q, want 0/1 running, 1 pending", progress.String())
+	}
+	if n := strings.Count(progress.String(), "\n"); n != 1 {
+		t.Errorf("WaitStable printed %d lines for one unchanging state, want 1:\n%s", n, progress.String())
+	}
+	err = WaitStable(ctx, client, cluster, service, "arn:aws:ecs:us-east-1:123456789012:task-definition/other:1", time.Millisecond, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "another deployment started") {
+		t.Errorf("WaitStable for another task definition = %v, want an error saying so", err)
 	}
 }
 
