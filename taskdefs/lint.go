@@ -184,6 +184,9 @@ func lintRouter(cs []*Object, ri, si int, sidecarName string, usedPlugins map[st
 	if len(ep) != 1 || ep[0] != firelens.LauncherPath {
 		add(SeverityError, "router-entrypoint", ".entryPoint", fmt.Sprintf("set entryPoint to [%q]", firelens.LauncherPath),
 			"the log_router does not start fluent-launch, so no log reaches the sidecar")
+		// The command belongs to another entrypoint (the AWS image's
+		// loads every -e plugin itself): checking it would only add noise.
+		return append(fs, lintDependencies(r, ri, cs, si, sidecarName)...)
 	}
 	var cmd []string
 	for _, e := range r.Array("command") {
@@ -216,8 +219,17 @@ func lintRouter(cs []*Object, ri, si int, sidecarName string, usedPlugins map[st
 				"container %q uses the %q output, which Fluent Bit only loads with -e %s", cs[at].String("name"), p, so)
 		}
 	}
+	return append(fs, lintDependencies(r, ri, cs, si, sidecarName)...)
+}
+
+// lintDependencies checks how the log_router reaches the sidecar's volume.
+func lintDependencies(r *Object, ri int, cs []*Object, si int, sidecarName string) []Finding {
+	var fs []Finding
+	add := func(sev Severity, check, rest, fix, format string, args ...any) {
+		fs = append(fs, Finding{Severity: sev, Check: check, Path: fmt.Sprintf("containerDefinitions[%d]%s", ri, rest), Message: fmt.Sprintf(format, args...), Fix: fix})
+	}
 	if si < 0 {
-		return fs
+		return nil
 	}
 	var dep *Object
 	for _, e := range r.Array("dependsOn") {
