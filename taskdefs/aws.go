@@ -84,24 +84,26 @@ func registerInput(def *Object) (*ecs.RegisterTaskDefinitionInput, error) {
 }
 
 // Current returns the task definition a service runs, in the register
-// shape, tags included, with fields and key order exactly as ECS sent them.
-func Current(ctx context.Context, client *ecs.Client, cluster, service string) (*Object, error) {
+// shape, tags included, with fields and key order exactly as ECS sent them,
+// and its ARN.
+func Current(ctx context.Context, client *ecs.Client, cluster, service string) (*Object, string, error) {
 	ds, err := client.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(cluster), Services: []string{service}})
 	if err != nil {
-		return nil, fmt.Errorf("describe service %s in cluster %s: %w", service, cluster, err)
+		return nil, "", fmt.Errorf("describe service %s in cluster %s: %w", service, cluster, err)
 	}
 	if len(ds.Services) == 0 {
 		reason := "not found"
 		if len(ds.Failures) > 0 && ds.Failures[0].Reason != nil {
 			reason = *ds.Failures[0].Reason
 		}
-		return nil, fmt.Errorf("describe service %s in cluster %s: %s", service, cluster, reason)
+		return nil, "", fmt.Errorf("describe service %s in cluster %s: %s", service, cluster, reason)
 	}
 	arn := aws.ToString(ds.Services[0].TaskDefinition)
 	if arn == "" {
-		return nil, fmt.Errorf("service %s in cluster %s has no task definition", service, cluster)
+		return nil, "", fmt.Errorf("service %s in cluster %s has no task definition", service, cluster)
 	}
-	return Describe(ctx, client, arn)
+	def, err := Describe(ctx, client, arn)
+	return def, arn, err
 }
 
 // Describe returns a task definition in the register shape, tags

@@ -188,7 +188,7 @@ func TestRegisterAndDeploy(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	current, err := Current(ctx, client, cluster, service)
+	current, currentARN, err := Current(ctx, client, cluster, service)
 	if err != nil {
 		t.Fatalf("Current = %v", err)
 	}
@@ -197,6 +197,9 @@ func TestRegisterAndDeploy(t *testing.T) {
 	}
 	if diffs := subset(plain, current, ""); len(diffs) > 0 {
 		t.Errorf("Current(%s) differs from what was registered: %v", service, diffs)
+	}
+	if currentARN != arn0 {
+		t.Errorf("Current(%s) ARN = %s, want %s", service, currentARN, arn0)
 	}
 	res, err := Inject(current, DefaultOptions())
 	if err != nil {
@@ -221,7 +224,7 @@ func TestRegisterAndDeploy(t *testing.T) {
 	if !strings.Contains(progress.String(), "0/0 running, 0 pending, 1 deployments") {
 		t.Errorf("WaitStable progress = %q, want a line with 0/0 running", progress.String())
 	}
-	deployed, err := Current(ctx, client, cluster, service)
+	deployed, _, err := Current(ctx, client, cluster, service)
 	if err != nil {
 		t.Fatalf("Current after deploy = %v", err)
 	}

@@ -181,17 +181,22 @@ type DeployCmd struct {
 	awsFlags
 }
 
+// Validate checks the flags before anything is called.
+func (c *DeployCmd) Validate() error {
+	if c.WaitInterval <= 0 || c.WaitTimeout <= 0 {
+		return errors.New("--wait-interval (SIDEWATCH_WAIT_INTERVAL) and --wait-timeout (SIDEWATCH_WAIT_TIMEOUT) must be > 0")
+	}
+	return c.injectFlags.Validate()
+}
+
 // Run reads the service's task definition, injects, registers the new
 // revision and points the service at it.
 func (c *DeployCmd) Run(e *env) error {
-	if c.Wait && (c.WaitInterval <= 0 || c.WaitTimeout <= 0) {
-		return errors.New("--wait-interval (SIDEWATCH_WAIT_INTERVAL) and --wait-timeout (SIDEWATCH_WAIT_TIMEOUT) must be > 0")
-	}
 	client, err := taskdefs.NewECS(e.ctx, c.config())
 	if err != nil {
 		return err
 	}
-	current, err := taskdefs.Current(e.ctx, client, c.Cluster, c.Service)
+	current, currentARN, err := taskdefs.Current(e.ctx, client, c.Cluster, c.Service)
 	if err != nil {
 		return err
 	}
@@ -200,17 +205,23 @@ func (c *DeployCmd) Run(e *env) error {
 		return fmt.Errorf("inject into the task definition of service %s: %w", c.Service, err)
 	}
 	warn(e, res.Warnings)
+	before, err := taskdefs.Encode(current)
+	if err != nil {
+		return err
+	}
+	after, err := taskdefs.Encode(res.Def)
+	if err != nil {
+		return err
+	}
 	if c.DryRun {
-		before, err := taskdefs.Encode(current)
-		if err != nil {
-			return err
-		}
-		after, err := taskdefs.Encode(res.Def)
-		if err != nil {
-			return err
-		}
 		name := current.String("family") + " (" + c.Service + ")"
 		_, err = io.WriteString(e.stdout, taskdefs.Diff(name, name+" (injected)", before, after))
+		return err
+	}
+	if string(before) == string(after) {
+		// Registering an identical revision would only restart the tasks.
+		e.log.Info("service already runs a protected task definition; nothing to do", "service", c.Service, "taskDefinition", currentARN)
+		_, err := fmt.Fprintln(e.stdout, currentARN)
 		return err
 	}
 	if err := lintBeforeRegister(e, res.Def, c.Force); err != nil {

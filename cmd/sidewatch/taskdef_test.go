@@ -173,10 +173,21 @@ func TestTaskdefRegisterAndDeploy(t *testing.T) {
 	if got := aws.ToString(ds.Services[0].TaskDefinition); got != arn1 {
 		t.Errorf("service task definition = %s, want %s", got, arn1)
 	}
-	// A second deploy finds nothing to change.
+	// A second deploy finds nothing to change and registers nothing.
 	stdout, _, err = runTaskdef(t, append(deploy, "--dry-run")...)
 	if err != nil || stdout != "" {
 		t.Errorf("deploy --dry-run after deploy = %q, %v; want no diff", stdout, err)
+	}
+	stdout, _, err = runTaskdef(t, deploy...)
+	if got := strings.TrimSpace(stdout); err != nil || got != arn1 {
+		t.Errorf("deploy after deploy = %q, %v; want the current ARN %s", got, err, arn1)
+	}
+	list, err := client.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String("web-task")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.TaskDefinitionArns) != 2 {
+		t.Errorf("revisions after two deploys = %v, want 2 (the original and one protected)", list.TaskDefinitionArns)
 	}
 }
 
@@ -190,6 +201,9 @@ func TestTaskdefExitStatus(t *testing.T) {
 		{"lint_errors", []string{"taskdef", "lint", example}, 1},
 		{"inject_refused", []string{"taskdef", "inject", "../../taskdefs/testdata/inject/ec2_bridge.json"}, 1},
 		{"missing_file", []string{"taskdef", "lint", "does-not-exist.json"}, 1},
+		{"log_group_without_region", []string{"taskdef", "inject", "--sidecar-log-group", "/ecs/x", example}, 2},
+		{"deploy_log_group_without_region", []string{"taskdef", "deploy", "--cluster", "c", "--service", "s", "--sidecar-log-group", "/ecs/x"}, 2},
+		{"deploy_zero_wait_interval", []string{"taskdef", "deploy", "--cluster", "c", "--service", "s", "--wait-interval", "0s"}, 2},
 		{"sidecar_env_keeps_commas", []string{"taskdef", "inject", "--sidecar-env", "SIDEWATCH_SINK=stdout,file", example}, 0},
 	}
 	for _, tt := range tests {
