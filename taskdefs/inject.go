@@ -90,66 +90,102 @@ func Inject(in *Object, opts Options) (Result, error) {
 	if opts.SidecarName == "" || opts.RouterName == "" {
 		return Result{}, errors.New("sidecar and log_router names must not be empty")
 	}
-	def := clone(in).(*Object)
-	var res Result
-	warn := func(format string, args ...any) { res.Warnings = append(res.Warnings, fmt.Sprintf(format, args...)) }
+	if opts.LogGroup != "" && opts.LogRegion == "" {
+		return Result{}, errors.New("a log group for the sidecar needs its region too")
+	}
+	j := &injection{def: clone(in).(*Object), opts: opts, usedPlugins: map[string]bool{}}
+	steps := []func() error{j.checkNetworkMode, j.findContainers, j.migrateApps, j.addSidecar, j.addRouter}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return Result{}, err
+		}
+	}
+	j.def.Set("containerDefinitions", objs(j.cs))
+	if err := checkResources(j.def); err != nil {
+		return Result{}, err
+	}
+	return Result{Def: j.def, Warnings: j.warnings}, nil
+}
 
-	mode := def.String("networkMode")
-	switch mode {
+// injection is the state of one Inject call.
+type injection struct {
+	def      *Object
+	opts     Options
+	warnings []string
+
+	mode                  string
+	cs                    []*Object
+	sidecarIdx, routerIdx int    // -1: to be added
+	routerImage           string // the image the log_router will have
+	// ownLogs is the awslogs configuration for the new containers' own
+	// output, nil for none.
+	ownLogs     *Object
+	usedPlugins map[string]bool // output plugins of app containers, lower case
+	cloudwatch  bool            // an app container sends to CloudWatch
+}
+
+func (j *injection) warn(format string, args ...any) {
+	j.warnings = append(j.warnings, fmt.Sprintf(format, args...))
+}
+
+func (j *injection) checkNetworkMode() error {
+	j.mode = j.def.String("networkMode")
+	switch j.mode {
 	case "awsvpc":
+		return nil
 	case "bridge", "host", "":
-		if !opts.AllowBridge {
-			shown := mode
-			if shown == "" {
-				shown = "missing (bridge on EC2)"
-			} else {
-				shown = fmt.Sprintf("%q", shown)
-			}
-			return Result{}, fmt.Errorf("networkMode: is %s, want \"awsvpc\": Fargate needs it, and only in awsvpc do the sidecar and the log_router share the task's network namespace (pass --allow-bridge for an EC2 task)", shown)
+		if j.opts.AllowBridge {
+			return nil
 		}
-	default:
-		return Result{}, fmt.Errorf("networkMode: %q leaves the log_router no network to reach the sidecar", mode)
-	}
-
-	cs := containers(def)
-	sidecarIdx := slices.IndexFunc(cs, func(c *Object) bool { return c.String("name") == opts.SidecarName })
-	routerIdx := -1
-	for i, c := range cs {
-		if _, ok := c.Get("firelensConfiguration"); ok {
-			if routerIdx >= 0 {
-				return Result{}, fmt.Errorf("containerDefinitions[%d].firelensConfiguration: a second FireLens container (%q and %q); ECS allows one", i, cs[routerIdx].String("name"), c.String("name"))
-			}
-			routerIdx = i
+		shown := fmt.Sprintf("%q", j.mode)
+		if j.mode == "" {
+			shown = "missing (bridge on EC2)"
 		}
+		return fmt.Errorf("networkMode: is %s, want \"awsvpc\": Fargate needs it, and only in awsvpc do the sidecar and the log_router share the task's network namespace (pass --allow-bridge for an EC2 task)", shown)
 	}
-	if sidecarIdx >= 0 && sidecarIdx == routerIdx {
-		return Result{}, fmt.Errorf("containerDefinitions[%d]: %q is the FireLens container; the sidecar needs its own", sidecarIdx, opts.SidecarName)
-	}
-	routerName := opts.RouterName
-	if routerIdx >= 0 {
-		routerName = cs[routerIdx].String("name")
-	} else if slices.ContainsFunc(cs, func(c *Object) bool { return c.String("name") == routerName }) {
-		return Result{}, fmt.Errorf("containerDefinitions: a container is already named %q but has no firelensConfiguration; rename it or pass another --router-name", routerName)
-	}
+	return fmt.Errorf("networkMode: %q leaves the log_router no network to reach the sidecar", j.mode)
+}
 
-	routerImage := opts.RouterImage
-	if routerIdx >= 0 && routerImage == "" {
-		routerImage = cs[routerIdx].String("image")
-	}
-	if routerImage == "" {
-		routerImage = DefaultRouterImage
-	}
-	awsImage := isAWSImage(routerImage)
-
-	// App containers: everything but the sidecar, the router and opt-outs.
-	var firstAwslogs *Object
-	cloudwatch := false
-	usedPlugins := map[string]bool{}
-	for i, c := range cs {
-		name := c.String("name")
-		if i == sidecarIdx || i == routerIdx || ignored(c, opts.Ignore) {
+// findContainers locates an existing sidecar and FireLens container and
+// settles the log_router's image.
+func (j *injection) findContainers() error {
+	j.cs = containers(j.def)
+	j.sidecarIdx = slices.IndexFunc(j.cs, func(c *Object) bool { return c.String("name") == j.opts.SidecarName })
+	j.routerIdx = -1
+	for i, c := range j.cs {
+		if _, ok := c.Get("firelensConfiguration"); !ok {
 			continue
 		}
+		if j.routerIdx >= 0 {
+			return fmt.Errorf("containerDefinitions[%d].firelensConfiguration: a second FireLens container (%q and %q); ECS allows one", i, j.cs[j.routerIdx].String("name"), c.String("name"))
+		}
+		j.routerIdx = i
+	}
+	if j.sidecarIdx >= 0 && j.sidecarIdx == j.routerIdx {
+		return fmt.Errorf("containerDefinitions[%d]: %q is the FireLens container; the sidecar needs its own", j.sidecarIdx, j.opts.SidecarName)
+	}
+	if j.routerIdx < 0 && slices.ContainsFunc(j.cs, func(c *Object) bool { return c.String("name") == j.opts.RouterName }) {
+		return fmt.Errorf("containerDefinitions: a container is already named %q but has no firelensConfiguration; rename it or pass another --router-name", j.opts.RouterName)
+	}
+	j.routerImage = j.opts.RouterImage
+	if j.routerIdx >= 0 && j.routerImage == "" {
+		j.routerImage = j.cs[j.routerIdx].String("image")
+	}
+	if j.routerImage == "" {
+		j.routerImage = DefaultRouterImage
+	}
+	return nil
+}
+
+// migrateApps switches every app container (all but the sidecar, the
+// router and opt-outs) to awsfirelens.
+func (j *injection) migrateApps() error {
+	awsImage := isAWSImage(j.routerImage)
+	for i, c := range j.cs {
+		if i == j.sidecarIdx || i == j.routerIdx || ignored(c, j.opts.Ignore) {
+			continue
+		}
+		name := c.String("name")
 		path := fmt.Sprintf("containerDefinitions[%d]", i)
 		lc := c.Object("logConfiguration")
 		if lc == nil {
@@ -158,67 +194,63 @@ func Inject(in *Object, opts Options) (Result, error) {
 		}
 		switch driver := lc.String("logDriver"); driver {
 		case "awsfirelens":
-			if o := lc.Object("options"); o != nil {
-				if err := checkOutput(path, o, awsImage, routerImage); err != nil {
-					return Result{}, err
-				}
-				plugin := strings.ToLower(o.String("Name"))
-				usedPlugins[plugin] = true
-				cloudwatch = cloudwatch || plugin == "cloudwatch" || plugin == "cloudwatch_logs"
+			o := lc.Object("options")
+			if o == nil {
+				continue
 			}
+			if err := checkOutput(path, o, awsImage, j.routerImage); err != nil {
+				return err
+			}
+			plugin := strings.ToLower(o.String("Name"))
+			j.usedPlugins[plugin] = true
+			j.cloudwatch = j.cloudwatch || plugin == "cloudwatch" || plugin == "cloudwatch_logs"
 		case "awslogs":
-			if firstAwslogs == nil {
-				firstAwslogs = clone(lc).(*Object)
+			if j.ownLogs == nil {
+				j.ownLogs = clone(lc).(*Object)
 			}
 			out, dropped := translateAwslogs(lc.Object("options"), awsImage)
 			for _, d := range dropped {
-				warn("%s.logConfiguration.options.%s (container %q): no FireLens equivalent, dropped", path, d, name)
+				j.warn("%s.logConfiguration.options.%s (container %q): no FireLens equivalent, dropped", path, d, name)
 			}
 			if out.String("log_group_name") == "" {
-				return Result{}, fmt.Errorf("%s.logConfiguration.options.awslogs-group: missing, so its CloudWatch group is unknown", path)
+				return fmt.Errorf("%s.logConfiguration.options.awslogs-group: missing, so its CloudWatch group is unknown", path)
 			}
 			lc.Set("logDriver", "awsfirelens")
 			lc.Set("options", out)
-			usedPlugins[out.String("Name")] = true
-			cloudwatch = true
+			j.usedPlugins[out.String("Name")] = true
+			j.cloudwatch = true
 		default:
-			return Result{}, fmt.Errorf("%s.logConfiguration.logDriver: container %q logs with %q, which inject cannot translate to FireLens; switch it to awsfirelens yourself or opt it out (--ignore %s or dockerLabels %s=true)", path, name, driver, name, IgnoreLabel)
+			return fmt.Errorf("%s.logConfiguration.logDriver: container %q logs with %q, which inject cannot translate to FireLens; switch it to awsfirelens yourself or opt it out (--ignore %s or dockerLabels %s=true)", path, name, driver, name, IgnoreLabel)
 		}
 	}
-	if opts.LogGroup != "" {
-		if opts.LogRegion == "" {
-			return Result{}, errors.New("a log group for the sidecar needs its region too")
-		}
-		firstAwslogs = obj("logDriver", "awslogs", "options", obj(
-			"awslogs-group", opts.LogGroup,
-			"awslogs-region", opts.LogRegion,
+	if j.opts.LogGroup != "" {
+		j.ownLogs = obj("logDriver", "awslogs", "options", obj(
+			"awslogs-group", j.opts.LogGroup,
+			"awslogs-region", j.opts.LogRegion,
 			"awslogs-stream-prefix", "sidewatch",
 			"awslogs-create-group", "true",
 		))
 	}
-	if firstAwslogs != nil && def.String("executionRoleArn") == "" {
-		warn("executionRoleArn: missing; the sidecar's and log_router's awslogs output needs an execution role allowing logs:CreateLogStream and logs:PutLogEvents (and logs:CreateLogGroup)")
+	if j.ownLogs != nil && j.def.String("executionRoleArn") == "" {
+		j.warn("executionRoleArn: missing; the sidecar's and log_router's awslogs output needs an execution role allowing logs:CreateLogStream and logs:PutLogEvents (and logs:CreateLogGroup)")
 	}
-	if cloudwatch && def.String("taskRoleArn") == "" {
-		warn("taskRoleArn: missing; CloudWatch delivery now comes from the log_router and needs a task role allowing logs:CreateLogGroup, logs:CreateLogStream, logs:DescribeLogStreams and logs:PutLogEvents")
+	if j.cloudwatch && j.def.String("taskRoleArn") == "" {
+		j.warn("taskRoleArn: missing; CloudWatch delivery now comes from the log_router and needs a task role allowing logs:CreateLogGroup, logs:CreateLogStream, logs:DescribeLogStreams and logs:PutLogEvents")
 	}
+	return nil
+}
 
-	// Sidecar.
-	var sidecar *Object
-	if sidecarIdx >= 0 {
-		sidecar = cs[sidecarIdx]
-		if opts.SidecarImage != "" {
-			sidecar.Set("image", opts.SidecarImage)
-		}
-	} else {
-		image := opts.SidecarImage
+// addSidecar adds the sidecar, or patches the existing one.
+func (j *injection) addSidecar() error {
+	if j.sidecarIdx < 0 {
+		image := j.opts.SidecarImage
 		if image == "" {
 			image = DefaultSidecarImage
 		}
-		sidecar = obj(
-			"name", opts.SidecarName,
+		sc := obj(
+			"name", j.opts.SidecarName,
 			"image", image,
-			"essential", opts.SidecarEssential,
+			"essential", j.opts.SidecarEssential,
 			"cpu", num(SidecarCPU),
 			"memoryReservation", num(SidecarMemoryReservation),
 			"environment", []any{},
@@ -230,70 +262,64 @@ func Inject(in *Object, opts Options) (Result, error) {
 				"startPeriod", num(10),
 			),
 		)
-		if needsHardLimit(def) {
-			sidecar.Set("memory", num(SidecarMemoryLimit))
+		if needsHardLimit(j.def) {
+			sc.Set("memory", num(SidecarMemoryLimit))
 		}
-		if firstAwslogs != nil {
-			sidecar.Set("logConfiguration", clone(firstAwslogs))
+		if j.ownLogs != nil {
+			sc.Set("logConfiguration", clone(j.ownLogs))
 		} else {
-			warn("containerDefinitions[%d]: the new sidecar has no logConfiguration, so its events on stdout are lost; pass a log group for it, or configure another sink", len(cs))
+			j.warn("containerDefinitions[%d]: the new sidecar has no logConfiguration, so its events on stdout are lost; pass a log group for it, or configure another sink", len(j.cs))
 		}
-		cs = append(cs, sidecar)
-		sidecarIdx = len(cs) - 1
+		j.cs = append(j.cs, sc)
+		j.sidecarIdx = len(j.cs) - 1
+	} else if j.opts.SidecarImage != "" {
+		j.cs[j.sidecarIdx].Set("image", j.opts.SidecarImage)
 	}
-	sidecarPath := fmt.Sprintf("containerDefinitions[%d]", sidecarIdx)
-	if lc := sidecar.Object("logConfiguration"); lc != nil && lc.String("logDriver") == "awsfirelens" {
-		return Result{}, fmt.Errorf("%s.logConfiguration.logDriver: the sidecar must not log through FireLens: its events would be copied back to it", sidecarPath)
+	sc := j.cs[j.sidecarIdx]
+	if sc.Object("logConfiguration").String("logDriver") == "awsfirelens" {
+		return fmt.Errorf("containerDefinitions[%d].logConfiguration.logDriver: the sidecar must not log through FireLens: its events would be copied back to it", j.sidecarIdx)
 	}
-	sidecar.Set("essential", opts.SidecarEssential)
-	if _, ok := sidecar.Get("healthCheck"); ok {
-		setEnv(sidecar, "SIDEWATCH_HEALTH_ADDR", HealthAddr)
+	sc.Set("essential", j.opts.SidecarEssential)
+	if _, ok := sc.Get("healthCheck"); ok {
+		setEnv(sc, "SIDEWATCH_HEALTH_ADDR", HealthAddr)
 	}
-	for _, kv := range opts.SidecarEnv {
+	for _, kv := range j.opts.SidecarEnv {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return Result{}, fmt.Errorf("sidecar environment %q: want NAME=VALUE", kv)
+			return fmt.Errorf("sidecar environment %q: want NAME=VALUE", kv)
 		}
-		setEnv(sidecar, k, v)
+		setEnv(sc, k, v)
 	}
+	return nil
+}
 
-	// log_router.
+// addRouter adds the log_router, or takes over the existing FireLens
+// container, and points it at fluent-launch and the sidecar.
+func (j *injection) addRouter() error {
 	var router *Object
-	if routerIdx >= 0 {
-		router = cs[routerIdx]
-		path := fmt.Sprintf("containerDefinitions[%d]", routerIdx)
-		if t := router.Object("firelensConfiguration").String("type"); t != "fluentbit" {
-			return Result{}, fmt.Errorf("%s.firelensConfiguration.type: is %q, want \"fluentbit\": fluent-launch patches Fluent Bit configs only", path, t)
+	if j.routerIdx >= 0 {
+		router = j.cs[j.routerIdx]
+		if err := j.checkRouter(router); err != nil {
+			return err
 		}
-		ep := router.Array("entryPoint")
-		ours := len(ep) == 1 && ep[0] == firelens.LauncherPath
-		if len(ep) > 0 && !ours {
-			return Result{}, fmt.Errorf("%s.entryPoint: is %v; inject must replace it with %s, which would drop what it does (remove it to accept)", path, ep, firelens.LauncherPath)
-		}
-		if cmd := router.Array("command"); len(cmd) > 0 && !ours {
-			return Result{}, fmt.Errorf("%s.command: is %v; inject must replace it with fluent-launch's arguments, which would drop what it does (remove it to accept)", path, cmd)
-		}
-		if strings.Contains(routerImage, ":init") {
-			warn("%s.image: the init image's entrypoint is replaced by fluent-launch, so its aws_fluent_bit_init_* files are not loaded; use the config-file-type option instead", path)
-		}
-		if opts.RouterImage != "" {
-			router.Set("image", opts.RouterImage)
+		if j.opts.RouterImage != "" {
+			router.Set("image", j.opts.RouterImage)
 		}
 	} else {
 		router = obj(
-			"name", routerName,
-			"image", routerImage,
+			"name", j.opts.RouterName,
+			"image", j.routerImage,
 			"essential", true,
 			"memoryReservation", num(RouterMemoryReservation),
 			"firelensConfiguration", obj("type", "fluentbit"),
 		)
-		if needsHardLimit(def) {
+		if needsHardLimit(j.def) {
 			router.Set("memory", num(RouterMemoryLimit))
 		}
-		if firstAwslogs != nil {
-			router.Set("logConfiguration", clone(firstAwslogs))
+		if j.ownLogs != nil {
+			router.Set("logConfiguration", clone(j.ownLogs))
 		}
-		cs = append(cs, router)
+		j.cs = append(j.cs, router)
 	}
 	if _, ok := router.Get("memoryReservation"); !ok {
 		if _, ok := router.Get("memory"); !ok {
@@ -301,35 +327,50 @@ func Inject(in *Object, opts Options) (Result, error) {
 		}
 	}
 	syslog := firelens.DefaultSyslogOutput()
-	if mode == "bridge" || mode == "" {
+	if j.mode == "bridge" || j.mode == "" {
 		// Containers do not share a loopback: reach the sidecar by link.
-		syslog.Host = opts.SidecarName
-		addUnique(router, "links", opts.SidecarName)
-		warn("networkMode: bridge; the log_router reaches the sidecar at %s:%d through links, so the sidecar's syslog receiver must listen beyond 127.0.0.1, and capture sees only the sidecar's own interface", opts.SidecarName, syslog.Port)
+		syslog.Host = j.opts.SidecarName
+		addUnique(router, "links", j.opts.SidecarName)
+		j.warn("networkMode: bridge; the log_router reaches the sidecar at %s:%d through links, so the sidecar's syslog receiver must listen beyond 127.0.0.1, and capture sees only the sidecar's own interface", j.opts.SidecarName, syslog.Port)
 	}
 	var plugins []string
-	if awsImage {
+	if isAWSImage(j.routerImage) {
 		for _, p := range goPlugins {
-			if usedPlugins[p] {
+			if j.usedPlugins[p] {
 				plugins = append(plugins, "/fluent-bit/"+p+".so")
 			}
 		}
 	}
 	router.Set("entryPoint", strs([]string{firelens.LauncherPath}))
 	router.Set("command", strs(firelens.LauncherCommand(syslog, plugins...)))
-	setVolumesFrom(router, opts.SidecarName)
+	setVolumesFrom(router, j.opts.SidecarName)
 	condition := "START"
-	if _, ok := sidecar.Get("healthCheck"); ok {
+	if _, ok := j.cs[j.sidecarIdx].Get("healthCheck"); ok {
 		condition = "HEALTHY"
 	}
-	setDependsOn(router, opts.SidecarName, condition)
+	setDependsOn(router, j.opts.SidecarName, condition)
+	return nil
+}
 
-	def.Set("containerDefinitions", objs(cs))
-	if err := checkResources(def); err != nil {
-		return Result{}, err
+// checkRouter refuses an existing FireLens container whose setup inject
+// would have to throw away.
+func (j *injection) checkRouter(router *Object) error {
+	path := fmt.Sprintf("containerDefinitions[%d]", j.routerIdx)
+	if t := router.Object("firelensConfiguration").String("type"); t != "fluentbit" {
+		return fmt.Errorf("%s.firelensConfiguration.type: is %q, want \"fluentbit\": fluent-launch patches Fluent Bit configs only", path, t)
 	}
-	res.Def = def
-	return res, nil
+	ep := router.Array("entryPoint")
+	ours := len(ep) == 1 && ep[0] == firelens.LauncherPath
+	if len(ep) > 0 && !ours {
+		return fmt.Errorf("%s.entryPoint: is %v; inject must replace it with %s, which would drop what it does (remove it to accept)", path, ep, firelens.LauncherPath)
+	}
+	if cmd := router.Array("command"); len(cmd) > 0 && !ours {
+		return fmt.Errorf("%s.command: is %v; inject must replace it with fluent-launch's arguments, which would drop what it does (remove it to accept)", path, cmd)
+	}
+	if strings.Contains(j.routerImage, ":init") {
+		j.warn("%s.image: the init image's entrypoint is replaced by fluent-launch, so its aws_fluent_bit_init_* files are not loaded; use the config-file-type option instead", path)
+	}
+	return nil
 }
 
 // needsHardLimit reports whether new containers need a hard memory limit:

@@ -220,6 +220,17 @@ func TestInjectErrors(t *testing.T) {
 			want: `sidecar environment "NOVALUE": want NAME=VALUE`,
 		},
 		{
+			name: "log_group_without_region",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: func(o *Options) { o.LogGroup = "/ecs/f" },
+			want: "a log group for the sidecar needs its region too",
+		},
+		{
+			name: "sidecar_is_router",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "sidewatch", "image": "s", "firelensConfiguration": {"type": "fluentbit"}}]}`,
+			want: `containerDefinitions[0]: "sidewatch" is the FireLens container`,
+		},
+		{
 			name: "bad_task_memory",
 			def:  `{"family": "f", "networkMode": "awsvpc", "memory": "lots", "containerDefinitions": [` + app + `]}`,
 			want: `memory: memory "lots"`,
