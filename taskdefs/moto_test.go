@@ -156,7 +156,7 @@ func subset(want, got any, path string) []string {
 	return nil
 }
 
-func TestGoldenAcceptedByAWSCLI(t *testing.T) {
+func TestAWSCLIAcceptsGolden(t *testing.T) {
 	for _, tc := range injectCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
