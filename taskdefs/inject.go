@@ -254,10 +254,14 @@ func (j *injection) addSidecar() error {
 			"cpu", num(SidecarCPU),
 			"memoryReservation", num(SidecarMemoryReservation),
 			"environment", []any{},
+			// Docker runs the first check one interval after start, and
+			// the log_router (so every app container) waits for it: use
+			// ECS's minimum interval. The timeout exceeds `sidewatch
+			// health`'s own 3s.
 			"healthCheck", obj(
 				"command", strs(healthCommand),
-				"interval", num(10),
-				"timeout", num(5),
+				"interval", num(5),
+				"timeout", num(4),
 				"retries", num(3),
 				"startPeriod", num(10),
 			),
