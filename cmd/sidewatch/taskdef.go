@@ -22,22 +22,22 @@ type TaskdefCmd struct {
 
 // injectFlags are the options of inject and deploy.
 type injectFlags struct {
-	SidecarImage     string   `name:"sidecar-image" env:"SIDEWATCH_SIDECAR_IMAGE" help:"Sidecar image (default public.ecr.aws/sidewatch/sidewatch:latest for a new sidecar; an existing one keeps its image)."`
-	SidecarEssential bool     `name:"sidecar-essential" env:"SIDEWATCH_SIDECAR_ESSENTIAL" default:"true" negatable:"" help:"Mark the sidecar essential, so the task stops if it does (--no-sidecar-essential while testing)."`
-	SidecarEnv       []string `name:"sidecar-env" env:"SIDEWATCH_SIDECAR_ENV" sep:"none" placeholder:"NAME=VALUE" help:"Environment of the sidecar, e.g. SIDEWATCH_SINK=stdout (repeatable)."`
-	RouterImage      string   `name:"router-image" env:"SIDEWATCH_ROUTER_IMAGE" help:"log_router image (default public.ecr.aws/aws-observability/aws-for-fluent-bit:stable for a new log_router, or e.g. fluent/fluent-bit:3.2; an existing one keeps its image)."`
-	RouterName       string   `name:"router-name" env:"SIDEWATCH_ROUTER_NAME" default:"log_router" help:"Name of a new log_router (an existing FireLens container is reused)."`
-	SidecarName      string   `name:"sidecar-name" env:"SIDEWATCH_SIDECAR_NAME" default:"sidewatch" help:"Name of the sidecar container."`
-	Ignore           []string `name:"ignore" env:"SIDEWATCH_IGNORE" placeholder:"CONTAINER" help:"Leave these app containers alone (also: dockerLabels sidewatch.ignore=true)."`
-	SidecarLogGroup  string   `name:"sidecar-log-group" env:"SIDEWATCH_SIDECAR_LOG_GROUP" placeholder:"GROUP" help:"CloudWatch log group (awslogs) for the new sidecar's and log_router's own output, e.g. the sidecar's events (default: the first app container's awslogs group)."`
-	SidecarLogRegion string   `name:"sidecar-log-region" env:"SIDEWATCH_SIDECAR_LOG_REGION" placeholder:"REGION" help:"Region of --sidecar-log-group."`
-	AllowBridge      bool     `name:"allow-bridge" env:"SIDEWATCH_ALLOW_BRIDGE" help:"Accept networkMode bridge or host (EC2 only; the sidecar then sees only its own traffic)."`
+	SidecarImage     string   `name:"sidecar-image" env:"SIDEWATCH_TASKDEF_SIDECAR_IMAGE" help:"Sidecar image (default public.ecr.aws/sidewatch/sidewatch:latest for a new sidecar; an existing one keeps its image)."`
+	SidecarEssential bool     `name:"sidecar-essential" env:"SIDEWATCH_TASKDEF_SIDECAR_ESSENTIAL" default:"true" negatable:"" help:"Mark the sidecar essential, so the task stops if it does (--no-sidecar-essential while testing)."`
+	SidecarEnv       []string `name:"sidecar-env" env:"SIDEWATCH_TASKDEF_SIDECAR_ENV" sep:"none" placeholder:"NAME=VALUE" help:"Environment of the sidecar, e.g. SIDEWATCH_SINK=stdout (repeatable)."`
+	RouterImage      string   `name:"router-image" env:"SIDEWATCH_TASKDEF_ROUTER_IMAGE" help:"log_router image (default public.ecr.aws/aws-observability/aws-for-fluent-bit:stable for a new log_router, or e.g. fluent/fluent-bit:3.2; an existing one keeps its image)."`
+	RouterName       string   `name:"router-name" env:"SIDEWATCH_TASKDEF_ROUTER_NAME" default:"log_router" help:"Name of a new log_router (an existing FireLens container is reused)."`
+	SidecarName      string   `name:"sidecar-name" env:"SIDEWATCH_TASKDEF_SIDECAR_NAME" default:"sidewatch" help:"Name of the sidecar container."`
+	Ignore           []string `name:"ignore" env:"SIDEWATCH_TASKDEF_IGNORE" placeholder:"CONTAINER" help:"Leave these app containers alone (also: dockerLabels sidewatch.ignore=true)."`
+	SidecarLogGroup  string   `name:"sidecar-log-group" env:"SIDEWATCH_TASKDEF_SIDECAR_LOG_GROUP" placeholder:"GROUP" help:"CloudWatch log group (awslogs) for the new sidecar's and log_router's own output, e.g. the sidecar's events (default: the first app container's awslogs group)."`
+	SidecarLogRegion string   `name:"sidecar-log-region" env:"SIDEWATCH_TASKDEF_SIDECAR_LOG_REGION" placeholder:"REGION" help:"Region of --sidecar-log-group."`
+	AllowBridge      bool     `name:"allow-bridge" env:"SIDEWATCH_TASKDEF_ALLOW_BRIDGE" help:"Accept networkMode bridge or host (EC2 only; the sidecar then sees only its own traffic)."`
 }
 
 // Validate checks flags that only make sense together.
 func (f injectFlags) Validate() error {
 	if f.SidecarLogGroup != "" && f.SidecarLogRegion == "" {
-		return errors.New("--sidecar-log-group (SIDEWATCH_SIDECAR_LOG_GROUP) needs --sidecar-log-region (SIDEWATCH_SIDECAR_LOG_REGION)")
+		return errors.New("--sidecar-log-group (SIDEWATCH_TASKDEF_SIDECAR_LOG_GROUP) needs --sidecar-log-region (SIDEWATCH_TASKDEF_SIDECAR_LOG_REGION)")
 	}
 	return nil
 }
@@ -60,9 +60,9 @@ func (f injectFlags) options() taskdefs.Options {
 // awsFlags select the account, region and endpoint on top of the standard
 // AWS configuration.
 type awsFlags struct {
-	Region      string `name:"region" env:"SIDEWATCH_AWS_REGION" help:"AWS region (default: AWS_REGION or the profile's)."`
-	Profile     string `name:"profile" env:"SIDEWATCH_AWS_PROFILE" help:"Shared config profile (default: AWS_PROFILE or default)."`
-	EndpointURL string `name:"endpoint-url" env:"SIDEWATCH_AWS_ENDPOINT_URL" help:"ECS endpoint, for private endpoints and emulators."`
+	Region      string `name:"region" env:"SIDEWATCH_TASKDEF_AWS_REGION" help:"AWS region (default: AWS_REGION or the profile's)."`
+	Profile     string `name:"profile" env:"SIDEWATCH_TASKDEF_AWS_PROFILE" help:"Shared config profile (default: AWS_PROFILE or default)."`
+	EndpointURL string `name:"endpoint-url" env:"SIDEWATCH_TASKDEF_AWS_ENDPOINT_URL" help:"ECS endpoint, for private endpoints and emulators."`
 }
 
 func (f awsFlags) config() taskdefs.AWSConfig {
@@ -72,8 +72,8 @@ func (f awsFlags) config() taskdefs.AWSConfig {
 // InjectCmd is `sidewatch taskdef inject`.
 type InjectCmd struct {
 	In     string `arg:"" name:"file" help:"Task definition JSON (register-task-definition --cli-input-json or describe-task-definition output); - reads stdin."`
-	Output string `short:"o" name:"output" env:"SIDEWATCH_OUTPUT" placeholder:"FILE" help:"Write the result to FILE instead of stdout."`
-	DryRun bool   `name:"dry-run" env:"SIDEWATCH_DRY_RUN" help:"Print a unified diff of the changes instead of the result."`
+	Output string `short:"o" name:"output" env:"SIDEWATCH_TASKDEF_OUTPUT" placeholder:"FILE" help:"Write the result to FILE instead of stdout."`
+	DryRun bool   `name:"dry-run" env:"SIDEWATCH_TASKDEF_DRY_RUN" help:"Print a unified diff of the changes instead of the result."`
 	injectFlags
 }
 
@@ -107,9 +107,9 @@ func (c *InjectCmd) Run(e *env) error {
 // LintCmd is `sidewatch taskdef lint`.
 type LintCmd struct {
 	In          string   `arg:"" name:"file" help:"Task definition JSON (register or describe shape); - reads stdin."`
-	Format      string   `name:"format" env:"SIDEWATCH_LINT_FORMAT" default:"text" enum:"text,json" help:"Output format: text or json."`
-	SidecarName string   `name:"sidecar-name" env:"SIDEWATCH_SIDECAR_NAME" default:"sidewatch" help:"Name of the sidecar container."`
-	Ignore      []string `name:"ignore" env:"SIDEWATCH_IGNORE" placeholder:"CONTAINER" help:"App containers deliberately not on FireLens."`
+	Format      string   `name:"format" env:"SIDEWATCH_TASKDEF_LINT_FORMAT" default:"text" enum:"text,json" help:"Output format: text or json."`
+	SidecarName string   `name:"sidecar-name" env:"SIDEWATCH_TASKDEF_SIDECAR_NAME" default:"sidewatch" help:"Name of the sidecar container."`
+	Ignore      []string `name:"ignore" env:"SIDEWATCH_TASKDEF_IGNORE" placeholder:"CONTAINER" help:"App containers deliberately not on FireLens."`
 }
 
 // errFindings makes the exit status 1 when lint found errors.
@@ -143,7 +143,7 @@ func (c *LintCmd) Run(e *env) error {
 // RegisterCmd is `sidewatch taskdef register`.
 type RegisterCmd struct {
 	In    string `arg:"" name:"file" help:"Task definition JSON (register or describe shape, tags included); - reads stdin."`
-	Force bool   `name:"force" env:"SIDEWATCH_FORCE" help:"Register even if lint reports errors."`
+	Force bool   `name:"force" env:"SIDEWATCH_TASKDEF_FORCE" help:"Register even if lint reports errors."`
 	awsFlags
 }
 
@@ -170,13 +170,13 @@ func (c *RegisterCmd) Run(e *env) error {
 
 // DeployCmd is `sidewatch taskdef deploy`.
 type DeployCmd struct {
-	Cluster      string        `name:"cluster" required:"" env:"SIDEWATCH_CLUSTER" help:"ECS cluster name or ARN."`
-	Service      string        `name:"service" required:"" env:"SIDEWATCH_SERVICE" help:"ECS service name or ARN."`
-	DryRun       bool          `name:"dry-run" env:"SIDEWATCH_DRY_RUN" help:"Print the diff of the service's task definition and stop."`
-	Wait         bool          `name:"wait" env:"SIDEWATCH_WAIT" help:"Wait until the deployment is stable, printing progress to stderr."`
-	WaitTimeout  time.Duration `name:"wait-timeout" env:"SIDEWATCH_WAIT_TIMEOUT" default:"15m" help:"Give up waiting after this long."`
-	WaitInterval time.Duration `name:"wait-interval" env:"SIDEWATCH_WAIT_INTERVAL" default:"15s" help:"Time between polls of the service while waiting."`
-	Force        bool          `name:"force" env:"SIDEWATCH_FORCE" help:"Register even if lint reports errors."`
+	Cluster      string        `name:"cluster" required:"" env:"SIDEWATCH_TASKDEF_CLUSTER" help:"ECS cluster name or ARN."`
+	Service      string        `name:"service" required:"" env:"SIDEWATCH_TASKDEF_SERVICE" help:"ECS service name or ARN."`
+	DryRun       bool          `name:"dry-run" env:"SIDEWATCH_TASKDEF_DRY_RUN" help:"Print the diff of the service's task definition and stop."`
+	Wait         bool          `name:"wait" env:"SIDEWATCH_TASKDEF_WAIT" help:"Wait until the deployment is stable, printing progress to stderr."`
+	WaitTimeout  time.Duration `name:"wait-timeout" env:"SIDEWATCH_TASKDEF_WAIT_TIMEOUT" default:"15m" help:"Give up waiting after this long."`
+	WaitInterval time.Duration `name:"wait-interval" env:"SIDEWATCH_TASKDEF_WAIT_INTERVAL" default:"15s" help:"Time between polls of the service while waiting."`
+	Force        bool          `name:"force" env:"SIDEWATCH_TASKDEF_FORCE" help:"Register even if lint reports errors."`
 	injectFlags
 	awsFlags
 }
@@ -184,7 +184,7 @@ type DeployCmd struct {
 // Validate checks the flags before anything is called.
 func (c *DeployCmd) Validate() error {
 	if c.WaitInterval <= 0 || c.WaitTimeout <= 0 {
-		return errors.New("--wait-interval (SIDEWATCH_WAIT_INTERVAL) and --wait-timeout (SIDEWATCH_WAIT_TIMEOUT) must be > 0")
+		return errors.New("--wait-interval (SIDEWATCH_TASKDEF_WAIT_INTERVAL) and --wait-timeout (SIDEWATCH_TASKDEF_WAIT_TIMEOUT) must be > 0")
 	}
 	return c.injectFlags.Validate()
 }
