@@ -92,11 +92,11 @@ func Current(ctx context.Context, client *ecs.Client, cluster, service string) (
 		return nil, "", fmt.Errorf("describe service %s in cluster %s: %w", service, cluster, err)
 	}
 	if len(ds.Services) == 0 {
-		reason := "not found"
+		reason := "no reason given"
 		if len(ds.Failures) > 0 && ds.Failures[0].Reason != nil {
 			reason = *ds.Failures[0].Reason
 		}
-		return nil, "", fmt.Errorf("describe service %s in cluster %s: %s", service, cluster, reason)
+		return nil, "", fmt.Errorf("describe service %s in cluster %s: not found (%s)", service, cluster, reason)
 	}
 	arn := aws.ToString(ds.Services[0].TaskDefinition)
 	if arn == "" {

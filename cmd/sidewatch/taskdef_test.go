@@ -173,6 +173,9 @@ func TestTaskdefRegisterAndDeploy(t *testing.T) {
 	if got := aws.ToString(ds.Services[0].TaskDefinition); got != arn1 {
 		t.Errorf("service task definition = %s, want %s", got, arn1)
 	}
+	if _, _, err := runTaskdef(t, "deploy", "--cluster", "c1", "--service", "nope", "--endpoint-url", srv.URL); err == nil || !strings.Contains(err.Error(), "describe service nope in cluster c1: not found") {
+		t.Errorf("deploy of a missing service = %v, want not found", err)
+	}
 	// A second deploy finds nothing to change and registers nothing.
 	stdout, _, err = runTaskdef(t, append(deploy, "--dry-run")...)
 	if err != nil || stdout != "" {
