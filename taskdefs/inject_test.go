@@ -273,3 +273,24 @@ func TestInjectOptOut(t *testing.T) {
 		t.Errorf("containers:logDriver (-want +got):\n%s", diff)
 	}
 }
+
+func BenchmarkInject(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join("testdata", "inject", "multi_container.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		def, err := Read(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := Inject(def, DefaultOptions())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Encode(res.Def); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -214,6 +214,10 @@ func (c *DeployCmd) Run(e *env) error {
 		return err
 	}
 	if c.DryRun {
+		if string(before) == string(after) {
+			e.log.Info("service already runs a protected task definition; nothing would change", "service", c.Service, "taskDefinition", currentARN)
+			return nil
+		}
 		name := current.String("family") + " (" + c.Service + ")"
 		_, err = io.WriteString(e.stdout, taskdefs.Diff(name, name+" (injected)", before, after))
 		return err
