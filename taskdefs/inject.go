@@ -61,6 +61,11 @@ type Options struct {
 	Ignore []string
 	// AllowBridge permits networkMode bridge and host (EC2 only).
 	AllowBridge bool
+	// CloudWatchPlugin is the Fluent Bit output that replaces awslogs:
+	// "cloudwatch" (the AWS image's Go plugin), "cloudwatch_logs" (the
+	// core plugin, in every image) or "auto"/"" (cloudwatch with the AWS
+	// image, else cloudwatch_logs).
+	CloudWatchPlugin string
 	// LogGroup and LogRegion send the new sidecar's and log_router's own
 	// output (the sidecar's events, with the stdout sink) to CloudWatch
 	// with awslogs. Empty: reuse the first app container's awslogs
@@ -181,6 +186,21 @@ func (j *injection) findContainers() error {
 // router and opt-outs) to awsfirelens.
 func (j *injection) migrateApps() error {
 	awsImage := isAWSImage(j.routerImage)
+	cwPlugin := j.opts.CloudWatchPlugin
+	switch cwPlugin {
+	case "", "auto":
+		cwPlugin = "cloudwatch_logs"
+		if awsImage {
+			cwPlugin = "cloudwatch"
+		}
+	case "cloudwatch":
+		if !awsImage {
+			return fmt.Errorf("CloudWatch plugin cloudwatch: a Go plugin of the AWS for Fluent Bit image, absent from %s; use cloudwatch_logs", j.routerImage)
+		}
+	case "cloudwatch_logs":
+	default:
+		return fmt.Errorf("CloudWatch plugin %q: want auto, cloudwatch or cloudwatch_logs", cwPlugin)
+	}
 	for i, c := range j.cs {
 		if i == j.sidecarIdx || i == j.routerIdx || ignored(c, j.opts.Ignore) {
 			continue
@@ -208,7 +228,7 @@ func (j *injection) migrateApps() error {
 			if j.ownLogs == nil {
 				j.ownLogs = clone(lc).(*Object)
 			}
-			out, dropped := translateAwslogs(lc.Object("options"), awsImage)
+			out, dropped := translateAwslogs(lc.Object("options"), cwPlugin)
 			for _, d := range dropped {
 				j.warn("%s.logConfiguration.options.%s (container %q): no FireLens equivalent, dropped", path, d, name)
 			}
@@ -425,12 +445,8 @@ var awslogsOptions = map[string]string{
 
 // translateAwslogs returns the FireLens CloudWatch output replacing awslogs
 // options, and the options it could not carry over.
-func translateAwslogs(in *Object, awsImage bool) (*Object, []string) {
-	name := "cloudwatch_logs"
-	if awsImage {
-		name = "cloudwatch"
-	}
-	out := obj("Name", name)
+func translateAwslogs(in *Object, plugin string) (*Object, []string) {
+	out := obj("Name", plugin)
 	var dropped []string
 	order := []string{"awslogs-region", "awslogs-group", "awslogs-stream-prefix", "awslogs-create-group", "awslogs-endpoint"}
 	if in != nil {

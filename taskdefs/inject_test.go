@@ -28,6 +28,7 @@ var injectCases = []struct {
 	{name: "ec2_bridge", opts: func(o *Options) { o.AllowBridge = true }},
 	{name: "upstream_image", opts: func(o *Options) { o.RouterImage = "fluent/fluent-bit:3.2" }},
 	{name: "manual_recipe"},
+	{name: "core_cloudwatch_plugin", opts: func(o *Options) { o.CloudWatchPlugin = "cloudwatch_logs" }},
 }
 
 func caseOptions(f func(*Options)) Options {
@@ -218,6 +219,18 @@ func TestInjectErrors(t *testing.T) {
 			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
 			opts: func(o *Options) { o.SidecarEnv = []string{"NOVALUE"} },
 			want: `sidecar environment "NOVALUE": want NAME=VALUE`,
+		},
+		{
+			name: "go_cloudwatch_plugin_on_upstream_image",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: func(o *Options) { o.RouterImage, o.CloudWatchPlugin = "fluent/fluent-bit:3.2", "cloudwatch" },
+			want: "CloudWatch plugin cloudwatch: a Go plugin of the AWS for Fluent Bit image, absent from fluent/fluent-bit:3.2",
+		},
+		{
+			name: "unknown_cloudwatch_plugin",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: func(o *Options) { o.CloudWatchPlugin = "cw" },
+			want: `CloudWatch plugin "cw": want auto, cloudwatch or cloudwatch_logs`,
 		},
 		{
 			name: "log_group_without_region",

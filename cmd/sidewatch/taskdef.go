@@ -31,6 +31,7 @@ type injectFlags struct {
 	Ignore           []string `name:"ignore" env:"SIDEWATCH_TASKDEF_IGNORE" placeholder:"CONTAINER" help:"Leave these app containers alone (also: dockerLabels sidewatch.ignore=true)."`
 	SidecarLogGroup  string   `name:"sidecar-log-group" env:"SIDEWATCH_TASKDEF_SIDECAR_LOG_GROUP" placeholder:"GROUP" help:"CloudWatch log group (awslogs) for the new sidecar's and log_router's own output, e.g. the sidecar's events (default: the first app container's awslogs group)."`
 	SidecarLogRegion string   `name:"sidecar-log-region" env:"SIDEWATCH_TASKDEF_SIDECAR_LOG_REGION" placeholder:"REGION" help:"Region of --sidecar-log-group."`
+	CloudWatchPlugin string   `name:"cloudwatch-plugin" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_PLUGIN" default:"auto" enum:"auto,cloudwatch,cloudwatch_logs" help:"Fluent Bit output replacing awslogs: cloudwatch (the AWS image's Go plugin), cloudwatch_logs (core plugin, any image) or auto (cloudwatch with the AWS image)."`
 	AllowBridge      bool     `name:"allow-bridge" env:"SIDEWATCH_TASKDEF_ALLOW_BRIDGE" help:"Accept networkMode bridge or host (EC2 only; the sidecar then sees only its own traffic)."`
 }
 
@@ -52,6 +53,7 @@ func (f injectFlags) options() taskdefs.Options {
 		RouterImage:      f.RouterImage,
 		Ignore:           f.Ignore,
 		AllowBridge:      f.AllowBridge,
+		CloudWatchPlugin: f.CloudWatchPlugin,
 		LogGroup:         f.SidecarLogGroup,
 		LogRegion:        f.SidecarLogRegion,
 	}
