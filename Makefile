@@ -90,3 +90,7 @@ image: image-bin ## build linux/amd64+arm64 images with buildah: dist/oci (OCI l
 	  n=$$(for l in $$(jq -r '.layers[].digest|ltrimstr("sha256:")' dist/oci/blobs/sha256/$$m); do gzip -dc dist/oci/blobs/sha256/$$l; done | wc -c); \
 	  echo "dist/oci:$(VERSION)-$$arch: $$n bytes uncompressed"; \
 	done
+
+.PHONY: e2e
+e2e: ## run the task simulation as root (image built from the Dockerfile; E2E_IMAGE=dist/oci:<tag>-<arch> tests a make image output)
+	SIDEWATCH_E2E_IMAGE=$(E2E_IMAGE) go test -count=1 -v -timeout 10m -run TestTaskSimulation ./e2e/

@@ -1,0 +1,314 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sidewatch/sidewatch/firelens"
+)
+
+const (
+	// shutdownTimeout bounds SIGTERM to exit; ECS's default stopTimeout is
+	// 30 s, after which it sends SIGKILL.
+	shutdownTimeout = 10 * time.Second
+	healthTimeout   = 30 * time.Second
+	eventTimeout    = 15 * time.Second
+	loadLogLines    = 2000
+	loadHTTPCount   = 50
+)
+
+// sidecarEnv configures the sidecar as a task definition's environment would.
+var sidecarEnv = []string{}
+
+// eve is the part of an event line the test looks at.
+type eve struct {
+	EventType string `json:"event_type"`
+	SrcIP     string `json:"src_ip"`
+	SrcPort   int    `json:"src_port"`
+	DestIP    string `json:"dest_ip"`
+	DestPort  int    `json:"dest_port"`
+	Proto     string `json:"proto"`
+	Log       *struct {
+		Message   string `json:"message"`
+		Transport string `json:"transport"`
+	} `json:"log"`
+}
+
+// TestTaskSimulation runs a simulated Fargate task: the sidewatch image as the
+// sidecar and a log_router whose entryPoint is fluent-launch from the shared
+// volume, in one network namespace, then checks privileges, the launcher,
+// log and flow events, and a clean stop on SIGTERM.
+func TestTaskSimulation(t *testing.T) {
+	requireRoot(t)
+	requireTools(t, "umoci", "runc", "ip", "logger", "curl", "ping")
+	requireFeature(t, "cmd/sidewatch", "the sidewatch command")
+	requireFeature(t, "cmd/fluent-launch", "the fluent-launch command")
+	dir := t.TempDir()
+
+	ref := os.Getenv("SIDEWATCH_E2E_IMAGE")
+	if ref == "" {
+		start := time.Now()
+		ref = buildImage(t, dir)
+		t.Logf("built the image from ../Dockerfile (BINARIES=prebuilt) in %v", time.Since(start).Round(time.Millisecond))
+	} else {
+		t.Logf("image from SIDEWATCH_E2E_IMAGE: %s", ref)
+	}
+	sidecarBundle := filepath.Join(dir, "sidewatch")
+	spec := unpackImage(t, ref, sidecarBundle)
+	routerTemplate := cloneSpec(t, spec)
+	t.Run("image", func(t *testing.T) { checkImage(t, spec, filepath.Join(sidecarBundle, spec.Root.Path)) })
+
+	// Docker populates a new volume from the image's VOLUME directory, so
+	// fluent-launch is there before the sidecar runs.
+	volume := filepath.Join(dir, "volume")
+	copyTree(t, filepath.Join(sidecarBundle, spec.Root.Path, firelens.LauncherDir), volume)
+
+	tn := newTaskNet(t)
+	httpAddr := serveHTTP(t, tn.hostIP.String())
+	runcRoot := filepath.Join(dir, "runc")
+	suffix := strconv.Itoa(os.Getpid())
+
+	fargateSpec(spec, tn.path(), true, map[string]string{firelens.LauncherDir: volume}, nil)
+	spec.Hostname = "sidewatch"
+	spec.Process.Env = append(spec.Process.Env, sidecarEnv...)
+	writeSpec(t, sidecarBundle, spec)
+	sidecar := startContainer(t, runcRoot, "sidewatch-"+suffix, sidecarBundle)
+
+	var healthy time.Duration
+	var lastHealth string
+	waitFor(healthTimeout, func() bool {
+		select {
+		case <-sidecar.done:
+			return true
+		default:
+		}
+		out, err := sidecar.exec(imageUID, "/usr/local/bin/sidewatch", "health")
+		if err != nil {
+			lastHealth = fmt.Sprintf("%v: %s", err, out)
+			return false
+		}
+		healthy = time.Since(sidecar.started)
+		return true
+	})
+	select {
+	case <-sidecar.done:
+		t.Fatalf("sidecar exited during startup: %v\nstdout:\n%s\nstderr:\n%s", sidecar.waitErr, sidecar.stdout.String(), sidecar.stderr.String())
+	default:
+	}
+	if healthy == 0 {
+		t.Fatalf("sidewatch health did not pass within %v; last: %s", healthTimeout, lastHealth)
+	}
+	t.Logf("startup to healthy (runc run → first passing `sidewatch health`): %v", healthy.Round(time.Millisecond))
+	pid := sidecar.pid(t)
+
+	t.Run("privileges", func(t *testing.T) {
+		got := procStatus(t, pid, "Uid", "Gid", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")
+		uid := strconv.Itoa(imageUID)
+		want := map[string]string{
+			"Uid":        strings.Repeat(uid+" ", 3) + uid,
+			"Gid":        strings.Repeat(uid+" ", 3) + uid,
+			"CapInh":     "0000000000000000",
+			"CapPrm":     fmt.Sprintf("%016x", 1<<capNetRaw),
+			"CapEff":     fmt.Sprintf("%016x", 1<<capNetRaw),
+			"CapBnd":     fmt.Sprintf("%016x", dockerDefaultCapMask),
+			"CapAmb":     "0000000000000000",
+			"NoNewPrivs": "0",
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("/proc/%d/status of the running sidecar (-want +got):\n%s", pid, diff)
+		}
+	})
+
+	routerBundle := newRouterBundle(t, dir, routerTemplate, tn, volume)
+	router := startContainer(t, runcRoot, "log_router-"+suffix, routerBundle)
+
+	t.Run("launcher", func(t *testing.T) {
+		checkLauncher(t, router, volume)
+	})
+
+	rss, _ := rssKiB(t, pid)
+	t.Logf("sidecar RSS idle: %d KiB", rss)
+
+	nonce := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
+	t.Run("logs", func(t *testing.T) {
+		requireFeature(t, "sidecar/syslog", "the syslog receiver")
+		tn.exec(t, "logger", "--tcp", "--server", "127.0.0.1", "--port", "1514", "--rfc3164", "--tag", "app", nonce+" over tcp")
+		tn.exec(t, "logger", "--udp", "--server", "127.0.0.1", "--port", "1514", "--rfc3164", "--tag", "app", nonce+" over udp")
+		for _, want := range []string{nonce + " over tcp", nonce + " over udp"} {
+			if !waitFor(eventTimeout, func() bool { return countLogs(t, sidecar, want) > 0 }) {
+				t.Errorf("no log event with message %q on the sidecar's stdout within %v", want, eventTimeout)
+			}
+		}
+	})
+
+	// Load: log lines over one TCP connection, HTTP requests each on a new
+	// connection across the ENI, and pings.
+	loadStart := time.Now()
+	if hasFeature("sidecar/syslog") {
+		lineFile := filepath.Join(dir, "lines.txt")
+		var sb strings.Builder
+		for i := range loadLogLines {
+			fmt.Fprintf(&sb, "%s load line %d\n", nonce, i)
+		}
+		if err := os.WriteFile(lineFile, []byte(sb.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tn.exec(t, "logger", "--tcp", "--server", "127.0.0.1", "--port", "1514", "--rfc3164", "--tag", "app", "--file", lineFile)
+	}
+	tn.exec(t, "curl", "--silent", "--fail", "--output", "/dev/null", "--header", "Connection: close",
+		fmt.Sprintf("http://%s/[1-%d]", httpAddr, loadHTTPCount))
+	tn.exec(t, "ping", "-c", "3", "-i", "0.2", "-W", "2", tn.hostIP.String())
+	t.Logf("load sent in %v: %d log lines, %d HTTP requests, 3 pings", time.Since(loadStart).Round(time.Millisecond), loadLogLines, loadHTTPCount)
+
+	t.Run("logs_under_load", func(t *testing.T) {
+		requireFeature(t, "sidecar/syslog", "the syslog receiver")
+		want := nonce + " load line "
+		if !waitFor(eventTimeout, func() bool { return countLogs(t, sidecar, want) >= loadLogLines }) {
+			t.Errorf("log events with %q = %d, want %d", want, countLogs(t, sidecar, want), loadLogLines)
+		}
+	})
+	rss, peak := rssKiB(t, pid)
+	t.Logf("sidecar RSS under load: %d KiB (peak VmHWM %d KiB)", rss, peak)
+
+	t.Run("log_router_stop", func(t *testing.T) {
+		code, took := router.stop(t, shutdownTimeout)
+		if code != 0 {
+			t.Errorf("log_router exit code = %d, want 0\nstderr:\n%s", code, router.stderr.String())
+		}
+		t.Logf("log_router stopped in %v", took.Round(time.Millisecond))
+	})
+
+	t.Run("sigterm", func(t *testing.T) {
+		code, took := sidecar.stop(t, shutdownTimeout)
+		t.Logf("sidecar stopped %v after SIGTERM", took.Round(time.Millisecond))
+		if code != 0 {
+			t.Errorf("sidecar exit code after SIGTERM = %d, want 0\nstderr:\n%s", code, sidecar.stderr.String())
+		}
+	})
+
+	t.Run("stdout_is_eve", func(t *testing.T) {
+		for i, line := range sidecar.stdout.complete() {
+			var e eve
+			if err := json.Unmarshal([]byte(line), &e); err != nil || e.EventType == "" {
+				t.Errorf("stdout line %d = %q, want an EVE JSON event (%v)", i+1, line, err)
+			}
+		}
+	})
+
+	t.Run("flows", func(t *testing.T) {
+		requireFeature(t, "sidecar/capture", "packet capture")
+		requireFeature(t, "sidecar/flow", "the flow table")
+		_, port, err := net.SplitHostPort(httpAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		host, task := tn.hostIP.String(), tn.taskIP.String()
+		var tcp, icmp int
+		for _, e := range events(t, sidecar) {
+			if e.EventType != "flow" {
+				continue
+			}
+			ends := []string{e.SrcIP, e.DestIP}
+			switch {
+			case e.Proto == "TCP" && strconv.Itoa(e.DestPort) == port && slices.Contains(ends, host) && slices.Contains(ends, task):
+				tcp++
+			case strings.HasPrefix(e.Proto, "ICMP") && slices.Contains(ends, host) && slices.Contains(ends, task):
+				icmp++
+			}
+		}
+		if tcp < loadHTTPCount {
+			t.Errorf("TCP flow events %s → %s:%s = %d, want >= %d", task, host, port, tcp, loadHTTPCount)
+		}
+		if icmp < 1 {
+			t.Errorf("ICMP flow events between %s and %s = %d, want >= 1", task, host, icmp)
+		}
+	})
+}
+
+// requireFeature skips a check whose component has not landed in this tree.
+func requireFeature(t *testing.T, dir, what string) {
+	t.Helper()
+	if !hasFeature(dir) {
+		t.Skipf("%s (%s) is not in this tree yet", what, dir)
+	}
+}
+
+// hasFeature reports whether a package directory exists in the repository.
+func hasFeature(dir string) bool {
+	_, err := os.Stat(filepath.Join("..", dir))
+	return err == nil
+}
+
+// events decodes the sidecar's stdout so far.
+func events(t *testing.T, c *container) []eve {
+	t.Helper()
+	var out []eve
+	for _, line := range c.stdout.complete() {
+		var e eve
+		if json.Unmarshal([]byte(line), &e) == nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func countLogs(t *testing.T, c *container, substr string) int {
+	n := 0
+	for _, e := range events(t, c) {
+		if e.EventType == "log" && e.Log != nil && strings.Contains(e.Log.Message, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+// serveHTTP serves a small page on addr:0 in the root namespace, the far end
+// of the task ENI, and returns host:port.
+func serveHTTP(t *testing.T, addr string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "hello from the VPC, %s\n", r.URL.Path)
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+func cloneSpec(t *testing.T, s *specs.Spec) *specs.Spec {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c specs.Spec
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
