@@ -51,7 +51,8 @@ clean: ## remove build output
 # ---- image, task simulation and demo (docs/image.md) ----
 IMAGE_ARCHES ?= amd64 arm64
 IMAGE_NAME ?= sidewatch
-CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+# Debian's Mozilla set only: not the build machine's local CAs.
+CA_CERTS ?= /usr/share/ca-certificates/mozilla
 # Private vfs storage: no daemon, no overlay mounts, nothing outside dist/.
 BUILDAH_ROOT ?= $(CURDIR)/dist/buildah
 BUILDAH = buildah --storage-driver vfs --root $(BUILDAH_ROOT)/root --runroot $(BUILDAH_ROOT)/run
@@ -65,7 +66,8 @@ image-bin: ## build bin/linux-<arch>/ (sidewatch with cap_net_raw+ep) and bin/ro
 	  setcap cap_net_raw+ep bin/linux-$$arch/sidewatch || { echo "image-bin: setcap needs root (CAP_SETFCAP)"; exit 1; }; \
 	done
 	rm -rf bin/rootfs
-	install -D -m 0644 $(CA_BUNDLE) bin/rootfs/etc/ssl/certs/ca-certificates.crt
+	install -d -m 0755 bin/rootfs/etc/ssl/certs
+	cat $(CA_CERTS)/*.crt > bin/rootfs/etc/ssl/certs/ca-certificates.crt
 	install -d -m 0755 bin/rootfs/var/sidewatch/lib
 
 .PHONY: image

@@ -75,7 +75,7 @@ func buildImage(t *testing.T, dir string) string {
 	bin := filepath.Join(ctx, "bin", "linux-"+runtime.GOARCH)
 	goBuild(t, bin+"/", "./cmd/sidewatch", "./cmd/fluent-launch")
 	command(t, "", "setcap", "cap_net_raw+ep", filepath.Join(bin, "sidewatch"))
-	copyFile(t, "/etc/ssl/certs/ca-certificates.crt", filepath.Join(ctx, "bin/rootfs/etc/ssl/certs/ca-certificates.crt"))
+	writeCABundle(t, filepath.Join(ctx, "bin/rootfs/etc/ssl/certs/ca-certificates.crt"))
 	if err := os.MkdirAll(filepath.Join(ctx, "bin/rootfs/var/sidewatch/lib"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func buildImage(t *testing.T, dir string) string {
 
 	buildah := []string{"--storage-driver", "vfs", "--root", filepath.Join(dir, "storage"), "--runroot", filepath.Join(dir, "run")}
 	command(t, "", "buildah", append(buildah, "bud", "--isolation", "chroot", "--format", "docker", "--quiet",
-		"--build-arg", "BINARIES=prebuilt", "--build-arg", "VERSION=e2e", "-t", "sidewatch:e2e", ctx)...)
+		"--platform", "linux/"+runtime.GOARCH, "--build-arg", "BINARIES=prebuilt", "--build-arg", "VERSION=e2e", "-t", "sidewatch:e2e", ctx)...)
 	ref := filepath.Join(dir, "oci") + ":e2e"
 	command(t, "", "buildah", append(buildah, "push", "--quiet", "sidewatch:e2e", "oci:"+ref)...)
 	return ref
@@ -187,6 +187,30 @@ func checkImage(t *testing.T, s *specs.Spec, rootfs string) {
 	t.Logf("image: %d bytes of files (%.1f MiB) for linux/%s", size, float64(size)/(1<<20), runtime.GOARCH)
 	if size > imageMaxBytes {
 		t.Errorf("image files = %d bytes, want <= %d", size, imageMaxBytes)
+	}
+}
+
+// writeCABundle concatenates Debian's Mozilla certificates, as make image
+// does.
+func writeCABundle(t *testing.T, dst string) {
+	t.Helper()
+	certs, err := filepath.Glob("/usr/share/ca-certificates/mozilla/*.crt")
+	if err != nil || len(certs) == 0 {
+		t.Skip("needs Debian's ca-certificates (/usr/share/ca-certificates/mozilla)")
+	}
+	var bundle []byte
+	for _, c := range certs {
+		b, err := os.ReadFile(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundle = append(bundle, b...)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, bundle, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
