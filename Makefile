@@ -96,3 +96,7 @@ image: image-bin ## build linux/amd64+arm64 images with buildah: dist/oci (OCI l
 .PHONY: e2e
 e2e: ## run the task simulation as root (image built from the Dockerfile; E2E_IMAGE=dist/oci:<tag>-<arch> tests a make image output)
 	SIDEWATCH_E2E_IMAGE=$(E2E_IMAGE) go test -count=1 -v -timeout 10m -run TestTaskSimulation ./e2e/
+
+.PHONY: demo
+demo: build ## as root: run sidewatch in a throwaway task namespace with a little traffic and logs, print the events
+	scripts/demo.sh bin/sidewatch
