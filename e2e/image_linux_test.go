@@ -141,6 +141,12 @@ func checkImage(t *testing.T, s *specs.Spec, rootfs string) {
 		t.Errorf("image entrypoint = %q, want %q", got, want)
 	}
 
+	for _, label := range []string{"source", "licenses", "version"} {
+		if k := "org.opencontainers.image." + label; s.Annotations[k] == "" {
+			t.Errorf("image label %s is missing", k)
+		}
+	}
+
 	perm, inh, eff, ok, err := fileCaps(filepath.Join(rootfs, "usr/local/bin/sidewatch"))
 	switch {
 	case err != nil:
