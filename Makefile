@@ -3,7 +3,7 @@
 SHELL := bash
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X github.com/sidewatch/sidewatch/sidecar.Version=$(VERSION)"
+GOFLAGS_BUILD := -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 export CGO_ENABLED := 0
 
 .PHONY: help
@@ -14,8 +14,13 @@ help: ## list the targets
 build: ## build bin/sidewatch and bin/fluent-launch (static, stripped)
 	go build $(GOFLAGS_BUILD) -o bin/ ./cmd/...
 
+.PHONY: run
+run: build ## build and run the sidecar with its defaults (events to stdout)
+	./bin/sidewatch --log-format text run --no-launcher
+
 .PHONY: test
-test: ## run every test (root-only tests skip with a message unless run as root)
+test: ## vet and run every test (root-only tests skip with a message unless run as root)
+	go vet ./...
 	go test -count=1 ./...
 
 .PHONY: lint

@@ -347,10 +347,49 @@ func (s *Stats) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// appendJSON writes EVETimeLayout by hand: time.AppendFormat costs about
+// 200 ns per call, and a flow event has three timestamps.
 func (t Time) appendJSON(dst []byte) []byte {
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	_, offset := t.Zone()
+	if year < 0 || year > 9999 {
+		dst = append(dst, '"')
+		dst = t.AppendFormat(dst, EVETimeLayout)
+		return append(dst, '"')
+	}
 	dst = append(dst, '"')
-	dst = t.AppendFormat(dst, EVETimeLayout)
+	dst = appendDigits(dst, year, 4)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, int(month), 2)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, day, 2)
+	dst = append(dst, 'T')
+	dst = appendDigits(dst, hour, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, minute, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, sec, 2)
+	dst = append(dst, '.')
+	dst = appendDigits(dst, t.Nanosecond()/1000, 6)
+	sign := byte('+')
+	if offset < 0 {
+		sign, offset = '-', -offset
+	}
+	dst = append(dst, sign)
+	dst = appendDigits(dst, offset/3600, 2)
+	dst = appendDigits(dst, offset/60%60, 2)
 	return append(dst, '"')
+}
+
+// appendDigits writes v zero-padded to width digits.
+func appendDigits(dst []byte, v, width int) []byte {
+	var b [8]byte
+	for i := width - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(dst, b[:width]...)
 }
 
 // MarshalJSON encodes t in EVE's layout.

@@ -186,6 +186,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	buf := make([]byte, 0, p.cfg.BatchBytes+4096)
 	var n uint64
+	// One reusable slot: taking the address of a per-receive variable
+	// would move every event to the heap.
+	var cur event.Event
 	flush := func() {
 		if len(buf) == 0 {
 			return
@@ -206,14 +209,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	for {
 		select {
-		case ev := <-p.queue:
-			add(&ev)
+		case cur = <-p.queue:
+			add(&cur)
 			// Take what is already queued into the same batch.
 		drain:
 			for len(buf) < p.cfg.BatchBytes {
 				select {
-				case ev := <-p.queue:
-					add(&ev)
+				case cur = <-p.queue:
+					add(&cur)
 				default:
 					break drain
 				}
@@ -224,8 +227,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		case <-p.done:
 			for {
 				select {
-				case ev := <-p.queue:
-					add(&ev)
+				case cur = <-p.queue:
+					add(&cur)
 					continue
 				default:
 				}

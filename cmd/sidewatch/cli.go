@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/sidewatch/sidewatch/sidecar"
+	"github.com/sidewatch/sidewatch/sidecar/health"
+)
+
+// cli is the command tree. Global flags configure sidewatch's own
+// diagnostics, which go to stderr; events never do.
+type cli struct {
+	LogFormat string `name:"log-format" env:"SIDEWATCH_LOG_FORMAT" default:"json" enum:"json,text" help:"Diagnostics format on stderr: json or text."`
+	LogLevel  string `name:"log-level" env:"SIDEWATCH_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Diagnostics level: debug, info, warn or error."`
+
+	Run     runCmd     `cmd:"" help:"Run the sidecar: receive logs, watch the network, write events."`
+	Health  healthCmd  `cmd:"" help:"Exit 0 if the sidecar on --addr is healthy, 1 if not (for ECS healthCheck)."`
+	Version versionCmd `cmd:"" help:"Print the version."`
+}
+
+// env carries what commands need from main.
+type env struct {
+	ctx    context.Context
+	stdout io.Writer
+	stderr io.Writer
+	log    *slog.Logger
+}
+
+type runCmd struct {
+	sidecar.Config `embed:""`
+}
+
+func (c *runCmd) Run(e *env) error {
+	return sidecar.Run(e.ctx, c.Config, e.stdout, e.log, version)
+}
+
+type healthCmd struct {
+	Addr    string        `name:"addr" env:"SIDEWATCH_HEALTH_ADDR" default:"127.0.0.1:9901" help:"Address of the sidecar's health listener (its --health-addr)."`
+	Timeout time.Duration `name:"timeout" env:"SIDEWATCH_HEALTH_TIMEOUT" default:"3s" help:"Give up after this long."`
+}
+
+func (c *healthCmd) Run(e *env) error {
+	if c.Addr == "" {
+		return errors.New("--addr (SIDEWATCH_HEALTH_ADDR) is empty: the sidecar's health listener is disabled")
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, c.Timeout)
+	defer cancel()
+	if err := health.Check(ctx, c.Addr); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "ok")
+	return nil
+}
+
+type versionCmd struct{}
+
+func (versionCmd) Run(e *env) error {
+	_, err := fmt.Fprintln(e.stdout, "sidewatch", version)
+	return err
+}
+
+// exitCode carries kong's requested exit status out of its Exit hook.
+type exitCode int
+
+// run parses args and runs the chosen command. It returns the process exit
+// status: 0 ok, 1 the command failed, 2 bad usage or configuration.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("sidewatch"),
+		kong.Description("Security sidecar for AWS ECS Fargate tasks. Events are EVE-compatible JSON lines."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(exitCode(code)) }),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintln(stderr, "sidewatch:", err)
+		return 1
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			c, ok := r.(exitCode)
+			if !ok {
+				panic(r)
+			}
+			code = int(c)
+		}
+	}()
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "sidewatch: error: %v\n", err)
+		return 2
+	}
+	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, log: newLogger(stderr, c.LogFormat, c.LogLevel)}
+	if err := kctx.Run(e); err != nil {
+		e.log.Error(kctx.Command()+" failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	lv.UnmarshalText([]byte(level)) // kong's enum has checked it
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

@@ -1,0 +1,63 @@
+package sidecar
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/sidewatch/sidewatch/sidecar/metadata"
+	"github.com/sidewatch/sidewatch/sidecar/sink"
+)
+
+// Config is everything `sidewatch run` takes. Each field is a flag and a
+// SIDEWATCH_* environment variable, since Fargate containers are configured
+// through their task definition's environment.
+type Config struct {
+	Sinks           []string      `name:"sink" env:"SIDEWATCH_SINK" default:"stdout" enum:"stdout,file" sep:"," help:"Where events go: stdout, file, or both (comma-separated)."`
+	QueueSize       int           `name:"queue-size" env:"SIDEWATCH_QUEUE_SIZE" default:"8192" help:"Events the queue holds before log producers wait and network events are dropped."`
+	StatsInterval   time.Duration `name:"stats-interval" env:"SIDEWATCH_STATS_INTERVAL" default:"60s" help:"Period of stats events (0 disables the periodic ones; one is always written at shutdown)."`
+	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"SIDEWATCH_SHUTDOWN_TIMEOUT" default:"25s" help:"Time allowed after SIGTERM to drain the queue and flush the sinks (ECS kills at 30s)."`
+	HealthAddr      string        `name:"health-addr" env:"SIDEWATCH_HEALTH_ADDR" default:"127.0.0.1:9901" help:"Loopback address of /healthz and /metrics (empty disables)."`
+	LauncherSource  string        `name:"launcher-source" env:"SIDEWATCH_LAUNCHER_SOURCE" default:"/usr/local/lib/sidewatch/fluent-launch" help:"fluent-launch binary to install into the shared volume."`
+	LauncherDir     string        `name:"launcher-dir" env:"SIDEWATCH_LAUNCHER_DIR" default:"/var/sidewatch/lib/fluent-bit" help:"Shared volume directory the log_router mounts with volumesFrom."`
+	NoLauncher      bool          `name:"no-launcher" env:"SIDEWATCH_NO_LAUNCHER" help:"Do not install fluent-launch (no log_router in this task)."`
+
+	File     sink.FileConfig `embed:"" group:"File sink"`
+	Metadata metadata.Config `embed:"" group:"Task metadata"`
+}
+
+// Validate checks the values kong cannot, naming the flag and variable.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.QueueSize < 1 {
+		errs = append(errs, fmt.Errorf("--queue-size (SIDEWATCH_QUEUE_SIZE) must be at least 1, got %d", c.QueueSize))
+	}
+	if c.StatsInterval < 0 {
+		errs = append(errs, fmt.Errorf("--stats-interval (SIDEWATCH_STATS_INTERVAL) must not be negative, got %s", c.StatsInterval))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-timeout (SIDEWATCH_SHUTDOWN_TIMEOUT) must be positive, got %s", c.ShutdownTimeout))
+	}
+	if c.HealthAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HealthAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--health-addr (SIDEWATCH_HEALTH_ADDR) %q: want host:port: %w", c.HealthAddr, err))
+		}
+	}
+	if len(c.Sinks) == 0 {
+		errs = append(errs, errors.New("--sink (SIDEWATCH_SINK) names no sink"))
+	}
+	if slices.Contains(c.Sinks, "file") {
+		if err := c.File.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := c.Metadata.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if !c.NoLauncher && (c.LauncherSource == "" || c.LauncherDir == "") {
+		errs = append(errs, errors.New("--launcher-source (SIDEWATCH_LAUNCHER_SOURCE) and --launcher-dir (SIDEWATCH_LAUNCHER_DIR) must be set unless --no-launcher (SIDEWATCH_NO_LAUNCHER)"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,219 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var t0 = time.Date(2026, 11, 22, 4, 46, 4, 123456789, time.UTC)
+
+func u8(v uint8) *uint8 { return &v }
+
+func flowEvent() Event {
+	return Event{
+		Timestamp:   At(t0),
+		FlowID:      1129404235823119,
+		InIface:     "eth1",
+		EventType:   TypeFlow,
+		SrcIP:       netip.MustParseAddr("10.0.193.10"),
+		SrcPort:     53841,
+		DestIP:      netip.MustParseAddr("10.0.0.2"),
+		DestPort:    53,
+		Proto:       "UDP",
+		IPVersion:   4,
+		CommunityID: "1:UQQDDweoyG2joKun34WohFtz0c8=",
+		Flow: &Flow{PktsToServer: 1, PktsToClient: 1, BytesToServer: 87, BytesToClient: 151,
+			Start: At(t0.Add(-30 * time.Second)), End: At(t0.Add(-29 * time.Second)), Age: 1, State: "established", Reason: "timeout"},
+		ECS: ECS{Cluster: "prod", TaskARN: "arn:aws:ecs:us-east-1:111122223333:task/prod/0123", Family: "web", Revision: "7",
+			AvailabilityZone: "us-east-1a", LaunchType: "FARGATE"},
+	}
+}
+
+func logEvent() Event {
+	return Event{
+		Timestamp: At(t0),
+		EventType: TypeLog,
+		Log:       &Log{Message: "GET /healthz 200\tin 3ms", Facility: "user", Severity: "info", ProcID: "1", Format: "rfc3164", Transport: "tcp"},
+		ECS: ECS{Cluster: "prod", TaskARN: "arn:aws:ecs:us-east-1:111122223333:task/prod/0123", Family: "web", Revision: "7",
+			Container: Container{ID: "0123456789abcdef0123456789abcdef-1234567890", Name: "web"}},
+	}
+}
+
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	tcpFlow := flowEvent()
+	tcpFlow.Proto = "TCP"
+	tcpFlow.TCP = &TCP{TCPFlags: 0x1b, TCPFlagsTS: 0x1b, TCPFlagsTC: 0x1a, SYN: true, FIN: true, PSH: true, ACK: true, State: "closed"}
+	icmp := flowEvent()
+	icmp.Proto, icmp.SrcPort, icmp.DestPort, icmp.ICMPType, icmp.ICMPCode = "ICMP", 0, 0, u8(8), u8(0)
+	tests := []struct {
+		name string
+		ev   Event
+	}{
+		{"flow_udp", flowEvent()},
+		{"flow_tcp", tcpFlow},
+		{"flow_icmp", icmp},
+		{"log", logEvent()},
+		{"log_truncated_with_error", Event{Timestamp: At(t0), EventType: TypeLog, Log: &Log{Message: "<html>", Truncated: true, ParseError: "no header"}}},
+		{"dns", Event{Timestamp: At(t0), EventType: TypeDNS, DNS: &DNS{Version: 3, Type: "response", ID: 45444, Flags: "8180", QR: true, RD: true, RA: true, Rcode: "NOERROR",
+			Queries: []DNSQuery{{"www.suricata.io", "A"}}, Answers: []DNSAnswer{{"www.suricata.io", "CNAME", 3324, "suricata.io"}}}}},
+		{"tls", Event{Timestamp: At(t0), EventType: TypeTLS, TLS: &TLS{SNI: "sts.amazonaws.com", Version: "TLS 1.3", JA3: &TLSHash{"c000", "771,4865"}, JA4: "t13d", ClientALPNs: []string{"h2", "http/1.1"}}}},
+		{"http", Event{Timestamp: At(t0), EventType: TypeHTTP, HTTP: &HTTP{Hostname: "169.254.170.2", URL: "/v2/credentials/x", HTTPMethod: "GET", Protocol: "HTTP/1.1", Status: 200, Length: 1254}}},
+		{"alert", Event{Timestamp: At(t0), EventType: TypeAlert, Alert: &Alert{Action: "allowed", GID: 1, SignatureID: 9000001, Rev: 1, Signature: "IMDS access", Category: "Attempted Information Leak", Severity: 2}}},
+		{"stats", Event{Timestamp: At(t0), EventType: TypeStats, Stats: &Stats{Uptime: 60, Groups: map[string]any{"pipeline": map[string]any{"dropped_total": map[string]any{"queue_full": uint64(3)}, "written_total": uint64(10)}}}}},
+		{"container_only", Event{Timestamp: At(t0), EventType: TypeLog, Log: &Log{Message: ""}, ECS: ECS{Container: Container{Name: "web"}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.ev.AppendJSON(nil)
+			if !json.Valid(got) {
+				t.Fatalf("AppendJSON = %s, not valid JSON", got)
+			}
+			var back Event
+			if err := json.Unmarshal(got, &back); err != nil {
+				t.Fatalf("Unmarshal(%s): %v", got, err)
+			}
+			again := back.AppendJSON(nil)
+			if !bytes.Equal(again, got) {
+				t.Errorf("round trip:\n got %s\nwant %s", again, got)
+			}
+			// encoding/json with the struct tags must agree on every field.
+			if diff := cmp.Diff(decodeAny(t, tagEncode(t, back)), decodeAny(t, got)); diff != "" {
+				t.Errorf("AppendJSON vs encoding/json tags (-tags +append):\n%s", diff)
+			}
+		})
+	}
+}
+
+// tagEncode encodes e through its struct tags, bypassing MarshalJSON.
+func tagEncode(t *testing.T, e Event) []byte {
+	type plain Event
+	b, err := json.Marshal(plain(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func decodeAny(t *testing.T, b []byte) any {
+	var v any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	return v
+}
+
+func TestAppendJSONTimestamp(t *testing.T) {
+	ev := Event{Timestamp: At(time.Date(2026, 11, 22, 4, 46, 4, 123456789, time.FixedZone("", -5*3600))), EventType: TypeStats, Stats: &Stats{}}
+	got := string(ev.AppendJSON(nil))
+	want := `{"timestamp":"2026-11-22T04:46:04.123456-0500","event_type":"stats","stats":{"uptime":0}}`
+	if got != want {
+		t.Errorf("AppendJSON = %s, want %s", got, want)
+	}
+}
+
+func TestAppendString(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain", "hello", `"hello"`},
+		{"quote_and_backslash", `a"b\c`, `"a\"b\\c"`},
+		{"newline_tab_cr", "a\nb\tc\rd", `"a\nb\tc\rd"`},
+		{"control", "\x00\x1f", `"\u0000\u001f"`},
+		{"html_not_escaped", "<a>&", `"<a>&"`},
+		{"utf8", "héllo ☃", `"héllo ☃"`},
+		{"invalid_utf8", "a\xffb", `"a\ufffdb"`},
+		{"truncated_utf8", "a\xe2\x98", `"a\ufffd\ufffd"`},
+		{"line_separators", "a\u2028b\u2029", `"a\u2028b\u2029"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(appendString(nil, tt.in)); got != tt.want {
+				t.Errorf("appendString(%q) = %s, want %s", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"hello", "a\"b\\c", "a\nb", "\x00", "a\xffb", "a\u2028", "héllo"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := appendString(nil, s)
+		var got string
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("appendString(%q) = %s: %v", s, b, err)
+		}
+		if utf8.ValidString(s) && got != s {
+			t.Errorf("appendString(%q) decodes to %q", s, got)
+		}
+		if strings.ContainsAny(string(b[1:len(b)-1]), "\n\r") {
+			t.Errorf("appendString(%q) = %q has a raw line break", s, b)
+		}
+	})
+}
+
+func TestUnmarshalErrors(t *testing.T) {
+	tests := []struct {
+		name, in string
+	}{
+		{"bad_timestamp", `{"timestamp":"yesterday","event_type":"log"}`},
+		{"bad_tcp_flags", `{"timestamp":"2026-11-22T04:46:04.123456+0000","event_type":"flow","tcp":{"tcp_flags":"zz"}}`},
+		{"stats_without_uptime", `{"timestamp":"2026-11-22T04:46:04.123456+0000","event_type":"stats","stats":{}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var e Event
+			if err := json.Unmarshal([]byte(tt.in), &e); err == nil {
+				t.Errorf("Unmarshal(%s) = nil error, want an error", tt.in)
+			}
+		})
+	}
+}
+
+func BenchmarkAppendJSONFlow(b *testing.B) {
+	ev := flowEvent()
+	ev.Proto = "TCP"
+	ev.TCP = &TCP{TCPFlags: 0x1b, TCPFlagsTS: 0x1b, TCPFlagsTC: 0x1a, SYN: true, FIN: true, PSH: true, ACK: true, State: "closed"}
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = ev.AppendJSON(buf[:0])
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+func BenchmarkAppendJSONLog(b *testing.B) {
+	ev := logEvent()
+	ev.Log.Message = strings.Repeat("2026-11-22 04:46:04 INFO request served path=/api/v1/items status=200 ", 2)
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = ev.AppendJSON(buf[:0])
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+func TestTimeAppendMatchesLayout(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.FixedZone("", 5*3600+1800), time.FixedZone("", -9*3600)}
+	times := []time.Time{t0, time.Date(1999, 1, 2, 3, 4, 5, 6000, time.UTC), time.Date(2026, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	for _, loc := range zones {
+		for _, tm := range times {
+			tm = tm.In(loc)
+			got := string(At(tm).appendJSON(nil))
+			want := `"` + tm.Format(EVETimeLayout) + `"`
+			if got != want {
+				t.Errorf("Time(%v).appendJSON = %s, want %s", tm, got, want)
+			}
+		}
+	}
+}
