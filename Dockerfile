@@ -27,7 +27,7 @@ ARG TARGETOS=linux
 ARG TARGETARCH
 ARG VERSION=dev
 RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath \
-      -ldflags "-s -w -X github.com/sidewatch/sidewatch/sidecar.Version=${VERSION}" \
+      -ldflags "-s -w -X main.version=${VERSION}" \
       -o /out/ ./cmd/sidewatch ./cmd/fluent-launch
 # The same tree `make image` lays out for the prebuilt stage. The capability
 # must be set last: chown clears security.capability.

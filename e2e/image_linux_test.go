@@ -56,7 +56,7 @@ func command(t *testing.T, dir, name string, args ...string) string {
 // file for one package, or a directory ending in "/" for several.
 func goBuild(t *testing.T, out string, pkgs ...string) {
 	t.Helper()
-	args := append([]string{"build", "-trimpath", "-ldflags", "-s -w -X github.com/sidewatch/sidewatch/sidecar.Version=e2e", "-o", out}, pkgs...)
+	args := append([]string{"build", "-trimpath", "-ldflags", "-s -w -X main.version=e2e", "-o", out}, pkgs...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = ".."
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)

@@ -20,9 +20,11 @@ import (
 )
 
 const (
-	// shutdownTimeout bounds SIGTERM to exit; ECS's default stopTimeout is
-	// 30 s, after which it sends SIGKILL.
+	// shutdownTimeout is the sidecar's --shutdown-timeout here (ECS's
+	// default stopTimeout is 30 s, after which it sends SIGKILL); runcSlack
+	// covers runc's own exit.
 	shutdownTimeout = 10 * time.Second
+	runcSlack       = 2 * time.Second
 	healthTimeout   = 30 * time.Second
 	eventTimeout    = 15 * time.Second
 	loadLogLines    = 2000
@@ -30,7 +32,7 @@ const (
 )
 
 // sidecarEnv configures the sidecar as a task definition's environment would.
-var sidecarEnv = []string{}
+var sidecarEnv = []string{"SIDEWATCH_SHUTDOWN_TIMEOUT=" + shutdownTimeout.String()}
 
 // eve is the part of an event line the test looks at.
 type eve struct {
@@ -112,6 +114,9 @@ func TestTaskSimulation(t *testing.T) {
 	}
 	t.Logf("startup to healthy (runc run → first passing `sidewatch health`): %v", healthy.Round(time.Millisecond))
 	pid := sidecar.pid(t)
+	runHelp := command(t, "", filepath.Join(sidecarBundle, "rootfs/usr/local/bin/sidewatch"), "run", "--help")
+	haveSyslog := strings.Contains(runHelp, "--syslog-tcp-addr")
+	haveCapture := strings.Contains(runHelp, "--capture-interfaces")
 
 	t.Run("privileges", func(t *testing.T) {
 		got := procStatus(t, pid, "Uid", "Gid", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")
@@ -143,7 +148,7 @@ func TestTaskSimulation(t *testing.T) {
 
 	nonce := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
 	t.Run("logs", func(t *testing.T) {
-		requireFeature(t, "sidecar/syslog", "the syslog receiver")
+		requireWired(t, haveSyslog, "the syslog receiver (--syslog-tcp-addr)")
 		tn.exec(t, "logger", "--tcp", "--server", "127.0.0.1", "--port", "1514", "--rfc3164", "--tag", "app", nonce+" over tcp")
 		tn.exec(t, "logger", "--udp", "--server", "127.0.0.1", "--port", "1514", "--rfc3164", "--tag", "app", nonce+" over udp")
 		for _, want := range []string{nonce + " over tcp", nonce + " over udp"} {
@@ -156,7 +161,7 @@ func TestTaskSimulation(t *testing.T) {
 	// Load: log lines over one TCP connection, HTTP requests each on a new
 	// connection across the ENI, and pings.
 	loadStart := time.Now()
-	if hasFeature("sidecar/syslog") {
+	if haveSyslog {
 		lineFile := filepath.Join(dir, "lines.txt")
 		var sb strings.Builder
 		for i := range loadLogLines {
@@ -173,7 +178,7 @@ func TestTaskSimulation(t *testing.T) {
 	t.Logf("load sent in %v: %d log lines, %d HTTP requests, 3 pings", time.Since(loadStart).Round(time.Millisecond), loadLogLines, loadHTTPCount)
 
 	t.Run("logs_under_load", func(t *testing.T) {
-		requireFeature(t, "sidecar/syslog", "the syslog receiver")
+		requireWired(t, haveSyslog, "the syslog receiver (--syslog-tcp-addr)")
 		want := nonce + " load line "
 		if !waitFor(eventTimeout, func() bool { return countLogs(t, sidecar, want) >= loadLogLines }) {
 			t.Errorf("log events with %q = %d, want %d", want, countLogs(t, sidecar, want), loadLogLines)
@@ -183,7 +188,7 @@ func TestTaskSimulation(t *testing.T) {
 	t.Logf("sidecar RSS under load: %d KiB (peak VmHWM %d KiB)", rss, peak)
 
 	t.Run("log_router_stop", func(t *testing.T) {
-		code, took := router.stop(t, shutdownTimeout)
+		code, took := router.stop(t, shutdownTimeout+runcSlack)
 		if code != 0 {
 			t.Errorf("log_router exit code = %d, want 0\nstderr:\n%s", code, router.stderr.String())
 		}
@@ -191,8 +196,11 @@ func TestTaskSimulation(t *testing.T) {
 	})
 
 	t.Run("sigterm", func(t *testing.T) {
-		code, took := sidecar.stop(t, shutdownTimeout)
+		code, took := sidecar.stop(t, shutdownTimeout+runcSlack)
 		t.Logf("sidecar stopped %v after SIGTERM", took.Round(time.Millisecond))
+		if took > shutdownTimeout {
+			t.Errorf("sidecar took %v to stop after SIGTERM, want <= --shutdown-timeout %v", took, shutdownTimeout)
+		}
 		if code != 0 {
 			t.Errorf("sidecar exit code after SIGTERM = %d, want 0\nstderr:\n%s", code, sidecar.stderr.String())
 		}
@@ -214,8 +222,7 @@ func TestTaskSimulation(t *testing.T) {
 	})
 
 	t.Run("flows", func(t *testing.T) {
-		requireFeature(t, "sidecar/capture", "packet capture")
-		requireFeature(t, "sidecar/flow", "the flow table")
+		requireWired(t, haveCapture, "packet capture and flows (--capture-interfaces)")
 		_, port, err := net.SplitHostPort(httpAddr)
 		if err != nil {
 			t.Fatal(err)
@@ -243,18 +250,21 @@ func TestTaskSimulation(t *testing.T) {
 	})
 }
 
-// requireFeature skips a check whose component has not landed in this tree.
-func requireFeature(t *testing.T, dir, what string) {
+// requireWired skips a check whose component `sidewatch run` does not have
+// yet (its flags are missing from run --help).
+func requireWired(t *testing.T, wired bool, what string) {
 	t.Helper()
-	if !hasFeature(dir) {
-		t.Skipf("%s (%s) is not in this tree yet", what, dir)
+	if !wired {
+		t.Skipf("%s is not wired into sidewatch run yet", what)
 	}
 }
 
-// hasFeature reports whether a package directory exists in the repository.
-func hasFeature(dir string) bool {
-	_, err := os.Stat(filepath.Join("..", dir))
-	return err == nil
+// requireFeature skips when a package has not landed in this tree.
+func requireFeature(t *testing.T, dir, what string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join("..", dir)); err != nil {
+		t.Skipf("%s (%s) is not in this tree yet", what, dir)
+	}
 }
 
 // events decodes the sidecar's stdout so far.
