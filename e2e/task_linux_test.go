@@ -207,6 +207,11 @@ func TestTaskSimulation(t *testing.T) {
 	})
 
 	t.Run("stdout_is_eve", func(t *testing.T) {
+		counts := map[string]int{}
+		for _, e := range events(t, sidecar) {
+			counts[e.EventType]++
+		}
+		t.Logf("events on stdout by type: %v", counts)
 		bad := 0
 		for i, line := range sidecar.stdout.complete() {
 			var e eve
@@ -241,6 +246,7 @@ func TestTaskSimulation(t *testing.T) {
 				icmp++
 			}
 		}
+		t.Logf("flow events: %d TCP to the HTTP server, %d ICMP", tcp, icmp)
 		if tcp < loadHTTPCount {
 			t.Errorf("TCP flow events %s → %s:%s = %d, want >= %d", task, host, port, tcp, loadHTTPCount)
 		}

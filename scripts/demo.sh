@@ -44,6 +44,10 @@ say "task: network namespace $ns with lo and eth1 ($task_ip/24); the VPC is $hos
 ip netns add "$ns"
 in_task ip link set lo up
 ip link add "$veth" type veth peer name eth1 netns "$ns"
+# IPv4 only, as most task ENIs are: keeps the fresh veth's IPv6 neighbour
+# discovery out of the events.
+sysctl -qw "net.ipv6.conf.$veth.disable_ipv6=1" 2>/dev/null || true
+in_task sysctl -qw net.ipv6.conf.eth1.disable_ipv6=1 2>/dev/null || true
 ip addr add "$host_ip/24" dev "$veth"
 ip link set "$veth" up
 in_task ip addr add "$task_ip/24" dev eth1
@@ -67,7 +71,8 @@ fi
 
 say "sidecar: sidewatch run inside the task (events → $work/events.jsonl)"
 start=$(date +%s%N)
-ip netns exec "$ns" "$sidewatch" run >"$work/events.jsonl" 2>"$work/sidewatch.log" &
+# --no-launcher: no log_router here to hand fluent-launch to.
+ip netns exec "$ns" "$sidewatch" run --no-launcher >"$work/events.jsonl" 2>"$work/sidewatch.log" &
 sw_pid=$!
 for _ in $(seq 100); do
 	in_task "$sidewatch" health >/dev/null 2>&1 && break
@@ -84,11 +89,13 @@ syslog() {
 }
 syslog --tcp --tag web 'GET /index.html HTTP/1.1 200 19 "curl/8"'
 syslog --tcp --tag auth --priority auth.warning 'failed password for admin from 203.0.113.9 port 52144'
-syslog --udp --tag java "$(printf '%s\n\t%s\n\t%s' \
+# Over TCP each line of the trace arrives as its own newline-framed line, as
+# Fluent Bit sends it; the receiver joins the continuation lines back up.
+syslog --tcp --tag java "$(printf '%s\n\t%s\n\t%s' \
 	'Exception in thread "main" java.lang.IllegalStateException: cart is empty' \
 	'at com.example.shop.Checkout.pay(Checkout.java:42)' \
 	'at com.example.shop.Main.main(Main.java:7)')"
-echo "3 log lines sent (one multi-line stack trace, over UDP so it stays one message)"
+echo "3 log records sent, one of them a 3-line stack trace"
 
 say "traffic: HTTP to the VPC, a refused connection and pings"
 for i in 1 2 3; do in_task curl --silent --max-time 2 --output /dev/null "http://$host_ip:8080/?try=$i" || true; done
@@ -105,7 +112,7 @@ events=$work/events.jsonl
 say "events ($(wc -l <"$events") lines of EVE JSON)"
 if command -v jq >/dev/null; then
 	jq -r '
-	  def ep(ip; port): if port then "\(ip):\(port)" else ip end;
+	  def ep(ip; port): if port then (if (ip | contains(":")) then "[\(ip)]" else ip end) + ":\(port)" else ip end;
 	  if .event_type == "log" then
 	    "\(.timestamp)  log   \(.log.source // .ecs.container.name // "-")  \(.log.message | gsub("\n"; " ⏎ "))"
 	  elif .event_type == "flow" then
@@ -113,10 +120,10 @@ if command -v jq >/dev/null; then
 	  else
 	    "\(.timestamp)  \(.event_type)"
 	  end' "$events"
-	for type in log flow; do
-		say "one $type event in full"
-		jq -s -C --arg t "$type" 'map(select(.event_type == $t)) | .[0] // "none"' "$events"
-	done
+	say "one log event in full"
+	jq -s -C 'map(select(.event_type == "log")) | .[-1] // "none"' "$events"
+	say "one flow event in full (on eth1, the task ENI)"
+	jq -s -C 'map(select(.event_type == "flow")) | (map(select(.in_iface == "eth1")) + .)[0] // "none"' "$events"
 	say "summary"
 	jq -s -r 'group_by(.event_type)[] | "\(length)\t\(.[0].event_type)"' "$events"
 else
