@@ -95,7 +95,8 @@ image: image-bin ## build linux/amd64+arm64 images with buildah: dist/oci (OCI l
 	@for arch in $(IMAGE_ARCHES); do \
 	  m=$$(jq -r --arg t $(VERSION)-$$arch '.manifests[]|select(.annotations["org.opencontainers.image.ref.name"]==$$t)|.digest|ltrimstr("sha256:")' dist/oci/index.json); \
 	  n=$$(for l in $$(jq -r '.layers[].digest|ltrimstr("sha256:")' dist/oci/blobs/sha256/$$m); do gzip -dc dist/oci/blobs/sha256/$$l; done | wc -c); \
-	  echo "dist/oci:$(VERSION)-$$arch: $$n bytes uncompressed"; \
+	  z=$$(jq '[.layers[].size]|add' dist/oci/blobs/sha256/$$m); \
+	  echo "dist/oci:$(VERSION)-$$arch: $$n bytes uncompressed, $$z compressed"; \
 	done
 
 .PHONY: e2e

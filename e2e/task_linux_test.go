@@ -66,6 +66,9 @@ func TestTaskSimulation(t *testing.T) {
 		t.Logf("built the image from ../Dockerfile (BINARIES=prebuilt) in %v", time.Since(start).Round(time.Millisecond))
 	} else {
 		t.Logf("image from SIDEWATCH_E2E_IMAGE: %s", ref)
+		if !filepath.IsAbs(ref) {
+			ref = filepath.Join("..", ref) // relative to the repository, where make runs
+		}
 	}
 	sidecarBundle := filepath.Join(dir, "sidewatch")
 	spec := unpackImage(t, ref, sidecarBundle)
