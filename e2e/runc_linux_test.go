@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -244,18 +243,13 @@ func procStatus(t *testing.T, pid int, fields ...string) map[string]string {
 	return got
 }
 
-// rssKiB returns VmRSS and VmHWM (peak) of a process in KiB.
-func rssKiB(t *testing.T, pid int) (rss, peak int) {
+// memory describes a process's resident memory from /proc/<pid>/status:
+// VmRSS, its anonymous and file-backed parts (the capture ring's mmap is
+// file-backed) and the peak, VmHWM.
+func memory(t *testing.T, pid int) string {
 	t.Helper()
-	st := procStatus(t, pid, "VmRSS", "VmHWM")
-	kib := func(s string) int {
-		n, err := strconv.Atoi(strings.TrimSuffix(s, " kB"))
-		if err != nil {
-			t.Fatalf("/proc/%d/status: %q: %v", pid, s, err)
-		}
-		return n
-	}
-	return kib(st["VmRSS"]), kib(st["VmHWM"])
+	st := procStatus(t, pid, "VmRSS", "RssAnon", "RssFile", "VmHWM")
+	return fmt.Sprintf("VmRSS %s (RssAnon %s, RssFile %s), VmHWM %s", st["VmRSS"], st["RssAnon"], st["RssFile"], st["VmHWM"])
 }
 
 // waitFor polls cond until it holds or timeout passes.

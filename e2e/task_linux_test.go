@@ -146,8 +146,7 @@ func TestTaskSimulation(t *testing.T) {
 		checkLauncher(t, router, volume)
 	})
 
-	rss, _ := rssKiB(t, pid)
-	t.Logf("sidecar RSS idle: %d KiB", rss)
+	t.Logf("sidecar memory idle: %s", memory(t, pid))
 
 	nonce := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
 	t.Run("logs", func(t *testing.T) {
@@ -187,8 +186,7 @@ func TestTaskSimulation(t *testing.T) {
 			t.Errorf("log events with %q = %d, want %d", want, countLogs(t, sidecar, want), loadLogLines)
 		}
 	})
-	rss, peak := rssKiB(t, pid)
-	t.Logf("sidecar RSS under load: %d KiB (peak VmHWM %d KiB)", rss, peak)
+	t.Logf("sidecar memory under load: %s", memory(t, pid))
 
 	t.Run("log_router_stop", func(t *testing.T) {
 		code, took := router.stop(t, shutdownTimeout+runcSlack)
