@@ -47,7 +47,7 @@ golden: ## rewrite golden files under testdata/
 cross: ## build for linux/arm64 and compile the tests for darwin
 	GOOS=linux GOARCH=arm64 go build -o /dev/null ./...
 	GOOS=darwin GOARCH=arm64 go build -o /dev/null ./...
-	@for pkg in $$(go list ./...); do GOOS=darwin GOARCH=arm64 go test -c -o /dev/null $$pkg || exit 1; done
+	@d=$$(mktemp -d) && GOOS=darwin GOARCH=arm64 go test -c -o $$d/ ./... && rm -rf $$d
 
 .PHONY: clean
 clean: ## remove build output
