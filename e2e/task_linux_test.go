@@ -121,6 +121,14 @@ func TestTaskSimulation(t *testing.T) {
 	haveSyslog := strings.Contains(runHelp, "--syslog-tcp-addr")
 	haveCapture := strings.Contains(runHelp, "--capture-interfaces")
 
+	t.Run("version", func(t *testing.T) {
+		out, err := sidecar.exec(imageUID, "/usr/local/bin/sidewatch", "version")
+		want := "sidewatch " + spec.Annotations["org.opencontainers.image.version"]
+		if err != nil || strings.TrimSpace(out) != want {
+			t.Errorf("sidewatch version = %q (%v), want %q (the image's version label)", out, err, want)
+		}
+	})
+
 	t.Run("privileges", func(t *testing.T) {
 		got := procStatus(t, pid, "Uid", "Gid", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")
 		uid := strconv.Itoa(imageUID)
