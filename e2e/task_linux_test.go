@@ -91,33 +91,10 @@ func TestTaskSimulation(t *testing.T) {
 	writeSpec(t, sidecarBundle, spec)
 	sidecar := startContainer(t, runcRoot, "sidewatch-"+suffix, sidecarBundle)
 
-	var healthy time.Duration
-	var lastHealth string
-	waitFor(healthTimeout, func() bool {
-		select {
-		case <-sidecar.done:
-			return true
-		default:
-		}
-		out, err := sidecar.exec(imageUID, "/usr/local/bin/sidewatch", "health")
-		if err != nil {
-			lastHealth = fmt.Sprintf("%v: %s", err, out)
-			return false
-		}
-		healthy = time.Since(sidecar.started)
-		return true
-	})
-	select {
-	case <-sidecar.done:
-		t.Fatalf("sidecar exited during startup: %v\nstdout:\n%s\nstderr:\n%s", sidecar.waitErr, sidecar.stdout.String(), sidecar.stderr.String())
-	default:
-	}
-	if healthy == 0 {
-		t.Fatalf("sidewatch health did not pass within %v; last: %s", healthTimeout, lastHealth)
-	}
+	healthy := waitHealthy(t, sidecar)
 	t.Logf("startup to healthy (runc run → first passing `sidewatch health`): %v", healthy.Round(time.Millisecond))
 	pid := sidecar.pid(t)
-	runHelp := command(t, "", filepath.Join(sidecarBundle, "rootfs/usr/local/bin/sidewatch"), "run", "--help")
+	runHelp := command(t, "", filepath.Join(sidecarBundle, spec.Root.Path, "usr/local/bin/sidewatch"), "run", "--help")
 	haveSyslog := strings.Contains(runHelp, "--syslog-tcp-addr")
 	haveCapture := strings.Contains(runHelp, "--capture-interfaces")
 
@@ -263,6 +240,38 @@ func TestTaskSimulation(t *testing.T) {
 			t.Errorf("ICMP flow events between %s and %s = %d, want >= 1", task, host, icmp)
 		}
 	})
+}
+
+// waitHealthy polls `sidewatch health` in the container as the image's user,
+// as a health check does, and returns the time from runc run to the first
+// pass.
+func waitHealthy(t *testing.T, c *container) time.Duration {
+	t.Helper()
+	var healthy time.Duration
+	var last string
+	waitFor(healthTimeout, func() bool {
+		select {
+		case <-c.done:
+			return true
+		default:
+		}
+		out, err := c.exec(imageUID, "/usr/local/bin/sidewatch", "health")
+		if err != nil {
+			last = fmt.Sprintf("%v: %s", err, out)
+			return false
+		}
+		healthy = time.Since(c.started)
+		return true
+	})
+	select {
+	case <-c.done:
+		t.Fatalf("sidecar exited during startup: %v\nstdout:\n%s\nstderr:\n%s", c.waitErr, c.stdout.String(), c.stderr.String())
+	default:
+	}
+	if healthy == 0 {
+		t.Fatalf("sidewatch health did not pass within %v; last: %s", healthTimeout, last)
+	}
+	return healthy
 }
 
 // requireWired skips a check whose component `sidewatch run` does not have
