@@ -56,22 +56,24 @@ func TestValidateCaptureAndUser(t *testing.T) {
 func TestCaptureConfigIgnoresOwnListeners(t *testing.T) {
 	tests := []struct {
 		name       string
+		syslogAddr string
 		healthAddr string
 		ports      []uint16
 		want       []uint16
 	}{
-		{"health_port_added", "127.0.0.1:9901", []uint16{1514}, []uint16{1514, 9901}},
-		{"already_listed", "127.0.0.1:1514", []uint16{1514}, []uint16{1514}},
-		{"health_off", "", []uint16{1514}, []uint16{1514}},
-		{"ephemeral_port", "127.0.0.1:0", []uint16{1514}, []uint16{1514}},
+		{"defaults", "127.0.0.1:1514", "127.0.0.1:9901", []uint16{1514}, []uint16{1514, 9901}},
+		{"syslog_moved", "127.0.0.1:5140", "127.0.0.1:9901", []uint16{1514}, []uint16{1514, 5140, 9901}},
+		{"listeners_off", "", "", []uint16{1514}, []uint16{1514}},
+		{"ephemeral_ports", "127.0.0.1:0", "127.0.0.1:0", nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := Config{HealthAddr: tt.healthAddr}
+			cfg.Syslog.TCPAddr, cfg.Syslog.UDPAddr = tt.syslogAddr, tt.syslogAddr
 			cfg.Capture.IgnorePorts = tt.ports
 			got := captureConfig(cfg).IgnorePorts
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("captureConfig(health %q, ports %v) ports mismatch (-want +got):\n%s", tt.healthAddr, tt.ports, diff)
+				t.Errorf("captureConfig(syslog %q, health %q, ports %v) ports mismatch (-want +got):\n%s", tt.syslogAddr, tt.healthAddr, tt.ports, diff)
 			}
 		})
 	}

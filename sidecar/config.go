@@ -12,6 +12,7 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
 	"github.com/sidewatch/sidewatch/sidecar/privdrop"
 	"github.com/sidewatch/sidewatch/sidecar/sink"
+	"github.com/sidewatch/sidewatch/sidecar/syslog"
 )
 
 // Config is everything `sidewatch run` takes. Each field is a flag and a
@@ -31,6 +32,7 @@ type Config struct {
 
 	File     sink.FileConfig `embed:"" group:"File sink"`
 	Metadata metadata.Config `embed:"" group:"Task metadata"`
+	Syslog   syslog.Config   `embed:"" group:"Syslog receiver"`
 	Capture  capture.Config  `embed:"" group:"Packet capture"`
 	Flow     flow.Config     `embed:"" group:"Flows"`
 }
@@ -56,11 +58,17 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--sink (SIDEWATCH_SINK) names no sink"))
 	}
 	if slices.Contains(c.Sinks, "file") {
+		if c.File.Path == "" {
+			errs = append(errs, errors.New("--file-path (SIDEWATCH_FILE_PATH) is required with --sink file"))
+		}
 		if err := c.File.Validate(); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if err := c.Metadata.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Syslog.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if !c.NoCapture {

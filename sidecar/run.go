@@ -24,6 +24,7 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/pipeline"
 	"github.com/sidewatch/sidewatch/sidecar/privdrop"
 	"github.com/sidewatch/sidewatch/sidecar/sink"
+	"github.com/sidewatch/sidewatch/sidecar/syslog"
 )
 
 // Run starts the agent and blocks until ctx is cancelled (SIGTERM), then
@@ -65,31 +66,44 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, ve
 
 	// 4. Listeners and the capture socket. Each is opened here, before
 	// anything runs, so that a failure stops startup with a clear error.
-	var capt *capture.Capture
+	var (
+		rcv  *syslog.Receiver
+		capt *capture.Capture
+		hs   *health.Server
+	)
+	abort := func(err error) error {
+		closeCapture(capt)
+		if rcv != nil {
+			rcv.Close()
+		}
+		closeSinks(sinks)
+		return err
+	}
+	if cfg.Syslog.TCPAddr != "" || cfg.Syslog.UDPAddr != "" {
+		if rcv, err = syslog.Listen(cfg.Syslog, pipe, reg); err != nil {
+			return abort(err)
+		}
+		for _, w := range rcv.Warnings() {
+			log.Warn(w)
+		}
+	}
 	if !cfg.NoCapture {
 		if capt, err = capture.Open(captureConfig(cfg), reg); err != nil {
-			closeSinks(sinks)
-			return fmt.Errorf("packet capture: %w", err)
+			return abort(fmt.Errorf("packet capture: %w", err))
 		}
 	}
-	var hs *health.Server
-	if cfg.HealthAddr != "" {
-		if hs, err = health.Listen(cfg.HealthAddr, reg); err != nil {
-			closeCapture(capt)
-			closeSinks(sinks)
-			return err
-		}
-	}
-
-	// Every privileged socket is open: drop privileges before any input is
-	// read.
+	// The privileged sockets are open: drop privileges before any input is
+	// read. The health listener needs none (and has no Close to undo it).
 	if cfg.User != "" {
 		if err := dropPrivileges(cfg.User); err != nil {
-			closeCapture(capt)
-			closeSinks(sinks)
-			return err
+			return abort(err)
 		}
 		log.Info("privileges dropped", "user", cfg.User)
+	}
+	if cfg.HealthAddr != "" {
+		if hs, err = health.Listen(cfg.HealthAddr, reg); err != nil {
+			return abort(err)
+		}
 	}
 
 	// 5. Run everything. Producers stop on ctx; the pipeline stops when
@@ -132,6 +146,11 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, ve
 
 	pipeDone := make(chan error, 1)
 	go func() { pipeDone <- pipe.Run(context.WithoutCancel(ctx)) }()
+	if rcv != nil {
+		startProducer("syslog", rcv.Serve)
+		tcp, udp := rcv.Addrs()
+		log.Info("syslog receiver up", "tcp", tcp, "udp", udp)
+	}
 	if cfg.Metadata.URI != "" {
 		startService("metadata", meta.Run)
 	}
@@ -180,14 +199,17 @@ func openSinks(cfg Config, stdout io.Writer, reg *metrics.Registry) ([]pipeline.
 	return sinks, nil
 }
 
-// captureConfig adds the sidecar's own loopback listeners to the ports the
-// capture filter leaves out, so that the agent does not watch itself.
+// captureConfig adds the ports of the sidecar's own listeners (syslog
+// receiver, health) to the loopback ports the capture filter leaves out, so
+// that the agent does not watch itself.
 func captureConfig(cfg Config) capture.Config {
 	c := cfg.Capture
 	c.IgnorePorts = slices.Clone(c.IgnorePorts)
-	if _, port, err := net.SplitHostPort(cfg.HealthAddr); err == nil {
-		if p, err := strconv.ParseUint(port, 10, 16); err == nil && p != 0 && !slices.Contains(c.IgnorePorts, uint16(p)) {
-			c.IgnorePorts = append(c.IgnorePorts, uint16(p))
+	for _, addr := range []string{cfg.Syslog.TCPAddr, cfg.Syslog.UDPAddr, cfg.HealthAddr} {
+		if _, port, err := net.SplitHostPort(addr); err == nil {
+			if p, err := strconv.ParseUint(port, 10, 16); err == nil && p != 0 && !slices.Contains(c.IgnorePorts, uint16(p)) {
+				c.IgnorePorts = append(c.IgnorePorts, uint16(p))
+			}
 		}
 	}
 	return c

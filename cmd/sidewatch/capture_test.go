@@ -108,7 +108,8 @@ func TestRunWithoutNetRaw(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "run", "--no-launcher", "--health-addr", "")
-	cmd.Env = append(os.Environ(), "SIDEWATCH_LOG_FORMAT=json")
+	cmd.Env = append(os.Environ(), "SIDEWATCH_LOG_FORMAT=json",
+		"SIDEWATCH_SYSLOG_TCP_ADDR=127.0.0.1:0", "SIDEWATCH_SYSLOG_UDP_ADDR=127.0.0.1:0")
 	// nobody, with no capabilities.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	var stderr bytes.Buffer
@@ -126,9 +127,10 @@ func TestRunWithoutNetRaw(t *testing.T) {
 
 // TestRunCapturesNamespace runs the built `sidewatch run --user 65534` in a
 // network namespace linked to a peer by a veth pair, makes traffic with
-// socat, ping and curl, stops it with SIGTERM and checks the flow events
-// with exact packet and byte counts: loopback counted once, the receiver port
-// 1514 and the health checks absent, no kernel drops.
+// socat, ping and curl, sends a log line to its syslog receiver, stops it
+// with SIGTERM and checks the flow events with exact packet and byte counts:
+// loopback counted once, the receiver port 1514 and the health checks
+// absent, no kernel drops.
 func TestRunCapturesNamespace(t *testing.T) {
 	requireRootTools(t, "ip", "socat", "ping", "curl")
 	bin := buildSidewatch(t)
@@ -141,10 +143,8 @@ func TestRunCapturesNamespace(t *testing.T) {
 
 	background(t, peer, "socat", "UDP4-RECVFROM:7000,bind=10.97.0.2,fork", "PIPE")
 	background(t, ns, "socat", "UDP4-RECVFROM:7001,bind=127.0.0.1,fork", "PIPE")
-	background(t, ns, "socat", "TCP4-LISTEN:1514,bind=127.0.0.1,fork,reuseaddr", "PIPE")
 	waitListening(t, peer, "-uln", "10.97.0.2:7000")
 	waitListening(t, ns, "-uln", "127.0.0.1:7001")
-	waitListening(t, ns, "-tln", "127.0.0.1:1514")
 
 	cmd := exec.Command("ip", "netns", "exec", ns, bin, "run", "--no-launcher", "--user", "65534:65534",
 		"--stats-interval", "0", "--health-addr", "127.0.0.1:9901")
@@ -180,9 +180,8 @@ func TestRunCapturesNamespace(t *testing.T) {
 	if got := run("sh", "-c", "printf 0123456789 | socat -T2 - UDP4:127.0.0.1:7001,sourceport=40002"); got != "0123456789" {
 		t.Errorf("udp over lo = %q, want the echo", got)
 	}
-	if got := run("sh", "-c", "printf log-line | socat -T2 - TCP4:127.0.0.1:1514"); got != "log-line" {
-		t.Errorf("tcp to 1514 = %q, want the echo", got)
-	}
+	// One log line to the syslog receiver: its traffic must not be a flow.
+	run("sh", "-c", "printf '<14>Nov 22 06:00:00 web app[1]: hello\\n' | socat -T2 - TCP4:127.0.0.1:1514")
 	run("ping", "-c", "2", "-i", "0.2", "-W", "2", "10.97.0.2")
 	refused := exec.Command("ip", "netns", "exec", ns, "curl", "-sS", "--local-port", "40001", "http://10.97.0.2:9/")
 	if out, err := refused.CombinedOutput(); refused.ProcessState.ExitCode() != 7 { // 7: could not connect
@@ -205,6 +204,7 @@ func TestRunCapturesNamespace(t *testing.T) {
 	}
 	var got []flow
 	var capStats map[string]any
+	logs := 0
 	sc := bufio.NewScanner(&stdout)
 	for sc.Scan() {
 		var e event.Event
@@ -219,6 +219,8 @@ func TestRunCapturesNamespace(t *testing.T) {
 				f.Src, f.Dst = fmt.Sprintf("%s:%d", f.Src, e.SrcPort), fmt.Sprintf("%s:%d", f.Dst, e.DestPort)
 			}
 			got = append(got, f)
+		case event.TypeLog:
+			logs++
 		case event.TypeStats:
 			var raw struct {
 				Stats map[string]any `json:"stats"`
@@ -238,6 +240,9 @@ func TestRunCapturesNamespace(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("flow events mismatch (-want +got):\n%s\nstdout:\n%s", diff, stdout.String())
+	}
+	if logs != 1 {
+		t.Errorf("got %d log events, want the 1 line sent to the receiver; stdout:\n%s", logs, stdout.String())
 	}
 	if capStats == nil {
 		t.Fatalf("no capture group in the final stats event; stdout:\n%s", stdout.String())
