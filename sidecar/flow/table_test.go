@@ -137,6 +137,31 @@ func TestTableScenarios(t *testing.T) {
 		},
 		want: []summary{{Src: "10.0.0.1:40000", Dst: "10.0.0.2:443", Proto: "TCP", PktsTS: 1, PktsTC: 1, BytesTS: 60, BytesTC: 60, State: "established", Reason: "shutdown", TCPState: "established", FlagsTS: tcpACK | tcpPSH, FlagsTC: tcpACK}},
 	}, {
+		name: "tcp_midstream_server_first_by_port",
+		cfg:  def,
+		steps: []step{
+			at(0, tcpSeg(srv, cli, 443, 40000, tcpACK|tcpPSH, 1, 1)),
+			at(time.Millisecond, tcpSeg(cli, srv, 40000, 443, tcpACK, 1, 2)),
+			{at: time.Second, flush: true},
+		},
+		want: []summary{{Src: "10.0.0.1:40000", Dst: "10.0.0.2:443", Proto: "TCP", PktsTS: 1, PktsTC: 1, BytesTS: 60, BytesTC: 60, State: "established", Reason: "shutdown", TCPState: "established", FlagsTS: tcpACK, FlagsTC: tcpACK | tcpPSH}},
+	}, {
+		name: "udp_reply_first_by_port",
+		cfg:  def,
+		steps: []step{
+			at(0, udp(srv, cli, 53, 5000)),
+			{at: time.Second, flush: true},
+		},
+		want: []summary{{Src: "10.0.0.1:5000", Dst: "10.0.0.2:53", Proto: "UDP", PktsTC: 1, BytesTC: 62, State: "new", Reason: "shutdown"}},
+	}, {
+		name: "udp_between_high_ports_keeps_first_sender",
+		cfg:  def,
+		steps: []step{
+			at(0, udp(srv, cli, 8080, 5000)),
+			{at: time.Second, flush: true},
+		},
+		want: []summary{{Src: "10.0.0.2:8080", Dst: "10.0.0.1:5000", Proto: "UDP", PktsTS: 1, BytesTS: 62, State: "new", Reason: "shutdown"}},
+	}, {
 		name: "tcp_refused_closes_after_closed_timeout",
 		cfg:  def,
 		steps: []step{
