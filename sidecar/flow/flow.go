@@ -400,7 +400,7 @@ func (t *Table) unlink(l *list, w int, i int32) {
 }
 
 // flowID derives a stable, nonzero id from the key and start time (FNV-1a),
-// so that live capture and replay of the same traffic agree. It keeps 53
+// so that replaying a capture yields the same ids every time. It keeps 53
 // bits: JSON consumers that read numbers as doubles lose nothing.
 func flowID(k *key, start int64) uint64 {
 	const prime = 1099511628211
