@@ -384,9 +384,10 @@ func (c *Config) Set(s Setting) error {
 		groups  bool // the current section has a group
 		lastPos int  // index in out of the target section's last entry or header
 	)
+	added := c.Indent() + entry
 	endSection := func() {
 		if target && !found {
-			out = c.insertAfter(out, lastPos, line{text: c.Indent() + entry, kind: kindEntry, key: s.Key})
+			out = c.insertAfter(out, lastPos, line{text: added, kind: kindEntry, key: s.Key})
 		}
 	}
 	for _, l := range c.lines {
@@ -509,4 +510,99 @@ func Patch(src []byte, settings []Setting, rewriteInclude func(string) string) (
 		c.RewriteIncludes(rewriteInclude)
 	}
 	return c.Bytes(), nil
+}
+
+// IncludeError is an @INCLUDE line that could not be inlined.
+type IncludeError struct {
+	Line int // 1-based, in the including file
+	Path string
+	Err  error
+}
+
+func (e *IncludeError) Error() string {
+	return fmt.Sprintf("line %d: @INCLUDE %s: %v", e.Line, e.Path, e.Err)
+}
+
+func (e *IncludeError) Unwrap() error { return e.Err }
+
+// InlineIncludes replaces every @INCLUDE line with the configs that load
+// returns for its path (as written), in order, re-indented to this file's
+// indent, after a comment naming the directive. load resolves paths and
+// globs, reads, parses and recursively inlines; InlineIncludes only
+// splices. An include followed by more entries of the section it sits in
+// is refused when the included files define sections: Fluent Bit keeps
+// those entries in the including file's section, and a flat file cannot.
+func (c *Config) InlineIncludes(load func(path string) ([]*Config, error)) error {
+	indent := c.Indent()
+	out := make([]line, 0, len(c.lines))
+	inlined := false
+	for i, l := range c.lines {
+		if l.kind != kindInclude {
+			out = append(out, l)
+			continue
+		}
+		path := l.text[len("@INCLUDE "):]
+		incs, err := load(path)
+		if err != nil {
+			return &IncludeError{Line: i + 1, Path: path, Err: err}
+		}
+		if c.entriesFollow(i) && hasHeader(incs) {
+			return &IncludeError{Line: i + 1, Path: path, Err: errors.New("cannot inline an include that is followed by more entries of its section")}
+		}
+		out = append(out, line{text: "# " + l.text + " (inlined by fluent-launch)", eol: c.eol, kind: kindComment})
+		for _, inc := range incs {
+			for _, il := range inc.lines {
+				il.eol = c.eol
+				if il.text != "" && isBlank(il.text[0]) {
+					// Whitespace-only lines too: the first of them may be
+					// what sets the indent.
+					level, _, _ := checkIndent(il.text, inc.indent)
+					il.text = strings.Repeat(indent, level/len(inc.indent)) + il.text[level:]
+				}
+				out = append(out, il)
+			}
+		}
+		inlined = true
+	}
+	if !inlined {
+		return nil
+	}
+	// Parse the result again: it derives the indent, line kinds and
+	// groups for the whole file, and proves the splice is well-formed.
+	var b []byte
+	for _, l := range out {
+		b = append(b, l.text...)
+		b = append(b, l.eol...)
+	}
+	re, err := Parse(b)
+	if err != nil {
+		return fmt.Errorf("inlined config: %w", err)
+	}
+	*c = *re
+	return nil
+}
+
+// entriesFollow reports whether line i is followed by entries before the
+// next section header.
+func (c *Config) entriesFollow(i int) bool {
+	for _, l := range c.lines[i+1:] {
+		switch l.kind {
+		case kindHeader:
+			return false
+		case kindEntry, kindGroupHeader, kindGroupEntry:
+			return true
+		}
+	}
+	return false
+}
+
+func hasHeader(cs []*Config) bool {
+	for _, c := range cs {
+		for _, l := range c.lines {
+			if l.kind == kindHeader {
+				return true
+			}
+		}
+	}
+	return false
 }

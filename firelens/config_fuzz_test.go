@@ -118,3 +118,30 @@ func FuzzPatch(f *testing.F) {
 		}
 	})
 }
+
+func FuzzInlineIncludes(f *testing.F) {
+	f.Add([]byte("[INPUT]\n    Name forward\n@INCLUDE x.conf\n"), []byte("[FILTER]\n\tName grep\n\t# c\n\t\n\tRegex log x"))
+	f.Add([]byte("@INCLUDE x.conf\r\n"), []byte("[OUTPUT]\n  Name null\n  [g]\n    k v\n  \n    a b\n"))
+	f.Add([]byte("[INPUT]\n\tName x\n@INCLUDE x.conf\n\tTag y\n"), []byte("@SET a=b\n    # c\n"))
+	f.Fuzz(func(t *testing.T, main, included []byte) {
+		c, err := Parse(main)
+		if err != nil {
+			return
+		}
+		inc, err := Parse(included)
+		if err != nil {
+			return
+		}
+		err = c.InlineIncludes(func(string) ([]*Config, error) { return []*Config{inc}, nil })
+		var ie *IncludeError
+		if err != nil && !errors.As(err, &ie) {
+			t.Fatalf("InlineIncludes(%q, %q) = %v, want nil or an *IncludeError", main, included, err)
+		}
+		if err != nil {
+			return
+		}
+		if _, err := Parse(c.Bytes()); err != nil {
+			t.Fatalf("InlineIncludes(%q, %q) gave %q, which does not parse: %v", main, included, c.Bytes(), err)
+		}
+	})
+}

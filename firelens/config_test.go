@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -512,6 +513,25 @@ func BenchmarkPatchRecipe(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Patch(src, settings, rewrite); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPatchLarge patches a config with 1000 outputs: the cost grows
+// with lines × settings.
+func BenchmarkPatchLarge(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("\n[INPUT]\n    Name forward\n    unix_path /var/run/fluent.sock\n")
+	for i := range 1000 {
+		fmt.Fprintf(&sb, "\n[OUTPUT]\n    Name cloudwatch_logs\n    Match app%d-firelens*\n    region eu-west-1\n    log_group_name /ecs/app%d\n", i, i)
+	}
+	src := []byte(sb.String())
+	settings := append(settingsFromArgs(b, recipeArgs()), Setting{SectionOutput, "Retry_Limit", "False"})
+	b.SetBytes(int64(len(src)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Patch(src, settings, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -70,6 +70,7 @@ type Container struct {
 	Type          string // NORMAL, or an ECS-managed type
 	ContainerARN  string
 	LogDriver     string
+	LogOptions    map[string]string
 	Networks      []Network
 }
 
@@ -105,8 +106,9 @@ func (t *Task) ClusterName() string {
 	return t.Cluster
 }
 
-// maxBody bounds the /task response. Real ones are a few KiB per container.
-const maxBody = 4 << 20
+// maxTaskBody bounds the /task response. Real ones are a few KiB per
+// container.
+const maxTaskBody = 4 << 20
 
 // The wire types mirror the endpoint's JSON; ParseTask converts and checks
 // them so that the exported types carry parsed addresses.
@@ -150,6 +152,7 @@ type (
 		Type          string
 		ContainerARN  string
 		LogDriver     string
+		LogOptions    map[string]string
 		Networks      []wireNetwork
 	}
 	wireNetwork struct {
@@ -228,6 +231,7 @@ func ParseTask(data []byte) (*Task, error) {
 			Type:          wc.Type,
 			ContainerARN:  wc.ContainerARN,
 			LogDriver:     wc.LogDriver,
+			LogOptions:    wc.LogOptions,
 		}
 		for j, wn := range wc.Networks {
 			n, err := wn.parse()

@@ -125,6 +125,65 @@ func TestParseTaskFixture(t *testing.T) {
 	}
 }
 
+// TestParseTaskContainerFixture parses AWS's example container response
+// (testdata/tmde-v4-container.json) as the one container of a task. Its
+// gateway is a network CIDR ("192.0.2.0/24"), unlike the task example's.
+func TestParseTaskContainerFixture(t *testing.T) {
+	doc := `{"TaskARN":"arn:aws:ecs:us-west-2:111122223333:task/default/cd189a933e5849daa93386466019ab50","Containers":[` +
+		string(readFixture(t, "tmde-v4-container.json")) + `]}`
+	task, err := ParseTask([]byte(doc))
+	if err != nil {
+		t.Fatalf("ParseTask(container fixture in a task) error: %v", err)
+	}
+	want := Container{
+		DockerID:   "cd189a933e5849daa93386466019ab50-2495160603",
+		Name:       "curl",
+		DockerName: "curl",
+		Image:      "111122223333.dkr.ecr.us-west-2.amazonaws.com/curltest:latest",
+		ImageID:    "sha256:25f3695bedfb454a50f12d127839a68ad3caf91e451c1da073db34c542c4d2cb",
+		Labels: map[string]string{
+			"com.amazonaws.ecs.cluster":                 "arn:aws:ecs:us-west-2:111122223333:cluster/default",
+			"com.amazonaws.ecs.container-name":          "curl",
+			"com.amazonaws.ecs.task-arn":                "arn:aws:ecs:us-west-2:111122223333:task/default/cd189a933e5849daa93386466019ab50",
+			"com.amazonaws.ecs.task-definition-family":  "curltest",
+			"com.amazonaws.ecs.task-definition-version": "2",
+		},
+		DesiredStatus: "RUNNING",
+		KnownStatus:   "RUNNING",
+		Limits:        Limits{CPU: 10, Memory: 128},
+		CreatedAt:     mustTime("2020-10-08T20:09:11.44527186Z"),
+		StartedAt:     mustTime("2020-10-08T20:09:11.44527186Z"),
+		Type:          "NORMAL",
+		ContainerARN:  "arn:aws:ecs:us-west-2:111122223333:container/05966557-f16c-49cb-9352-24b3a0dcd0e1",
+		LogDriver:     "awslogs",
+		LogOptions: map[string]string{
+			"awslogs-create-group": "true",
+			"awslogs-group":        "/ecs/containerlogs",
+			"awslogs-region":       "us-west-2",
+			"awslogs-stream":       "ecs/curl/cd189a933e5849daa93386466019ab50",
+		},
+		Networks: []Network{{
+			NetworkMode:          "awsvpc",
+			IPv4Addresses:        []netip.Addr{netip.MustParseAddr("192.0.2.3")},
+			MACAddress:           net.HardwareAddr{0x0a, 0xde, 0xf6, 0x10, 0x51, 0xe5},
+			IPv4Subnet:           netip.MustParsePrefix("192.0.2.0/24"),
+			SubnetGatewayIPv4:    netip.MustParsePrefix("192.0.2.0/24"),
+			PrivateDNSName:       "ip-10-0-0-222.us-west-2.compute.internal",
+			DomainNameServers:    []string{"192.0.2.2"},
+			DomainNameSearchList: []string{"us-west-2.compute.internal"},
+		}},
+	}
+	if len(task.Containers) != 1 {
+		t.Fatalf("ParseTask(container fixture in a task): %d containers, want 1", len(task.Containers))
+	}
+	if diff := cmp.Diff(want, task.Containers[0], cmpNet); diff != "" {
+		t.Errorf("container mismatch (-want +got):\n%s", diff)
+	}
+	if got, want := task.ClusterName(), ""; got != want {
+		t.Errorf("ClusterName() = %q, want %q (no Cluster field)", got, want)
+	}
+}
+
 // parseTests are documents that parse; each is checked on one field.
 var parseTests = []struct {
 	name  string
@@ -265,6 +324,7 @@ func TestClusterName(t *testing.T) {
 
 func FuzzParseTask(f *testing.F) {
 	f.Add(readFixture(f, "tmde-v4-task.json"))
+	f.Add([]byte(`{"TaskARN":"a","Containers":[` + string(readFixture(f, "tmde-v4-container.json")) + `]}`))
 	for _, tt := range parseTests {
 		f.Add([]byte(tt.in))
 	}

@@ -25,6 +25,8 @@ const (
 	// minKickGap is the shortest interval between refreshes triggered by
 	// events naming an unknown container.
 	minKickGap = 5 * time.Second
+	// defaultRefresh matches Config's kong default.
+	defaultRefresh = 60 * time.Second
 )
 
 // Watcher keeps a current snapshot of the task metadata. Start, Run, Task,
@@ -40,16 +42,18 @@ type Watcher struct {
 	// container; a buffer of one coalesces bursts.
 	kick   chan struct{}
 	minGap time.Duration
+	// maxBody bounds a response (maxTaskBody; tests lower it).
+	maxBody int
 
 	lastSuccess atomic.Int64 // unix nanoseconds
 
-	fetches     *metrics.Counter
-	errRequest  *metrics.Counter
-	errStatus   *metrics.Counter
-	errBody     *metrics.Counter
-	errParse    *metrics.Counter
-	enrichMiss  *metrics.Counter
-	unknownSeen *metrics.Counter
+	fetches      *metrics.Counter
+	errRequest   *metrics.Counter
+	errStatus    *metrics.Counter
+	errBody      *metrics.Counter
+	errParse     *metrics.Counter
+	enrichMiss   *metrics.Counter
+	earlyRefresh *metrics.Counter
 }
 
 // snapshot is one successful fetch, prepared for lock-free lookups. It is
@@ -103,23 +107,29 @@ func newSnapshot(t *Task) *snapshot {
 	return s
 }
 
-// NewWatcher returns a Watcher for cfg, registering its metrics in reg. A nil
-// client means one that ignores HTTP_PROXY and HTTPS_PROXY: the endpoint is
-// link-local, and a task-wide proxy setting would otherwise capture it.
+// NewWatcher returns a Watcher for cfg, registering its metrics in reg.
+// client may be nil. If it is, or if its Transport is nil, requests go
+// through a transport that ignores HTTP_PROXY and HTTPS_PROXY: the endpoint
+// is link-local, and http.DefaultTransport would send it to a task-wide
+// proxy (Go exempts only loopback addresses).
 func NewWatcher(cfg Config, client *http.Client, reg *metrics.Registry) *Watcher {
-	if client == nil {
-		client = &http.Client{Transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 1,
-			IdleConnTimeout:     90 * time.Second,
-		}}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = defaultRefresh // a Config built in code, not validated
+	}
+	switch {
+	case client == nil:
+		client = &http.Client{Transport: directTransport()}
+	case client.Transport == nil:
+		c := *client
+		c.Transport = directTransport()
+		client = &c
 	}
 	w := &Watcher{
-		cfg:    cfg,
-		client: client,
-		kick:   make(chan struct{}, 1),
-		minGap: minKickGap,
+		cfg:     cfg,
+		client:  client,
+		kick:    make(chan struct{}, 1),
+		minGap:  minKickGap,
+		maxBody: maxTaskBody,
 	}
 	if cfg.URI != "" {
 		w.url = strings.TrimRight(cfg.URI, "/") + "/task"
@@ -132,7 +142,7 @@ func NewWatcher(cfg Config, client *http.Client, reg *metrics.Registry) *Watcher
 	w.errBody = reg.Counter(sub, "fetch_errors_total", errHelp, "reason", "body")
 	w.errParse = reg.Counter(sub, "fetch_errors_total", errHelp, "reason", "parse")
 	w.enrichMiss = reg.Counter(sub, "enrich_misses_total", "Events whose container id or name was not in the task metadata.")
-	w.unknownSeen = reg.Counter(sub, "early_refreshes_total", "Refreshes triggered by events naming an unknown container.")
+	w.earlyRefresh = reg.Counter(sub, "early_refreshes_total", "Refreshes triggered by events naming an unknown container.")
 	reg.GaugeFunc(sub, "last_success_timestamp_seconds", "Unix time of the last successful task metadata fetch (0: none yet).", func() float64 {
 		return float64(w.lastSuccess.Load()) / 1e9
 	})
@@ -143,6 +153,16 @@ func NewWatcher(cfg Config, client *http.Client, reg *metrics.Registry) *Watcher
 		return 0
 	})
 	return w
+}
+
+func directTransport() *http.Transport {
+	// One request a minute needs no keep-alive, and without it no
+	// connection goroutines outlive Run.
+	return &http.Transport{
+		Proxy:             nil,
+		DialContext:       (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		DisableKeepAlives: true,
+	}
 }
 
 // Start fetches the task metadata, retrying with backoff until it succeeds,
@@ -206,6 +226,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	timer := time.NewTimer(first)
 	defer timer.Stop()
+	defer w.client.CloseIdleConnections()
 	var last time.Time
 	for {
 		select {
@@ -216,7 +237,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			if time.Since(last) < w.minGap {
 				continue
 			}
-			w.unknownSeen.Inc()
+			w.earlyRefresh.Inc()
 		}
 		last = time.Now()
 		_ = w.refresh(ctx) // counted, and kept for Err
@@ -349,14 +370,14 @@ func (w *Watcher) fetch(ctx context.Context) (*Task, error) {
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 		return nil, fmt.Errorf("GET %s: %s: %q", w.url, resp.Status, strings.TrimSpace(string(snippet)))
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(w.maxBody)+1))
 	if err != nil {
 		w.errBody.Inc()
 		return nil, fmt.Errorf("GET %s: read body: %w", w.url, err)
 	}
-	if len(body) > maxBody {
+	if len(body) > w.maxBody {
 		w.errBody.Inc()
-		return nil, fmt.Errorf("GET %s: body larger than %d bytes", w.url, maxBody)
+		return nil, fmt.Errorf("GET %s: body larger than %d bytes", w.url, w.maxBody)
 	}
 	t, err := ParseTask(body)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -218,14 +219,15 @@ func TestStartBrokenEndpoint(t *testing.T) {
 		{"empty_body", serveBytes(nil), "parse", "unexpected end of JSON input"},
 		{"no_task_arn", serveBytes([]byte(`{"Cluster":"c"}`)), "parse", "no TaskARN"},
 		{"truncated_body", serveTruncated(fixture), "body", "unexpected EOF"},
-		{"too_large", serveBytes(bytes.Repeat([]byte(" "), maxBody+1)), "body", "larger than"},
+		{"too_large", serveBytes(bytes.Repeat([]byte(" "), 64<<10+1)), "body", "larger than 65536 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ep := newEndpoint(t, tt.handler)
 			reg := metrics.New()
-			w := NewWatcher(Config{URI: ep.uri(), Wait: 250 * time.Millisecond, Refresh: time.Minute}, nil, reg)
+			w := NewWatcher(Config{URI: ep.uri(), Wait: time.Second, Refresh: time.Minute}, nil, reg)
+			w.maxBody = 64 << 10 // the fixture is 5 KiB; keeps the too_large row fast
 			err := w.Start(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "--metadata-wait") {
 				t.Fatalf("Start() = %v, want an error containing %q and --metadata-wait", err, tt.wantErr)
@@ -382,4 +384,53 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestNewWatcherBypassesProxy(t *testing.T) {
+	own := &http.Transport{Proxy: http.ProxyFromEnvironment}
+	tests := []struct {
+		name      string
+		client    *http.Client
+		wantProxy bool
+	}{
+		{"nil_client", nil, false},
+		{"client_with_default_transport", &http.Client{Timeout: 3 * time.Second}, false},
+		{"client_with_own_transport", &http.Client{Transport: own}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := NewWatcher(Config{}, tt.client, metrics.New())
+			tr, ok := w.client.Transport.(*http.Transport)
+			if !ok {
+				t.Fatalf("NewWatcher(%s): transport is %T, want *http.Transport", tt.name, w.client.Transport)
+			}
+			if got := tr.Proxy != nil; got != tt.wantProxy {
+				t.Errorf("NewWatcher(%s): transport has a proxy func = %v, want %v", tt.name, got, tt.wantProxy)
+			}
+			if tt.client != nil && w.client.Timeout != tt.client.Timeout {
+				t.Errorf("NewWatcher(%s): client timeout = %v, want %v kept", tt.name, w.client.Timeout, tt.client.Timeout)
+			}
+			if tt.client != nil && tt.client.Transport == nil && w.client == tt.client {
+				t.Errorf("NewWatcher(%s) modified the caller's client instead of copying it", tt.name)
+			}
+		})
+	}
+}
+
+func TestRunLeavesNoGoroutines(t *testing.T) {
+	ep := newEndpoint(t, serveBytes(readFixture(t, "tmde-v4-task.json")))
+	before := runtime.NumGoroutine()
+	w := NewWatcher(Config{URI: ep.uri(), Wait: 5 * time.Second, Refresh: 5 * time.Millisecond}, nil, metrics.New())
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatalf("Start() = %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	eventually(t, "a few refreshes", func() bool { return ep.requests.Load() >= 4 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	eventually(t, fmt.Sprintf("goroutines back to %d", before), func() bool { return runtime.NumGoroutine() <= before })
 }

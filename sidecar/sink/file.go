@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
@@ -37,7 +38,10 @@ func (c FileConfig) Validate() error {
 // File is the "file" sink: it appends batches to a file and rotates it by
 // size (path → path.1 → path.2 …, keeping cfg.Keep rotated files). A batch
 // is never split across files; a batch larger than MaxBytes goes alone into
-// a fresh file. The file is fsynced on rotation, Flush and Close.
+// a fresh file. Each rotated file is fsynced (in the background), and the
+// current one on Flush and Close. If another process removes or renames the
+// file, the next write (at most a second later) starts a new one at
+// cfg.Path.
 type File struct {
 	cfg FileConfig
 	dir string
@@ -46,9 +50,16 @@ type File struct {
 	f      *os.File // nil after a failed reopen; Write retries the open
 	size   int64
 	closed bool
+	// syncing delivers the result of the rotated file's background sync.
+	syncing chan error
+	// checked is when Write last made sure f is still at cfg.Path;
+	// checkEvery spaces those checks (two stats) out.
+	checked    time.Time
+	checkEvery time.Duration
 
 	rotations    *metrics.Counter
 	rotateErrors *metrics.Counter
+	reopens      *metrics.Counter
 	written      *metrics.Counter
 	writeErrors  *metrics.Counter
 }
@@ -74,21 +85,26 @@ func OpenFile(cfg FileConfig, reg *metrics.Registry) (*File, error) {
 	case !st.IsDir():
 		return nil, fmt.Errorf("file sink: %s, the directory of --file-path (SIDEWATCH_FILE_PATH), is not a directory", dir)
 	}
-	s := &File{cfg: cfg, dir: dir}
+	s := &File{cfg: cfg, dir: dir, checkEvery: time.Second}
 	if err := s.open(); err != nil {
 		return nil, err
 	}
 	const sub = "sink"
 	s.rotations = reg.Counter(sub, "rotations_total", "File rotations.", "sink", "file")
 	s.rotateErrors = reg.Counter(sub, "rotate_errors_total", "Failed rotations; the batch is appended to the unrotated file.", "sink", "file")
+	s.reopens = reg.Counter(sub, "reopens_total", "Reopens of a file that was removed or renamed by another process.", "sink", "file")
 	s.written = reg.Counter(sub, "written_bytes_total", "Bytes written.", "sink", "file")
 	s.writeErrors = reg.Counter(sub, "write_errors_total", "Failed writes, flushes and closes.", "sink", "file")
 	return s, nil
 }
 
 // open opens the file for appending and takes its size. It refuses
-// anything but a regular file: rotation would rename a device or FIFO.
+// anything but a regular file: rotation would rename a device or FIFO, and
+// opening a FIFO without a reader blocks, hence the check before the open.
 func (s *File) open() error {
+	if st, err := os.Stat(s.cfg.Path); err == nil && !st.Mode().IsRegular() {
+		return fmt.Errorf("file sink: %s is not a regular file", s.cfg.Path)
+	}
 	f, err := os.OpenFile(s.cfg.Path, fileFlags, 0o640)
 	if err != nil {
 		return fmt.Errorf("file sink: %w", err)
@@ -102,7 +118,45 @@ func (s *File) open() error {
 		f.Close()
 		return fmt.Errorf("file sink: %s is not a regular file", s.cfg.Path)
 	}
-	s.f, s.size = f, st.Size()
+	s.f, s.size, s.checked = f, st.Size(), time.Now()
+	return nil
+}
+
+// reopenIfMoved reopens cfg.Path when another process removed or renamed
+// the open file (an external logrotate, a cleanup script), so that writes
+// do not vanish into an unlinked file. It checks at most every checkEvery.
+func (s *File) reopenIfMoved() error {
+	now := time.Now()
+	if now.Sub(s.checked) < s.checkEvery {
+		return nil
+	}
+	s.checked = now
+	onDisk, err := os.Stat(s.cfg.Path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("file sink: %w", err)
+	}
+	if err == nil {
+		open, err := s.f.Stat()
+		if err != nil {
+			return fmt.Errorf("file sink: %w", err)
+		}
+		if os.SameFile(onDisk, open) {
+			return nil
+		}
+	}
+	// The old file is complete: sync it for whoever moved it.
+	err = s.f.Sync()
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
+	s.f = nil
+	if oerr := s.open(); oerr != nil {
+		return errors.Join(err, oerr)
+	}
+	s.reopens.Inc()
+	if err != nil {
+		return fmt.Errorf("file sink: close moved file: %w", err)
+	}
 	return nil
 }
 
@@ -136,6 +190,11 @@ func (s *File) writeLocked(lines []byte) error {
 		if err := s.open(); err != nil {
 			return err
 		}
+	} else if err := s.reopenIfMoved(); err != nil {
+		if s.f == nil {
+			return err
+		}
+		s.writeErrors.Inc() // the moved file's sync or close; writing goes on
 	}
 	if s.cfg.MaxBytes > 0 && s.size > 0 && s.size+int64(len(lines)) > s.cfg.MaxBytes {
 		if err := s.rotate(); err != nil {
@@ -161,44 +220,88 @@ func (s *File) writeLocked(lines []byte) error {
 	return nil
 }
 
-// rotate syncs and closes the file, shifts the rotated files up by one
-// (dropping the oldest), and opens a new file. Whatever happens, it leaves
-// s.f open on cfg.Path if it can.
+// rotate shifts the rotated files up by one (dropping the oldest), moves the
+// file to PATH.1 and opens a new one. The slow parts run in the background,
+// one rotation at a time (the next rotation, Flush and Close wait for it):
+// fsyncing the old file and the directory, and freeing the dropped file.
+// On the development machine's ext4 they took 120 ms and 35 ms for 100 MiB
+// files, long enough for a busy pipeline's queue to overflow. If the shift
+// fails, the old file stays open where it is.
 func (s *File) rotate() error {
-	err := s.f.Sync()
-	if cerr := s.f.Close(); err == nil {
-		err = cerr
+	if err := s.waitSync(); err != nil {
+		s.writeErrors.Inc() // the previous rotated file's sync; its data is written
 	}
-	s.f = nil
-	if err != nil {
-		err = fmt.Errorf("file sink: rotate: %w", err)
-	} else if err = s.shift(); err == nil {
-		err = syncDir(s.dir)
-	}
-	if oerr := s.open(); oerr != nil {
-		return errors.Join(err, oerr)
-	}
+	dropped, err := s.shift()
 	if err != nil {
 		return err
+	}
+	old := s.f
+	s.f = nil
+	// Open before the sync starts: creating a file waits for a journal
+	// commit in progress on ext4.
+	oerr := s.open()
+	done := make(chan error, 1)
+	s.syncing = done
+	go func() {
+		err := old.Sync()
+		if cerr := old.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = syncDir(s.dir)
+		} else {
+			err = fmt.Errorf("file sink: sync rotated file: %w", err)
+		}
+		if dropped != nil {
+			dropped.Close() // frees its blocks: it is unlinked already
+		}
+		done <- err
+	}()
+	if oerr != nil {
+		return oerr
 	}
 	s.rotations.Inc()
 	return nil
 }
 
-func (s *File) shift() error {
+// waitSync waits for the background work of the last rotation, if any, and
+// returns its error.
+func (s *File) waitSync() error {
+	if s.syncing == nil {
+		return nil
+	}
+	err := <-s.syncing
+	s.syncing = nil
+	return err
+}
+
+// shift renames PATH.i to PATH.i+1 and PATH to PATH.1, removing PATH.<keep>.
+// The removed file is returned open: unlinking an open file only drops its
+// name, and the final Close, which frees the blocks, can run elsewhere.
+func (s *File) shift() (dropped *os.File, err error) {
 	name := func(i int) string { return s.cfg.Path + "." + strconv.Itoa(i) }
-	if err := os.Remove(name(s.cfg.Keep)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("file sink: rotate: %w", err)
+	fail := func(err error) (*os.File, error) {
+		if dropped != nil {
+			dropped.Close()
+		}
+		return nil, fmt.Errorf("file sink: rotate: %w", err)
+	}
+	oldest := name(s.cfg.Keep)
+	if f, err := os.Open(oldest); err == nil {
+		dropped = f
+	}
+	if err := os.Remove(oldest); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fail(err)
 	}
 	for i := s.cfg.Keep - 1; i >= 1; i-- {
 		if err := os.Rename(name(i), name(i+1)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("file sink: rotate: %w", err)
+			return fail(err)
 		}
 	}
 	if err := os.Rename(s.cfg.Path, name(1)); err != nil {
-		return fmt.Errorf("file sink: rotate: %w", err)
+		return fail(err)
 	}
-	return nil
+	return dropped, nil
 }
 
 // syncDir makes the renames durable.
@@ -217,7 +320,8 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// Flush fsyncs the file.
+// Flush fsyncs the file, and waits for the background sync of the last
+// rotated file.
 func (s *File) Flush(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -225,17 +329,20 @@ func (s *File) Flush(context.Context) error {
 		s.writeErrors.Inc()
 		return fmt.Errorf("file sink: %w", ErrClosed)
 	}
-	if s.f == nil {
-		return nil
+	err := s.waitSync()
+	if s.f != nil {
+		if serr := s.f.Sync(); serr != nil {
+			err = errors.Join(err, fmt.Errorf("file sink: %w", serr))
+		}
 	}
-	if err := s.f.Sync(); err != nil {
+	if err != nil {
 		s.writeErrors.Inc()
-		return fmt.Errorf("file sink: %w", err)
 	}
-	return nil
+	return err
 }
 
-// Close fsyncs and closes the file. Closing again returns nil.
+// Close fsyncs and closes the file, after the background sync of the last
+// rotated file. Closing again returns nil.
 func (s *File) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -243,17 +350,19 @@ func (s *File) Close() error {
 		return nil
 	}
 	s.closed = true
-	if s.f == nil {
-		return nil
+	err := s.waitSync()
+	if s.f != nil {
+		serr := s.f.Sync()
+		if cerr := s.f.Close(); serr == nil {
+			serr = cerr
+		}
+		s.f = nil
+		if serr != nil {
+			err = errors.Join(err, fmt.Errorf("file sink: close: %w", serr))
+		}
 	}
-	err := s.f.Sync()
-	if cerr := s.f.Close(); err == nil {
-		err = cerr
-	}
-	s.f = nil
 	if err != nil {
 		s.writeErrors.Inc()
-		return fmt.Errorf("file sink: close: %w", err)
 	}
-	return nil
+	return err
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -377,4 +378,75 @@ func BenchmarkFileWrite(b *testing.B) {
 			}
 		})
 	}
+}
+
+func TestFileReopensMovedFile(t *testing.T) {
+	tests := []struct {
+		name        string
+		move        func(path string) error
+		want        map[string]string
+		wantReopens uint64
+	}{
+		{"unchanged", func(string) error { return nil }, map[string]string{"events.json": "a\nb\n"}, 0},
+		{"removed", os.Remove, map[string]string{"events.json": "b\n"}, 1},
+		{
+			name:        "renamed",
+			move:        func(p string) error { return os.Rename(p, p+".old") },
+			want:        map[string]string{"events.json": "b\n", "events.json.old": "a\n"},
+			wantReopens: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, reg, dir := openTemp(t, 0, 1)
+			f.checkEvery = 0
+			ctx := context.Background()
+			if err := f.Write(ctx, []byte("a\n")); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.move(filepath.Join(dir, "events.json")); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Write(ctx, []byte("b\n")); err != nil {
+				t.Fatalf("Write after the file was moved = %v", err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, readDir(t, dir)); diff != "" {
+				t.Errorf("files (-want +got):\n%s", diff)
+			}
+			if got := fileStat(t, reg, "reopens_total"); got != tt.wantReopens {
+				t.Errorf("reopens_total = %d, want %d", got, tt.wantReopens)
+			}
+		})
+	}
+}
+
+// BenchmarkFileRotationStall reports the slowest Write that rotated (16 MiB
+// files, Keep 1, so every rotation also drops a 16 MiB file), with a pause
+// between 60 KB batches as under a steady load: the stall a rotation
+// imposes on the pipeline. Run it with -benchtime 2000x (7 rotations).
+func BenchmarkFileRotationStall(b *testing.B) {
+	batch := bytes.Repeat(append(bytes.Repeat([]byte("x"), 299), '\n'), 200)
+	f, err := OpenFile(FileConfig{Path: filepath.Join(b.TempDir(), "events.json"), MaxBytes: 16 << 20, Keep: 1}, metrics.New())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	ctx := context.Background()
+	var worst time.Duration
+	b.SetBytes(int64(len(batch)))
+	for b.Loop() {
+		time.Sleep(500 * time.Microsecond)
+		r := f.rotations.Load()
+		start := time.Now()
+		if err := f.Write(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		if f.rotations.Load() != r {
+			worst = max(worst, time.Since(start))
+		}
+	}
+	b.ReportMetric(float64(worst.Microseconds()), "worst-rotating-write-µs")
 }

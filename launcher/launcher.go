@@ -1,0 +1,261 @@
+// Package launcher is fluent-launch, the log_router's entry point: it
+// patches the FireLens-generated Fluent Bit config, writes the result to a
+// writable path and execs Fluent Bit on it in its own place.
+package launcher
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+
+	"github.com/sidewatch/sidewatch/firelens"
+)
+
+// Usage is printed by --help.
+const Usage = `Usage: fluent-launch [OPTIONS] -- [FLUENT-BIT ARGUMENTS]
+
+Patches a Fluent Bit classic config, writes it to OUT and execs
+RUN -c OUT [FLUENT-BIT ARGUMENTS] with the environment unchanged.
+
+Options:
+  -r, --run-path PATH      Fluent Bit executable (default /fluent-bit/bin/fluent-bit)
+  -c, --in-config PATH     config to read (default /fluent-bit/etc/fluent-bit.conf)
+  -m, --out-config PATH    config to write (default fluent-bit.conf beside fluent-launch)
+  -i, --input KEY VALUE    set KEY to VALUE in every [INPUT] section
+  -f, --filter KEY VALUE   set KEY to VALUE in every [FILTER] section
+  -o, --output KEY VALUE   set KEY to VALUE in every [OUTPUT] section
+  -s, --service KEY VALUE  set KEY to VALUE in every [SERVICE] section
+                           (one is added at the end if there is none)
+      --inline-includes    replace each @INCLUDE with the files it names, so
+                           that the settings reach their sections too
+      --dry-run            print the config to stdout and the argv to stderr;
+                           write and exec nothing
+  -h, --help               print this help
+      --version            print the version
+
+-i, -f, -o and -s repeat and apply in order. Keys match case-insensitively;
+every entry of KEY is replaced by one line. "--" is required; everything
+after it goes to Fluent Bit.
+
+Exit status (only when Fluent Bit could not be started): 2 for a usage
+error, 1 for any other error.
+`
+
+// Error is a failed step of the launch. It prints as one line:
+// "<step>: <path>: <error>".
+type Error struct {
+	Step string // usage, locate, read, parse, include, patch, write or exec
+	Path string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	if e.Path == "" {
+		return e.Step + ": " + e.Err.Error()
+	}
+	return e.Step + ": " + e.Path + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ExitCode is 2 for a usage error and 1 otherwise.
+func (e *Error) ExitCode() int {
+	var u *UsageError
+	if errors.As(e.Err, &u) {
+		return 2
+	}
+	return 1
+}
+
+// system is what run needs from the operating system beyond files.
+type system struct {
+	executable func() (string, error)
+	exec       func(path string, argv, env []string) error
+	version    string
+}
+
+// Main runs fluent-launch with the arguments after the program name. It
+// returns only on failure, or after --help, --version or --dry-run, with
+// the process exit status; errors are printed to stderr as one line.
+// version is printed by --version; "" means the module version recorded
+// in the binary.
+func Main(args []string, stdout, stderr io.Writer, version string) int {
+	err := run(args, stdout, stderr, system{executable: os.Executable, exec: execve, version: version})
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "fluent-launch: %v\n", err)
+	var e *Error
+	if errors.As(err, &e) {
+		return e.ExitCode()
+	}
+	return 1
+}
+
+func run(args []string, stdout, stderr io.Writer, sys system) error {
+	o, err := ParseArgs(args)
+	if err != nil {
+		return &Error{Step: "usage", Err: err}
+	}
+	switch {
+	case o.Help:
+		_, err := io.WriteString(stdout, Usage)
+		return err
+	case o.Version:
+		v := sys.version
+		if v == "" {
+			v = buildVersion()
+		}
+		_, err := fmt.Fprintf(stdout, "fluent-launch %s\n", v)
+		return err
+	}
+	out := o.OutConfig
+	if out == "" {
+		exe, err := sys.executable()
+		if err != nil {
+			return &Error{Step: "locate", Path: "fluent-launch", Err: err}
+		}
+		out = filepath.Join(filepath.Dir(exe), OutConfigName)
+		if sameFile(out, o.InConfig) {
+			return &Error{Step: "write", Path: out, Err: errors.New("the default out-config is the in-config; pass -m to overwrite it")}
+		}
+	}
+	patched, err := patch(o)
+	if err != nil {
+		return err
+	}
+	argv := append([]string{o.RunPath, "-c", out}, o.FluentBitArgs...)
+	if o.DryRun {
+		if _, err := stdout.Write(patched); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintln(stderr, shellQuote(argv))
+		return err
+	}
+	// Fail before writing anything if there is nothing to run.
+	if _, err := os.Stat(o.RunPath); err != nil {
+		return &Error{Step: "exec", Path: o.RunPath, Err: pathErr(err)}
+	}
+	if err := writeFileAtomic(out, patched); err != nil {
+		return &Error{Step: "write", Path: out, Err: err}
+	}
+	// On success exec does not return: Fluent Bit replaces this process.
+	if err := sys.exec(o.RunPath, argv, os.Environ()); err != nil {
+		return &Error{Step: "exec", Path: o.RunPath, Err: err}
+	}
+	return nil
+}
+
+// patch reads, parses and patches the input config.
+func patch(o Options) ([]byte, error) {
+	in := o.InConfig
+	if ext := strings.ToLower(filepath.Ext(in)); ext == ".yaml" || ext == ".yml" {
+		return nil, &Error{Step: "read", Path: in, Err: errors.New("YAML configs are not supported: fluent-launch patches the classic format only")}
+	}
+	src, err := os.ReadFile(in)
+	if err != nil {
+		return nil, &Error{Step: "read", Path: in, Err: pathErr(err)}
+	}
+	c, err := firelens.Parse(src)
+	if err != nil {
+		var pe *firelens.ParseError
+		if errors.As(err, &pe) {
+			return nil, &Error{Step: "parse", Path: fmt.Sprintf("%s:%d", in, pe.Line), Err: errors.New(pe.Msg)}
+		}
+		return nil, &Error{Step: "parse", Path: in, Err: err}
+	}
+	if o.InlineIncludes {
+		ld, err := newIncludeLoader(in)
+		if err != nil {
+			return nil, &Error{Step: "read", Path: in, Err: pathErr(err)}
+		}
+		if err := c.InlineIncludes(ld.load); err != nil {
+			return nil, &Error{Step: "include", Path: in, Err: err}
+		}
+	}
+	for _, s := range o.Settings {
+		if err := c.Set(s); err != nil {
+			return nil, &Error{Step: "patch", Path: in, Err: err}
+		}
+	}
+	c.RewriteIncludes(includeResolver(in))
+	return c.Bytes(), nil
+}
+
+// includeResolver returns the rewrite for relative @INCLUDE paths that
+// keeps them pointing at the files Fluent Bit would have read from the
+// input config. Fluent Bit first tries a plain path against its working
+// directory, which exec keeps, and only when that does not exist joins it
+// to the real directory of the -c file; a glob is always joined.
+func includeResolver(in string) func(string) string {
+	join := firelens.IncludeDir(realDir(in))
+	return func(p string) string {
+		if strings.HasPrefix(p, "/") {
+			return p
+		}
+		if !strings.Contains(p, "*") {
+			if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+				return p
+			}
+		}
+		return join(p)
+	}
+}
+
+// sameFile reports whether two paths name the same existing file.
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
+}
+
+// pathErr drops the operation and path that os errors repeat, because
+// Error already names the step and the path.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// shellQuote prints argv so that a POSIX shell reads it back unchanged.
+func shellQuote(argv []string) string {
+	var b strings.Builder
+	for i, a := range argv {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == "" {
+			b.WriteString(a)
+			continue
+		}
+		b.WriteString("'" + strings.ReplaceAll(a, "'", `'\''`) + "'")
+	}
+	return b.String()
+}
+
+// buildVersion is the module version the binary was built from.
+func buildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" {
+			return "devel-" + s.Value
+		}
+	}
+	return "devel"
+}
