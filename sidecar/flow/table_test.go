@@ -326,3 +326,36 @@ func TestTableFlowIDStable(t *testing.T) {
 		t.Errorf("flow ids %v: want the interim and final records of one flow equal, another flow's different, all in (0, 2^53)", ids)
 	}
 }
+
+// TestTableFINAckedWhenSnapped checks that a FIN whose data a snap length
+// cut off is still known to be acknowledged, from the IP length.
+func TestTableFINAckedWhenSnapped(t *testing.T) {
+	for _, c := range []struct{ name, cli, srv string }{{"ipv4", cli, srv}, {"ipv6", cli6, srv6}} {
+		t.Run(c.name, func(t *testing.T) {
+			rec := &recorder{}
+			tab := NewTable(DefaultConfig(), rec, nil)
+			feed(t, tab, t0, []seg{
+				tcpSeg(c.cli, c.srv, 40000, 80, tcpSYN, 100, 0),
+				tcpSeg(c.srv, c.cli, 80, 40000, tcpSYN|tcpACK, 500, 101),
+				tcpSeg(c.cli, c.srv, 40000, 80, tcpACK, 101, 501),
+			})
+			fin := tcpSeg(c.cli, c.srv, 40000, 80, tcpFIN|tcpACK|tcpPSH, 101, 501)
+			fin.payload = 1000
+			b := ethFrame(t, fin)
+			tab.Packet(t0.Add(time.Second), "eth1", layers.LinkTypeEthernet, b[:len(b)-900], len(b))
+			// An ACK of part of the data does not acknowledge the FIN; the
+			// captured 100 bytes must not make it look so.
+			partial := ethFrame(t, tcpSeg(c.srv, c.cli, 80, 40000, tcpACK, 501, 101+500))
+			tab.Packet(t0.Add(2*time.Second), "eth1", layers.LinkTypeEthernet, partial, len(partial))
+			if got := tab.entries[tab.idle[classTCPEstablished].head].tcp; got != tcpFinWait1 {
+				t.Errorf("after a partial ACK: tcp.state %s, want fin_wait1", got)
+			}
+			ack := ethFrame(t, tcpSeg(c.srv, c.cli, 80, 40000, tcpACK, 501, 101+1000+1))
+			tab.Packet(t0.Add(3*time.Second), "eth1", layers.LinkTypeEthernet, ack, len(ack))
+			tab.Flush(t0.Add(4*time.Second), ReasonShutdown)
+			if len(rec.events) != 1 || rec.events[0].TCP.State != "fin_wait2" {
+				t.Errorf("events %+v, want one flow in fin_wait2", summaries(rec.events))
+			}
+		})
+	}
+}
