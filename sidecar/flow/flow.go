@@ -122,8 +122,9 @@ type Table struct {
 	m tableMetrics
 }
 
-// NewTable returns an empty table that emits to out. cfg must be valid
-// (see Config.Validate). reg may be nil in tests.
+// NewTable returns an empty table that emits to out and registers its
+// metrics (sidewatch_flow_*) in reg, so there is one table per registry.
+// cfg must be valid (see Config.Validate). reg may be nil in tests.
 func NewTable(cfg Config, out Emitter, reg *metrics.Registry) *Table {
 	if reg == nil {
 		reg = metrics.New()
