@@ -223,6 +223,13 @@ func TestFreshCapturesMatchTshark(t *testing.T) {
 			t.Skipf("needs %s for testdata/mkpcaps.sh", tool)
 		}
 	}
+	probe := fmt.Sprintf("swf-probe-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
+		t.Skipf("needs to create network namespaces (ip netns add: %v: %s)", err, bytes.TrimSpace(out))
+	}
+	if out, err := exec.Command("ip", "netns", "del", probe).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns del %s: %v: %s", probe, err, out)
+	}
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
