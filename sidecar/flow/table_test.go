@@ -162,6 +162,17 @@ func TestTableScenarios(t *testing.T) {
 		},
 		want: []summary{{Src: "10.0.0.2:8080", Dst: "10.0.0.1:5000", Proto: "UDP", PktsTS: 1, BytesTS: 62, State: "new", Reason: "shutdown"}},
 	}, {
+		name: "tcp_missed_syn_ack_still_establishes",
+		cfg:  def,
+		steps: []step{
+			at(0, tcpSeg(cli, srv, 40000, 80, tcpSYN, 100, 0)),
+			at(time.Millisecond, tcpSeg(cli, srv, 40000, 80, tcpACK, 101, 501)),
+			at(2*time.Millisecond, tcpSeg(srv, cli, 80, 40000, tcpACK|tcpPSH, 501, 101)),
+			at(3*time.Millisecond, tcpSeg(cli, srv, 40000, 80, tcpACK, 101, 601)),
+			{at: time.Second, flush: true},
+		},
+		want: []summary{{Src: "10.0.0.1:40000", Dst: "10.0.0.2:80", Proto: "TCP", PktsTS: 3, PktsTC: 1, BytesTS: 180, BytesTC: 60, State: "established", Reason: "shutdown", TCPState: "established", FlagsTS: tcpSYN | tcpACK, FlagsTC: tcpACK | tcpPSH}},
+	}, {
 		name: "tcp_refused_closes_after_closed_timeout",
 		cfg:  def,
 		steps: []step{
