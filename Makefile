@@ -53,6 +53,10 @@ cross: ## build for linux/arm64 and compile the tests for darwin
 clean: ## remove build output
 	rm -rf bin dist
 
+.PHONY: bench-syslog
+bench-syslog: ## syslog end to end: sidewatch run vs rsyslog imptcp, msg/s and RSS (N, CONNS, RATE)
+	sidecar/syslog/bench/bench.sh
+
 .PHONY: pcaps
 pcaps: ## regenerate the replay test captures from real traffic in network namespaces (root), then their golden files
 	sidecar/capture/testdata/mkpcaps.sh

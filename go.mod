@@ -7,6 +7,7 @@ require (
 	github.com/awslabs/go-config-generator-for-fluentd-and-fluentbit v0.0.0-20210308162251-8959c62cb8f9
 	github.com/google/go-cmp v0.7.0
 	github.com/gopacket/gopacket v1.7.7
+	github.com/leodido/go-syslog/v4 v4.6.0
 	github.com/prometheus/common v0.66.1
 )
 

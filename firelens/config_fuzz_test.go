@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -47,7 +48,8 @@ func FuzzParseRoundTrip(f *testing.F) {
 	for _, tt := range parseOK {
 		f.Add([]byte(tt.src))
 	}
-	for _, file := range testdataConfigs(f) {
+	golden, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.conf"))
+	for _, file := range append(testdataConfigs(f), golden...) {
 		src, err := os.ReadFile(file)
 		if err != nil {
 			f.Fatal(err)

@@ -83,7 +83,7 @@ func TestGoldenPatch(t *testing.T) {
 		}
 		base := strings.TrimSuffix(filepath.Base(file), ".conf")
 		for _, combo := range goldenCombos {
-			t.Run(base+"/"+combo.name, func(t *testing.T) {
+			t.Run(strings.ReplaceAll(base, "-", "_")+"/"+combo.name, func(t *testing.T) {
 				got := patchFile(t, src, combo.args, combo.includeDir)
 				golden := filepath.Join("testdata", "golden", base+"."+combo.name+".conf")
 				if *update {
@@ -112,7 +112,7 @@ func TestPatchIdempotent(t *testing.T) {
 	for _, file := range testdataConfigs(t) {
 		base := strings.TrimSuffix(filepath.Base(file), ".conf")
 		for _, combo := range goldenCombos {
-			t.Run(base+"/"+combo.name, func(t *testing.T) {
+			t.Run(strings.ReplaceAll(base, "-", "_")+"/"+combo.name, func(t *testing.T) {
 				once, err := os.ReadFile(filepath.Join("testdata", "golden", base+"."+combo.name+".conf"))
 				if err != nil {
 					t.Fatalf("%v (run make golden)", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
 	"github.com/sidewatch/sidewatch/sidecar/sink"
+	"github.com/sidewatch/sidewatch/sidecar/syslog"
 )
 
 // Config is everything `sidewatch run` takes. Each field is a flag and a
@@ -26,6 +27,7 @@ type Config struct {
 
 	File     sink.FileConfig `embed:"" group:"File sink"`
 	Metadata metadata.Config `embed:"" group:"Task metadata"`
+	Syslog   syslog.Config   `embed:"" group:"Syslog receiver"`
 }
 
 // Validate checks the values kong cannot, naming the flag and variable.
@@ -49,11 +51,17 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--sink (SIDEWATCH_SINK) names no sink"))
 	}
 	if slices.Contains(c.Sinks, "file") {
+		if c.File.Path == "" {
+			errs = append(errs, errors.New("--file-path (SIDEWATCH_FILE_PATH) is required with --sink file"))
+		}
 		if err := c.File.Validate(); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if err := c.Metadata.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Syslog.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if !c.NoLauncher && (c.LauncherSource == "" || c.LauncherDir == "") {

@@ -19,6 +19,7 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 	"github.com/sidewatch/sidewatch/sidecar/pipeline"
 	"github.com/sidewatch/sidewatch/sidecar/sink"
+	"github.com/sidewatch/sidewatch/sidecar/syslog"
 )
 
 // Run starts the agent and blocks until ctx is cancelled (SIGTERM), then
@@ -60,9 +61,22 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, ve
 
 	// 4. Listeners. Each is bound here, before anything runs, so that a
 	// bind failure stops startup with a clear error.
+	var rcv *syslog.Receiver
+	if cfg.Syslog.TCPAddr != "" || cfg.Syslog.UDPAddr != "" {
+		if rcv, err = syslog.Listen(cfg.Syslog, pipe, reg); err != nil {
+			closeSinks(sinks)
+			return err
+		}
+		for _, w := range rcv.Warnings() {
+			log.Warn(w)
+		}
+	}
 	var hs *health.Server
 	if cfg.HealthAddr != "" {
 		if hs, err = health.Listen(cfg.HealthAddr, reg); err != nil {
+			if rcv != nil {
+				rcv.Close()
+			}
 			closeSinks(sinks)
 			return err
 		}
@@ -101,10 +115,14 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, ve
 			fail(name, run(runCtx))
 		}()
 	}
-	_ = startProducer // producers (syslog, capture) are wired here
 
 	pipeDone := make(chan error, 1)
 	go func() { pipeDone <- pipe.Run(context.WithoutCancel(ctx)) }()
+	if rcv != nil {
+		startProducer("syslog", rcv.Serve)
+		tcp, udp := rcv.Addrs()
+		log.Info("syslog receiver up", "tcp", tcp, "udp", udp)
+	}
 	if cfg.Metadata.URI != "" {
 		startService("metadata", meta.Run)
 	}

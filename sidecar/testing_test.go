@@ -1,5 +1,11 @@
 package sidecar
 
+import "github.com/sidewatch/sidewatch/sidecar/syslog"
+
 // disableRootComponents turns off the producers that need root or fixed
 // ports, for tests of the wiring itself.
-func disableRootComponents(c Config) Config { return c }
+func disableRootComponents(c Config) Config {
+	c.Syslog = syslog.DefaultConfig()
+	c.Syslog.TCPAddr, c.Syslog.UDPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	return c
+}

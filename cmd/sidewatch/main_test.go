@@ -65,6 +65,8 @@ func taskMetadataServer(t *testing.T) *httptest.Server {
 func testRunEnv(healthAddr string) []string {
 	return append(os.Environ(),
 		"SIDEWATCH_HEALTH_ADDR="+healthAddr,
+		"SIDEWATCH_SYSLOG_TCP_ADDR=127.0.0.1:0",
+		"SIDEWATCH_SYSLOG_UDP_ADDR=127.0.0.1:0",
 		"SIDEWATCH_LOG_FORMAT=json",
 	)
 }

@@ -1,11 +1,13 @@
 package metadata
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -104,6 +106,23 @@ func (t *Task) ClusterName() string {
 		return t.Cluster[i+1:]
 	}
 	return t.Cluster
+}
+
+// ENIs returns the task's distinct network attachments that have a MAC
+// address, in order of appearance. In awsvpc mode (all of Fargate) every
+// container lists the same task ENI, so there is one; its MACAddress
+// identifies the capture interface inside the task's network namespace.
+func (t *Task) ENIs() []Network {
+	var out []Network
+	for _, c := range t.Containers {
+		for _, n := range c.Networks {
+			if len(n.MACAddress) == 0 || slices.ContainsFunc(out, func(o Network) bool { return bytes.Equal(o.MACAddress, n.MACAddress) }) {
+				continue
+			}
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // maxTaskBody bounds the /task response. Real ones are a few KiB per

@@ -304,6 +304,45 @@ func TestParseTaskErrors(t *testing.T) {
 	}
 }
 
+func TestENIs(t *testing.T) {
+	mac := func(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
+	tests := []struct {
+		name string
+		in   string
+		want []string // MAC addresses
+	}{
+		{"fargate_fixture_one_eni", string(readFixture(t, "tmde-v4-task.json")), []string{"0e:98:9f:33:76:d3"}},
+		{"no_containers", `{"TaskARN":"a"}`, nil},
+		{"bridge_mode_no_mac", `{"TaskARN":"a","Containers":[{"Networks":[{"NetworkMode":"bridge","IPv4Addresses":["172.17.0.2"]}]}]}`, nil},
+		{
+			name: "two_attachments_deduplicated",
+			in: `{"TaskARN":"a","Containers":[
+				{"Networks":[{"MACAddress":"0a:00:00:00:00:01"},{"MACAddress":"0a:00:00:00:00:02"}]},
+				{"Networks":[{"MACAddress":"0A:00:00:00:00:02"}]}]}`,
+			want: []string{"0a:00:00:00:00:01", "0a:00:00:00:00:02"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			task, err := ParseTask([]byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []net.HardwareAddr
+			for _, n := range task.ENIs() {
+				got = append(got, n.MACAddress)
+			}
+			var want []net.HardwareAddr
+			for _, s := range tt.want {
+				want = append(want, mac(s))
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("ENIs() MACs mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestClusterName(t *testing.T) {
 	tests := []struct{ name, cluster, want string }{
 		{"fargate_arn", "arn:aws:ecs:us-east-1:123456789012:cluster/MyEmptyCluster", "MyEmptyCluster"},

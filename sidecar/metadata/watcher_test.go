@@ -226,7 +226,7 @@ func TestStartBrokenEndpoint(t *testing.T) {
 			t.Parallel()
 			ep := newEndpoint(t, tt.handler)
 			reg := metrics.New()
-			w := NewWatcher(Config{URI: ep.uri(), Wait: time.Second, Refresh: time.Minute}, nil, reg)
+			w := NewWatcher(Config{URI: ep.uri(), Wait: 500 * time.Millisecond, Refresh: time.Minute}, nil, reg)
 			w.maxBody = 64 << 10 // the fixture is 5 KiB; keeps the too_large row fast
 			err := w.Start(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "--metadata-wait") {

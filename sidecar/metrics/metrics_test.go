@@ -47,11 +47,11 @@ func TestWritePrometheusParses(t *testing.T) {
 		}
 	}
 	want := map[string]float64{
-		"sidewatch_syslog_messages_total,transport=tcp":   3,
-		"sidewatch_syslog_messages_total,transport=udp":   2,
-		"sidewatch_pipeline_written_total":                5,
-		"sidewatch_pipeline_queue_length":                 7,
-		"sidewatch_flow_active":                           1.5,
+		"sidewatch_syslog_messages_total,transport=tcp":     3,
+		"sidewatch_syslog_messages_total,transport=udp":     2,
+		"sidewatch_pipeline_written_total":                  5,
+		"sidewatch_pipeline_queue_length":                   7,
+		"sidewatch_flow_active":                             1.5,
 		`sidewatch_syslog_rejected_total,reason=odd\"label`: 1,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -200,7 +200,7 @@ func TestOpenFileErrors(t *testing.T) {
 		{"missing_parent", FileConfig{Path: filepath.Join(dir, "nope", "events.json"), Keep: 1},
 			fmt.Sprintf("directory %s of --file-path (SIDEWATCH_FILE_PATH) does not exist", filepath.Join(dir, "nope"))},
 		{"parent_is_file", FileConfig{Path: filepath.Join(dir, "plain", "events.json"), Keep: 1}, "is not a directory"},
-		{"path_is_directory", FileConfig{Path: filepath.Join(dir, "sub"), Keep: 1}, "is a directory"},
+		{"path_is_directory", FileConfig{Path: filepath.Join(dir, "sub"), Keep: 1}, "is not a regular file"},
 		{"not_regular_file", FileConfig{Path: os.DevNull, Keep: 1}, "is not a regular file"},
 		{"negative_max", FileConfig{Path: filepath.Join(dir, "e"), MaxBytes: -1, Keep: 1}, "--file-max-bytes (SIDEWATCH_FILE_MAX_BYTES) must be >= 0"},
 		{"zero_keep", FileConfig{Path: filepath.Join(dir, "e"), Keep: 0}, "--file-keep (SIDEWATCH_FILE_KEEP) must be >= 1"},
