@@ -57,6 +57,60 @@ clean: ## remove build output
 bench-syslog: ## syslog end to end: sidewatch run vs rsyslog imptcp, msg/s and RSS (N, CONNS, RATE)
 	sidecar/syslog/bench/bench.sh
 
+# ---- image, task simulation and demo (docs/image.md) ----
+IMAGE_ARCHES ?= amd64 arm64
+IMAGE_NAME ?= sidewatch
+# Debian's Mozilla set only: not the build machine's local CAs.
+CA_CERTS ?= /usr/share/ca-certificates/mozilla
+# Private vfs storage: no daemon, no overlay mounts, nothing outside dist/.
+BUILDAH_ROOT ?= $(CURDIR)/dist/buildah
+BUILDAH = buildah --storage-driver vfs --root $(BUILDAH_ROOT)/root --runroot $(BUILDAH_ROOT)/run
+
+.PHONY: image-bin
+image-bin: ## build bin/linux-<arch>/ (sidewatch with cap_net_raw+ep) and bin/rootfs/ for the prebuilt image
+	@command -v setcap >/dev/null || { echo "image-bin: needs setcap (Debian libcap2-bin)"; exit 1; }
+	@set -e; for arch in $(IMAGE_ARCHES); do \
+	  echo "== linux/$$arch"; \
+	  GOOS=linux GOARCH=$$arch go build $(GOFLAGS_BUILD) -o bin/linux-$$arch/ ./cmd/sidewatch ./cmd/fluent-launch; \
+	  setcap cap_net_raw+ep bin/linux-$$arch/sidewatch || { echo "image-bin: setcap needs root (CAP_SETFCAP)"; exit 1; }; \
+	done
+	rm -rf bin/rootfs
+	install -d -m 0755 bin/rootfs/etc/ssl/certs
+	cat $(CA_CERTS)/*.crt > bin/rootfs/etc/ssl/certs/ca-certificates.crt
+	install -d -m 0755 bin/rootfs/var/sidewatch/lib
+
+.PHONY: image
+image: image-bin ## build linux/amd64+arm64 images with buildah: dist/oci (OCI layout: VERSION index, VERSION-<arch>) and dist/*.docker.tar
+	@command -v buildah >/dev/null || { echo "image: needs buildah (see .ci/apt/image.txt)"; exit 1; }
+	@$(BUILDAH) manifest rm $(IMAGE_NAME):$(VERSION) >/dev/null 2>&1 || true
+	$(BUILDAH) manifest create $(IMAGE_NAME):$(VERSION) >/dev/null
+	@set -e; for arch in $(IMAGE_ARCHES); do \
+	  $(BUILDAH) bud --isolation chroot --format docker --quiet \
+	    --platform linux/$$arch --build-arg BINARIES=prebuilt --build-arg VERSION=$(VERSION) \
+	    --manifest $(IMAGE_NAME):$(VERSION) -t $(IMAGE_NAME):$(VERSION)-$$arch . >/dev/null; \
+	done
+	rm -rf dist/oci
+	$(BUILDAH) manifest push --quiet --all $(IMAGE_NAME):$(VERSION) oci:dist/oci:$(VERSION)
+	@set -e; for arch in $(IMAGE_ARCHES); do \
+	  $(BUILDAH) push --quiet $(IMAGE_NAME):$(VERSION)-$$arch oci:dist/oci:$(VERSION)-$$arch; \
+	  rm -f dist/$(IMAGE_NAME)-$(VERSION)-$$arch.docker.tar; \
+	  $(BUILDAH) push --quiet $(IMAGE_NAME):$(VERSION)-$$arch docker-archive:dist/$(IMAGE_NAME)-$(VERSION)-$$arch.docker.tar:$(IMAGE_NAME):$(VERSION); \
+	done
+	@for arch in $(IMAGE_ARCHES); do \
+	  m=$$(jq -r --arg t $(VERSION)-$$arch '.manifests[]|select(.annotations["org.opencontainers.image.ref.name"]==$$t)|.digest|ltrimstr("sha256:")' dist/oci/index.json); \
+	  n=$$(for l in $$(jq -r '.layers[].digest|ltrimstr("sha256:")' dist/oci/blobs/sha256/$$m); do gzip -dc dist/oci/blobs/sha256/$$l; done | wc -c); \
+	  z=$$(jq '[.layers[].size]|add' dist/oci/blobs/sha256/$$m); \
+	  echo "dist/oci:$(VERSION)-$$arch: $$n bytes uncompressed, $$z compressed"; \
+	done
+
+.PHONY: e2e
+e2e: ## run the task simulation as root (image built from the Dockerfile; E2E_IMAGE=dist/oci:<tag>-<arch> tests a make image output)
+	SIDEWATCH_E2E_IMAGE=$(E2E_IMAGE) go test -count=1 -v -timeout 10m -run TestTaskSimulation ./e2e/
+
+.PHONY: demo
+demo: build ## as root: run sidewatch in a throwaway task namespace with a little traffic and logs, print the events
+	scripts/demo.sh bin/sidewatch
+
 .PHONY: pcaps
 pcaps: ## regenerate the replay test captures from real traffic in network namespaces (root), then their golden files
 	sidecar/capture/testdata/mkpcaps.sh

@@ -2,6 +2,7 @@ package syslog
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	mrand "math/rand/v2"
 	"net"
@@ -19,6 +21,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sidewatch/sidewatch/sidecar/event"
+	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
 
 const good = "<14>Nov 14 22:13:20 abc123 web[1]: still working\n"
@@ -284,4 +289,45 @@ func writeCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.C
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
+}
+
+func TestUDPBadInput(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxMessageSize = minMessageSize
+	h := start(t, cfg, fixedNow)
+	big := append([]byte("<14>Nov 14 22:13:20 abc123 web[1]: "), bytes.Repeat([]byte("u"), 60000)...)
+	h.sendUDP(t, big)
+	h.sendUDP(t, []byte("\x00\x01\x02 not syslog\n"))
+	evs := h.col.snapshot()
+	if !evs[0].Log.Truncated || len(evs[0].Log.Message) > cfg.maxFrame() {
+		t.Errorf("oversize datagram: truncated %v, message %d bytes; want truncated within %d", evs[0].Log.Truncated, len(evs[0].Log.Message), cfg.maxFrame())
+	}
+	if evs[1].Log.ParseError != errNoHeader || evs[1].Log.Message != "\x00\x01\x02 not syslog" {
+		t.Errorf("garbage datagram: log = %+v, want the raw text with parse error %q", evs[1].Log, errNoHeader)
+	}
+}
+
+// refusing is a Publisher whose pipeline has closed.
+type refusing struct{ calls atomic.Int64 }
+
+func (r *refusing) Publish(context.Context, event.Event) error {
+	r.calls.Add(1)
+	return errors.New("pipeline closed")
+}
+
+func TestPublishFailureCounted(t *testing.T) {
+	pub := &refusing{}
+	r, err := listen(testConfig(), pub, metrics.New(), fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{r: r, col: &collector{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	h.sendTCP(t, []byte(good+good))
+	if got := r.m.publishLost.Load(); got != 2 || pub.calls.Load() != 2 {
+		t.Errorf("dropped{publish_failed} = %d after %d refused publishes, want 2", got, pub.calls.Load())
+	}
 }

@@ -151,3 +151,27 @@ func FuzzFramer(f *testing.F) {
 		}
 	})
 }
+
+// TestFramerMemoryBounded feeds a 10 MiB line in read-sized chunks and
+// checks that the record buffer never grows beyond max.
+func TestFramerMemoryBounded(t *testing.T) {
+	const max = 786432 + headerRoom
+	var emitted int
+	f := newFramer(max, newReceiverMetrics(metrics.New()), func(b []byte, truncated bool) { emitted++ })
+	chunk := []byte(strings.Repeat("x", readBufSize))
+	f.feed([]byte(h1))
+	for range (10 << 20) / readBufSize {
+		f.feed(chunk)
+		if c := cap(f.rec); c > max {
+			t.Fatalf("record buffer capacity %d exceeds max %d", c, max)
+		}
+	}
+	f.feed([]byte("\n" + h1 + "next\n"))
+	f.end()
+	if emitted != 2 {
+		t.Errorf("emitted %d records, want 2", emitted)
+	}
+	if cap(f.rec) > keepRecordCap {
+		t.Errorf("record buffer of %d bytes kept after a large record, want at most %d", cap(f.rec), keepRecordCap)
+	}
+}

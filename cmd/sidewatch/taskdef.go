@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/sidewatch/sidewatch/taskdefs"
+)
+
+// TaskdefCmd groups the task definition commands.
+type TaskdefCmd struct {
+	Inject   InjectCmd   `cmd:"" help:"Add the sidewatch sidecar and a FireLens log_router to a task definition."`
+	Lint     LintCmd     `cmd:"" help:"Check that a task definition runs sidewatch correctly (exit 1 on errors)."`
+	Register RegisterCmd `cmd:"" help:"Register a task definition (tags included) and print its ARN."`
+	Deploy   DeployCmd   `cmd:"" help:"Inject the sidecar into a service's task definition, register it and update the service."`
+}
+
+// injectFlags are the options of inject and deploy.
+type injectFlags struct {
+	SidecarImage     string   `name:"sidecar-image" env:"SIDEWATCH_TASKDEF_SIDECAR_IMAGE" help:"Sidecar image (default public.ecr.aws/sidewatch/sidewatch:latest for a new sidecar; an existing one keeps its image)."`
+	SidecarEssential bool     `name:"sidecar-essential" env:"SIDEWATCH_TASKDEF_SIDECAR_ESSENTIAL" default:"true" negatable:"" help:"Mark the sidecar essential, so the task stops if it does (--no-sidecar-essential while testing)."`
+	SidecarEnv       []string `name:"sidecar-env" env:"SIDEWATCH_TASKDEF_SIDECAR_ENV" sep:"none" placeholder:"NAME=VALUE" help:"Environment of the sidecar, e.g. SIDEWATCH_SINK=stdout (repeatable)."`
+	RouterImage      string   `name:"router-image" env:"SIDEWATCH_TASKDEF_ROUTER_IMAGE" help:"log_router image (default public.ecr.aws/aws-observability/aws-for-fluent-bit:stable for a new log_router, or e.g. fluent/fluent-bit:3.2; an existing one keeps its image)."`
+	RouterName       string   `name:"router-name" env:"SIDEWATCH_TASKDEF_ROUTER_NAME" default:"log_router" help:"Name of a new log_router (an existing FireLens container is reused)."`
+	SidecarName      string   `name:"sidecar-name" env:"SIDEWATCH_TASKDEF_SIDECAR_NAME" default:"sidewatch" help:"Name of the sidecar container."`
+	Ignore           []string `name:"ignore" env:"SIDEWATCH_TASKDEF_IGNORE" placeholder:"CONTAINER" help:"Leave these app containers alone (also: dockerLabels sidewatch.ignore=true)."`
+	SidecarLogGroup  string   `name:"sidecar-log-group" env:"SIDEWATCH_TASKDEF_SIDECAR_LOG_GROUP" placeholder:"GROUP" help:"CloudWatch log group (awslogs) for the new sidecar's and log_router's own output, e.g. the sidecar's events (default: the first app container's awslogs group)."`
+	SidecarLogRegion string   `name:"sidecar-log-region" env:"SIDEWATCH_TASKDEF_SIDECAR_LOG_REGION" placeholder:"REGION" help:"Region of --sidecar-log-group."`
+	CloudWatchPlugin string   `name:"cloudwatch-plugin" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_PLUGIN" default:"auto" enum:"auto,cloudwatch,cloudwatch_logs" help:"Fluent Bit output replacing awslogs: cloudwatch (the AWS image's Go plugin), cloudwatch_logs (core plugin, any image) or auto (cloudwatch with the AWS image)."`
+	AllowBridge      bool     `name:"allow-bridge" env:"SIDEWATCH_TASKDEF_ALLOW_BRIDGE" help:"Accept networkMode bridge or host (EC2 only; the sidecar then sees only its own traffic)."`
+}
+
+// Validate checks flags that only make sense together.
+func (f injectFlags) Validate() error {
+	if f.SidecarLogGroup != "" && f.SidecarLogRegion == "" {
+		return errors.New("--sidecar-log-group (SIDEWATCH_TASKDEF_SIDECAR_LOG_GROUP) needs --sidecar-log-region (SIDEWATCH_TASKDEF_SIDECAR_LOG_REGION)")
+	}
+	return nil
+}
+
+func (f injectFlags) options() taskdefs.Options {
+	return taskdefs.Options{
+		SidecarName:      f.SidecarName,
+		SidecarImage:     f.SidecarImage,
+		SidecarEssential: f.SidecarEssential,
+		SidecarEnv:       f.SidecarEnv,
+		RouterName:       f.RouterName,
+		RouterImage:      f.RouterImage,
+		Ignore:           f.Ignore,
+		AllowBridge:      f.AllowBridge,
+		CloudWatchPlugin: f.CloudWatchPlugin,
+		LogGroup:         f.SidecarLogGroup,
+		LogRegion:        f.SidecarLogRegion,
+	}
+}
+
+// awsFlags select the account, region and endpoint on top of the standard
+// AWS configuration.
+type awsFlags struct {
+	Region      string `name:"region" env:"SIDEWATCH_TASKDEF_AWS_REGION" help:"AWS region (default: AWS_REGION or the profile's)."`
+	Profile     string `name:"profile" env:"SIDEWATCH_TASKDEF_AWS_PROFILE" help:"Shared config profile (default: AWS_PROFILE or default)."`
+	EndpointURL string `name:"endpoint-url" env:"SIDEWATCH_TASKDEF_AWS_ENDPOINT_URL" help:"ECS endpoint, for private endpoints and emulators."`
+}
+
+func (f awsFlags) config() taskdefs.AWSConfig {
+	return taskdefs.AWSConfig{Region: f.Region, Profile: f.Profile, EndpointURL: f.EndpointURL}
+}
+
+// InjectCmd is `sidewatch taskdef inject`.
+type InjectCmd struct {
+	In     string `arg:"" name:"file" help:"Task definition JSON (register-task-definition --cli-input-json or describe-task-definition output); - reads stdin."`
+	Output string `short:"o" name:"output" env:"SIDEWATCH_TASKDEF_OUTPUT" placeholder:"FILE" help:"Write the result to FILE instead of stdout."`
+	DryRun bool   `name:"dry-run" env:"SIDEWATCH_TASKDEF_DRY_RUN" help:"Print a unified diff of the changes instead of the result."`
+	injectFlags
+}
+
+// Run injects and writes the result.
+func (c *InjectCmd) Run(e *env) error {
+	in, err := readTaskdef(c.In)
+	if err != nil {
+		return err
+	}
+	res, err := taskdefs.Inject(in, c.options())
+	if err != nil {
+		return fmt.Errorf("inject %s: %w", c.In, err)
+	}
+	warn(e, res.Warnings)
+	out, err := taskdefs.Encode(res.Def)
+	if err != nil {
+		return err
+	}
+	if c.DryRun {
+		// Diff against the normalised input, so only inject's changes show.
+		before, err := taskdefs.Encode(in)
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(e.stdout, taskdefs.Diff(c.In, c.In+" (injected)", before, out))
+		return err
+	}
+	return writeOutput(e.stdout, c.Output, out)
+}
+
+// LintCmd is `sidewatch taskdef lint`.
+type LintCmd struct {
+	In          string   `arg:"" name:"file" help:"Task definition JSON (register or describe shape); - reads stdin."`
+	Format      string   `name:"format" env:"SIDEWATCH_TASKDEF_LINT_FORMAT" default:"text" enum:"text,json" help:"Output format: text or json."`
+	SidecarName string   `name:"sidecar-name" env:"SIDEWATCH_TASKDEF_SIDECAR_NAME" default:"sidewatch" help:"Name of the sidecar container."`
+	Ignore      []string `name:"ignore" env:"SIDEWATCH_TASKDEF_IGNORE" placeholder:"CONTAINER" help:"App containers deliberately not on FireLens."`
+}
+
+// errFindings makes the exit status 1 when lint found errors.
+var errFindings = errors.New("error-level findings")
+
+// Run lints and prints the findings.
+func (c *LintCmd) Run(e *env) error {
+	def, err := readTaskdef(c.In)
+	if err != nil {
+		return err
+	}
+	fs := taskdefs.Lint(def, taskdefs.LintOptions{SidecarName: c.SidecarName, Ignore: c.Ignore})
+	if c.Format == "json" {
+		if fs == nil {
+			fs = []taskdefs.Finding{}
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(fs); err != nil {
+			return err
+		}
+	} else if _, err := io.WriteString(e.stdout, taskdefs.FormatFindings(fs)); err != nil {
+		return err
+	}
+	if taskdefs.HasErrors(fs) {
+		return fmt.Errorf("lint %s: %w", c.In, errFindings)
+	}
+	return nil
+}
+
+// RegisterCmd is `sidewatch taskdef register`.
+type RegisterCmd struct {
+	In    string `arg:"" name:"file" help:"Task definition JSON (register or describe shape, tags included); - reads stdin."`
+	Force bool   `name:"force" env:"SIDEWATCH_TASKDEF_FORCE" help:"Register even if lint reports errors."`
+	awsFlags
+}
+
+// Run lints, registers and prints the new ARN.
+func (c *RegisterCmd) Run(e *env) error {
+	def, err := readTaskdef(c.In)
+	if err != nil {
+		return err
+	}
+	if err := lintBeforeRegister(e, def, c.Force); err != nil {
+		return err
+	}
+	client, err := taskdefs.NewECS(e.ctx, c.config())
+	if err != nil {
+		return err
+	}
+	arn, err := taskdefs.Register(e.ctx, client, def)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(e.stdout, arn)
+	return err
+}
+
+// DeployCmd is `sidewatch taskdef deploy`.
+type DeployCmd struct {
+	Cluster      string        `name:"cluster" required:"" env:"SIDEWATCH_TASKDEF_CLUSTER" help:"ECS cluster name or ARN."`
+	Service      string        `name:"service" required:"" env:"SIDEWATCH_TASKDEF_SERVICE" help:"ECS service name or ARN."`
+	DryRun       bool          `name:"dry-run" env:"SIDEWATCH_TASKDEF_DRY_RUN" help:"Print the diff of the service's task definition and stop."`
+	Wait         bool          `name:"wait" env:"SIDEWATCH_TASKDEF_WAIT" help:"Wait until the deployment is stable, printing progress to stderr."`
+	WaitTimeout  time.Duration `name:"wait-timeout" env:"SIDEWATCH_TASKDEF_WAIT_TIMEOUT" default:"15m" help:"Give up waiting after this long."`
+	WaitInterval time.Duration `name:"wait-interval" env:"SIDEWATCH_TASKDEF_WAIT_INTERVAL" default:"15s" help:"Time between polls of the service while waiting."`
+	Force        bool          `name:"force" env:"SIDEWATCH_TASKDEF_FORCE" help:"Register even if lint reports errors."`
+	injectFlags
+	awsFlags
+}
+
+// Validate checks the flags before anything is called.
+func (c *DeployCmd) Validate() error {
+	if c.WaitInterval <= 0 || c.WaitTimeout <= 0 {
+		return errors.New("--wait-interval (SIDEWATCH_TASKDEF_WAIT_INTERVAL) and --wait-timeout (SIDEWATCH_TASKDEF_WAIT_TIMEOUT) must be > 0")
+	}
+	return c.injectFlags.Validate()
+}
+
+// Run reads the service's task definition, injects, registers the new
+// revision and points the service at it.
+func (c *DeployCmd) Run(e *env) error {
+	client, err := taskdefs.NewECS(e.ctx, c.config())
+	if err != nil {
+		return err
+	}
+	current, currentARN, err := taskdefs.Current(e.ctx, client, c.Cluster, c.Service)
+	if err != nil {
+		return err
+	}
+	res, err := taskdefs.Inject(current, c.options())
+	if err != nil {
+		return fmt.Errorf("inject into the task definition of service %s: %w", c.Service, err)
+	}
+	warn(e, res.Warnings)
+	before, err := taskdefs.Encode(current)
+	if err != nil {
+		return err
+	}
+	after, err := taskdefs.Encode(res.Def)
+	if err != nil {
+		return err
+	}
+	if c.DryRun {
+		if string(before) == string(after) {
+			e.log.Info("service already runs a protected task definition; nothing would change", "service", c.Service, "taskDefinition", currentARN)
+			return nil
+		}
+		name := current.String("family") + " (" + c.Service + ")"
+		_, err = io.WriteString(e.stdout, taskdefs.Diff(name, name+" (injected)", before, after))
+		return err
+	}
+	if string(before) == string(after) {
+		// Registering an identical revision would only restart the tasks.
+		e.log.Info("service already runs a protected task definition; nothing to do", "service", c.Service, "taskDefinition", currentARN)
+		_, err := fmt.Fprintln(e.stdout, currentARN)
+		return err
+	}
+	if err := lintBeforeRegister(e, res.Def, c.Force); err != nil {
+		return err
+	}
+	arn, err := taskdefs.Register(e.ctx, client, res.Def)
+	if err != nil {
+		return err
+	}
+	if err := taskdefs.UpdateService(e.ctx, client, c.Cluster, c.Service, arn); err != nil {
+		return fmt.Errorf("%w (registered %s)", err, arn)
+	}
+	fmt.Fprintln(e.stdout, arn)
+	if !c.Wait {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, c.WaitTimeout)
+	defer cancel()
+	return taskdefs.WaitStable(ctx, client, c.Cluster, c.Service, arn, c.WaitInterval, e.stderr)
+}
+
+// lintBeforeRegister refuses to register a definition with lint errors.
+func lintBeforeRegister(e *env, def *taskdefs.Object, force bool) error {
+	fs := taskdefs.Lint(def, taskdefs.LintOptions{})
+	if !taskdefs.HasErrors(fs) {
+		return nil
+	}
+	io.WriteString(e.stderr, taskdefs.FormatFindings(fs))
+	if force {
+		return nil
+	}
+	return fmt.Errorf("task definition %s has lint errors (shown above); fix them or pass --force", def.String("family"))
+}
+
+func warn(e *env, warnings []string) {
+	for _, w := range warnings {
+		e.log.Warn(w)
+	}
+}
+
+// readTaskdef reads and parses a file, or stdin for "-".
+func readTaskdef(path string) (*taskdefs.Object, error) {
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = io.ReadAll(os.Stdin)
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read task definition: %w", err)
+	}
+	def, err := taskdefs.Read(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return def, nil
+}
+
+// writeOutput writes to path atomically, or to stdout when path is empty
+// or "-".
+func writeOutput(stdout io.Writer, path string, data []byte) error {
+	if path == "" || path == "-" {
+		_, err := stdout.Write(data)
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

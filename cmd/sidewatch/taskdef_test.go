@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/alecthomas/kong"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/sidewatch/sidewatch/internal/mototest"
+	"github.com/sidewatch/sidewatch/taskdefs"
+)
+
+// runTaskdef parses args as `sidewatch taskdef ...` and runs the command.
+func runTaskdef(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var cli struct {
+		Taskdef TaskdefCmd `cmd:""`
+	}
+	var out, errb bytes.Buffer
+	parser, err := kong.New(&cli, kong.Name("sidewatch"), kong.Writers(&out, &errb),
+		kong.Exit(func(int) { t.Fatalf("kong exited on %v", args) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kctx, err := parser.Parse(append([]string{"taskdef"}, args...))
+	if err != nil {
+		t.Fatalf("parse %v: %v", args, err)
+	}
+	e := &env{ctx: t.Context(), stdout: &out, stderr: &errb, log: slog.New(slog.NewTextHandler(&errb, nil))}
+	err = kctx.Run(e)
+	return out.String(), errb.String(), err
+}
+
+const example = "../../taskdefs/testdata/inject/fargate_awslogs.json"
+
+func TestTaskdefInject(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.json")
+	if _, stderr, err := runTaskdef(t, "inject", example, "-o", out); err != nil {
+		t.Fatalf("inject = %v\n%s", err, stderr)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("../../taskdefs/testdata/inject/fargate_awslogs.golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("inject -o wrote a different document than the golden file:\n%s", taskdefs.Diff("golden", "got", want, got))
+	}
+	// Injecting the output again changes nothing.
+	stdout, _, err := runTaskdef(t, "inject", out, "--dry-run")
+	if err != nil || stdout != "" {
+		t.Errorf("inject --dry-run on injected output = %q, %v; want no diff", stdout, err)
+	}
+}
+
+func TestTaskdefInjectDryRun(t *testing.T) {
+	stdout, stderr, err := runTaskdef(t, "inject", example, "--dry-run", "--no-sidecar-essential", "--sidecar-image", "example.com/sw:1")
+	if err != nil {
+		t.Fatalf("inject --dry-run = %v\n%s", err, stderr)
+	}
+	for _, want := range []string{"--- " + example + "\n", "+++ " + example + " (injected)\n", "@@ -", `+        "logDriver": "awsfirelens",`, `+      "image": "example.com/sw:1",`, `+      "essential": false,`} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("inject --dry-run output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if !strings.Contains(stderr, "taskRoleArn: missing") {
+		t.Errorf("inject stderr = %q, want the taskRoleArn warning", stderr)
+	}
+}
+
+func TestTaskdefInjectRefuses(t *testing.T) {
+	_, _, err := runTaskdef(t, "inject", "../../taskdefs/testdata/inject/ec2_bridge.json")
+	if err == nil || !strings.Contains(err.Error(), "networkMode") || !strings.Contains(err.Error(), "--allow-bridge") {
+		t.Errorf("inject bridge = %v, want an error naming networkMode and --allow-bridge", err)
+	}
+	if _, _, err := runTaskdef(t, "inject", "../../taskdefs/testdata/inject/ec2_bridge.json", "--allow-bridge"); err != nil {
+		t.Errorf("inject bridge --allow-bridge = %v", err)
+	}
+}
+
+func TestTaskdefLint(t *testing.T) {
+	stdout, _, err := runTaskdef(t, "lint", example)
+	if !errors.Is(err, errFindings) {
+		t.Errorf("lint on an unprotected definition = %v, want errFindings", err)
+	}
+	if !strings.Contains(stdout, "error: containerDefinitions [sidecar-missing]") {
+		t.Errorf("lint text output lacks the sidecar-missing error:\n%s", stdout)
+	}
+	stdout, _, err = runTaskdef(t, "lint", "--format", "json", "../../taskdefs/testdata/inject/secrets.golden.json")
+	if err != nil {
+		t.Errorf("lint on an injected definition = %v\n%s", err, stdout)
+	}
+	var fs []taskdefs.Finding
+	if err := json.Unmarshal([]byte(stdout), &fs); err != nil || fs == nil || len(fs) != 0 {
+		t.Errorf("lint --format json = %q (%v), want []", stdout, err)
+	}
+}
+
+func TestTaskdefRegisterAndDeploy(t *testing.T) {
+	srv, err := mototest.Start()
+	if errors.Is(err, mototest.ErrNotInstalled) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	for _, kv := range mototest.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	ctx := t.Context()
+	client, err := taskdefs.NewECS(ctx, taskdefs.AWSConfig{EndpointURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// register refuses an unprotected definition, then registers one.
+	if _, _, err := runTaskdef(t, "register", example, "--endpoint-url", srv.URL); err == nil || !strings.Contains(err.Error(), "lint errors") {
+		t.Errorf("register of an unprotected definition = %v, want a lint refusal", err)
+	}
+	stdout, stderr, err := runTaskdef(t, "register", "../../taskdefs/testdata/inject/describe_output.json", "--endpoint-url", srv.URL, "--force")
+	if err != nil {
+		t.Fatalf("register --force = %v\n%s", err, stderr)
+	}
+	arn0 := strings.TrimSpace(stdout)
+	if !strings.HasSuffix(arn0, ":task-definition/web-task:1") {
+		t.Fatalf("register printed %q, want the ARN of web-task:1", stdout)
+	}
+
+	if _, err := client.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("c1")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CreateService(ctx, &ecs.CreateServiceInput{
+		Cluster: aws.String("c1"), ServiceName: aws.String("s1"), TaskDefinition: aws.String(arn0),
+		DesiredCount: aws.Int32(0), LaunchType: types.LaunchTypeFargate,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deploy := []string{"deploy", "--cluster", "c1", "--service", "s1", "--endpoint-url", srv.URL}
+	stdout, _, err = runTaskdef(t, append(deploy, "--dry-run")...)
+	if err != nil || !strings.Contains(stdout, `+      "name": "sidewatch",`) {
+		t.Errorf("deploy --dry-run = %v, output:\n%s", err, stdout)
+	}
+	stdout, stderr, err = runTaskdef(t, append(deploy, "--wait", "--wait-interval", "10ms")...)
+	if err != nil {
+		t.Fatalf("deploy --wait = %v\n%s", err, stderr)
+	}
+	arn1 := strings.TrimSpace(stdout)
+	if want := strings.TrimSuffix(arn0, ":1") + ":2"; arn1 != want {
+		t.Errorf("deploy printed %q, want %s", arn1, want)
+	}
+	if !strings.Contains(stderr, "0/0 running") {
+		t.Errorf("deploy --wait progress = %q, want a running count", stderr)
+	}
+	ds, err := client.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String("c1"), Services: []string{"s1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := aws.ToString(ds.Services[0].TaskDefinition); got != arn1 {
+		t.Errorf("service task definition = %s, want %s", got, arn1)
+	}
+	if _, _, err := runTaskdef(t, "deploy", "--cluster", "c1", "--service", "nope", "--endpoint-url", srv.URL); err == nil || !strings.Contains(err.Error(), "describe service nope in cluster c1: not found") {
+		t.Errorf("deploy of a missing service = %v, want not found", err)
+	}
+	// A second deploy finds nothing to change and registers nothing.
+	stdout, _, err = runTaskdef(t, append(deploy, "--dry-run")...)
+	if err != nil || stdout != "" {
+		t.Errorf("deploy --dry-run after deploy = %q, %v; want no diff", stdout, err)
+	}
+	stdout, _, err = runTaskdef(t, deploy...)
+	if got := strings.TrimSpace(stdout); err != nil || got != arn1 {
+		t.Errorf("deploy after deploy = %q, %v; want the current ARN %s", got, err, arn1)
+	}
+	list, err := client.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String("web-task")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.TaskDefinitionArns) != 2 {
+		t.Errorf("revisions after two deploys = %v, want 2 (the original and one protected)", list.TaskDefinitionArns)
+	}
+}
+
+func TestTaskdefExitStatus(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"lint_clean", []string{"taskdef", "lint", "../../taskdefs/testdata/inject/secrets.golden.json"}, 0},
+		{"lint_errors", []string{"taskdef", "lint", example}, 1},
+		{"inject_refused", []string{"taskdef", "inject", "../../taskdefs/testdata/inject/ec2_bridge.json"}, 1},
+		{"missing_file", []string{"taskdef", "lint", "does-not-exist.json"}, 1},
+		{"log_group_without_region", []string{"taskdef", "inject", "--sidecar-log-group", "/ecs/x", example}, 2},
+		{"deploy_log_group_without_region", []string{"taskdef", "deploy", "--cluster", "c", "--service", "s", "--sidecar-log-group", "/ecs/x"}, 2},
+		{"deploy_zero_wait_interval", []string{"taskdef", "deploy", "--cluster", "c", "--service", "s", "--wait-interval", "0s"}, 2},
+		{"sidecar_env_keeps_commas", []string{"taskdef", "inject", "--sidecar-env", "SIDEWATCH_SINK=stdout,file", example}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if got := run(t.Context(), tt.args, &stdout, &stderr); got != tt.want {
+				t.Errorf("run(%q) = %d, want %d\nstderr: %s", tt.args, got, tt.want, stderr.String())
+			}
+			if tt.name == "sidecar_env_keeps_commas" && !strings.Contains(stdout.String(), `"value": "stdout,file"`) {
+				t.Errorf("run(%q) output lacks the env value with its comma", tt.args)
+			}
+		})
+	}
+}
