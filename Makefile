@@ -57,11 +57,6 @@ clean: ## remove build output
 bench-capture: ## (root) live capture benchmark: sidewatch vs tcpdump, zero-drop rate and CPU (sidecar/capture/bench)
 	sidecar/capture/bench/bench-capture.sh
 
-.PHONY: pcaps
-pcaps: ## regenerate the replay test captures from real traffic in network namespaces (root), then their golden files
-	sidecar/capture/testdata/mkpcaps.sh
-	go test ./sidecar/capture -run Golden -update
-
 .PHONY: bench-syslog
 bench-syslog: ## syslog end to end: sidewatch run vs rsyslog imptcp, msg/s and RSS (N, CONNS, RATE)
 	sidecar/syslog/bench/bench.sh
@@ -119,3 +114,8 @@ e2e: ## run the task simulation as root (image built from the Dockerfile; E2E_IM
 .PHONY: demo
 demo: build ## as root: run sidewatch in a throwaway task namespace with a little traffic and logs, print the events
 	scripts/demo.sh bin/sidewatch
+
+.PHONY: pcaps
+pcaps: ## regenerate the replay test captures from real traffic in network namespaces (root), then their golden files
+	sidecar/capture/testdata/mkpcaps.sh
+	go test ./sidecar/capture -run Golden -update

@@ -26,7 +26,7 @@ func replayEnv(stdout, stderr io.Writer) *env {
 // TestReplayMatchesCaptureGolden checks that the command prints exactly
 // the events of the capture package's golden replay files.
 func TestReplayMatchesCaptureGolden(t *testing.T) {
-	for _, name := range []string{"eth.pcap", "eth.pcapng", "lo_sll.pcap", "lo_sll2.pcap"} {
+	for _, name := range []string{"eth.pcap", "eth.pcapng", "lo_sll.pcap", "lo_sll2.pcap", "bulk.pcap"} {
 		t.Run(strings.ReplaceAll(name, ".", "_"), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			cmd := &ReplayCmd{Files: []string{filepath.Join(captures, name)}, Flow: flow.DefaultConfig()}

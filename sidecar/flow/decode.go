@@ -158,6 +158,11 @@ func (d *decoder) decode(link layers.LinkType, data []byte, p *packet) decodeRes
 		p.tcpFlags = d.tcp.Contents[13]
 		p.seq, p.ack = d.tcp.Seq, d.tcp.Ack
 		p.payload = uint32(len(d.tcp.Payload))
+		// A snap length may have cut the segment short: the IP header
+		// still tells its size.
+		if n, ok := d.declaredL4Len(ip, ipPayload); ok && n >= len(d.tcp.Contents) {
+			p.payload = uint32(n - len(d.tcp.Contents))
+		}
 	case layers.LayerTypeUDP:
 		p.sport, p.dport = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
 	case layers.LayerTypeICMPv4:
@@ -179,4 +184,24 @@ func (d *decoder) decode(link layers.LinkType, data []byte, p *packet) decodeRes
 		}
 	}
 	return decodedIP
+}
+
+// declaredL4Len is the length of the transport segment that the IP header
+// declares, whatever was captured of it; ipPayload is the captured part
+// after the IP header and its extensions.
+func (d *decoder) declaredL4Len(ip gopacket.LayerType, ipPayload []byte) (int, bool) {
+	switch ip {
+	case layers.LayerTypeIPv4:
+		return int(d.ip4.Length) - int(d.ip4.IHL)*4, true
+	case layers.LayerTypeIPv6:
+		if d.ip6.Length == 0 { // jumbogram
+			return 0, false
+		}
+		ext := len(d.ip6.Payload) - len(ipPayload)
+		if d.ip6.HopByHop != nil {
+			ext += d.ip6.HopByHop.ActualLength
+		}
+		return int(d.ip6.Length) - ext, true
+	}
+	return 0, false
 }

@@ -13,8 +13,8 @@
 // lengths of its frames, link-layer header included, as tshark's
 // conversation statistics and Suricata count them; packets are captured
 // frames (with GRO/TSO one frame may stand for several wire packets). The
-// client is the sender of the first packet, or the receiver of a first
-// SYN-ACK. IP fragments, non-IP frames and malformed frames are counted in
+// client is the sender of the first packet, or its receiver if that packet
+// is a SYN-ACK, or (without SYN) goes from a port below 1024 to one above. IP fragments, non-IP frames and malformed frames are counted in
 // metrics and not attributed to flows.
 package flow
 
@@ -122,8 +122,9 @@ type Table struct {
 	m tableMetrics
 }
 
-// NewTable returns an empty table that emits to out. cfg must be valid
-// (see Config.Validate). reg may be nil in tests.
+// NewTable returns an empty table that emits to out and registers its
+// metrics (sidewatch_flow_*) in reg, so there is one table per registry.
+// cfg must be valid (see Config.Validate). reg may be nil in tests.
 func NewTable(cfg Config, out Emitter, reg *metrics.Registry) *Table {
 	if reg == nil {
 		reg = metrics.New()
@@ -275,8 +276,15 @@ func (t *Table) create(now int64, iface string, k key, p *packet, fromA bool) in
 	switch p.proto {
 	case protoTCP:
 		e.class = classTCPNew
-		// A first SYN-ACK comes from the server.
-		if p.tcpFlags&(tcpSYN|tcpACK) == tcpSYN|tcpACK {
+		switch {
+		case p.tcpFlags&(tcpSYN|tcpACK) == tcpSYN|tcpACK:
+			// A first SYN-ACK comes from the server.
+			e.clientIsA = !fromA
+		case p.tcpFlags&tcpSYN == 0 && serverFirst(p):
+			e.clientIsA = !fromA
+		}
+	case protoUDP, protoSCTP:
+		if serverFirst(p) {
 			e.clientIsA = !fromA
 		}
 	case protoICMP, protoICMPv6:
@@ -290,6 +298,14 @@ func (t *Table) create(now int64, iface string, k key, p *packet, fromA bool) in
 	t.m.created.Inc()
 	t.m.active.Set(int64(len(t.index)))
 	return i
+}
+
+// serverFirst reports whether p, the first packet seen of a flow picked up
+// midway (no SYN), was sent from a well-known port to an ephemeral one, as
+// a server's reply is: connections open before the capture started would
+// otherwise be reported backwards.
+func serverFirst(p *packet) bool {
+	return p.sport < 1024 && p.dport >= 1024
 }
 
 // oldest returns the open flow whose last packet is the oldest.
@@ -385,7 +401,7 @@ func (t *Table) unlink(l *list, w int, i int32) {
 }
 
 // flowID derives a stable, nonzero id from the key and start time (FNV-1a),
-// so that live capture and replay of the same traffic agree. It keeps 53
+// so that replaying a capture yields the same ids every time. It keeps 53
 // bits: JSON consumers that read numbers as doubles lose nothing.
 func flowID(k *key, start int64) uint64 {
 	const prime = 1099511628211

@@ -137,6 +137,42 @@ func TestTableScenarios(t *testing.T) {
 		},
 		want: []summary{{Src: "10.0.0.1:40000", Dst: "10.0.0.2:443", Proto: "TCP", PktsTS: 1, PktsTC: 1, BytesTS: 60, BytesTC: 60, State: "established", Reason: "shutdown", TCPState: "established", FlagsTS: tcpACK | tcpPSH, FlagsTC: tcpACK}},
 	}, {
+		name: "tcp_midstream_server_first_by_port",
+		cfg:  def,
+		steps: []step{
+			at(0, tcpSeg(srv, cli, 443, 40000, tcpACK|tcpPSH, 1, 1)),
+			at(time.Millisecond, tcpSeg(cli, srv, 40000, 443, tcpACK, 1, 2)),
+			{at: time.Second, flush: true},
+		},
+		want: []summary{{Src: "10.0.0.1:40000", Dst: "10.0.0.2:443", Proto: "TCP", PktsTS: 1, PktsTC: 1, BytesTS: 60, BytesTC: 60, State: "established", Reason: "shutdown", TCPState: "established", FlagsTS: tcpACK, FlagsTC: tcpACK | tcpPSH}},
+	}, {
+		name: "udp_reply_first_by_port",
+		cfg:  def,
+		steps: []step{
+			at(0, udp(srv, cli, 53, 5000)),
+			{at: time.Second, flush: true},
+		},
+		want: []summary{{Src: "10.0.0.1:5000", Dst: "10.0.0.2:53", Proto: "UDP", PktsTC: 1, BytesTC: 62, State: "new", Reason: "shutdown"}},
+	}, {
+		name: "udp_between_high_ports_keeps_first_sender",
+		cfg:  def,
+		steps: []step{
+			at(0, udp(srv, cli, 8080, 5000)),
+			{at: time.Second, flush: true},
+		},
+		want: []summary{{Src: "10.0.0.2:8080", Dst: "10.0.0.1:5000", Proto: "UDP", PktsTS: 1, BytesTS: 62, State: "new", Reason: "shutdown"}},
+	}, {
+		name: "tcp_missed_syn_ack_still_establishes",
+		cfg:  def,
+		steps: []step{
+			at(0, tcpSeg(cli, srv, 40000, 80, tcpSYN, 100, 0)),
+			at(time.Millisecond, tcpSeg(cli, srv, 40000, 80, tcpACK, 101, 501)),
+			at(2*time.Millisecond, tcpSeg(srv, cli, 80, 40000, tcpACK|tcpPSH, 501, 101)),
+			at(3*time.Millisecond, tcpSeg(cli, srv, 40000, 80, tcpACK, 101, 601)),
+			{at: time.Second, flush: true},
+		},
+		want: []summary{{Src: "10.0.0.1:40000", Dst: "10.0.0.2:80", Proto: "TCP", PktsTS: 3, PktsTC: 1, BytesTS: 180, BytesTC: 60, State: "established", Reason: "shutdown", TCPState: "established", FlagsTS: tcpSYN | tcpACK, FlagsTC: tcpACK | tcpPSH}},
+	}, {
 		name: "tcp_refused_closes_after_closed_timeout",
 		cfg:  def,
 		steps: []step{
@@ -299,5 +335,38 @@ func TestTableFlowIDStable(t *testing.T) {
 	ids := []uint64{rec.events[0].FlowID, rec.events[1].FlowID, rec.events[2].FlowID}
 	if ids[0] != ids[1] || ids[0] == ids[2] || ids[0] == 0 || ids[0] >= 1<<53 {
 		t.Errorf("flow ids %v: want the interim and final records of one flow equal, another flow's different, all in (0, 2^53)", ids)
+	}
+}
+
+// TestTableFINAckedWhenSnapped checks that a FIN whose data a snap length
+// cut off is still known to be acknowledged, from the IP length.
+func TestTableFINAckedWhenSnapped(t *testing.T) {
+	for _, c := range []struct{ name, cli, srv string }{{"ipv4", cli, srv}, {"ipv6", cli6, srv6}} {
+		t.Run(c.name, func(t *testing.T) {
+			rec := &recorder{}
+			tab := NewTable(DefaultConfig(), rec, nil)
+			feed(t, tab, t0, []seg{
+				tcpSeg(c.cli, c.srv, 40000, 80, tcpSYN, 100, 0),
+				tcpSeg(c.srv, c.cli, 80, 40000, tcpSYN|tcpACK, 500, 101),
+				tcpSeg(c.cli, c.srv, 40000, 80, tcpACK, 101, 501),
+			})
+			fin := tcpSeg(c.cli, c.srv, 40000, 80, tcpFIN|tcpACK|tcpPSH, 101, 501)
+			fin.payload = 1000
+			b := ethFrame(t, fin)
+			tab.Packet(t0.Add(time.Second), "eth1", layers.LinkTypeEthernet, b[:len(b)-900], len(b))
+			// An ACK of part of the data does not acknowledge the FIN; the
+			// captured 100 bytes must not make it look so.
+			partial := ethFrame(t, tcpSeg(c.srv, c.cli, 80, 40000, tcpACK, 501, 101+500))
+			tab.Packet(t0.Add(2*time.Second), "eth1", layers.LinkTypeEthernet, partial, len(partial))
+			if got := tab.entries[tab.idle[classTCPEstablished].head].tcp; got != tcpFinWait1 {
+				t.Errorf("after a partial ACK: tcp.state %s, want fin_wait1", got)
+			}
+			ack := ethFrame(t, tcpSeg(c.srv, c.cli, 80, 40000, tcpACK, 501, 101+1000+1))
+			tab.Packet(t0.Add(3*time.Second), "eth1", layers.LinkTypeEthernet, ack, len(ack))
+			tab.Flush(t0.Add(4*time.Second), ReasonShutdown)
+			if len(rec.events) != 1 || rec.events[0].TCP.State != "fin_wait2" {
+				t.Errorf("events %+v, want one flow in fin_wait2", summaries(rec.events))
+			}
+		})
 	}
 }

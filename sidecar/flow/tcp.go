@@ -82,7 +82,9 @@ func (e *entry) trackTCP(dir int, p *packet) {
 			e.tcp = tcpEstablished
 		}
 	case tcpSynSent:
-		if f&(tcpSYN|tcpACK) == tcpSYN|tcpACK && !fromClient {
+		// The SYN-ACK, or any later segment of the server's if the capture
+		// missed it: a lost frame must not leave a busy flow "new".
+		if f&tcpACK != 0 && !fromClient {
 			e.tcp = tcpSynRecv
 		}
 	case tcpSynRecv:

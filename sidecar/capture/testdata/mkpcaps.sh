@@ -11,6 +11,8 @@
 #   lo_sll.pcap  tcpdump -i any -y LINUX_SLL in a namespace with only lo:
 #                HTTP and UDP over 127.0.0.1 and ::1
 #   lo_sll2.pcap the same with -y LINUX_SLL2
+#   bulk.pcap    tcpdump -s 128 on the veth: 4 MB downloads over IPv4 and
+#                IPv6 (GSO/GRO frames far above the MTU; headers only kept)
 #
 # Usage: mkpcaps.sh [OUTDIR] (default: this directory). After regenerating
 # the committed files, run `go test ./sidecar/capture -run Golden -update`.
@@ -73,6 +75,7 @@ s.sendto(b"anyone?", (sys.argv[1], 9))
 http_server() {
 	mkdir -p "$work/www"
 	echo "hello from sidewatch" >"$work/www/index.html"
+	head -c 4000000 /dev/zero >"$work/www/bulk.bin"
 	(cd "$work/www" && exec ip netns exec "$1" python3 -m http.server --bind :: 8080 >/dev/null 2>&1) &
 	pids+=($!)
 }
@@ -91,6 +94,7 @@ wait_port() {
 capture() {
 	local name=$1
 	shift
+	: >"$work/$name.err"
 	"$@" 2>"$work/$name.err" &
 	pids+=($!)
 	cap_pid=$!
@@ -143,6 +147,11 @@ ip netns exec $C curl -s --local-port 41003 'http://[fd99::2]:9/' || true
 udp_closed $C 10.99.0.2
 stop_capture
 
+capture bulk ip netns exec $C tcpdump -n -U --immediate-mode -s 128 -i swf-c -w "$work/bulk.pcap"
+ip netns exec $C curl -s -o /dev/null --local-port 41030 http://10.99.0.2:8080/bulk.bin
+ip netns exec $C curl -s -o /dev/null --local-port 41031 'http://[fd99::2]:8080/bulk.bin'
+stop_capture
+
 capture ethng ip netns exec $C dumpcap -q -i swf-c -w "$work/eth.pcapng"
 ip netns exec $C curl -s -o /dev/null --local-port 41010 http://10.99.0.2:8080/
 udp_client $C 10.99.0.2 42010
@@ -167,7 +176,7 @@ for link in LINUX_SLL LINUX_SLL2; do
 	port=$((port + 2))
 done
 
-for f in eth.pcap eth.pcapng lo_sll.pcap lo_sll2.pcap; do
+for f in eth.pcap eth.pcapng lo_sll.pcap lo_sll2.pcap bulk.pcap; do
 	cp "$work/$f" "$out/$f"
 done
 ls -l "$out"/*.pcap "$out"/*.pcapng
