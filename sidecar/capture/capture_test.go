@@ -19,7 +19,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"block_not_power_of_two", func(c *Config) { c.BlockKiB = 768 }, "--capture-block-kib (SIDEWATCH_CAPTURE_BLOCK_KIB)"},
 		{"block_too_small_for_snaplen", func(c *Config) { c.BlockKiB = 256 }, "--capture-block-kib"},
-		{"ring_one_block", func(c *Config) { c.RingMiB = 1 }, "--capture-ring-mib (SIDEWATCH_CAPTURE_RING_MIB)"},
+		{"ring_one_block", func(c *Config) { c.RingMiB, c.BlockKiB = 1, 1024 }, "--capture-ring-mib (SIDEWATCH_CAPTURE_RING_MIB)"},
 		{"ring_zero", func(c *Config) { c.RingMiB = 0 }, "--capture-ring-mib"},
 		{"ring_not_block_multiple", func(c *Config) { c.RingMiB = 3; c.BlockKiB = 2048 }, "--capture-ring-mib"},
 		{"block_timeout_zero", func(c *Config) { c.BlockTimeout = 0 }, "--capture-block-timeout (SIDEWATCH_CAPTURE_BLOCK_TIMEOUT)"},

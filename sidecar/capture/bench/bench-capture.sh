@@ -8,13 +8,15 @@
 #
 # Needs root, ip (iproute2), tcpdump, tcpreplay and go.
 # Environment: PACKETS (default 300000), RATES (pps list), RING_MIB (8; the
-# tcpdump buffer is set to the same size).
+# tcpdump buffer is set to the same size), BLOCK_KIB (sidewatch's ring block,
+# default 512, like libpcap's at this snap length).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
 PACKETS=${PACKETS:-300000}
 RATES=${RATES:-"25000 50000 100000 150000 200000 top top2"}
 RING_MIB=${RING_MIB:-8}
+BLOCK_KIB=${BLOCK_KIB:-512}
 
 if [ "$(id -u)" != 0 ]; then echo "bench-capture needs root (ip netns, AF_PACKET)" >&2; exit 1; fi
 for tool in ip tcpdump tcpreplay go; do
@@ -58,7 +60,7 @@ printf '%-9s %-10s | %-12s %-10s %-8s | %-12s %-10s %-8s\n' \
   "rate_pps" "sent_pps" "sw_captured" "sw_drops" "sw_cpu_s" "td_captured" "td_drops" "td_cpu_s"
 best_sw=0 best_td=0
 for rate in $RATES; do
-  SIDEWATCH_CAPTURE_INTERFACES=swb1 SIDEWATCH_CAPTURE_RING_MIB=$RING_MIB SIDEWATCH_NO_LAUNCHER=true \
+  SIDEWATCH_CAPTURE_INTERFACES=swb1 SIDEWATCH_CAPTURE_RING_MIB=$RING_MIB SIDEWATCH_CAPTURE_BLOCK_KIB=$BLOCK_KIB SIDEWATCH_NO_LAUNCHER=true \
     SIDEWATCH_STATS_INTERVAL=0 SIDEWATCH_HEALTH_ADDR= SIDEWATCH_LOG_FORMAT=text \
     ip netns exec "$cap" "$work/sidewatch" run >"$work/sw.json" 2>"$work/sw.err" &
   swpid=$!; pids+=("$swpid")
@@ -99,4 +101,4 @@ for rate in $RATES; do
   if [ "${swdrops:-1}" = 0 ] && [ "${swpkts:-0}" -ge "$want" ] && [ "${sent:-0}" -gt "$best_sw" ]; then best_sw=$sent; fi
   if [ "${tddrops:-1}" = 0 ] && [ "${tdpkts:-0}" -ge "$want" ] && [ "${sent:-0}" -gt "$best_td" ]; then best_td=$sent; fi
 done
-echo "highest sent rate with zero kernel drops: sidewatch ${best_sw} pps, tcpdump ${best_td} pps (${PACKETS} packets per rate, ${RING_MIB} MiB ring/buffer each)"
+echo "highest sent rate with zero kernel drops: sidewatch ${best_sw} pps, tcpdump ${best_td} pps (${PACKETS} packets per rate, ${RING_MIB} MiB ring/buffer each, sidewatch blocks ${BLOCK_KIB} KiB)"
