@@ -40,8 +40,8 @@ bench: ## run the Go benchmarks
 	go test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: golden
-golden: ## rewrite golden files under testdata/
-	go test ./... -run Golden -update
+golden: ## rewrite golden files under testdata/ (every package with a TestGolden and an -update flag)
+	go test $$(grep -rl --include='*_test.go' 'flag.Bool("update"' . | xargs -n1 dirname | sort -u) -count=1 -run '^TestGolden' -args -update
 
 .PHONY: cross
 cross: ## build for linux/arm64 and compile the tests for darwin
