@@ -26,7 +26,7 @@ COPY . .
 ARG TARGETOS=linux
 ARG TARGETARCH
 ARG VERSION=dev
-RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath \
+RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -tags sidecaronly \
       -ldflags "-s -w -X main.version=${VERSION}" \
       -o /out/ ./cmd/sidewatch ./cmd/fluent-launch
 # The same tree `make image` lays out for the prebuilt stage. The capability

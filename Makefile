@@ -75,7 +75,7 @@ image-bin: ## build bin/linux-<arch>/ (sidewatch with cap_net_raw+ep) and bin/ro
 	@command -v setcap >/dev/null || { echo "image-bin: needs setcap (Debian libcap2-bin)"; exit 1; }
 	@set -e; for arch in $(IMAGE_ARCHES); do \
 	  echo "== linux/$$arch"; \
-	  GOOS=linux GOARCH=$$arch go build $(GOFLAGS_BUILD) -o bin/linux-$$arch/ ./cmd/sidewatch ./cmd/fluent-launch; \
+	  GOOS=linux GOARCH=$$arch go build $(GOFLAGS_BUILD) -tags sidecaronly -o bin/linux-$$arch/ ./cmd/sidewatch ./cmd/fluent-launch; \
 	  setcap cap_net_raw+ep bin/linux-$$arch/sidewatch || { echo "image-bin: setcap needs root (CAP_SETFCAP)"; exit 1; }; \
 	done
 	rm -rf bin/rootfs

@@ -58,7 +58,7 @@ func command(t *testing.T, dir, name string, args ...string) string {
 // vet and the other tests have compiled (a cold build takes minutes in CI).
 func goBuild(t *testing.T, out string, pkgs ...string) {
 	t.Helper()
-	args := append([]string{"build", "-ldflags", "-s -w -X main.version=e2e", "-o", out}, pkgs...)
+	args := append([]string{"build", "-tags", "sidecaronly", "-ldflags", "-s -w -X main.version=e2e", "-o", out}, pkgs...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = ".."
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)

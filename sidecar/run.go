@@ -149,7 +149,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, ve
 	if rcv != nil {
 		startProducer("syslog", rcv.Serve)
 		tcp, udp := rcv.Addrs()
-		log.Info("syslog receiver up", "tcp", tcp, "udp", udp)
+		log.Info("syslog receiver up", "tcp", addrString(tcp), "udp", addrString(udp))
 	}
 	if cfg.Metadata.URI != "" {
 		startService("metadata", meta.Run)
@@ -159,7 +159,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, ve
 		hs.Ready()
 		log.Info("health listener up", "addr", hs.Addr().String())
 	}
-	log.Info("sidewatch running", "version", version, "sinks", cfg.Sinks, "startup", time.Since(started).Round(time.Microsecond))
+	log.Info("sidewatch running", "version", version, "sinks", cfg.Sinks, "startup", time.Since(started).Round(time.Microsecond).String())
 
 	// 6. Shutdown.
 	<-runCtx.Done()
@@ -233,4 +233,12 @@ func closeSinks(sinks []pipeline.Sink) {
 	for _, s := range sinks {
 		s.Close()
 	}
+}
+
+// addrString prints a listener address, or "off" for a disabled one.
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return a.String()
 }

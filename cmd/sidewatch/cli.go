@@ -20,11 +20,11 @@ type cli struct {
 	LogFormat string `name:"log-format" env:"SIDEWATCH_LOG_FORMAT" default:"json" enum:"json,text" help:"Diagnostics format on stderr: json or text."`
 	LogLevel  string `name:"log-level" env:"SIDEWATCH_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Diagnostics level: debug, info, warn or error."`
 
-	Run     runCmd     `cmd:"" help:"Run the sidecar: receive logs, watch the network, write events."`
-	Health  healthCmd  `cmd:"" help:"Exit 0 if the sidecar on --addr is healthy, 1 if not (for ECS healthCheck)."`
-	Replay  ReplayCmd  `cmd:"" help:"Replay pcap/pcapng files through the flow path and print the events."`
-	Version versionCmd `cmd:"" help:"Print the version."`
-	Taskdef TaskdefCmd `cmd:"" help:"Protect, check, register and deploy ECS task definitions."`
+	Run             runCmd     `cmd:"" help:"Run the sidecar: receive logs, watch the network, write events."`
+	Health          healthCmd  `cmd:"" help:"Exit 0 if the sidecar on --addr is healthy, 1 if not (for ECS healthCheck)."`
+	Replay          ReplayCmd  `cmd:"" help:"Replay pcap/pcapng files through the flow path and print the events."`
+	Version         versionCmd `cmd:"" help:"Print the version."`
+	TaskdefCommands `embed:""`
 }
 
 // env carries what commands need from main.

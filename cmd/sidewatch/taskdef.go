@@ -1,3 +1,5 @@
+//go:build !sidecaronly
+
 package main
 
 import (
@@ -11,6 +13,14 @@ import (
 
 	"github.com/sidewatch/sidewatch/taskdefs"
 )
+
+// TaskdefCommands adds `sidewatch taskdef` to the CLI. The sidecar image
+// is built with -tags sidecaronly and leaves it out: operators run it from
+// their own machines, and the AWS SDK's ECS client would add 5 MB to an
+// image with a 20 MB budget.
+type TaskdefCommands struct {
+	Taskdef TaskdefCmd `cmd:"" help:"Protect, check, register and deploy ECS task definitions."`
+}
 
 // TaskdefCmd groups the task definition commands.
 type TaskdefCmd struct {
