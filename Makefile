@@ -105,3 +105,8 @@ e2e: ## run the task simulation as root (image built from the Dockerfile; E2E_IM
 .PHONY: demo
 demo: build ## as root: run sidewatch in a throwaway task namespace with a little traffic and logs, print the events
 	scripts/demo.sh bin/sidewatch
+
+.PHONY: pcaps
+pcaps: ## regenerate the replay test captures from real traffic in network namespaces (root), then their golden files
+	sidecar/capture/testdata/mkpcaps.sh
+	go test ./sidecar/capture -run Golden -update

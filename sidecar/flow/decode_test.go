@@ -1,0 +1,289 @@
+package flow
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/sidewatch/sidewatch/sidecar/metrics"
+)
+
+// withLink replaces the Ethernet header of an ethFrame with another link
+// header.
+func withLink(t testing.TB, link layers.LinkType, eth []byte) []byte {
+	t.Helper()
+	ip := eth[14:]
+	proto := binary.BigEndian.Uint16(eth[12:14])
+	switch link {
+	case layers.LinkTypeEthernet:
+		return eth
+	case layers.LinkTypeLinuxSLL:
+		h := make([]byte, 16)
+		binary.BigEndian.PutUint16(h[0:], 4) // outgoing
+		binary.BigEndian.PutUint16(h[2:], 1) // ARPHRD_ETHER
+		binary.BigEndian.PutUint16(h[4:], 6)
+		copy(h[6:], macA)
+		binary.BigEndian.PutUint16(h[14:], proto)
+		return append(h, ip...)
+	case layers.LinkTypeLinuxSLL2:
+		h := make([]byte, 20)
+		binary.BigEndian.PutUint16(h[0:], proto)
+		binary.BigEndian.PutUint32(h[4:], 2) // ifindex
+		binary.BigEndian.PutUint16(h[8:], 1) // ARPHRD_ETHER
+		h[10], h[11] = 0, 6
+		copy(h[12:], macA)
+		return append(h, ip...)
+	case layers.LinkTypeNull:
+		fam := uint32(layers.ProtocolFamilyIPv4)
+		if proto == uint16(layers.EthernetTypeIPv6) {
+			fam = uint32(layers.ProtocolFamilyIPv6Linux)
+		}
+		return append(binary.LittleEndian.AppendUint32(nil, fam), ip...)
+	case layers.LinkTypeLoop:
+		fam := uint32(layers.ProtocolFamilyIPv4)
+		if proto == uint16(layers.EthernetTypeIPv6) {
+			fam = uint32(layers.ProtocolFamilyIPv6Linux)
+		}
+		return append(binary.BigEndian.AppendUint32(nil, fam), ip...)
+	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
+		return append([]byte(nil), ip...)
+	}
+	t.Fatalf("withLink: no header for %v", link)
+	return nil
+}
+
+// vlanFrame inserts an 802.1Q tag into an Ethernet frame.
+func vlanFrame(eth []byte) []byte {
+	out := append([]byte(nil), eth[:12]...)
+	out = append(out, 0x81, 0x00, 0x00, 0x64) // VLAN 100
+	return append(out, eth[12:]...)
+}
+
+func TestPacketLinkTypes(t *testing.T) {
+	udp4 := ethFrame(t, udp(cli, srv, 5000, 53))
+	udp6 := ethFrame(t, udp(cli6, srv6, 5000, 53))
+	tests := []struct {
+		name string
+		link layers.LinkType
+		data []byte
+		want string // src -> dst
+	}{
+		{"ethernet", layers.LinkTypeEthernet, udp4, "10.0.0.1:5000"},
+		{"ethernet_vlan", layers.LinkTypeEthernet, vlanFrame(udp4), "10.0.0.1:5000"},
+		{"ethernet_ipv6", layers.LinkTypeEthernet, udp6, "[fd00::1]:5000"},
+		{"linux_sll", layers.LinkTypeLinuxSLL, withLink(t, layers.LinkTypeLinuxSLL, udp4), "10.0.0.1:5000"},
+		{"linux_sll_ipv6", layers.LinkTypeLinuxSLL, withLink(t, layers.LinkTypeLinuxSLL, udp6), "[fd00::1]:5000"},
+		{"linux_sll2", layers.LinkTypeLinuxSLL2, withLink(t, layers.LinkTypeLinuxSLL2, udp4), "10.0.0.1:5000"},
+		{"null", layers.LinkTypeNull, withLink(t, layers.LinkTypeNull, udp4), "10.0.0.1:5000"},
+		{"null_ipv6", layers.LinkTypeNull, withLink(t, layers.LinkTypeNull, udp6), "[fd00::1]:5000"},
+		{"loop", layers.LinkTypeLoop, withLink(t, layers.LinkTypeLoop, udp4), "10.0.0.1:5000"},
+		{"raw_ipv4", layers.LinkTypeRaw, withLink(t, layers.LinkTypeRaw, udp4), "10.0.0.1:5000"},
+		{"raw_ipv6", layers.LinkTypeRaw, withLink(t, layers.LinkTypeRaw, udp6), "[fd00::1]:5000"},
+		{"ipv4", layers.LinkTypeIPv4, withLink(t, layers.LinkTypeIPv4, udp4), "10.0.0.1:5000"},
+		{"ipv6", layers.LinkTypeIPv6, withLink(t, layers.LinkTypeIPv6, udp6), "[fd00::1]:5000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			tab := NewTable(DefaultConfig(), rec, nil)
+			// wireLen larger than the capture: a snap length cut the frame.
+			tab.Packet(t0, "lo", tt.link, tt.data, len(tt.data)+100)
+			tab.Flush(t0, ReasonShutdown)
+			if len(rec.events) != 1 {
+				t.Fatalf("%d events, want 1", len(rec.events))
+			}
+			got := summarize(rec.events[0])
+			if got.Src != tt.want || got.Proto != "UDP" || got.BytesTS != uint64(len(tt.data)+100) {
+				t.Errorf("flow %s %s, %d bytes; want %s UDP, %d bytes (the wire length)", got.Src, got.Proto, got.BytesTS, tt.want, len(tt.data)+100)
+			}
+		})
+	}
+}
+
+func TestPacketSkipped(t *testing.T) {
+	arp := func() []byte {
+		buf := gopacket.NewSerializeBuffer()
+		err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{},
+			&layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: layers.EthernetTypeARP},
+			&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4,
+				Operation: 1, SourceHwAddress: macA, SourceProtAddress: []byte{10, 0, 0, 1}, DstHwAddress: make([]byte, 6), DstProtAddress: []byte{10, 0, 0, 2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}()
+	// An IPv4 fragment: set MF on a UDP packet.
+	frag4 := ethFrame(t, udp(cli, srv, 5000, 53))
+	frag4[14+6] |= 0x20
+	// An IPv6 fragment header in front of UDP, not the first fragment.
+	frag6 := func() []byte {
+		buf := gopacket.NewSerializeBuffer()
+		err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true},
+			&layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: layers.EthernetTypeIPv6},
+			&layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolIPv6Fragment,
+				SrcIP: []byte{0xfd, 15: 1}, DstIP: []byte{0xfd, 15: 2}},
+			&layers.IPv6Fragment{NextHeader: layers.IPProtocolUDP, FragmentOffset: 100},
+			gopacket.Payload(make([]byte, 32)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}()
+	tcp := ethFrame(t, tcpSeg(cli, srv, 40000, 80, tcpSYN, 1, 0))
+	truncatedTCP := tcp[:14+20+10]
+	badIHL := append([]byte(nil), tcp...)
+	badIHL[14] = 0x42
+	tests := []struct {
+		name   string
+		link   layers.LinkType
+		data   []byte
+		reason string
+	}{
+		{"arp", layers.LinkTypeEthernet, arp, "not_ip"},
+		{"ipv4_fragment", layers.LinkTypeEthernet, frag4, "fragment"},
+		{"ipv6_fragment", layers.LinkTypeEthernet, frag6, "fragment"},
+		{"truncated_tcp", layers.LinkTypeEthernet, truncatedTCP, "malformed"},
+		{"bad_ipv4_header_length", layers.LinkTypeEthernet, badIHL, "malformed"},
+		{"short_ethernet", layers.LinkTypeEthernet, tcp[:10], "malformed"},
+		{"empty_raw", layers.LinkTypeRaw, nil, "malformed"},
+		{"raw_not_ip", layers.LinkTypeRaw, []byte{0x10, 0, 0, 0}, "malformed"},
+		{"unknown_link_type", layers.LinkTypeIEEE802_11, tcp, "link_type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := metrics.New()
+			rec := &recorder{}
+			tab := NewTable(DefaultConfig(), rec, reg)
+			tab.Packet(t0, "eth1", tt.link, tt.data, len(tt.data))
+			if tab.Len() != 0 {
+				t.Errorf("Len() = %d, want 0: the frame must not make a flow", tab.Len())
+			}
+			got := reg.Stats()["flow"].(map[string]any)["packets_skipped_total"].(map[string]any)
+			want := map[string]any{"not_ip": uint64(0), "fragment": uint64(0), "malformed": uint64(0), "link_type": uint64(0)}
+			want[tt.reason] = uint64(1)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("packets_skipped_total (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPacketOtherProtocols(t *testing.T) {
+	tests := []struct {
+		name      string
+		proto     layers.IPProtocol
+		payload   []byte
+		wantProto string
+		wantPorts [2]uint16
+	}{
+		{"gre_has_no_ports", layers.IPProtocolGRE, make([]byte, 8), "GRE", [2]uint16{}},
+		{"sctp_ports", layers.IPProtocolSCTP, []byte{0x1f, 0x90, 0x00, 0x50, 0, 0, 0, 0, 0, 0, 0, 0}, "SCTP", [2]uint16{8080, 80}},
+		{"unknown_number", 253, []byte{1, 2, 3}, "253", [2]uint16{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			buf := gopacket.NewSerializeBuffer()
+			err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true},
+				&layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: tt.proto, SrcIP: []byte{10, 0, 0, 1}, DstIP: []byte{10, 0, 0, 2}},
+				gopacket.Payload(tt.payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := &recorder{}
+			tab := NewTable(DefaultConfig(), rec, nil)
+			tab.Packet(t0, "eth1", layers.LinkTypeRaw, buf.Bytes(), len(buf.Bytes()))
+			tab.Flush(t0, ReasonShutdown)
+			if len(rec.events) != 1 {
+				t.Fatalf("%d events, want 1", len(rec.events))
+			}
+			ev := rec.events[0]
+			if ev.Proto != tt.wantProto || ev.SrcPort != tt.wantPorts[0] || ev.DestPort != tt.wantPorts[1] || ev.CommunityID == "" {
+				t.Errorf("proto %q ports %d/%d community_id %q; want %q %v and an ID", ev.Proto, ev.SrcPort, ev.DestPort, ev.CommunityID, tt.wantProto, tt.wantPorts)
+			}
+		})
+	}
+}
+
+// TestPacketIPv6HopByHop checks that the protocol after a hop-by-hop
+// header (MLD reports carry one) is the flow's.
+func TestPacketIPv6HopByHop(t *testing.T) {
+	plain := ethFrame(t, seg{src: "fe80::1", dst: "ff02::16", proto: protoICMPv6, icmpType: 143, payload: 20})
+	const ip6 = 14
+	hbh := []byte{protoICMPv6, 0, 1, 4, 0, 0, 0, 0} // next header, length, PadN
+	b := append(append(append([]byte(nil), plain[:ip6+40]...), hbh...), plain[ip6+40:]...)
+	b[ip6+6] = 0 // next header: hop-by-hop
+	binary.BigEndian.PutUint16(b[ip6+4:], binary.BigEndian.Uint16(plain[ip6+4:])+8)
+	rec := &recorder{}
+	tab := NewTable(DefaultConfig(), rec, nil)
+	tab.Packet(t0, "eth1", layers.LinkTypeEthernet, b, len(b))
+	tab.Flush(t0, ReasonShutdown)
+	if len(rec.events) != 1 {
+		t.Fatalf("%d events, want 1", len(rec.events))
+	}
+	if ev := rec.events[0]; ev.Proto != "IPv6-ICMP" || ev.ICMPType == nil || *ev.ICMPType != 143 {
+		t.Errorf("proto %q icmp_type %v, want IPv6-ICMP 143", ev.Proto, ev.ICMPType)
+	}
+}
+
+// TestPacketTLSPort checks that port 443, which gopacket maps to a TLS
+// layer it has no decoder for here, does not make decoding fail.
+func TestPacketTLSPort(t *testing.T) {
+	reg := metrics.New()
+	tab := NewTable(DefaultConfig(), &recorder{}, reg)
+	s := tcpSeg(cli, srv, 40000, 443, tcpACK|tcpPSH, 1, 1)
+	s.payload = 200
+	b := ethFrame(t, s)
+	copy(b[len(b)-200:], []byte{0x16, 0x03, 0x01, 0x00, 0xc3, 0x01})
+	tab.Packet(t0, "eth1", layers.LinkTypeEthernet, b, len(b))
+	if tab.Len() != 1 || reg.Stats()["flow"].(map[string]any)["packets_total"] != uint64(1) {
+		t.Errorf("a TLS segment on 443 made %d flows, want 1", tab.Len())
+	}
+}
+
+// FuzzPacket feeds arbitrary frames of every supported link type to a
+// small table: no panic, every frame counted exactly once, and the table
+// never above its bound.
+func FuzzPacket(f *testing.F) {
+	links := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2,
+		layers.LinkTypeNull, layers.LinkTypeLoop, layers.LinkTypeRaw}
+	for _, s := range append(tcpSession(cli, srv, 40000, 80), udp(cli6, srv6, 1, 2),
+		seg{src: cli, dst: srv, proto: protoICMP, icmpType: 3, icmpCode: 1, payload: 28}) {
+		eth := ethFrame(f, s)
+		for i, l := range links {
+			f.Add(uint8(i), withLink(f, l, eth))
+		}
+	}
+	f.Add(uint8(0), vlanFrame(ethFrame(f, udp(cli, srv, 1, 2))))
+	f.Fuzz(func(t *testing.T, link uint8, data []byte) {
+		reg := metrics.New()
+		cfg := DefaultConfig()
+		cfg.MaxFlows = 4
+		tab := NewTable(cfg, &recorder{}, reg)
+		l := layers.LinkType(link)
+		if int(link) < len(links) {
+			l = links[link]
+		}
+		for i := range 3 { // the same frame thrice exercises the update path
+			tab.Packet(t0.Add(time.Duration(i)*time.Second), "eth1", l, data, len(data))
+			if tab.Len() > cfg.MaxFlows {
+				t.Fatalf("Len() = %d, above MaxFlows %d", tab.Len(), cfg.MaxFlows)
+			}
+		}
+		st := reg.Stats()["flow"].(map[string]any)
+		n := st["packets_total"].(uint64)
+		for _, v := range st["packets_skipped_total"].(map[string]any) {
+			n += v.(uint64)
+		}
+		if n != 3 {
+			t.Errorf("packets attributed + skipped = %d, want 3", n)
+		}
+		tab.Flush(t0.Add(time.Hour), ReasonShutdown)
+		if tab.Len() != 0 {
+			t.Errorf("Len() = %d after Flush, want 0", tab.Len())
+		}
+	})
+}
