@@ -72,7 +72,7 @@ func TestTaskSimulation(t *testing.T) {
 	}
 	sidecarBundle := filepath.Join(dir, "sidewatch")
 	spec := unpackImage(t, ref, sidecarBundle)
-	routerTemplate := cloneSpec(t, spec)
+	imageSpec := cloneSpec(t, spec) // as unpacked, before the Fargate settings
 	t.Run("image", func(t *testing.T) { checkImage(t, spec, filepath.Join(sidecarBundle, spec.Root.Path)) })
 
 	// Docker populates a new volume from the image's VOLUME directory, so
@@ -124,7 +124,7 @@ func TestTaskSimulation(t *testing.T) {
 		}
 	})
 
-	routerBundle := newRouterBundle(t, dir, routerTemplate, tn, volume)
+	routerBundle := newRouterBundle(t, dir, cloneSpec(t, imageSpec), tn, volume)
 	router := startContainer(t, runcRoot, "log_router-"+suffix, routerBundle)
 
 	t.Run("launcher", func(t *testing.T) {
@@ -189,6 +189,36 @@ func TestTaskSimulation(t *testing.T) {
 		}
 		if code != 0 {
 			t.Errorf("sidecar exit code after SIGTERM = %d, want 0\nstderr:\n%s", code, sidecar.stderr.String())
+		}
+	})
+
+	// What docs/image.md says happens when a task takes away what the file
+	// capability relies on.
+	rootfs := filepath.Join(sidecarBundle, spec.Root.Path)
+	t.Run("without_net_raw", func(t *testing.T) {
+		// A file capability outside the bounding set makes execve fail.
+		s := cloneSpec(t, imageSpec)
+		fargateSpec(s, "", true, nil, nil)
+		s.Process.Capabilities.Bounding = slices.DeleteFunc(slices.Clone(dockerDefaultCaps), func(c string) bool { return c == "CAP_NET_RAW" })
+		s.Process.Args = []string{"/usr/local/bin/sidewatch", "version"}
+		code, out := runOnce(t, runcRoot, "no-net-raw-"+suffix, filepath.Join(dir, "no-net-raw"), rootfs, s)
+		t.Logf("exit %d: %s", code, strings.TrimSpace(out))
+		if code == 0 || !strings.Contains(out, "operation not permitted") {
+			t.Errorf("sidewatch version without NET_RAW in the bounding set: exit %d, output %q; want exec to fail with EPERM", code, out)
+		}
+	})
+	t.Run("no_new_privileges", func(t *testing.T) {
+		// no_new_privs ignores file capabilities: the sidecar starts
+		// without CAP_NET_RAW and capture fails, naming it.
+		requireWired(t, haveCapture, "packet capture (--capture-interfaces)")
+		s := cloneSpec(t, imageSpec)
+		fargateSpec(s, "", true, nil, nil)
+		s.Process.NoNewPrivileges = true
+		s.Process.Args = []string{"/usr/local/bin/sidewatch", "run", "--no-launcher"}
+		code, out := runOnce(t, runcRoot, "nnp-"+suffix, filepath.Join(dir, "nnp"), rootfs, s)
+		t.Logf("exit %d: %s", code, strings.TrimSpace(out))
+		if code == 0 || !strings.Contains(out, "CAP_NET_RAW") {
+			t.Errorf("sidewatch run with no_new_privs: exit %d, output %q; want an error naming CAP_NET_RAW", code, out)
 		}
 	})
 
