@@ -223,15 +223,21 @@ func (c *container) stop(t *testing.T, timeout time.Duration) (int, time.Duratio
 	}
 }
 
-// runOnce runs a container from an existing rootfs to completion and
-// returns its exit code and combined output (runc's errors included).
-func runOnce(t *testing.T, runcRoot, id, bundle, rootfs string, s *specs.Spec) (int, string) {
+// newBundle writes a bundle whose spec s runs an existing rootfs.
+func newBundle(t *testing.T, bundle, rootfs string, s *specs.Spec) string {
 	t.Helper()
 	if err := os.MkdirAll(bundle, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	s.Root.Path = rootfs
 	writeSpec(t, bundle, s)
+	return bundle
+}
+
+// runOnce runs a container to completion and returns its exit code and
+// combined output (runc's errors included).
+func runOnce(t *testing.T, runcRoot, id, bundle string) (int, string) {
+	t.Helper()
 	c := startContainer(t, runcRoot, id, bundle)
 	select {
 	case <-c.done:
