@@ -38,7 +38,6 @@ var sidecarEnv = []string{"SIDEWATCH_SHUTDOWN_TIMEOUT=" + shutdownTimeout.String
 type eve struct {
 	EventType string `json:"event_type"`
 	SrcIP     string `json:"src_ip"`
-	SrcPort   int    `json:"src_port"`
 	DestIP    string `json:"dest_ip"`
 	DestPort  int    `json:"dest_port"`
 	Proto     string `json:"proto"`
@@ -138,9 +137,15 @@ func TestTaskSimulation(t *testing.T) {
 		requireWired(t, haveSyslog, "the syslog receiver (--syslog-tcp-addr)")
 		tn.exec(t, "logger", "--tcp", "--server", "127.0.0.1", "--port", "1514", "--rfc3164", "--tag", "app", nonce+" over tcp")
 		tn.exec(t, "logger", "--udp", "--server", "127.0.0.1", "--port", "1514", "--rfc3164", "--tag", "app", nonce+" over udp")
-		for _, want := range []string{nonce + " over tcp", nonce + " over udp"} {
-			if !waitFor(eventTimeout, func() bool { return countLogs(t, sidecar, want) > 0 }) {
+		for _, transport := range []string{"tcp", "udp"} {
+			want := nonce + " over " + transport
+			var got []eve
+			if !waitFor(eventTimeout, func() bool { got = findLogs(t, sidecar, want); return len(got) > 0 }) {
 				t.Errorf("no log event with message %q on the sidecar's stdout within %v", want, eventTimeout)
+				continue
+			}
+			if len(got) != 1 || got[0].Log.Transport != transport {
+				t.Errorf("log events with %q = %+v, want one with transport %q", want, got, transport)
 			}
 		}
 	})
@@ -167,8 +172,9 @@ func TestTaskSimulation(t *testing.T) {
 	t.Run("logs_under_load", func(t *testing.T) {
 		requireWired(t, haveSyslog, "the syslog receiver (--syslog-tcp-addr)")
 		want := nonce + " load line "
-		if !waitFor(eventTimeout, func() bool { return countLogs(t, sidecar, want) >= loadLogLines }) {
-			t.Errorf("log events with %q = %d, want %d", want, countLogs(t, sidecar, want), loadLogLines)
+		waitFor(eventTimeout, func() bool { return len(findLogs(t, sidecar, want)) >= loadLogLines })
+		if n := len(findLogs(t, sidecar, want)); n != loadLogLines {
+			t.Errorf("log events with %q = %d, want %d", want, n, loadLogLines)
 		}
 	})
 	t.Logf("sidecar memory under load: %s", memory(t, pid))
@@ -344,14 +350,15 @@ func events(t *testing.T, c *container) []eve {
 	return out
 }
 
-func countLogs(t *testing.T, c *container, substr string) int {
-	n := 0
+// findLogs returns the log events whose message contains substr.
+func findLogs(t *testing.T, c *container, substr string) []eve {
+	var out []eve
 	for _, e := range events(t, c) {
 		if e.EventType == "log" && e.Log != nil && strings.Contains(e.Log.Message, substr) {
-			n++
+			out = append(out, e)
 		}
 	}
-	return n
+	return out
 }
 
 // serveHTTP serves a small page on addr:0 in the root namespace, the far end
