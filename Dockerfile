@@ -6,9 +6,9 @@
 # BINARIES selects where the binaries come from:
 #   build    (default) compile them in the golang stage below; needs the
 #            golang and Debian images, like any Docker user has.
-#   prebuilt copy them from the build context, laid out by `make image`:
-#            bin/linux-<arch>/{sidewatch,fluent-launch} with sidewatch already
-#            carrying cap_net_raw+ep, and bin/rootfs/ (CA bundle, directories).
+#   prebuilt take the tree that `make image` laid out with
+#            scripts/image-rootfs.sh in bin/linux-<arch>/ (rootfs/ with
+#            sidewatch already carrying cap_net_raw+ep, and volume/).
 #            Builds where no base image can be pulled (CI) use this.
 # Either way the final stage is the same: see docs/image.md.
 
@@ -29,23 +29,15 @@ ARG VERSION=dev
 RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -tags sidecaronly \
       -ldflags "-s -w -X main.version=${VERSION}" \
       -o /out/ ./cmd/sidewatch ./cmd/fluent-launch
-# The same tree `make image` lays out for the prebuilt stage. The capability
-# must be set last: chown clears security.capability.
-RUN mkdir -p /rootfs/usr/local/bin /rootfs/usr/local/lib/sidewatch \
-      /rootfs/var/sidewatch/lib/fluent-bit /rootfs/etc/ssl/certs \
- && cp /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/ \
- && cp /out/fluent-launch /rootfs/usr/local/lib/sidewatch/fluent-launch \
- && cp /out/fluent-launch /rootfs/var/sidewatch/lib/fluent-bit/fluent-launch \
- && chown -R 65532:65532 /rootfs/var/sidewatch/lib/fluent-bit \
- && cp /out/sidewatch /rootfs/usr/local/bin/sidewatch \
- && setcap cap_net_raw+ep /rootfs/usr/local/bin/sidewatch
+# The same tree as make image: scripts/image-rootfs.sh.
+RUN scripts/image-rootfs.sh /out / \
+ && chown 65532:65532 /rootfs/var/sidewatch/lib/fluent-bit
 
 FROM scratch AS prebuilt
 ARG TARGETARCH
-COPY bin/rootfs/ /rootfs/
-COPY bin/linux-${TARGETARCH}/fluent-launch /rootfs/usr/local/lib/sidewatch/fluent-launch
-COPY --chown=65532:65532 bin/linux-${TARGETARCH}/fluent-launch /rootfs/var/sidewatch/lib/fluent-bit/fluent-launch
-COPY bin/linux-${TARGETARCH}/sidewatch /rootfs/usr/local/bin/sidewatch
+COPY bin/linux-${TARGETARCH}/rootfs/ /rootfs/
+# Copying the directory entry again with --chown is the shell-less chown.
+COPY --chown=65532:65532 bin/linux-${TARGETARCH}/volume/ /rootfs/var/sidewatch/lib/
 
 FROM ${BINARIES} AS binaries
 

@@ -71,17 +71,12 @@ BUILDAH_ROOT ?= $(CURDIR)/dist/buildah
 BUILDAH = buildah --storage-driver vfs --root $(BUILDAH_ROOT)/root --runroot $(BUILDAH_ROOT)/run
 
 .PHONY: image-bin
-image-bin: ## build bin/linux-<arch>/ (sidewatch with cap_net_raw+ep) and bin/rootfs/ for the prebuilt image
-	@command -v setcap >/dev/null || { echo "image-bin: needs setcap (Debian libcap2-bin)"; exit 1; }
+image-bin: ## build bin/linux-<arch>/ and lay out its rootfs/ (sidewatch with cap_net_raw+ep) for the prebuilt image; root
 	@set -e; for arch in $(IMAGE_ARCHES); do \
 	  echo "== linux/$$arch"; \
 	  GOOS=linux GOARCH=$$arch go build $(GOFLAGS_BUILD) -tags sidecaronly -o bin/linux-$$arch/ ./cmd/sidewatch ./cmd/fluent-launch; \
-	  setcap cap_net_raw+ep bin/linux-$$arch/sidewatch || { echo "image-bin: setcap needs root (CAP_SETFCAP)"; exit 1; }; \
+	  CA_CERTS=$(CA_CERTS) scripts/image-rootfs.sh bin/linux-$$arch bin/linux-$$arch; \
 	done
-	rm -rf bin/rootfs
-	install -d -m 0755 bin/rootfs/etc/ssl/certs
-	cat $(CA_CERTS)/*.crt > bin/rootfs/etc/ssl/certs/ca-certificates.crt
-	install -d -m 0755 bin/rootfs/var/sidewatch/lib
 
 .PHONY: image
 image: image-bin ## build linux/amd64+arm64 images with buildah: dist/oci (OCI layout: VERSION index, VERSION-<arch>) and dist/*.docker.tar

@@ -76,11 +76,7 @@ func buildImage(t *testing.T, dir string) string {
 	ctx := filepath.Join(dir, "context")
 	bin := filepath.Join(ctx, "bin", "linux-"+runtime.GOARCH)
 	goBuild(t, bin+"/", "./cmd/sidewatch", "./cmd/fluent-launch")
-	command(t, "", "setcap", "cap_net_raw+ep", filepath.Join(bin, "sidewatch"))
-	writeCABundle(t, filepath.Join(ctx, "bin/rootfs/etc/ssl/certs/ca-certificates.crt"))
-	if err := os.MkdirAll(filepath.Join(ctx, "bin/rootfs/var/sidewatch/lib"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	command(t, "..", "scripts/image-rootfs.sh", bin, bin)
 	copyFile(t, "../Dockerfile", filepath.Join(ctx, "Dockerfile"))
 
 	buildah := []string{"--storage-driver", "vfs", "--root", filepath.Join(dir, "storage"), "--runroot", filepath.Join(dir, "run")}
@@ -156,10 +152,20 @@ func checkImage(t *testing.T, s *specs.Spec, rootfs string) {
 	case !ok || perm != 1<<capNetRaw || inh != 0 || !eff:
 		t.Errorf("sidewatch file capabilities = permitted %#x inheritable %#x effective %v, want cap_net_raw+ep only (%#x)", perm, inh, eff, uint64(1<<capNetRaw))
 	}
-	for _, p := range []string{"usr/local/lib/sidewatch/fluent-launch", "var/sidewatch/lib/fluent-bit/fluent-launch"} {
+	launchers := []string{"usr/local/lib/sidewatch/fluent-launch", "var/sidewatch/lib/fluent-bit/fluent-launch"}
+	var infos []fs.FileInfo
+	for _, p := range launchers {
 		if _, _, _, ok, err := fileCaps(filepath.Join(rootfs, p)); err != nil || ok {
 			t.Errorf("%s: has file capabilities = %v (err %v), want none", p, ok, err)
 		}
+		fi, err := os.Stat(filepath.Join(rootfs, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		infos = append(infos, fi)
+	}
+	if !os.SameFile(infos[0], infos[1]) {
+		t.Errorf("/%s and /%s are different files, want one hard link (stored once)", launchers[0], launchers[1])
 	}
 	if _, err := os.Lstat(filepath.Join(rootfs, "etc/ssl/certs/ca-certificates.crt")); err != nil {
 		t.Errorf("CA bundle: %v", err)
@@ -176,15 +182,17 @@ func checkImage(t *testing.T, s *specs.Spec, rootfs string) {
 	}
 
 	var size int64
+	seen := map[uint64]bool{} // inodes: a hard link is stored once
 	err = filepath.WalkDir(rootfs, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		fi, err := d.Info()
 		if err != nil {
 			return err
 		}
-		if d.Type().IsRegular() {
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
+		if ino := fi.Sys().(*syscall.Stat_t).Ino; !seen[ino] {
+			seen[ino] = true
 			size += fi.Size()
 		}
 		return nil
@@ -195,30 +203,6 @@ func checkImage(t *testing.T, s *specs.Spec, rootfs string) {
 	t.Logf("image: %d bytes of files (%.1f MiB) for linux/%s", size, float64(size)/(1<<20), runtime.GOARCH)
 	if size > imageMaxBytes {
 		t.Errorf("image files = %d bytes, want <= %d", size, imageMaxBytes)
-	}
-}
-
-// writeCABundle concatenates Debian's Mozilla certificates, as make image
-// does.
-func writeCABundle(t *testing.T, dst string) {
-	t.Helper()
-	certs, err := filepath.Glob("/usr/share/ca-certificates/mozilla/*.crt")
-	if err != nil || len(certs) == 0 {
-		t.Skip("needs Debian's ca-certificates (/usr/share/ca-certificates/mozilla)")
-	}
-	var bundle []byte
-	for _, c := range certs {
-		b, err := os.ReadFile(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bundle = append(bundle, b...)
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, bundle, 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -52,6 +52,7 @@ func fargateSpec(s *specs.Spec, netnsPath string, readonly bool, binds map[strin
 	}
 	s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: min(1024, hard), Hard: hard}}
 	s.Root.Readonly = readonly
+	// An empty netnsPath gives the container a namespace of its own.
 	s.Linux.Namespaces = []specs.LinuxNamespace{
 		{Type: specs.PIDNamespace},
 		{Type: specs.NetworkNamespace, Path: netnsPath},
@@ -220,6 +221,37 @@ func (c *container) stop(t *testing.T, timeout time.Duration) (int, time.Duratio
 		t.Fatalf("runc run %s: %v", c.id, c.waitErr)
 		return -1, took
 	}
+}
+
+// newBundle writes a bundle whose spec s runs an existing rootfs.
+func newBundle(t *testing.T, bundle, rootfs string, s *specs.Spec) string {
+	t.Helper()
+	if err := os.MkdirAll(bundle, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s.Root.Path = rootfs
+	writeSpec(t, bundle, s)
+	return bundle
+}
+
+// runOnce runs a container to completion and returns its exit code and
+// combined output (runc's errors included).
+func runOnce(t *testing.T, runcRoot, id, bundle string) (int, string) {
+	t.Helper()
+	c := startContainer(t, runcRoot, id, bundle)
+	select {
+	case <-c.done:
+	case <-time.After(eventTimeout):
+		t.Fatalf("%s still running after %v", id, eventTimeout)
+	}
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(c.waitErr, &exit) {
+		code = exit.ExitCode()
+	} else if c.waitErr != nil {
+		t.Fatalf("runc run %s: %v", id, c.waitErr)
+	}
+	return code, c.stdout.String() + c.stderr.String()
 }
 
 // procStatus reads the named fields of /proc/<pid>/status.

@@ -38,7 +38,6 @@ var sidecarEnv = []string{"SIDEWATCH_SHUTDOWN_TIMEOUT=" + shutdownTimeout.String
 type eve struct {
 	EventType string `json:"event_type"`
 	SrcIP     string `json:"src_ip"`
-	SrcPort   int    `json:"src_port"`
 	DestIP    string `json:"dest_ip"`
 	DestPort  int    `json:"dest_port"`
 	Proto     string `json:"proto"`
@@ -72,7 +71,7 @@ func TestTaskSimulation(t *testing.T) {
 	}
 	sidecarBundle := filepath.Join(dir, "sidewatch")
 	spec := unpackImage(t, ref, sidecarBundle)
-	routerTemplate := cloneSpec(t, spec)
+	imageSpec := cloneSpec(t, spec) // as unpacked, before the Fargate settings
 	t.Run("image", func(t *testing.T) { checkImage(t, spec, filepath.Join(sidecarBundle, spec.Root.Path)) })
 
 	// Docker populates a new volume from the image's VOLUME directory, so
@@ -124,7 +123,7 @@ func TestTaskSimulation(t *testing.T) {
 		}
 	})
 
-	routerBundle := newRouterBundle(t, dir, routerTemplate, tn, volume)
+	routerBundle := newRouterBundle(t, dir, cloneSpec(t, imageSpec), tn, volume)
 	router := startContainer(t, runcRoot, "log_router-"+suffix, routerBundle)
 
 	t.Run("launcher", func(t *testing.T) {
@@ -138,9 +137,15 @@ func TestTaskSimulation(t *testing.T) {
 		requireWired(t, haveSyslog, "the syslog receiver (--syslog-tcp-addr)")
 		tn.exec(t, "logger", "--tcp", "--server", "127.0.0.1", "--port", "1514", "--rfc3164", "--tag", "app", nonce+" over tcp")
 		tn.exec(t, "logger", "--udp", "--server", "127.0.0.1", "--port", "1514", "--rfc3164", "--tag", "app", nonce+" over udp")
-		for _, want := range []string{nonce + " over tcp", nonce + " over udp"} {
-			if !waitFor(eventTimeout, func() bool { return countLogs(t, sidecar, want) > 0 }) {
+		for _, transport := range []string{"tcp", "udp"} {
+			want := nonce + " over " + transport
+			var got []eve
+			if !waitFor(eventTimeout, func() bool { got = findLogs(t, sidecar, want); return len(got) > 0 }) {
 				t.Errorf("no log event with message %q on the sidecar's stdout within %v", want, eventTimeout)
+				continue
+			}
+			if len(got) != 1 || got[0].Log.Transport != transport {
+				t.Errorf("log events with %q = %+v, want one with transport %q", want, got, transport)
 			}
 		}
 	})
@@ -167,8 +172,9 @@ func TestTaskSimulation(t *testing.T) {
 	t.Run("logs_under_load", func(t *testing.T) {
 		requireWired(t, haveSyslog, "the syslog receiver (--syslog-tcp-addr)")
 		want := nonce + " load line "
-		if !waitFor(eventTimeout, func() bool { return countLogs(t, sidecar, want) >= loadLogLines }) {
-			t.Errorf("log events with %q = %d, want %d", want, countLogs(t, sidecar, want), loadLogLines)
+		waitFor(eventTimeout, func() bool { return len(findLogs(t, sidecar, want)) >= loadLogLines })
+		if n := len(findLogs(t, sidecar, want)); n != loadLogLines {
+			t.Errorf("log events with %q = %d, want %d", want, n, loadLogLines)
 		}
 	})
 	t.Logf("sidecar memory under load: %s", memory(t, pid))
@@ -189,6 +195,46 @@ func TestTaskSimulation(t *testing.T) {
 		}
 		if code != 0 {
 			t.Errorf("sidecar exit code after SIGTERM = %d, want 0\nstderr:\n%s", code, sidecar.stderr.String())
+		}
+	})
+
+	// What docs/image.md says happens when a task takes away what the file
+	// capability relies on.
+	rootfs := filepath.Join(sidecarBundle, spec.Root.Path)
+	t.Run("without_net_raw", func(t *testing.T) {
+		// A file capability outside the bounding set makes execve fail.
+		s := cloneSpec(t, imageSpec)
+		fargateSpec(s, "", true, nil, nil)
+		s.Process.Capabilities.Bounding = slices.DeleteFunc(slices.Clone(dockerDefaultCaps), func(c string) bool { return c == "CAP_NET_RAW" })
+		s.Process.Args = []string{"/usr/local/bin/sidewatch", "version"}
+		code, out := runOnce(t, runcRoot, "no-net-raw-"+suffix, newBundle(t, filepath.Join(dir, "no-net-raw"), rootfs, s))
+		t.Logf("exit %d: %s", code, strings.TrimSpace(out))
+		if code == 0 || !strings.Contains(out, "operation not permitted") {
+			t.Errorf("sidewatch version without NET_RAW in the bounding set: exit %d, output %q; want exec to fail with EPERM", code, out)
+		}
+	})
+	t.Run("no_new_privileges", func(t *testing.T) {
+		// no_new_privs (Docker's --security-opt no-new-privileges) keeps
+		// execve from adding capabilities the process did not have, and
+		// the runtime gave it the default set before the exec: the file
+		// capability still yields CAP_NET_RAW.
+		s := cloneSpec(t, imageSpec)
+		fargateSpec(s, "", true, nil, nil)
+		s.Process.NoNewPrivileges = true
+		s.Process.Args = append(s.Process.Args, "--no-launcher")
+		c := startContainer(t, runcRoot, "nnp-"+suffix, newBundle(t, filepath.Join(dir, "nnp"), rootfs, s))
+		waitHealthy(t, c)
+		got := procStatus(t, c.pid(t), "CapPrm", "CapEff", "NoNewPrivs")
+		want := map[string]string{
+			"CapPrm":     fmt.Sprintf("%016x", 1<<capNetRaw),
+			"CapEff":     fmt.Sprintf("%016x", 1<<capNetRaw),
+			"NoNewPrivs": "1",
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("sidecar under no_new_privs (-want +got):\n%s", diff)
+		}
+		if code, _ := c.stop(t, shutdownTimeout+runcSlack); code != 0 {
+			t.Errorf("exit code after SIGTERM = %d, want 0\nstderr:\n%s", code, c.stderr.String())
 		}
 	})
 
@@ -304,14 +350,15 @@ func events(t *testing.T, c *container) []eve {
 	return out
 }
 
-func countLogs(t *testing.T, c *container, substr string) int {
-	n := 0
+// findLogs returns the log events whose message contains substr.
+func findLogs(t *testing.T, c *container, substr string) []eve {
+	var out []eve
 	for _, e := range events(t, c) {
 		if e.EventType == "log" && e.Log != nil && strings.Contains(e.Log.Message, substr) {
-			n++
+			out = append(out, e)
 		}
 	}
-	return n
+	return out
 }
 
 // serveHTTP serves a small page on addr:0 in the root namespace, the far end

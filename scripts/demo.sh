@@ -34,8 +34,8 @@ trap 'exit 130' INT TERM HUP
 
 ((EUID == 0)) || die "needs root for ip netns and packet capture (sudo make demo)"
 [[ -x $sidewatch ]] || die "$sidewatch not found (run make build)"
-for tool in ip logger curl; do
-	command -v "$tool" >/dev/null || die "needs $tool (Debian: iproute2, bsdutils, curl)"
+for tool in ip logger unshare curl; do
+	command -v "$tool" >/dev/null || die "needs $tool (Debian: iproute2, bsdutils, util-linux, curl)"
 done
 # Not for background jobs: $! would be the subshell, not the command.
 in_task() { ip netns exec "$ns" "$@"; }
@@ -83,15 +83,20 @@ in_task "$sidewatch" health >/dev/null 2>&1 || { cat "$work/sidewatch.log" >&2; 
 echo "healthy after $((($(date +%s%N) - start) / 1000000)) ms"
 
 say "logs: what FireLens would forward to 127.0.0.1:1514"
-syslog() {
-	in_task logger --server 127.0.0.1 --port 1514 --rfc3164 "$@" ||
+# FireLens sends HOSTNAME=container id and APP-NAME=container name; logger
+# takes the hostname from its UTS namespace, so each "container" gets one.
+task_id=0123456789abcdef0123456789abcdef
+syslog() { # CONTAINER_ID LOGGER_ARGS...
+	local id=$1
+	shift
+	in_task unshare --uts sh -c 'hostname "$0" && exec logger --server 127.0.0.1 --port 1514 --rfc3164 "$@"' "$id" "$@" ||
 		echo "demo: logger failed: is the syslog receiver listening on 127.0.0.1:1514?" >&2
 }
-syslog --tcp --tag web 'GET /index.html HTTP/1.1 200 19 "curl/8"'
-syslog --tcp --tag auth --priority auth.warning 'failed password for admin from 203.0.113.9 port 52144'
+syslog "$task_id-1234567001" --tcp --tag web 'GET /index.html HTTP/1.1 200 19 "curl/8"'
+syslog "$task_id-1234567002" --tcp --tag auth --priority auth.warning 'failed password for admin from 203.0.113.9 port 52144'
 # Over TCP each line of the trace arrives as its own newline-framed line, as
 # Fluent Bit sends it; the receiver joins the continuation lines back up.
-syslog --tcp --tag java "$(printf '%s\n\t%s\n\t%s' \
+syslog "$task_id-1234567003" --tcp --tag java "$(printf '%s\n\t%s\n\t%s' \
 	'Exception in thread "main" java.lang.IllegalStateException: cart is empty' \
 	'at com.example.shop.Checkout.pay(Checkout.java:42)' \
 	'at com.example.shop.Main.main(Main.java:7)')"
@@ -114,7 +119,7 @@ if command -v jq >/dev/null; then
 	jq -r '
 	  def ep(ip; port): if port then (if (ip | contains(":")) then "[\(ip)]" else ip end) + ":\(port)" else ip end;
 	  if .event_type == "log" then
-	    "\(.timestamp)  log   \(.log.source // .ecs.container.name // "-")  \(.log.message | gsub("\n"; " ⏎ "))"
+	    "\(.timestamp)  log   \(.ecs.container.name // "-")  \(.log.message | gsub("\n"; " ⏎ "))"
 	  elif .event_type == "flow" then
 	    "\(.timestamp)  flow  \(.proto) \(ep(.src_ip; .src_port)) → \(ep(.dest_ip; .dest_port))  pkts \(.flow.pkts_toserver)/\(.flow.pkts_toclient)  \(.flow.state // "")"
 	  else
