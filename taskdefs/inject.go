@@ -473,16 +473,21 @@ func translateAwslogs(in *Object, plugin string) (*Object, []string) {
 	return out, dropped
 }
 
-func setEnv(c *Object, name, value string) {
-	env := c.Array("environment")
-	for _, e := range env {
-		if o, ok := e.(*Object); ok && o.String("name") == name {
-			o.Set("value", value)
+// setEntry finds the object in c[list] whose idKey is id and sets key to
+// value in it, or appends {idKey: id, key: value}: one entry per id, so
+// injecting twice changes nothing.
+func setEntry(c *Object, list, idKey, id, key string, value any) {
+	entries := c.Array(list)
+	for _, e := range entries {
+		if o, ok := e.(*Object); ok && o.String(idKey) == id {
+			o.Set(key, value)
 			return
 		}
 	}
-	c.Set("environment", append(env, obj("name", name, "value", value)))
+	c.Set(list, append(entries, obj(idKey, id, key, value)))
 }
+
+func setEnv(c *Object, name, value string) { setEntry(c, "environment", "name", name, "value", value) }
 
 func addUnique(c *Object, key, value string) {
 	list := c.Array(key)
@@ -494,25 +499,11 @@ func addUnique(c *Object, key, value string) {
 // setVolumesFrom mounts the sidecar's volumes read-write: fluent-launch
 // writes the patched config beside itself.
 func setVolumesFrom(c *Object, source string) {
-	list := c.Array("volumesFrom")
-	for _, e := range list {
-		if o, ok := e.(*Object); ok && o.String("sourceContainer") == source {
-			o.Set("readOnly", false)
-			return
-		}
-	}
-	c.Set("volumesFrom", append(list, obj("sourceContainer", source, "readOnly", false)))
+	setEntry(c, "volumesFrom", "sourceContainer", source, "readOnly", false)
 }
 
 func setDependsOn(c *Object, container, condition string) {
-	list := c.Array("dependsOn")
-	for _, e := range list {
-		if o, ok := e.(*Object); ok && o.String("containerName") == container {
-			o.Set("condition", condition)
-			return
-		}
-	}
-	c.Set("dependsOn", append(list, obj("containerName", container, "condition", condition)))
+	setEntry(c, "dependsOn", "containerName", container, "condition", condition)
 }
 
 func objs(cs []*Object) []any {
