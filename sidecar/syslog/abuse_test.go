@@ -317,15 +317,9 @@ func (r *refusing) Publish(context.Context, event.Event) error {
 
 func TestPublishFailureCounted(t *testing.T) {
 	pub := &refusing{}
-	r, err := listen(testConfig(), pub, metrics.New(), fixedNow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, stop := serve(t, testConfig(), pub, metrics.New(), fixedNow)
 	h := &harness{r: r, col: &collector{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer stop()
 	h.sendTCP(t, []byte(good+good))
 	if got := r.m.publishLost.Load(); got != 2 || pub.calls.Load() != 2 {
 		t.Errorf("dropped{publish_failed} = %d after %d refused publishes, want 2", got, pub.calls.Load())

@@ -103,13 +103,7 @@ func (discard) Publish(context.Context, event.Event) error { return nil }
 // that discards: one sender connection, 200-byte lines (per op: one line).
 func BenchmarkReceiverTCP(b *testing.B) {
 	reg := metrics.New()
-	r, err := listen(testConfig(), discard{}, reg, time.Now)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx) }()
+	r, stop := serve(b, testConfig(), discard{}, reg, time.Now)
 	tcp, _ := r.Addrs()
 	c, err := net.Dial("tcp", tcp.String())
 	if err != nil {
@@ -133,6 +127,5 @@ func BenchmarkReceiverTCP(b *testing.B) {
 		time.Sleep(100 * time.Microsecond)
 	}
 	b.StopTimer()
-	cancel()
-	<-done
+	stop()
 }

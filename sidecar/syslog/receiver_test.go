@@ -81,21 +81,28 @@ func testConfig() Config {
 	return cfg
 }
 
+// serve listens and runs Serve in a goroutine; stop cancels it and
+// returns Serve's result.
+func serve(t testing.TB, cfg Config, pub Publisher, reg *metrics.Registry, now func() time.Time) (r *Receiver, stop func() error) {
+	t.Helper()
+	r, err := listen(cfg, pub, reg, now)
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ctx) }()
+	return r, func() error { cancel(); return <-done }
+}
+
 // start runs a receiver until the test ends.
 func start(t testing.TB, cfg Config, now func() time.Time) *harness {
 	t.Helper()
 	h := &harness{col: &collector{}, reg: metrics.New()}
-	r, err := listen(cfg, h.col, h.reg, now)
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
+	r, stop := serve(t, cfg, h.col, h.reg, now)
 	h.r = r
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	})
@@ -277,13 +284,7 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 	col := &collector{}
 	cfg := testConfig()
 	cfg.MultilineWait = time.Hour // only shutdown can flush
-	r, err := listen(cfg, col, reg, fixedNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx) }()
+	r, stop := serve(t, cfg, col, reg, fixedNow)
 	tcp, _ := r.Addrs()
 	c, err := net.Dial("tcp", tcp.String())
 	if err != nil {
@@ -294,8 +295,7 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the bytes to be read", func() bool { return r.m.tcpBytes.Load() > 0 })
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("Serve() = %v", err)
 	}
 	if got, want := col.messages(), []string{"held\n\tcontinued"}; !cmp.Equal(got, want) {
