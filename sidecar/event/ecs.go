@@ -1,0 +1,38 @@
+package event
+
+// ECS identifies the task and container an event belongs to. The pipeline
+// fills the task fields; producers set Container when they know it.
+type ECS struct {
+	Cluster          string    `json:"cluster,omitempty"`
+	TaskARN          string    `json:"task_arn,omitempty"`
+	Family           string    `json:"family,omitempty"`
+	Revision         string    `json:"revision,omitempty"`
+	AvailabilityZone string    `json:"availability_zone,omitempty"`
+	LaunchType       string    `json:"launch_type,omitempty"`
+	Container        Container `json:"container,omitzero"`
+}
+
+// Container is one container of the task.
+type Container struct {
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name,omitempty"`
+}
+
+func (c *ECS) appendJSON(dst []byte) []byte {
+	dst = append(dst, `,"ecs":{`...)
+	start := len(dst)
+	dst = appendStringField(dst, "cluster", c.Cluster)
+	dst = appendStringField(dst, "task_arn", c.TaskARN)
+	dst = appendStringField(dst, "family", c.Family)
+	dst = appendStringField(dst, "revision", c.Revision)
+	dst = appendStringField(dst, "availability_zone", c.AvailabilityZone)
+	dst = appendStringField(dst, "launch_type", c.LaunchType)
+	if c.Container != (Container{}) {
+		dst = append(dst, `,"container":{`...)
+		cstart := len(dst)
+		dst = appendStringField(dst, "id", c.Container.ID)
+		dst = appendStringField(dst, "name", c.Container.Name)
+		dst = closeObject(dst, cstart)
+	}
+	return closeObject(dst, start)
+}
