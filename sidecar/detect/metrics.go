@@ -1,0 +1,72 @@
+package detect
+
+import (
+	"sync"
+
+	"github.com/sidewatch/sidewatch/sidecar/metrics"
+)
+
+const subsystem = "detect"
+
+// engineMetrics are the engine's own counters; each detection adds its
+// alert counters through detectionMetrics.
+type engineMetrics struct {
+	reg      *metrics.Registry
+	dropped  *metrics.Counter
+	events   *metrics.Counter
+	packets  *metrics.Counter
+	mu       sync.Mutex
+	evicted  map[string]*metrics.Counter
+	tracked  map[string]*metrics.Gauge
+	alerts   map[string]*metrics.Counter
+	suppress map[string]*metrics.Counter
+}
+
+func newEngineMetrics(reg *metrics.Registry) *engineMetrics {
+	return &engineMetrics{
+		reg:      reg,
+		dropped:  reg.Counter(subsystem, "alerts_dropped_total", "Alerts the pipeline's alert path refused (no reserved room left or shutting down)."),
+		events:   reg.Counter(subsystem, "events_total", "Events inspected on their way to the pipeline."),
+		packets:  reg.Counter(subsystem, "packets_total", "Packets inspected by the packet-level detections."),
+		evicted:  map[string]*metrics.Counter{},
+		tracked:  map[string]*metrics.Gauge{},
+		alerts:   map[string]*metrics.Counter{},
+		suppress: map[string]*metrics.Counter{},
+	}
+}
+
+// evictions returns the counter of entries forgotten from a bounded state
+// table because it was full.
+func (m *engineMetrics) evictions(table string) *metrics.Counter {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.evicted[table]
+	if c == nil {
+		c = m.reg.Counter(subsystem, "state_evicted_total", "Entries forgotten from a full state table, by table: dedup (alerts may repeat early), alerted_flows (a flow event may say alerted: false), and each detection's own.", "table", table)
+		m.evicted[table] = c
+	}
+	return c
+}
+
+// size returns the gauge of a state table's entries.
+func (m *engineMetrics) size(table string) *metrics.Gauge {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g := m.tracked[table]
+	if g == nil {
+		g = m.reg.Gauge(subsystem, "state_entries", "Entries held in each bounded state table.", "table", table)
+		m.tracked[table] = g
+	}
+	return g
+}
+
+// detection returns the alert and suppression counters of one detection.
+func (m *engineMetrics) detection(name string) (raised, suppressed *metrics.Counter) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.alerts[name] == nil {
+		m.alerts[name] = m.reg.Counter(subsystem, "alerts_total", "Alerts raised, by detection.", "detection", name)
+		m.suppress[name] = m.reg.Counter(subsystem, "suppressed_total", "Alerts suppressed as duplicates within --detect-dedup-window, by detection.", "detection", name)
+	}
+	return m.alerts[name], m.suppress[name]
+}
