@@ -44,9 +44,9 @@ func DefaultConfig() Config {
 
 // bound is one numeric option and its limits, for Validate.
 type bound struct {
-	flag     string
+	flag      string
 	v, lo, hi int64
-	unit     string // "" or "duration"
+	unit      string // "" or "duration"
 }
 
 func (b bound) check() error {

@@ -101,14 +101,13 @@ type Engine struct {
 
 	extra []registered
 
-	portScan  *portScan
-	mining    *mining
-	tunnel    *dnsTunnel
-	imds      *imds
-	creds     *credentials
-	intelDet  *threatIntel
-	logs      *logSecrets
-	lastSweep int64
+	portScan *portScan
+	mining   *mining
+	tunnel   *dnsTunnel
+	imds     *imds
+	creds    *credentials
+	intelDet *threatIntel
+	logs     *logSecrets
 }
 
 // New builds the engine and its built-in detections from cfg (which must
