@@ -13,7 +13,7 @@ const (
 	stratumAuthorize = `{"params": ["wallet.worker1", "x"], "id": 2, "method": "mining.authorize"}` + "\n"
 	stratumNotify    = `{"id":null,"method":"mining.set_difficulty","params":[1024]}` + "\n" +
 		`{"id":null,"method":"mining.notify","params":["4d16b6f8","a1b2","01000000","ff",[],"20000000","1d00ffff","5f5e1000",true]}` + "\n"
-	xmrigLogin = `{"id":1,"jsonrpc":"2.0","method":"login","params":{"login":"44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A","pass":"x","agent":"XMRig/6.21.0 (Linux x86_64) libuv/1.44.2 gcc/12.2.0","algo":["rx/0","cn/r"]}}` + "\n"
+	xmrigLogin  = `{"id":1,"jsonrpc":"2.0","method":"login","params":{"login":"44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A","pass":"x","agent":"XMRig/6.21.0 (Linux x86_64) libuv/1.44.2 gcc/12.2.0","algo":["rx/0","cn/r"]}}` + "\n"
 	xmrigSubmit = `{"id":4,"jsonrpc":"2.0","method":"submit","params":{"id":"ac1","job_id":"775","nonce":"4a000000","result":"00e6e2"}}` + "\n"
 	poolJob     = `{"jsonrpc":"2.0","method":"job","params":{"blob":"0e0ed8f6","job_id":"776","target":"b88d0600","algo":"rx/0","height":3000000,"seed_hash":"aa"}}` + "\n"
 	ethProxy    = `{"id":1,"method":"eth_submitLogin","params":["0x52bc44d5378309ee2abf1539bf71de1b7d7be3b5"],"worker":"rig1"}` + "\n"

@@ -58,11 +58,17 @@ func TestThreatIntel(t *testing.T) {
 		{"ja3", ptr(tlsEvent(t0, netip4("192.0.2.1"), "www.example.com", "B386946A5A44D1DDCC843BC75336DFCE", "")), nil, []int{9000604}, "B386946A5A44D1DDCC843BC75336DFCE"},
 		{"ja4", ptr(tlsEvent(t0, netip4("192.0.2.1"), "www.example.com", "", "t13d1516h2_8daaf6152771_e5627efa2ab1")), nil, []int{9000605}, "t13d1516h2_8daaf6152771_e5627efa2ab1"},
 		{"http_host_with_port", ptr(httpEvent(t0, task, netip4("192.0.2.1"), "GET", "c2.bad.example:8080", "/gate.php", "x", 200)), nil, []int{9000606}, "c2.bad.example"},
-		{"packet_to_listed_ip", nil, func() *packet { return newFlow(1, "10.0.193.10", "203.0.113.66", 40000, 443, protoTCP).send(t0, true, tcpSYN, "") },
+		{"packet_to_listed_ip", nil, func() *packet {
+			return newFlow(1, "10.0.193.10", "203.0.113.66", 40000, 443, protoTCP).send(t0, true, tcpSYN, "")
+		},
 			[]int{9000601}, "203.0.113.66/32"},
-		{"packet_from_listed_cidr", nil, func() *packet { return newFlow(2, "198.51.100.77", "10.0.193.10", 40000, 22, protoTCP).send(t0, true, tcpSYN, "") },
+		{"packet_from_listed_cidr", nil, func() *packet {
+			return newFlow(2, "198.51.100.77", "10.0.193.10", 40000, 22, protoTCP).send(t0, true, tcpSYN, "")
+		},
 			[]int{9000601}, "198.51.100.0/24"},
-		{"packet_clean", nil, func() *packet { return newFlow(3, "10.0.193.10", "192.0.2.1", 40000, 443, protoTCP).send(t0, true, tcpSYN, "") }, nil, ""},
+		{"packet_clean", nil, func() *packet {
+			return newFlow(3, "10.0.193.10", "192.0.2.1", 40000, 443, protoTCP).send(t0, true, tcpSYN, "")
+		}, nil, ""},
 		// A pool listed in both lists is reported as mining (the pool lists
 		// come first).
 		{"pool_in_intel_list_is_mining", ptr(dnsQuery(t0, "pool.supportxmr.com", "A")), nil, []int{9000202}, "supportxmr.com"},
