@@ -9,6 +9,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/sidewatch/sidewatch/sidecar/event"
+	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
 
 // recorder is an Emitter that keeps every event.
@@ -107,4 +108,11 @@ func feed(t testing.TB, tab *Table, start time.Time, segs []seg) time.Time {
 		tab.Packet(ts, "eth1", layers.LinkTypeEthernet, b, len(b))
 	}
 	return ts
+}
+
+// flowStats publishes the table's counts and returns its group of the
+// registry's stats.
+func flowStats(tab *Table, reg *metrics.Registry) map[string]any {
+	tab.publish()
+	return reg.Stats()["flow"].(map[string]any)
 }
