@@ -59,7 +59,7 @@ type Event struct {
 	Log        *Log        `json:"log,omitempty"`
 	Stats      *Stats      `json:"stats,omitempty"`
 
-	ECS ECS `json:"ecs,omitzero"`
+	ECS ECS `json:"aws_ecs,omitzero"`
 }
 
 // Options select encodings that consumers may prefer to EVE's defaults.
