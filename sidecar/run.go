@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sidewatch/sidewatch/sidecar/capture"
+	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/health"
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
@@ -34,7 +35,7 @@ import (
 func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, version string) error {
 	started := time.Now()
 	reg := metrics.New()
-	reg.GaugeFunc("build", "info", "Always 1; the version label names the build.", func() float64 { return 1 }, "version", version)
+	reg.Info("build", "info", "Always 1; the version label names the build.", "version", version)
 
 	// 1. Side effects the log_router depends on come first.
 	if !cfg.NoLauncher {
@@ -62,6 +63,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, ve
 		QueueSize:     cfg.QueueSize,
 		StatsInterval: cfg.StatsInterval,
 		Logger:        log.With("component", "pipeline"),
+		EVE:           event.Options{CompressIPv6: cfg.EVEIPv6Compress},
 	}, reg, meta, sinks...)
 
 	// 4. Listeners and the capture socket. Each is opened here, before

@@ -55,6 +55,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time (tests replace it).
 	Now func() time.Time
+	// EVE selects encoding options (IPv6 written compressed or expanded).
+	EVE event.Options
 }
 
 // Pipeline is the bounded queue and its single consumer.
@@ -103,7 +105,7 @@ func New(cfg Config, reg *metrics.Registry, enrich Enricher, sinks ...Sink) *Pip
 		published:  map[event.Type]*metrics.Counter{},
 		sinkErrors: map[string]*metrics.Counter{},
 	}
-	for _, t := range []event.Type{event.TypeFlow, event.TypeDNS, event.TypeTLS, event.TypeHTTP, event.TypeAlert, event.TypeLog} {
+	for _, t := range []event.Type{event.TypeFlow, event.TypeFlowUpdate, event.TypeDNS, event.TypeTLS, event.TypeHTTP, event.TypeAlert, event.TypeLog} {
 		p.published[t] = reg.Counter("pipeline", "events_total", "Events accepted into the queue, by event type.", "type", string(t))
 	}
 	p.droppedFull = reg.Counter("pipeline", "dropped_total", "Events dropped before reaching the sinks, by reason.", "reason", "queue_full")
@@ -200,7 +202,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if p.enrich != nil {
 			p.enrich.Enrich(&ev.ECS)
 		}
-		buf = ev.AppendJSON(buf)
+		buf = ev.Append(buf, p.cfg.EVE)
 		buf = append(buf, '\n')
 		n++
 		if len(buf) >= p.cfg.BatchBytes {
@@ -263,7 +265,7 @@ func (p *Pipeline) StatsEvent() event.Event {
 	ev := event.Event{
 		Timestamp: event.At(now),
 		EventType: event.TypeStats,
-		Stats:     &event.Stats{Uptime: int64(now.Sub(p.start) / time.Second), Groups: p.reg.Stats()},
+		Stats:     &event.Stats{Uptime: int64(now.Sub(p.start) / time.Second), Groups: p.reg.EVEStats()},
 	}
 	if p.enrich != nil {
 		p.enrich.Enrich(&ev.ECS)
@@ -273,7 +275,7 @@ func (p *Pipeline) StatsEvent() event.Event {
 
 func (p *Pipeline) writeStats(ctx context.Context) {
 	ev := p.StatsEvent()
-	line := append(ev.AppendJSON(nil), '\n')
+	line := append(ev.Append(nil, p.cfg.EVE), '\n')
 	for _, s := range p.sinks {
 		if err := s.Write(ctx, line); err != nil {
 			p.sinkErrors[s.Name()].Inc()
