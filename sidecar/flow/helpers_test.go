@@ -33,6 +33,7 @@ type seg struct {
 	flags        uint8 // TCP
 	seq, ack     uint32
 	payload      int
+	data         []byte // the payload's bytes, if not payload zeros
 	icmpType     uint8
 	icmpCode     uint8
 }
@@ -72,7 +73,11 @@ func ethFrame(t testing.TB, s seg) []byte {
 		icmp.SetNetworkLayerForChecksum(ip)
 		ls = append(ls, icmp)
 	}
-	ls = append(ls, gopacket.Payload(make([]byte, s.payload)))
+	if s.data != nil {
+		ls = append(ls, gopacket.Payload(s.data))
+	} else {
+		ls = append(ls, gopacket.Payload(make([]byte, s.payload)))
+	}
 	buf := gopacket.NewSerializeBuffer()
 	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
 		t.Fatal(err)
