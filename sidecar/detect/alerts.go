@@ -236,13 +236,11 @@ func (s *alertedSet) add(id uint64) {
 	s.ids[id] = struct{}{}
 }
 
-// take reports whether id alerted, forgetting it if final.
-func (s *alertedSet) take(id uint64, final bool) bool {
+// take reports whether id alerted, and forgets it.
+func (s *alertedSet) take(id uint64) bool {
 	if _, ok := s.ids[id]; !ok {
 		return false
 	}
-	if final {
-		delete(s.ids, id)
-	}
+	delete(s.ids, id)
 	return true
 }

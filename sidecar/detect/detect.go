@@ -322,22 +322,19 @@ func (e *Engine) inspect(ev *event.Event) {
 	}
 }
 
-// markAlerted sets flow.alerted on the flow event of a flow that raised
-// an alert, and forgets the flow once its final record has passed.
+// markAlerted sets flow.alerted on the flow event (a flow's final record)
+// of a flow that raised an alert, and forgets the flow.
 func (e *Engine) markAlerted(ev *event.Event) {
 	if ev.Flow == nil || ev.FlowID == 0 || e.nAlerted.Load() == 0 {
 		return
 	}
 	e.mu.Lock()
-	if e.alerted.take(ev.FlowID, ev.Flow.Reason != reasonInterim) {
+	if e.alerted.take(ev.FlowID) {
 		ev.Flow.Alerted = true
 	}
 	e.nAlerted.Store(int64(len(e.alerted.ids)))
 	e.mu.Unlock()
 }
-
-// reasonInterim marks a flow record of a flow that is still open.
-const reasonInterim = "active_timeout"
 
 // homeNet is the set of the task's own addresses.
 type homeNet struct{ nets []netip.Prefix }

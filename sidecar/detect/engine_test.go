@@ -106,8 +106,8 @@ func TestTapForwards(t *testing.T) {
 	}
 }
 
-// A flow that raised an alert says alerted: true in its interim and final
-// records, and is forgotten after the final one.
+// A flow that raised an alert says alerted: true in its flow event, and
+// is forgotten after it.
 func TestFlowAlerted(t *testing.T) {
 	e, col, _ := newTestEngine(t, nil)
 	var s sink
@@ -118,18 +118,18 @@ func TestFlowAlerted(t *testing.T) {
 	if len(col.alerts) != 1 || col.alerts[0].FlowID != 4242 {
 		t.Fatalf("alerts %s", col.lines())
 	}
-	interim := event.Event{Timestamp: event.At(t0), FlowID: 4242, EventType: event.TypeFlow, Flow: &event.Flow{Reason: "active_timeout"}}
+	update := event.Event{Timestamp: event.At(t0), FlowID: 4242, EventType: event.TypeFlowUpdate, FlowUpdate: &event.FlowUpdate{}}
 	final := event.Event{Timestamp: event.At(t0), FlowID: 4242, EventType: event.TypeFlow, Flow: &event.Flow{Reason: "timeout"}}
 	other := event.Event{Timestamp: event.At(t0), FlowID: 4343, EventType: event.TypeFlow, Flow: &event.Flow{Reason: "timeout"}}
 	again := event.Event{Timestamp: event.At(t0), FlowID: 4242, EventType: event.TypeFlow, Flow: &event.Flow{Reason: "timeout"}}
-	for _, f := range []event.Event{interim, final, other, again} {
+	for _, f := range []event.Event{update, final, other, again} {
 		tap.Offer(f)
 	}
 	got := []bool{}
-	for _, f := range s.events[1:] {
+	for _, f := range s.events[2:] {
 		got = append(got, f.Flow.Alerted)
 	}
-	if want := []bool{true, true, false, false}; !equalBools(got, want) {
+	if want := []bool{true, false, false}; !equalBools(got, want) {
 		t.Errorf("flow.alerted = %v, want %v", got, want)
 	}
 }

@@ -14,7 +14,6 @@ type engineMetrics struct {
 	reg      *metrics.Registry
 	dropped  *metrics.Counter
 	events   *metrics.Counter
-	packets  *metrics.Counter
 	mu       sync.Mutex
 	evicted  map[string]*metrics.Counter
 	tracked  map[string]*metrics.Gauge
@@ -27,7 +26,6 @@ func newEngineMetrics(reg *metrics.Registry) *engineMetrics {
 		reg:      reg,
 		dropped:  reg.Counter(subsystem, "alerts_dropped_total", "Alerts the pipeline's alert path refused (no reserved room left or shutting down)."),
 		events:   reg.Counter(subsystem, "events_total", "Events inspected on their way to the pipeline."),
-		packets:  reg.Counter(subsystem, "packets_total", "Packets inspected by the packet-level detections."),
 		evicted:  map[string]*metrics.Counter{},
 		tracked:  map[string]*metrics.Gauge{},
 		alerts:   map[string]*metrics.Counter{},

@@ -41,6 +41,7 @@ type packet struct {
 	tcpFlags   uint8
 	payload    []byte // captured payload (may be cut by the snap length)
 	appProto   string
+	entry      *flow.Entry // nil in tests: the community_id is computed
 }
 
 // header is the alert context of a packet's flow: the flow's 5-tuple from
@@ -61,7 +62,11 @@ func (e *Engine) header(p *packet) event.Event {
 	if p.client.Is6() {
 		ev.IPVersion = 6
 	}
-	ev.CommunityID = flow.CommunityID(e.opts.CommunityIDSeed, p.proto, p.client, p.server, p.cport, p.sport)
+	if p.entry != nil {
+		ev.CommunityID = p.entry.CommunityID()
+	} else {
+		ev.CommunityID = flow.CommunityID(e.opts.CommunityIDSeed, p.proto, p.client, p.server, p.cport, p.sport)
+	}
 	return ev
 }
 
@@ -77,7 +82,6 @@ func protoName(p uint8) string {
 
 // inspectPacket runs the packet-level detections on one packet.
 func (e *Engine) inspectPacket(p *packet) {
-	e.m.packets.Inc()
 	if p.first {
 		if e.imds != nil {
 			e.imds.packet(p)
@@ -91,14 +95,5 @@ func (e *Engine) inspectPacket(p *packet) {
 	}
 	if e.mining != nil {
 		e.mining.packet(p)
-	}
-}
-
-// Tick advances the packet-level detections' clock: connection attempts
-// unanswered for --detect-portscan-unanswered count as failed. The flow
-// table's owner calls it once a second, with packet time when replaying.
-func (e *Engine) Tick(now time.Time) {
-	if e.portScan != nil {
-		e.portScan.tick(now.UnixNano())
 	}
 }

@@ -229,35 +229,69 @@ func (s *portScan) tick(now int64) {
 		switch {
 		case now-t.last > idle:
 			delete(s.vertical, k)
-		case t.pending > 0 && expire(t, now-grace):
-			s.checkVertical(k, t, nil, now)
+		case t.pending > 0:
+			if at, ok := expire(t, now-grace); ok {
+				s.checkVertical(k, t, nil, at+grace)
+			}
 		}
 	}
 	for k, t := range s.horizontal {
 		switch {
 		case now-t.last > idle:
 			delete(s.horizontal, k)
-		case t.pending > 0 && expire(t, now-grace):
-			s.checkHorizontal(k, t, now)
+		case t.pending > 0:
+			if at, ok := expire(t, now-grace); ok {
+				s.checkHorizontal(k, t, at+grace)
+			}
 		}
 	}
 	s.size.Set(int64(len(s.vertical) + len(s.horizontal)))
 }
 
-// expire fails t's attempts made before cutoff that are still pending.
-func expire(t *tracker, cutoff int64) bool {
+// expire fails t's attempts made before cutoff that are still pending
+// and returns the time of the latest one.
+func expire(t *tracker, cutoff int64) (int64, bool) {
+	var latest int64
 	changed := false
 	for i := range t.items {
 		it := &t.items[i]
 		if it.state == attemptPending && it.at <= cutoff {
-			it.state = attemptFailed
-			t.pending--
-			t.failed++
-			t.failedAttempts++
-			changed = true
+			fail(t, it)
+			latest, changed = max(latest, it.at), true
 		}
 	}
-	return changed
+	return latest, changed
+}
+
+// fail marks a pending attempt unanswered.
+func fail(t *tracker, it *scanItem) {
+	it.state = attemptFailed
+	t.pending--
+	t.failed++
+	t.failedAttempts++
+}
+
+// unanswered fails the attempt of a flow that ended without a reply,
+// before its time is up when the flow table ends it first (a replay
+// reaching the end of its files).
+func (s *portScan) unanswered(client, server netip.Addr, port uint16, proto uint8) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	grace := int64(s.cfg.Unanswered)
+	vk := vKey{client, server, proto}
+	if vt := s.vertical[vk]; vt != nil {
+		if i := vt.find(port, [16]byte{}); i >= 0 && vt.items[i].state == attemptPending {
+			fail(vt, &vt.items[i])
+			s.checkVertical(vk, vt, nil, vt.items[i].at+grace)
+		}
+	}
+	hk := hKey{client, port, proto}
+	if ht := s.horizontal[hk]; ht != nil {
+		if i := ht.find(0, server.As16()); i >= 0 && ht.items[i].state == attemptPending {
+			fail(ht, &ht.items[i])
+			s.checkHorizontal(hk, ht, ht.items[i].at+grace)
+		}
+	}
 }
 
 func (s *portScan) vTracker(k vKey, ts int64) *tracker {
