@@ -40,13 +40,13 @@ func (e *Engine) Inspect(en *flow.Entry, p *flow.Packet) {
 }
 
 // Expire is called as a flow's final record is written: a connection
-// attempt that never got a reply has failed (whatever the clock), and a
-// flow that raised an alert says so in its record.
+// attempt still waiting for a reply has failed (whatever the clock), and
+// a flow that raised an alert says so in its record.
 func (e *Engine) Expire(en *flow.Entry) {
 	if e.cfg.Off {
 		return
 	}
-	if e.portScan != nil && en.Packets(flow.ToServer) > 0 && en.Packets(flow.ToClient) == 0 {
+	if e.portScan != nil && en.Packets(flow.ToServer) > 0 {
 		c, s := en.Client(), en.Server()
 		e.portScan.unanswered(c.Addr(), s.Addr(), s.Port(), en.Proto())
 	}

@@ -271,9 +271,10 @@ func fail(t *tracker, it *scanItem) {
 	t.failedAttempts++
 }
 
-// unanswered fails the attempt of a flow that ended without a reply,
-// before its time is up when the flow table ends it first (a replay
-// reaching the end of its files).
+// unanswered fails the attempt of a flow that ended with its attempt still
+// pending: no reply was inspected (an ICMP error may have come, or
+// nothing), and the table ended the flow before the tick did (a replay
+// reaching the end of its files, a shutdown).
 func (s *portScan) unanswered(client, server netip.Addr, port uint16, proto uint8) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

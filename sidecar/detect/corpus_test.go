@@ -1,0 +1,228 @@
+package detect
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/sidewatch/sidewatch/internal/eveschema"
+	"github.com/sidewatch/sidewatch/sidecar/capture"
+	"github.com/sidewatch/sidewatch/sidecar/event"
+	"github.com/sidewatch/sidewatch/sidecar/flow"
+	"github.com/sidewatch/sidewatch/sidecar/metrics"
+)
+
+var (
+	update = flag.Bool("update", false, "rewrite the corpus golden files from the committed captures")
+	record = flag.Bool("record", false, "with root: rewrite the committed captures from the live lab runs")
+)
+
+// corpusCase is one capture of the corpus, made by real tools in network
+// namespaces (lab_linux_test.go, corpus_linux_test.go), with the
+// signatures it must raise, no more and no fewer.
+type corpusCase struct {
+	name string
+	want []int
+	cfg  func(*Config)
+}
+
+// The lab task's own credentials path (given to the stand-in endpoint and
+// to the detection, as AWS_CONTAINER_CREDENTIALS_RELATIVE_URI would be).
+const labOwnCreds = "/v2/credentials/5f1e9c2a-8d3b-4c7e-9a10-2b6d4e8f0c13"
+
+var corpus = []corpusCase{
+	{name: "scan_in_syn", want: []int{9000101}},
+	{name: "scan_in_connect", want: []int{9000101}},
+	{name: "scan_in_udp", want: []int{9000101}},
+	{name: "scan_in_version", want: []int{9000101}},
+	{name: "scan_out_syn", want: []int{9000102}},
+	{name: "scan_out_connect", want: []int{9000102}},
+	{name: "scan_out_udp", want: []int{9000102}},
+	{name: "sweep_out", want: []int{9000103}},
+	{name: "imds", want: []int{9000401}},
+	{name: "stratum", want: []int{9000201}},
+	{name: "intel_ip", want: []int{9000601}, cfg: withIntel},
+}
+
+func withIntel(c *Config) { c.Intel.Files = []string{filepath.Join("testdata", "intel.txt")} }
+
+// labConfig is the detection config of the lab task.
+func labConfig(cc corpusCase) Config {
+	cfg := DefaultConfig()
+	cfg.HomeNet = []string{labTaskAddr, labTaskEth0Addr}
+	cfg.Credentials.Path = labOwnCreds
+	if cc.cfg != nil {
+		cc.cfg(&cfg)
+	}
+	return cfg
+}
+
+const (
+	labTaskAddr     = "10.77.0.10"
+	labTaskEth0Addr = "169.254.172.2"
+)
+
+// recorder is the pipeline of a chain: it keeps every event and alert,
+// and when each alert arrived.
+type recorder struct {
+	mu      sync.Mutex
+	events  []event.Event
+	alerts  []event.Event
+	arrived []time.Time
+}
+
+func (r *recorder) Offer(ev event.Event) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, ev)
+	return true
+}
+
+func (r *recorder) Publish(_ context.Context, ev event.Event) error {
+	r.Offer(ev)
+	return nil
+}
+
+func (r *recorder) OfferAlert(ev event.Event) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.alerts = append(r.alerts, ev)
+	r.arrived = append(r.arrived, time.Now())
+	return true
+}
+
+func (r *recorder) alertLines() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b []byte
+	for i := range r.alerts {
+		b = append(r.alerts[i].AppendJSON(b), '\n')
+	}
+	return b
+}
+
+func (r *recorder) sids() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []int
+	for _, a := range r.alerts {
+		if !slices.Contains(out, a.Alert.SignatureID) {
+			out = append(out, a.Alert.SignatureID)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// chain is the sidecar's network path as run and replay build it: the
+// flow table with the engine as inspector, its events through the tap.
+type chain struct {
+	e     *Engine
+	rec   *recorder
+	table *flow.Table
+	reg   *metrics.Registry
+}
+
+func newChain(t testing.TB, cfg Config) *chain {
+	t.Helper()
+	c := &chain{rec: &recorder{}, reg: metrics.New()}
+	e, err := New(cfg, c.rec, c.reg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.e = e
+	tap := e.Tap(c.rec)
+	c.table = flow.NewTable(flow.DefaultConfig(), tap, c.reg, e)
+	return c
+}
+
+// replay feeds a capture through a new chain, as sidewatch replay does.
+func replay(t testing.TB, cfg Config, path string) *chain {
+	t.Helper()
+	c := newChain(t, cfg)
+	st, err := capture.ReadFile(context.Background(), path, c.table)
+	if err != nil {
+		t.Fatalf("replay %s: %v", path, err)
+	}
+	c.table.Flush(st.Last, flow.ReasonShutdown)
+	return c
+}
+
+// checkAlertedFlows checks that the flow of every alert that names one
+// was reported alerted.
+func checkAlertedFlows(t *testing.T, c *chain) {
+	t.Helper()
+	alerted := map[uint64]bool{}
+	for _, ev := range c.rec.events {
+		if ev.EventType == event.TypeFlow {
+			alerted[ev.FlowID] = ev.Flow.Alerted
+		}
+	}
+	for _, a := range c.rec.alerts {
+		if a.FlowID != 0 && !alerted[a.FlowID] {
+			t.Errorf("alert %d names flow %d, whose flow event is not alerted", a.Alert.SignatureID, a.FlowID)
+		}
+	}
+}
+
+func casePath(name string) string { return filepath.Join("testdata", name+".pcapng") }
+
+// TestGoldenCorpus replays each committed capture and compares its alerts
+// with the golden file (go test -run GoldenCorpus -update rewrites them):
+// exactly the expected signatures, valid EVE, flows marked alerted.
+func TestGoldenCorpus(t *testing.T) {
+	v := eveschema.New(t)
+	for _, cc := range corpus {
+		t.Run(cc.name, func(t *testing.T) {
+			path := casePath(cc.name)
+			if _, err := os.Stat(path); err != nil {
+				t.Fatalf("capture missing (make it with go test -run LabCorpus -record as root): %v", err)
+			}
+			c := replay(t, labConfig(cc), path)
+			if got := c.rec.sids(); !slices.Equal(got, sortedCopy(cc.want)) {
+				t.Errorf("signatures %v, want %v\n%s", got, cc.want, c.rec.alertLines())
+			}
+			got := c.rec.alertLines()
+			v.ValidateLines(t, got)
+			checkAlertedFlows(t, c)
+			golden := filepath.Join("testdata", cc.name+".alerts.jsonl")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(string(want), string(got)); diff != "" {
+				t.Errorf("alerts of %s (-golden +got):\n%s", path, diff)
+			}
+		})
+	}
+}
+
+func sortedCopy(s []int) []int {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+// describe summarises alerts for messages.
+func describe(alerts []event.Event) string {
+	var b bytes.Buffer
+	for _, a := range alerts {
+		fmt.Fprintf(&b, "%d %s -> %s:%d\n", a.Alert.SignatureID, a.SrcIP, a.DestIP, a.DestPort)
+	}
+	return b.String()
+}
