@@ -244,3 +244,16 @@ func (s *alertedSet) take(id uint64) bool {
 	delete(s.ids, id)
 	return true
 }
+
+// BuiltinSignatures returns the built-in detections' signatures, by id.
+func BuiltinSignatures() []*Signature {
+	return []*Signature{
+		sigScanIn, sigScanOut, sigSweep,
+		sigStratum, sigPoolDNS, sigPoolTLS,
+		sigTunnelNames, sigTunnelRare, sigTunnelTyped,
+		sigIMDSAccess, sigIMDSRebind, sigIMDSSSRF,
+		sigCredsOther, sigCredsEnum, sigCredsTool,
+		sigIntelIP, sigIntelDNS, sigIntelSNI, sigIntelJA3, sigIntelJA4, sigIntelHTTP,
+		sigAWSKey, sigPrivateKey, sigToken, sigJNDILog, sigJNDIHTTP,
+	}
+}

@@ -129,3 +129,21 @@ func TestHomeNet(t *testing.T) {
 		}
 	}
 }
+
+// configFlags returns the name of every flag of Config.
+func configFlags() []string {
+	var out []string
+	var walk func(reflect.Type)
+	walk = func(typ reflect.Type) {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			if _, ok := f.Tag.Lookup("embed"); ok {
+				walk(f.Type)
+				continue
+			}
+			out = append(out, f.Tag.Get("name"))
+		}
+	}
+	walk(reflect.TypeOf(Config{}))
+	return out
+}

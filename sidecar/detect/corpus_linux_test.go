@@ -26,7 +26,7 @@ var activities = map[string]func(l *lab){
 	},
 	"scan_in_version": func(l *lab) {
 		l.start(l.T, "Serving", "python3", "-u", "-m", "http.server", "8080", "--bind", labTask)
-		l.in(l.N, "nmap", "-sV", "-Pn", "-n", "-T4", "--max-retries", "1", "-p", "1-30,8080", labTask)
+		l.in(l.N, "nmap", "-sV", "--version-intensity", "0", "-Pn", "-n", "-T4", "--max-retries", "1", "-p", "1-20,8080", labTask)
 	},
 	"scan_out_syn": func(l *lab) {
 		l.in(l.T, "nmap", "-sS", "-Pn", "-n", "-T4", "--max-retries", "1", "-p", "1-100", labRouter)

@@ -36,7 +36,7 @@ func defaultDNSTunnelConfig() DNSTunnelConfig {
 		MaxDomains: 4096}
 }
 
-// maxNameSet bounds each per-domain set of names (the thresholds too).
+// maxNameSet bounds the thresholds, and so each per-domain set of names.
 const maxNameSet = 256
 
 func (c *DNSTunnelConfig) bounds() []bound {
@@ -101,17 +101,18 @@ type tunnelDomain struct {
 	alerted [3]bool // per signature, within the window
 }
 
-// nameSet is a small set of name hashes, bounded by maxNameSet.
+// nameSet is a small set of name hashes. It stops growing at its
+// threshold: past it, the alert has been raised for the window.
 type nameSet []uint64
 
-func (s *nameSet) add(h uint64) bool {
+func (s *nameSet) add(h uint64, max int) bool {
+	if len(*s) >= max {
+		return false
+	}
 	for _, x := range *s {
 		if x == h {
 			return false
 		}
-	}
-	if len(*s) >= maxNameSet {
-		return false
 	}
 	*s = append(*s, h)
 	return true
@@ -174,7 +175,7 @@ func (d *dnsTunnel) query(ev *event.Event, name, rrtype string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	td := d.domain(reg, ts)
-	if long && td.long.add(h) {
+	if long && td.long.add(h, d.cfg.Names) {
 		if len(sub) > td.maxLen {
 			td.maxLen, td.example, td.entropy = len(sub), strings.Clone(name), entropy
 		}
@@ -182,11 +183,11 @@ func (d *dnsTunnel) query(ev *event.Event, name, rrtype string) {
 			d.raise(ev, td, reg, 0, sigTunnelNames, "high_entropy_names")
 		}
 	}
-	if rare && td.rare.add(h) && len(td.rare) == d.cfg.RareTypes {
+	if rare && td.rare.add(h, d.cfg.RareTypes) && len(td.rare) == d.cfg.RareTypes {
 		td.note(name, rrtype)
 		d.raise(ev, td, reg, 1, sigTunnelRare, "null_or_private_type")
 	}
-	if typed && td.typed.add(h) {
+	if typed && td.typed.add(h, d.cfg.TypedNames) {
 		td.note(name, rrtype)
 		if len(td.typed) == d.cfg.TypedNames {
 			d.raise(ev, td, reg, 2, sigTunnelTyped, "record_type_volume")

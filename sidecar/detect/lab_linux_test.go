@@ -71,6 +71,21 @@ func newLab(t *testing.T) *lab {
 	for _, ns := range []string{l.T, l.N, l.M} {
 		l.sh("ip", "netns", "add", ns)
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+		// ip netns exec gives the namespace its own resolv.conf from here:
+		// the lab's dnsmasq for the task, nothing elsewhere (an unreachable
+		// host resolver would make every reverse lookup wait 10 s).
+		dir := "/etc/netns/" + ns
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		resolver := "127.0.0.1"
+		if ns == l.T {
+			resolver = labDNS
+		}
+		if err := os.WriteFile(dir+"/resolv.conf", []byte("nameserver "+resolver+"\noptions timeout:1 attempts:1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		// No IPv6 chatter (router solicitations, MLD) in the captures; ICMP
 		// errors unthrottled so that UDP scans run at nmap's pace.
 		l.sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1",
