@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -185,4 +186,29 @@ func FuzzFindJNDI(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBenignLogs feeds ordinary application logs (web servers, JSON
+// loggers, Spring, Go panics, Lambda, Kafka, PostgreSQL, presigned S3 URLs
+// with their key id, certificates, test keys, templates with ${...}):
+// nothing may fire.
+func TestBenignLogs(t *testing.T) {
+	data, err := os.ReadFile("testdata/benign_logs.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, col, _ := newTestEngine(t, func(c *Config) { c.DedupWindow = 0 })
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	for _, line := range lines {
+		ev := logEvent(t0, "web", line)
+		e.observe(&ev)
+	}
+	// Multi-line records, as the syslog receiver reassembles them.
+	for i := 0; i+3 < len(lines); i += 3 {
+		ev := logEvent(t0, "web", strings.Join(lines[i:i+4], "\n"))
+		e.observe(&ev)
+	}
+	if len(col.alerts) != 0 {
+		t.Errorf("%d benign log lines raised alerts:\n%s", len(lines), col.lines())
+	}
 }

@@ -78,10 +78,10 @@ zergpool.com
 zpool.ca
 `
 
-// stratumScanPackets is how many packets of each direction are searched
-// for Stratum: the subscribe or login and the pool's first answers come
-// first.
-const stratumScanPackets = 10
+// stratumScanPackets is how many packets of each direction (handshake
+// included) are searched for Stratum: the miner's subscribe or login and
+// the pool's first answers are its first data.
+const stratumScanPackets = 8
 
 // mining finds Stratum by content and pool names by list.
 type mining struct {
@@ -92,7 +92,12 @@ type mining struct {
 func newMining(e *Engine, out *Alerts) *mining { return &mining{e: e, out: out} }
 
 func (m *mining) packet(p *packet) {
-	if p.proto != protoTCP || len(p.payload) == 0 || p.dirPackets > stratumScanPackets {
+	if p.proto != protoTCP || p.dirPackets > stratumScanPackets {
+		return
+	}
+	// Stratum messages are JSON objects, one per line: a segment that
+	// starts a message starts with '{' (TLS, HTTP and the rest never do).
+	if i := skipSpace(p.payload, 0); i >= len(p.payload) || p.payload[i] != '{' {
 		return
 	}
 	st, ok := findStratum(p.payload)

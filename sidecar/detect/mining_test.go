@@ -20,7 +20,7 @@ const (
 
 	jsonRPCLogin = `{"jsonrpc":"2.0","method":"login","params":{"user":"alice","password":"s3cret"},"id":7}` + "\n"
 	jsonRPCOther = `{"jsonrpc":"2.0","method":"eth_blockNumber","params":[],"id":1}` + "\n"
-	httpPost     = "POST /rpc HTTP/1.1\r\nHost: api.example\r\nContent-Type: application/json\r\n\r\n" + `{"method":"mining.subscribe"` // a JSON-RPC API's docs example inside HTTP still counts
+	httpPost     = "POST /rpc HTTP/1.1\r\nHost: api.example\r\nContent-Type: application/json\r\n\r\n" + `{"method":"mining.subscribe"}`
 )
 
 func TestStratum(t *testing.T) {
@@ -40,7 +40,8 @@ func TestStratum(t *testing.T) {
 		{"xmrig_submit", true, xmrigSubmit, []int{9000201}, "submit", "", 0},
 		{"pool_job", false, poolJob, []int{9000201}, "job", "", 0},
 		{"eth_proxy", true, ethProxy, []int{9000201}, "eth_submitLogin", "", 0},
-		{"http_body", true, httpPost, []int{9000201}, "mining.subscribe", "", 0},
+		{"http_body_is_not_stratum", true, httpPost, nil, "", "", 0},
+		{"leading_whitespace", true, "\r\n " + stratumSubscribe, []int{9000201}, "mining.subscribe", "", 0},
 		{"generic_json_rpc_login", true, jsonRPCLogin, nil, "", "", 0},
 		{"ethereum_node_call", true, jsonRPCOther, nil, "", "", 0},
 		{"tls_client_hello", true, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", nil, "", "", 0},
