@@ -57,6 +57,10 @@ clean: ## remove build output
 bench-capture: ## (root) live capture benchmark: sidewatch vs tcpdump, zero-drop rate and CPU (sidecar/capture/bench)
 	sidecar/capture/bench/bench-capture.sh
 
+.PHONY: bench-detect
+bench-detect: ## detections: CPU per packet on vs off (ratio of medians), per log record, intel load time and memory per 1M indicators (ROUNDS, BENCHTIME)
+	sidecar/detect/bench/bench-detect.sh
+
 .PHONY: bench-syslog
 bench-syslog: ## syslog end to end: sidewatch run vs rsyslog imptcp, msg/s and RSS (N, CONNS, RATE)
 	sidecar/syslog/bench/bench.sh
