@@ -42,24 +42,15 @@ func TestDefaultConfigMatchesFlags(t *testing.T) {
 		err := def.Validate()
 		t.Errorf("DefaultConfig().Validate() = %v", err)
 	}
-	var walk func(reflect.Type)
-	walk = func(typ reflect.Type) {
-		for i := range typ.NumField() {
-			f := typ.Field(i)
-			if _, ok := f.Tag.Lookup("embed"); ok {
-				walk(f.Type)
-				continue
-			}
-			name, env := f.Tag.Get("name"), f.Tag.Get("env")
-			if want := "SIDEWATCH_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")); strings.Split(env, ",")[0] != want {
-				t.Errorf("%s: env %q, want %s first", f.Name, env, want)
-			}
-			if f.Tag.Get("help") == "" {
-				t.Errorf("%s has no help", f.Name)
-			}
+	for _, f := range configFields() {
+		name, env := f.Tag.Get("name"), f.Tag.Get("env")
+		if want := "SIDEWATCH_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")); strings.Split(env, ",")[0] != want {
+			t.Errorf("%s: env %q, want %s first", f.Name, env, want)
+		}
+		if f.Tag.Get("help") == "" {
+			t.Errorf("%s has no help", f.Name)
 		}
 	}
-	walk(reflect.TypeOf(Config{}))
 }
 
 func TestConfigFromEnv(t *testing.T) {
@@ -130,9 +121,10 @@ func TestHomeNet(t *testing.T) {
 	}
 }
 
-// configFlags returns the name of every flag of Config.
-func configFlags() []string {
-	var out []string
+// configFields returns every flag's field of Config, embedded structs
+// walked.
+func configFields() []reflect.StructField {
+	var out []reflect.StructField
 	var walk func(reflect.Type)
 	walk = func(typ reflect.Type) {
 		for i := range typ.NumField() {
@@ -141,7 +133,7 @@ func configFlags() []string {
 				walk(f.Type)
 				continue
 			}
-			out = append(out, f.Tag.Get("name"))
+			out = append(out, f)
 		}
 	}
 	walk(reflect.TypeOf(Config{}))

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sidewatch/sidewatch/internal/netnstest"
 	"github.com/sidewatch/sidewatch/sidecar/capture"
 )
 
@@ -80,7 +81,7 @@ func TestLabCorpus(t *testing.T) {
 			cfg := labConfig(cc)
 			c := newChain(t, cfg)
 			var capt *capture.Capture
-			inNetns(t, l.T, func() {
+			netnstest.In(t, l.T, func() {
 				var err error
 				if capt, err = capture.Open(capture.DefaultConfig(), c.reg); err != nil {
 					t.Fatal(err)
@@ -96,7 +97,7 @@ func TestLabCorpus(t *testing.T) {
 			act(l)
 			want := sortedCopy(cc.want)
 			deadline := start.Add(60 * time.Second)
-			for time.Now().Before(deadline) && !containsAll(c.rec.sids(), want) {
+			for time.Now().Before(deadline) && !containsAll(c.rec.uniqueSIDs(), want) {
 				time.Sleep(100 * time.Millisecond)
 			}
 			time.Sleep(time.Second) // anything else that was coming
@@ -106,7 +107,7 @@ func TestLabCorpus(t *testing.T) {
 			if err := <-ran; err != nil {
 				t.Errorf("capture: %v", err)
 			}
-			if got := c.rec.sids(); !slices.Equal(got, want) {
+			if got := c.rec.uniqueSIDs(); !slices.Equal(got, want) {
 				t.Errorf("live: signatures %v, want %v\n%s", got, want, describe(c.rec.alerts))
 			}
 			for i, a := range c.rec.alerts {
@@ -119,7 +120,7 @@ func TestLabCorpus(t *testing.T) {
 			checkAlertedFlows(t, c)
 
 			r := replay(t, cfg, pcap)
-			if got, live := r.rec.sids(), c.rec.sids(); !slices.Equal(got, live) {
+			if got, live := r.rec.uniqueSIDs(), c.rec.uniqueSIDs(); !slices.Equal(got, live) {
 				t.Errorf("replay of the recording: signatures %v, live %v\n%s", got, live, describe(r.rec.alerts))
 			}
 			if *record {

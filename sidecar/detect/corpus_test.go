@@ -8,9 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -71,70 +69,18 @@ const (
 	labTaskEth0Addr = "169.254.172.2"
 )
 
-// recorder is the pipeline of a chain: it keeps every event and alert,
-// and when each alert arrived.
-type recorder struct {
-	mu      sync.Mutex
-	events  []event.Event
-	alerts  []event.Event
-	arrived []time.Time
-}
-
-func (r *recorder) Offer(ev event.Event) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, ev)
-	return true
-}
-
-func (r *recorder) Publish(_ context.Context, ev event.Event) error {
-	r.Offer(ev)
-	return nil
-}
-
-func (r *recorder) OfferAlert(ev event.Event) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.alerts = append(r.alerts, ev)
-	r.arrived = append(r.arrived, time.Now())
-	return true
-}
-
-func (r *recorder) alertLines() []byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var b []byte
-	for i := range r.alerts {
-		b = append(r.alerts[i].AppendJSON(b), '\n')
-	}
-	return b
-}
-
-func (r *recorder) sids() []int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []int
-	for _, a := range r.alerts {
-		if !slices.Contains(out, a.Alert.SignatureID) {
-			out = append(out, a.Alert.SignatureID)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 // chain is the sidecar's network path as run and replay build it: the
 // flow table with the engine as inspector, its events through the tap.
 type chain struct {
 	e     *Engine
-	rec   *recorder
+	rec   *collector
 	table *flow.Table
 	reg   *metrics.Registry
 }
 
 func newChain(t testing.TB, cfg Config) *chain {
 	t.Helper()
-	c := &chain{rec: &recorder{}, reg: metrics.New()}
+	c := &chain{rec: &collector{}, reg: metrics.New()}
 	e, err := New(cfg, c.rec, c.reg, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -188,10 +134,10 @@ func TestGoldenCorpus(t *testing.T) {
 				t.Fatalf("capture missing (make it with go test -run LabCorpus -record as root): %v", err)
 			}
 			c := replay(t, labConfig(cc), path)
-			if got := c.rec.sids(); !slices.Equal(got, sortedCopy(cc.want)) {
-				t.Errorf("signatures %v, want %v\n%s", got, cc.want, c.rec.alertLines())
+			if got := c.rec.uniqueSIDs(); !slices.Equal(got, sortedCopy(cc.want)) {
+				t.Errorf("signatures %v, want %v\n%s", got, cc.want, c.rec.lines())
 			}
-			got := c.rec.alertLines()
+			got := c.rec.lines()
 			v.ValidateLines(t, got)
 			checkAlertedFlows(t, c)
 			golden := filepath.Join("testdata", cc.name+".alerts.jsonl")

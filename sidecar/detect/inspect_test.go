@@ -41,7 +41,7 @@ func frame(t testing.TB, src, dst string, sport, dport uint16, proto uint8, flag
 // unanswered when the table is flushed (the end of a replay) count.
 func TestEngineOnFlowTable(t *testing.T) {
 	e, col, _ := newTestEngine(t, func(c *Config) { c.HomeNet = []string{"10.0.193.10"} })
-	var s sink
+	var s collector
 	tab := flow.NewTable(flow.DefaultConfig(), e.Tap(&s), nil, e)
 	ts := t0
 	send := func(src, dst string, sport, dport uint16, proto, flags uint8, payload string) {

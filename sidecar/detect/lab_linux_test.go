@@ -6,13 +6,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // lab is a Fargate-like task network made of namespaces:
@@ -238,35 +235,6 @@ func (l *lab) waitPort(ns, proto string, port int) {
 	l.t.Fatalf("nothing listens on %s %d in %s", proto, port, ns)
 }
 
-// inNetns runs fn on a thread switched into namespace ns, so that the
-// sockets fn opens belong to it.
-func inNetns(t *testing.T, ns string, fn func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer unix.Close(orig)
-	target, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer unix.Close(target)
-	if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer func() {
-		// A thread left in the wrong namespace must die with its goroutine.
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err == nil {
-			runtime.UnlockOSThread()
-		}
-	}()
-	fn()
-}
 
 // record captures the task's interfaces with dumpcap into a pcapng file
 // (interface names kept) until the returned function is called.

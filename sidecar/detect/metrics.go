@@ -33,38 +33,41 @@ func newEngineMetrics(reg *metrics.Registry) *engineMetrics {
 	}
 }
 
+// lazy returns cache[key], registering it with add on first use: the
+// tables and detections name themselves when they are built.
+func lazy[T any](m *engineMetrics, cache map[string]T, key string, add func() T) T {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := cache[key]
+	if !ok {
+		v = add()
+		cache[key] = v
+	}
+	return v
+}
+
 // evictions returns the counter of entries forgotten from a bounded state
 // table because it was full.
 func (m *engineMetrics) evictions(table string) *metrics.Counter {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := m.evicted[table]
-	if c == nil {
-		c = m.reg.Counter(subsystem, "state_evicted_total", "Entries forgotten from a full state table, by table: dedup (alerts may repeat early), alerted_flows (a flow event may say alerted: false), and each detection's own.", "table", table)
-		m.evicted[table] = c
-	}
-	return c
+	return lazy(m, m.evicted, table, func() *metrics.Counter {
+		return m.reg.Counter(subsystem, "state_evicted_total", "Entries forgotten from a full state table, by table: dedup (alerts may repeat early), alerted_flows (a flow event may say alerted: false), and each detection's own.", "table", table)
+	})
 }
 
 // size returns the gauge of a state table's entries.
 func (m *engineMetrics) size(table string) *metrics.Gauge {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	g := m.tracked[table]
-	if g == nil {
-		g = m.reg.Gauge(subsystem, "state_entries", "Entries held in each bounded state table.", "table", table)
-		m.tracked[table] = g
-	}
-	return g
+	return lazy(m, m.tracked, table, func() *metrics.Gauge {
+		return m.reg.Gauge(subsystem, "state_entries", "Entries held in each bounded state table.", "table", table)
+	})
 }
 
 // detection returns the alert and suppression counters of one detection.
 func (m *engineMetrics) detection(name string) (raised, suppressed *metrics.Counter) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.alerts[name] == nil {
-		m.alerts[name] = m.reg.Counter(subsystem, "alerts_total", "Alerts raised, by detection.", "detection", name)
-		m.suppress[name] = m.reg.Counter(subsystem, "suppressed_total", "Alerts suppressed as duplicates within --detect-dedup-window, by detection.", "detection", name)
-	}
-	return m.alerts[name], m.suppress[name]
+	raised = lazy(m, m.alerts, name, func() *metrics.Counter {
+		return m.reg.Counter(subsystem, "alerts_total", "Alerts raised, by detection.", "detection", name)
+	})
+	suppressed = lazy(m, m.suppress, name, func() *metrics.Counter {
+		return m.reg.Counter(subsystem, "suppressed_total", "Alerts suppressed as duplicates within --detect-dedup-window, by detection.", "detection", name)
+	})
+	return raised, suppressed
 }

@@ -120,19 +120,11 @@ func (m *mining) packet(p *packet) {
 }
 
 func (m *mining) dns(ev *event.Event) {
-	set := m.e.intel.Set()
-	for i := range ev.DNS.Queries {
-		if match, ok := lookupDomain(set, ev.DNS.Queries[i].RRName, tagMining); ok {
-			m.out.Raise(sigPoolDNS, ev, matchEvidence(match, ev.DNS.Queries[i].RRName)...)
-			return
-		}
-	}
+	raiseListedQuery(m.e.intel.Set(), ev, tagMining, sigPoolDNS, m.out)
 }
 
 func (m *mining) tls(ev *event.Event) {
-	if match, ok := lookupDomain(m.e.intel.Set(), ev.TLS.SNI, tagMining); ok {
-		m.out.Raise(sigPoolTLS, ev, matchEvidence(match, ev.TLS.SNI)...)
-	}
+	raiseListedName(m.e.intel.Set(), ev, ev.TLS.SNI, tagMining, sigPoolTLS, m.out)
 }
 
 // stratum is what a Stratum message says.

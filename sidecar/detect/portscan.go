@@ -161,12 +161,12 @@ func (s *portScan) packet(p *packet) {
 func (s *portScan) attempt(p *packet) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	vt := s.vTracker(vKey{p.client, p.server, p.proto}, p.ts)
+	vt := trackerFor(s, s.vertical, vKey{p.client, p.server, p.proto}, p.ts)
 	if vt.find(p.sport, [16]byte{}) < 0 && len(vt.items) < 4*s.cfg.Ports {
 		vt.items = append(vt.items, scanItem{port: p.sport, at: p.ts})
 		vt.pending++
 	}
-	ht := s.hTracker(hKey{p.client, p.sport, p.proto}, p.ts)
+	ht := trackerFor(s, s.horizontal, hKey{p.client, p.sport, p.proto}, p.ts)
 	if host := p.server.As16(); ht.find(0, host) < 0 && len(ht.items) < 4*s.cfg.Hosts {
 		ht.items = append(ht.items, scanItem{host: host, at: p.ts})
 		ht.pending++
@@ -295,27 +295,16 @@ func (s *portScan) unanswered(client, server netip.Addr, port uint16, proto uint
 	}
 }
 
-func (s *portScan) vTracker(k vKey, ts int64) *tracker {
-	t := s.vertical[k]
+// trackerFor returns k's tracker in m, starting a new window when the last
+// one ended and making room when m is full.
+func trackerFor[K comparable](s *portScan, m map[K]*tracker, k K, ts int64) *tracker {
+	t := m[k]
 	if t == nil {
-		if len(s.vertical) >= s.cfg.MaxTrackers {
-			evictTrackers(s, s.vertical, ts)
+		if len(m) >= s.cfg.MaxTrackers {
+			evictTrackers(s, m, ts)
 		}
 		t = &tracker{start: ts}
-		s.vertical[k] = t
-	}
-	s.touch(t, ts)
-	return t
-}
-
-func (s *portScan) hTracker(k hKey, ts int64) *tracker {
-	t := s.horizontal[k]
-	if t == nil {
-		if len(s.horizontal) >= s.cfg.MaxTrackers {
-			evictTrackers(s, s.horizontal, ts)
-		}
-		t = &tracker{start: ts}
-		s.horizontal[k] = t
+		m[k] = t
 	}
 	s.touch(t, ts)
 	return t

@@ -131,21 +131,32 @@ func lookupDomain(set *intel.Set, name, tag string) (intel.Match, bool) {
 	return m, ok && m.Tag == tag
 }
 
-func (t *threatIntel) dns(ev *event.Event) {
-	set := t.e.intel.Set()
+// raiseListedName raises sig when name is listed with tag.
+func raiseListedName(set *intel.Set, ev *event.Event, name, tag string, sig *Signature, out *Alerts) bool {
+	m, ok := lookupDomain(set, name, tag)
+	if ok {
+		out.Raise(sig, ev, matchEvidence(m, name)...)
+	}
+	return ok
+}
+
+// raiseListedQuery raises sig for the first of a DNS event's queries that
+// is listed with tag.
+func raiseListedQuery(set *intel.Set, ev *event.Event, tag string, sig *Signature, out *Alerts) {
 	for i := range ev.DNS.Queries {
-		if m, ok := lookupDomain(set, ev.DNS.Queries[i].RRName, tagIntel); ok {
-			t.out.Raise(sigIntelDNS, ev, matchEvidence(m, ev.DNS.Queries[i].RRName)...)
+		if raiseListedName(set, ev, ev.DNS.Queries[i].RRName, tag, sig, out) {
 			return
 		}
 	}
 }
 
+func (t *threatIntel) dns(ev *event.Event) {
+	raiseListedQuery(t.e.intel.Set(), ev, tagIntel, sigIntelDNS, t.out)
+}
+
 func (t *threatIntel) tls(ev *event.Event) {
 	set := t.e.intel.Set()
-	if m, ok := lookupDomain(set, ev.TLS.SNI, tagIntel); ok {
-		t.out.Raise(sigIntelSNI, ev, matchEvidence(m, ev.TLS.SNI)...)
-	}
+	raiseListedName(set, ev, ev.TLS.SNI, tagIntel, sigIntelSNI, t.out)
 	if ev.TLS.JA3 != nil {
 		if m, ok := set.LookupJA3(ev.TLS.JA3.Hash); ok && m.Tag == tagIntel {
 			t.out.Raise(sigIntelJA3, ev, matchEvidence(m, "")...)
@@ -161,10 +172,7 @@ func (t *threatIntel) http(ev *event.Event) {
 	if host == "" {
 		return
 	}
-	set := t.e.intel.Set()
-	if m, ok := lookupDomain(set, host, tagIntel); ok {
-		t.out.Raise(sigIntelHTTP, ev, matchEvidence(m, host)...)
-	}
+	raiseListedName(t.e.intel.Set(), ev, host, tagIntel, sigIntelHTTP, t.out)
 }
 
 // hostOnly drops a port from an HTTP Host value.

@@ -87,39 +87,35 @@ func benchSet(b *testing.B) *Set {
 	return set
 }
 
-func BenchmarkLookupAddrMiss1M(b *testing.B) {
+// BenchmarkLookup1M looks up values that are not listed (the common
+// case) in a million-indicator set.
+func BenchmarkLookup1M(b *testing.B) {
 	set := benchSet(b)
-	addrs := make([]netip.Addr, 1024)
 	r := rand.New(rand.NewPCG(3, 4))
+	addrs := make([]netip.Addr, 1024)
 	for i := range addrs {
 		addrs[i] = netip.AddrFrom4([4]byte{byte(224 + r.IntN(16)), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
 	}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if _, ok := set.LookupAddr(addrs[i&1023]); ok {
-			b.Fatal("multicast address listed")
-		}
-		i++
-	}
-}
-
-func BenchmarkLookupDomainMiss1M(b *testing.B) {
-	set := benchSet(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, ok := set.LookupDomain("prod-us-east-1-starport-layer-bucket.s3.us-east-1.amazonaws.com"); ok {
-			b.Fatal("unexpected match")
-		}
-	}
-}
-
-func BenchmarkLookupJA4Miss1M(b *testing.B) {
-	set := benchSet(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, ok := set.LookupJA4("t13d1516h2_8daaf6152771_e5627efa2ab1"); ok {
-			b.Fatal("unexpected match")
-		}
+	for _, bb := range []struct {
+		name   string
+		lookup func(i int) bool
+	}{
+		{"Addr", func(i int) bool { _, ok := set.LookupAddr(addrs[i&1023]); return ok }},
+		{"Domain", func(int) bool {
+			_, ok := set.LookupDomain("prod-us-east-1-starport-layer-bucket.s3.us-east-1.amazonaws.com")
+			return ok
+		}},
+		{"JA3", func(int) bool { _, ok := set.LookupJA3("e7d705a3286e19ea42f587b344ee6865"); return ok }},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if bb.lookup(i) {
+					b.Fatal("unexpected match")
+				}
+				i++
+			}
+		})
 	}
 }
