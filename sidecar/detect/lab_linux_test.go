@@ -235,7 +235,6 @@ func (l *lab) waitPort(ns, proto string, port int) {
 	l.t.Fatalf("nothing listens on %s %d in %s", proto, port, ns)
 }
 
-
 // record captures the task's interfaces with dumpcap into a pcapng file
 // (interface names kept) until the returned function is called.
 func (l *lab) record(path string) func() {

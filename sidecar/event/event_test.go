@@ -66,6 +66,8 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		{"tls", Event{Timestamp: At(t0), EventType: TypeTLS, TLS: &TLS{SNI: "sts.amazonaws.com", Version: "TLS 1.3", JA3: &TLSHash{"c000", "771,4865"}, JA4: "t13d", ClientALPNs: []string{"h2", "http/1.1"}}}},
 		{"http", Event{Timestamp: At(t0), EventType: TypeHTTP, HTTP: &HTTP{Hostname: "169.254.170.2", URL: "/v2/credentials/x", HTTPMethod: "GET", Protocol: "HTTP/1.1", Status: 200, Length: 1254}}},
 		{"alert", Event{Timestamp: At(t0), EventType: TypeAlert, Alert: &Alert{Action: "allowed", GID: 1, SignatureID: 9000001, Rev: 1, Signature: "IMDS access", Category: "Attempted Information Leak", Severity: 2}}},
+		{"alert_with_metadata", alertEvent()},
+		{"alert_metadata_escaped", alertEscaped()},
 		{"stats", Event{Timestamp: At(t0), EventType: TypeStats, Stats: &Stats{Uptime: 60, Groups: map[string]any{"pipeline": map[string]any{"dropped_total": map[string]any{"queue_full": uint64(3)}, "written_total": uint64(10)}}}}},
 		{"container_only", Event{Timestamp: At(t0), EventType: TypeLog, Log: &Log{Message: ""}, ECS: ECS{Container: Container{Name: "web"}}}},
 	}
