@@ -140,9 +140,13 @@ func raiseListedName(set *intel.Set, ev *event.Event, name, tag string, sig *Sig
 	return ok
 }
 
-// raiseListedQuery raises sig for the first of a DNS event's queries that
-// is listed with tag.
+// raiseListedQuery raises sig for the first of a DNS request's queries
+// that is listed with tag. The response repeats the question: it is left
+// out, so that one lookup makes one alert (from the client).
 func raiseListedQuery(set *intel.Set, ev *event.Event, tag string, sig *Signature, out *Alerts) {
+	if ev.DNS.Type == "response" {
+		return
+	}
 	for i := range ev.DNS.Queries {
 		if raiseListedName(set, ev, ev.DNS.Queries[i].RRName, tag, sig, out) {
 			return

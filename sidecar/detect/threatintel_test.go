@@ -53,6 +53,7 @@ func TestThreatIntel(t *testing.T) {
 		indicator string
 	}{
 		{"dns_listed_subdomain", ptr(dnsQuery(t0, "x.C2.bad.example.", "A")), nil, []int{9000602}, "C2.bad.example"},
+		{"dns_response_left_to_the_request", ptr(dnsAnswer(t0, "x.c2.bad.example", "A", "192.0.2.7")), nil, nil, ""},
 		{"dns_parent_not_listed", ptr(dnsQuery(t0, "bad.example", "A")), nil, nil, ""},
 		{"sni", ptr(tlsEvent(t0, netip4("192.0.2.1"), "c2.bad.example", "", "")), nil, []int{9000603}, "c2.bad.example"},
 		{"ja3", ptr(tlsEvent(t0, netip4("192.0.2.1"), "www.example.com", "B386946A5A44D1DDCC843BC75336DFCE", "")), nil, []int{9000604}, "B386946A5A44D1DDCC843BC75336DFCE"},
