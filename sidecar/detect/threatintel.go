@@ -75,7 +75,7 @@ func (e *Engine) openIntel(reg *metrics.Registry) error {
 	if len(sources) == 0 {
 		return nil
 	}
-	st, err := intel.NewStore(sources, e.cfg.Intel.Reload, reg, e.opts.OnIntelLoad)
+	st, err := intel.NewStore(sources, reg, e.opts.OnIntelLoad)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
@@ -159,7 +158,7 @@ func TestStoreReloadsOnChange(t *testing.T) {
 	reg := metrics.New()
 	var reports []Report
 	var errs []error
-	st, err := NewStore([]Source{{Path: path}}, time.Hour, reg, func(r Report, err error) {
+	st, err := NewStore([]Source{{Path: path}}, reg, func(r Report, err error) {
 		reports = append(reports, r)
 		errs = append(errs, err)
 	})

@@ -1,21 +1,18 @@
 package intel
 
 import (
-	"context"
-	"errors"
 	"os"
 	"sync/atomic"
-	"time"
 
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
 
 // Store holds the current Set and reloads it when a source file changes.
-// Set may be called from any goroutine; Run polls the files.
+// Set may be called from any goroutine, Check from one at a time (its
+// owner polls with it).
 type Store struct {
-	sources  []Source
-	interval time.Duration
-	onLoad   func(Report, error)
+	sources []Source
+	onLoad  func(Report, error)
 
 	cur     atomic.Pointer[Set]
 	stamps  []os.FileInfo // of each source, when last read; nil for Data sources
@@ -34,18 +31,17 @@ type storeMetrics struct {
 	reloadErr  *metrics.Counter
 }
 
-// NewStore loads sources once; an unreadable file is an error. interval is
-// the period at which Run checks the files for changes (0: never). onLoad,
-// if not nil, is called with the report of every load that succeeds and
-// with every failed reload (once per distinct error). reg may be nil.
-func NewStore(sources []Source, interval time.Duration, reg *metrics.Registry, onLoad func(Report, error)) (*Store, error) {
+// NewStore loads sources once; an unreadable file is an error. onLoad, if
+// not nil, is called with the report of every load that succeeds and with
+// every failed reload (once per distinct error). reg may be nil.
+func NewStore(sources []Source, reg *metrics.Registry, onLoad func(Report, error)) (*Store, error) {
 	if reg == nil {
 		reg = metrics.New()
 	}
 	if onLoad == nil {
 		onLoad = func(Report, error) {}
 	}
-	st := &Store{sources: sources, interval: interval, onLoad: onLoad, m: newStoreMetrics(reg)}
+	st := &Store{sources: sources, onLoad: onLoad, m: newStoreMetrics(reg)}
 	stamps := st.stat()
 	set, rep, err := Load(sources)
 	if err != nil {
@@ -145,25 +141,4 @@ func (st *Store) Check() {
 		return
 	}
 	st.swap(set, rep, cur)
-}
-
-// Run checks the files every interval until ctx ends.
-func (st *Store) Run(ctx context.Context) error {
-	if st.interval <= 0 {
-		<-ctx.Done()
-		return nil
-	}
-	t := time.NewTicker(st.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return nil
-			}
-			return ctx.Err()
-		case <-t.C:
-			st.Check()
-		}
-	}
 }
