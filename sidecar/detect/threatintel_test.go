@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -128,4 +129,32 @@ func TestIntelFileMissing(t *testing.T) {
 	if _, err := New(cfg, &collector{}, nil, Options{}); err == nil {
 		t.Error("New with a missing intel file succeeded")
 	}
+}
+
+// Run reloads a changed intel file within --detect-intel-reload.
+func TestRunReloadsIntel(t *testing.T) {
+	e, col, _ := newIntelEngine(t, "203.0.113.66\n", func(c *Config) { c.Intel.Reload = time.Second })
+	path := e.cfg.Intel.Files[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	tmp := path + ".new"
+	os.WriteFile(tmp, []byte("192.0.2.99\n"), 0o600)
+	os.Rename(tmp, path)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, ok := e.Intel().LookupAddr(netip4("192.0.2.99")); ok {
+			e.inspectPacket(newFlow(1, "10.0.193.10", "192.0.2.99", 40000, 443, protoTCP).send(t0, true, tcpSYN, ""))
+			if len(col.alerts) != 1 {
+				t.Errorf("after reload: %v", col.sids())
+			}
+			return
+		}
+	}
+	t.Fatal("not reloaded within 5 s")
 }
