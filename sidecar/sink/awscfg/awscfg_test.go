@@ -2,6 +2,8 @@ package awscfg
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
@@ -47,7 +49,7 @@ func TestLoadRegion(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("AWS_REGION", tc.env)
-			cfg, err := Load(context.Background(), Config{Region: tc.flag}, tc.task)
+			cfg, err := Load(Config{Region: tc.flag}, tc.task)
 			if tc.want == "" {
 				if err == nil {
 					t.Fatalf("Load with no region = %q, want an error", cfg.Region)
@@ -61,5 +63,36 @@ func TestLoadRegion(t *testing.T) {
 	}
 	if err := (Config{Region: "us-east-1; rm"}).Validate(); err == nil {
 		t.Errorf("Validate accepted a bad region")
+	}
+}
+
+// TestContainerCredentials serves the container credentials endpoint the
+// way ECS does (AWS_CONTAINER_CREDENTIALS_FULL_URI on loopback with a token)
+// and checks that Load's chain uses it.
+func TestContainerCredentials(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "tok" {
+			http.Error(w, "no", http.StatusForbidden)
+			return
+		}
+		w.Write([]byte(`{"AccessKeyId":"AKIDTASK","SecretAccessKey":"s","Token":"t","Expiration":"2099-01-01T00:00:00Z"}`))
+	}))
+	defer srv.Close()
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "")
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", srv.URL+"/creds")
+	t.Setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "tok")
+	cfg, err := Load(Config{Region: "us-east-1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := cfg.Credentials.Retrieve(context.Background())
+	if err != nil || creds.AccessKeyID != "AKIDTASK" || creds.SessionToken != "t" {
+		t.Errorf("credentials = %+v, %v; want the endpoint's AKIDTASK", creds, err)
+	}
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://203.0.113.9/creds")
+	if _, err := Load(Config{Region: "us-east-1"}, nil); err == nil {
+		t.Errorf("a non-loopback http FULL_URI was accepted")
 	}
 }
