@@ -101,7 +101,9 @@ func motoStream(t *testing.T, name string) (aws.Config, *s3api.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s3c := s3api.NewFromConfig(cfg, func(o *s3api.Options) { o.BaseEndpoint, o.UsePathStyle, o.DisableLogOutputChecksumValidationSkipped = &moto.URL, true, true })
+	s3c := s3api.NewFromConfig(cfg, func(o *s3api.Options) {
+		o.BaseEndpoint, o.UsePathStyle, o.DisableLogOutputChecksumValidationSkipped = &moto.URL, true, true
+	})
 	if _, err := s3c.CreateBucket(context.Background(), &s3api.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 		t.Fatal(err)
 	}

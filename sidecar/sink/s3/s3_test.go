@@ -52,7 +52,9 @@ func motoBucket(t *testing.T, bucket string) (aws.Config, *s3api.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := s3api.NewFromConfig(cfg, func(o *s3api.Options) { o.BaseEndpoint, o.UsePathStyle, o.DisableLogOutputChecksumValidationSkipped = &moto.URL, true, true })
+	c := s3api.NewFromConfig(cfg, func(o *s3api.Options) {
+		o.BaseEndpoint, o.UsePathStyle, o.DisableLogOutputChecksumValidationSkipped = &moto.URL, true, true
+	})
 	if _, err := c.CreateBucket(context.Background(), &s3api.CreateBucketInput{Bucket: &bucket}); err != nil {
 		t.Fatal(err)
 	}
