@@ -15,6 +15,7 @@ import (
 	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 
 	"github.com/sidewatch/sidewatch/internal/mototest"
+	"github.com/sidewatch/sidewatch/internal/sinkbench"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 	"github.com/sidewatch/sidewatch/sidecar/sink/awscfg"
 	"github.com/sidewatch/sidewatch/sidecar/sink/delivery"
@@ -124,7 +125,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func startMoto(t *testing.T) aws.Config {
+func startMoto(t testing.TB) aws.Config {
 	t.Helper()
 	if moto == nil {
 		s, err := mototest.Start()
@@ -223,4 +224,16 @@ func TestMotoDeliversWithinLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkMoto: events/s through the spool into moto's PutLogEvents.
+func BenchmarkMoto(b *testing.B) {
+	cfg := startMoto(b)
+	c := Config{LogGroup: "bench", CreateGroup: true, EndpointURL: moto.URL, BatchDelay: time.Second}
+	s, err := Open(c, cfg, awscfg.Task{ID: fmt.Sprint("bench", b.N)}, spool.Config{Dir: b.TempDir(), MaxBytes: 1 << 30}, delivery.DefaultOptions(), nil, metrics.New())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	sinkbench.Run(b, s)
 }

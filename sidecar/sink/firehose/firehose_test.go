@@ -19,6 +19,7 @@ import (
 	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sidewatch/sidewatch/internal/mototest"
+	"github.com/sidewatch/sidewatch/internal/sinkbench"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 	"github.com/sidewatch/sidewatch/sidecar/sink/delivery"
 	"github.com/sidewatch/sidewatch/sidecar/spool"
@@ -87,7 +88,7 @@ func TestMain(m *testing.M) {
 }
 
 // motoStream creates a bucket and a delivery stream into it.
-func motoStream(t *testing.T, name string) (aws.Config, *s3api.Client) {
+func motoStream(t testing.TB, name string) (aws.Config, *s3api.Client) {
 	t.Helper()
 	if moto == nil {
 		s, err := mototest.Start()
@@ -186,4 +187,17 @@ func TestMotoDeliversToS3Destination(t *testing.T) {
 	if r := reg.Stats()["sink"].(map[string]any)["requests_total"].(map[string]any)[Name]; r != uint64(3) {
 		t.Errorf("requests = %v, want 3", r)
 	}
+}
+
+// BenchmarkMoto: events/s through the spool into moto's PutRecordBatch.
+func BenchmarkMoto(b *testing.B) {
+	name := fmt.Sprint("fh-bench-", b.N)
+	cfg, _ := motoStream(b, name)
+	c := Config{DeliveryStream: name, EndpointURL: moto.URL, BatchDelay: time.Second}
+	s, err := Open(c, cfg, spool.Config{Dir: b.TempDir(), MaxBytes: 1 << 30}, delivery.DefaultOptions(), nil, metrics.New())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	sinkbench.Run(b, s)
 }

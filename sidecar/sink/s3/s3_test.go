@@ -17,6 +17,7 @@ import (
 	s3api "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sidewatch/sidewatch/internal/mototest"
+	"github.com/sidewatch/sidewatch/internal/sinkbench"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 	"github.com/sidewatch/sidewatch/sidecar/sink/awscfg"
 	"github.com/sidewatch/sidewatch/sidecar/sink/delivery"
@@ -38,7 +39,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func motoBucket(t *testing.T, bucket string) (aws.Config, *s3api.Client) {
+func motoBucket(t testing.TB, bucket string) (aws.Config, *s3api.Client) {
 	t.Helper()
 	if moto == nil {
 		s, err := mototest.Start()
@@ -183,4 +184,17 @@ func TestMissingBucketFails(t *testing.T) {
 	if err == nil || delivery.Classify(err) != delivery.Failing || !strings.Contains(err.Error(), "NoSuchBucket") {
 		t.Errorf("Send to a missing bucket = %v (class %v), want a failing error naming NoSuchBucket", err, delivery.Classify(err))
 	}
+}
+
+// BenchmarkMoto: events/s through the spool into gzip objects in moto.
+func BenchmarkMoto(b *testing.B) {
+	bucket := fmt.Sprint("sw-bench-", b.N)
+	awsCfg, _ := motoBucket(b, bucket)
+	c := Config{Bucket: bucket, EndpointURL: moto.URL, Prefix: "b", MaxObjectBytes: 16 << 20, MaxObjectAge: time.Minute}
+	s, err := Open(c, awsCfg, awscfg.Task{Cluster: "c", ID: "t"}, spool.Config{Dir: b.TempDir(), MaxBytes: 1 << 30}, delivery.DefaultOptions(), nil, metrics.New())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	sinkbench.Run(b, s)
 }
