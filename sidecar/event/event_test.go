@@ -68,7 +68,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 			Answers: []DNSAnswer{{RRName: "www.suricata.io", RRType: "CNAME", TTL: 3324, RData: "suricata.io"}, {RRName: "suricata.io", RRType: "A", TTL: 10, RData: "192.0.78.24"},
 				{RRName: "_x._tcp.suricata.io", RRType: "SRV", TTL: 5, SRV: &DNSSRV{Priority: 1, Weight: 2, Port: 443, Name: "a.suricata.io"}},
 				{RRName: "suricata.io", RRType: "SSHFP", TTL: 5, SSHFP: &DNSSSHFP{Fingerprint: "0a:ff", Algo: 4, Type: 2}}},
-			Grouped: &DNSGrouped{A: []string{"192.0.78.24"}, CNAME: []string{"suricata.io"}, SRV: []DNSSRV{{1, 2, 443, "a.suricata.io"}}, SSHFP: []DNSSSHFP{{"0a:ff", 4, 2}}},
+			Grouped:     &DNSGrouped{A: []string{"192.0.78.24"}, CNAME: []string{"suricata.io"}, SRV: []DNSSRV{{1, 2, 443, "a.suricata.io"}}, SSHFP: []DNSSSHFP{{"0a:ff", 4, 2}}},
 			Authorities: []DNSAnswer{{RRName: "io", RRType: "SOA", TTL: 900, SOA: &DNSSOA{MName: "a.nic.io", RName: "hostmaster.nic.io", Serial: 1, Refresh: 2, Retry: 3, Expire: 4, Minimum: 5}}},
 			Additionals: []DNSAnswer{{RRName: "", RRType: "OPT", TTL: 32768, Opt: []DNSOpt{{Code: 10, Data: "0102"}}}}}}},
 		{"dns_nxdomain_truncated_names", Event{Timestamp: At(t0), EventType: TypeDNS, DNS: &DNS{Version: 3, Type: "response", ID: 1, Flags: "8183", QR: true, RD: true, RA: true, Z: true, Opcode: 0, Rcode: "NXDOMAIN",
