@@ -85,13 +85,14 @@ type Stream struct {
 	recLeft int   // bytes left in the current record's body
 	recType uint8 // its content type
 	skip    int   // handshake bytes still to skip (in handshake records)
-	scratch []byte
 }
 
 // Next returns the next item found in b, the stream's unconsumed bytes,
 // and how many bytes it consumed. With KindNone it consumed what it could
-// and needs more bytes appended to b[n:] before the next call.
-func (s *Stream) Next(b []byte) (Msg, int, error) {
+// and needs more bytes appended to b[n:] before the next call. A message
+// spanning records is assembled in scratch, which should have a capacity
+// of MaxMessageLen+4 bytes (less makes Next allocate).
+func (s *Stream) Next(b, scratch []byte) (Msg, int, error) {
 	pos := 0
 	for {
 		if s.recLeft == 0 {
@@ -140,7 +141,7 @@ func (s *Stream) Next(b []byte) (Msg, int, error) {
 			continue
 		}
 		// A handshake message starts here; its header may span records.
-		hdr, ok, err := s.gather(b[pos:], 4)
+		hdr, ok, err := s.gather(b[pos:], 4, scratch)
 		if !ok || err != nil {
 			return Msg{}, pos, err
 		}
@@ -151,12 +152,12 @@ func (s *Stream) Next(b []byte) (Msg, int, error) {
 		case TypeClientHello, TypeServerHello:
 		case TypeCertificate:
 			// The list length, then the first certificate's length.
-			p, ok, err := s.gather(b[pos:], 4+min(length, 6))
+			p, ok, err := s.gather(b[pos:], 4+min(length, 6), scratch)
 			if !ok || err != nil {
 				return Msg{}, pos, err
 			}
 			if length >= 6 {
-				want = min(length, 6+int(p[7])<<16|int(p[8])<<8|int(p[9]))
+				want = min(length, 6+(int(p[7])<<16|int(p[8])<<8|int(p[9])))
 			}
 		default:
 			want = 0
@@ -164,7 +165,7 @@ func (s *Stream) Next(b []byte) (Msg, int, error) {
 		if want > MaxMessageLen {
 			want = 0
 		}
-		m, ok, err := s.gather(b[pos:], 4+want)
+		m, ok, err := s.gather(b[pos:], 4+want, scratch)
 		if !ok || err != nil {
 			return Msg{}, pos, err
 		}
@@ -196,16 +197,16 @@ func recordHeader(b []byte) (uint8, int, error) {
 // gather returns the next n handshake bytes starting at b[0] (inside the
 // current handshake record), following the record headers in between,
 // without consuming them. ok is false when b holds fewer.
-func (s *Stream) gather(b []byte, n int) ([]byte, bool, error) {
+func (s *Stream) gather(b []byte, n int, scratch []byte) ([]byte, bool, error) {
 	if n <= s.recLeft {
 		if len(b) < n {
 			return nil, false, nil
 		}
 		return b[:n], true, nil
 	}
-	s.scratch = s.scratch[:0]
+	scratch = scratch[:0]
 	left, pos := s.recLeft, 0
-	for len(s.scratch) < n {
+	for len(scratch) < n {
 		if left == 0 {
 			if len(b)-pos < RecordHeaderLen {
 				return nil, false, nil
@@ -221,15 +222,15 @@ func (s *Stream) gather(b []byte, n int) ([]byte, bool, error) {
 			left = l
 			continue
 		}
-		k := min(left, n-len(s.scratch), len(b)-pos)
+		k := min(left, n-len(scratch), len(b)-pos)
 		if k == 0 {
 			return nil, false, nil
 		}
-		s.scratch = append(s.scratch, b[pos:pos+k]...)
+		scratch = append(scratch, b[pos:pos+k]...)
 		pos += k
 		left -= k
 	}
-	return s.scratch, true, nil
+	return scratch, true, nil
 }
 
 // advance consumes n handshake bytes that gather found in b and returns

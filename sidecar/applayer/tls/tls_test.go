@@ -298,18 +298,21 @@ func testCert(t testing.TB) (tls.Certificate, *x509.Certificate) {
 }
 
 // walk feeds b to a Stream in chunks of size bytes, as a reassembler
-// would (keeping what Next did not consume), and returns every message.
+// would (keeping what Next did not consume), and returns every message up
+// to the first encrypted record (what follows a ChangeCipherSpec, even in
+// handshake records, is ciphertext).
 func walk(t *testing.T, b []byte, size int) []Msg {
 	t.Helper()
 	var s Stream
 	var held []byte
 	var out []Msg
+	scratch := make([]byte, 0, MaxMessageLen+4)
 	for len(b) > 0 || len(held) > 0 {
 		n := min(size, len(b))
 		held = append(held, b[:n]...)
 		b = b[n:]
 		for {
-			m, used, err := s.Next(held)
+			m, used, err := s.Next(held, scratch)
 			if err != nil {
 				t.Fatalf("Next: %v", err)
 			}
@@ -319,6 +322,9 @@ func walk(t *testing.T, b []byte, size int) []Msg {
 			}
 			m.Body = bytes.Clone(m.Body)
 			out = append(out, m)
+			if m.Kind == KindChangeCipherSpec || m.Kind == KindApplicationData {
+				return out
+			}
 		}
 		if n == 0 {
 			if len(held) > 0 {
@@ -405,19 +411,19 @@ func TestStreamSkipsAndErrors(t *testing.T) {
 	}
 
 	var s Stream
-	if _, _, err := s.Next([]byte("GET / HTTP/1.1\r\n")); !errors.Is(err, ErrNotTLS) {
+	if _, _, err := s.Next([]byte("GET / HTTP/1.1\r\n"), nil); !errors.Is(err, ErrNotTLS) {
 		t.Errorf("HTTP: %v, want ErrNotTLS", err)
 	}
 	s = Stream{}
 	// A handshake message cut by an alert record.
 	half := records(recordHandshake, ch[:100], 100)
 	half = append(half, recordAlert, 3, 3, 0, 2, 2, 40)
-	if _, _, err := s.Next(half); !errors.Is(err, ErrInterleaved) {
+	if _, _, err := s.Next(half, nil); !errors.Is(err, ErrInterleaved) {
 		t.Errorf("interleaved alert: %v, want ErrInterleaved", err)
 	}
 	s = Stream{}
 	huge := handshake(TypeClientHello, make([]byte, MaxMessageLen+1))
-	if _, _, err := s.Next(records(recordHandshake, huge, 16384)); !errors.Is(err, ErrTooLong) {
+	if _, _, err := s.Next(records(recordHandshake, huge, 16384), nil); !errors.Is(err, ErrTooLong) {
 		t.Errorf("huge ClientHello: %v, want ErrTooLong", err)
 	}
 }
@@ -551,6 +557,7 @@ func FuzzStream(f *testing.F) {
 		size := int(chunk) + 1
 		var s Stream
 		var held []byte
+		scratch := make([]byte, 0, 256)
 		var ch ClientHello
 		var sh ServerHello
 		var c Certificate
@@ -560,7 +567,7 @@ func FuzzStream(f *testing.F) {
 			held = append(held, b[:n]...)
 			b = b[n:]
 			for {
-				m, used, err := s.Next(held)
+				m, used, err := s.Next(held, scratch)
 				if used < 0 || used > len(held) {
 					t.Fatalf("consumed %d of %d", used, len(held))
 				}
