@@ -19,15 +19,10 @@
 // the snap length) and skipped (beyond a budget).
 package reassembly
 
-import (
-	"errors"
-	"fmt"
+import "github.com/sidewatch/sidewatch/sidecar/metrics"
 
-	"github.com/sidewatch/sidewatch/sidecar/metrics"
-)
-
-// Config bounds the memory of reassembly. Every field is a flag and a
-// SIDEWATCH_APP_* variable (through the app layer's Config).
+// Config bounds the memory of reassembly (the app layer's --app-stream-kib
+// and --app-memory-mib).
 type Config struct {
 	// StreamBytes is the most one direction holds: bytes received out of
 	// order plus bytes its parser has not consumed yet.
@@ -42,24 +37,6 @@ type Config struct {
 // 16 MiB in all.
 func DefaultConfig() Config {
 	return Config{StreamBytes: 32 << 10, MemoryBytes: 16 << 20}
-}
-
-// Bounds of the budgets.
-const (
-	minStreamBytes = 2 << 10
-	maxStreamBytes = 16 << 20
-)
-
-// Validate checks the budgets; flag names the option prefix for messages.
-func (c Config) Validate(streamFlag, memoryFlag string) error {
-	var errs []error
-	if c.StreamBytes < minStreamBytes || c.StreamBytes > maxStreamBytes {
-		errs = append(errs, fmt.Errorf("%s must be between %d and %d bytes, got %d", streamFlag, minStreamBytes, maxStreamBytes, c.StreamBytes))
-	}
-	if c.MemoryBytes < int64(c.StreamBytes) || c.MemoryBytes > 1<<40 {
-		errs = append(errs, fmt.Errorf("%s must be at least the per-direction budget (%d bytes) and at most 1 TiB, got %d", memoryFlag, c.StreamBytes, c.MemoryBytes))
-	}
-	return errors.Join(errs...)
 }
 
 // Receiver consumes one direction's bytes in order.
@@ -469,7 +446,7 @@ type Pool struct {
 	inUse  int64
 	free   [numClasses][][]byte
 	m      poolMetrics
-	gauges *metrics.Gauge
+	memory *metrics.Gauge // held, for readers on other goroutines
 }
 
 // Buffer size classes: 2 KiB doubling up to the per-direction budget.
@@ -493,7 +470,7 @@ func NewPool(cfg Config, reg *metrics.Registry) *Pool {
 		reg = metrics.New()
 	}
 	p := &Pool{cfg: cfg, m: newPoolMetrics(reg)}
-	reg.GaugeFunc("reassembly", "memory_bytes", "Bytes of reassembly buffers held (in use or kept for reuse), bounded by --app-memory.", func() float64 { return float64(p.held) })
+	p.memory = reg.Gauge("reassembly", "memory_bytes", "Bytes of reassembly buffers held (in use or kept for reuse), bounded by --app-memory-mib.")
 	return p
 }
 
@@ -518,10 +495,12 @@ func (p *Pool) get(n int) []byte {
 		}
 	}
 	if p.held+size > p.cfg.MemoryBytes {
+		p.memory.Set(p.held)
 		return nil
 	}
 	p.held += size
 	p.inUse += size
+	p.memory.Set(p.held)
 	return make([]byte, size)
 }
 
@@ -553,7 +532,7 @@ func (m *poolMetrics) skipped(reason int) *metrics.Counter { return m.skips[reas
 func newPoolMetrics(reg *metrics.Registry) poolMetrics {
 	const sub = "reassembly"
 	skipped := func(reason string) *metrics.Counter {
-		return reg.Counter(sub, "skipped_bytes_total", "Payload bytes captured but not handed to a parser, by reason: stream_budget (beyond --app-stream-bytes held in one direction), memory (--app-memory spent), out_of_order (more separate runs than a stream keeps).", "reason", reason)
+		return reg.Counter(sub, "skipped_bytes_total", "Payload bytes captured but not handed to a parser, by reason: stream_budget (beyond --app-stream-kib held in one direction), memory (--app-memory-mib spent), out_of_order (more separate runs than a stream keeps).", "reason", reason)
 	}
 	return poolMetrics{
 		midstream:     reg.Counter(sub, "midstream_total", "Directions picked up without their SYN (started at the first segment seen)."),
