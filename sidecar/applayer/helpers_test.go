@@ -18,6 +18,7 @@ type testFlow struct {
 	proto          uint8
 	state          uint32
 	app            string
+	cid            string
 }
 
 func (f *testFlow) ID() uint64             { return f.id }
@@ -31,8 +32,12 @@ func (f *testFlow) IPVersion() uint8 {
 	}
 	return 6
 }
+// CommunityID is computed once, as flow.Entry does.
 func (f *testFlow) CommunityID() string {
-	return flow.CommunityID(0, f.proto, f.client.Addr(), f.server.Addr(), f.client.Port(), f.server.Port())
+	if f.cid == "" {
+		f.cid = flow.CommunityID(0, f.proto, f.client.Addr(), f.server.Addr(), f.client.Port(), f.server.Port())
+	}
+	return f.cid
 }
 
 // recorder keeps every event.
