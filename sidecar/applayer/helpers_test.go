@@ -32,6 +32,7 @@ func (f *testFlow) IPVersion() uint8 {
 	}
 	return 6
 }
+
 // CommunityID is computed once, as flow.Entry does.
 func (f *testFlow) CommunityID() string {
 	if f.cid == "" {
