@@ -26,6 +26,7 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/applayer/ssh"
 	"github.com/sidewatch/sidewatch/sidecar/applayer/tls"
 	"github.com/sidewatch/sidewatch/sidecar/event"
+	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 	"github.com/sidewatch/sidewatch/sidecar/reassembly"
 )
@@ -48,24 +49,20 @@ type Flow interface {
 	Iface() string
 }
 
-// Packet is one TCP or UDP packet of a flow, valid during the call.
-type Packet struct {
-	Timestamp time.Time
-	Iface     string
-	ToServer  bool
-	TCPFlags  uint8
-	Seq, Ack  uint32
-	// Payload is the captured payload; PayloadLen its length on the wire.
-	Payload    []byte
-	PayloadLen int
+// Observer sees every app-layer event before it is offered, on the
+// capture goroutine, with the flow it belongs to: the detection engine
+// (issue 13). The event and everything it points to are never written
+// again, so they may be kept; the Entry only for the call.
+type Observer interface {
+	Observe(e *flow.Entry, ev *event.Event)
 }
 
-// TCP flag bits of Packet.TCPFlags.
+// TCP flag bits of flow.Packet.TCPFlags.
 const (
-	flagFIN = 0x01
-	flagSYN = 0x02
-	flagRST = 0x04
-	flagACK = 0x10
+	flagFIN = flow.FlagFIN
+	flagSYN = flow.FlagSYN
+	flagRST = flow.FlagRST
+	flagACK = flow.FlagACK
 )
 
 // IP protocol numbers.
@@ -134,10 +131,11 @@ type Engine struct {
 	a    arena
 	m    engineMetrics
 
-	chunks [][]connState
-	free   []uint32
-	used   int
-	rx     receiver
+	chunks    [][]connState
+	free      []uint32
+	used      int
+	rx        receiver
+	observers []Observer
 
 	// Parser state reused for every message.
 	dnsMsg     dns.Message
@@ -152,10 +150,10 @@ type Engine struct {
 	scratch    []byte
 }
 
-// New returns an engine writing events to out and registering its
-// metrics (sidewatch_applayer_*, sidewatch_reassembly_*) in reg. cfg must
-// be valid.
-func New(cfg Config, out Emitter, reg *metrics.Registry) *Engine {
+// New returns an engine writing events to out, and showing them first to
+// the observers, and registering its metrics (sidewatch_applayer_*,
+// sidewatch_reassembly_*) in reg. cfg must be valid.
+func New(cfg Config, out Emitter, reg *metrics.Registry, observers ...Observer) *Engine {
 	if reg == nil {
 		reg = metrics.New()
 	}
@@ -167,14 +165,29 @@ func New(cfg Config, out Emitter, reg *metrics.Registry) *Engine {
 		m:          newEngineMetrics(reg),
 		tlsScratch: make([]byte, 0, tls.MaxMessageLen+4),
 		scratch:    make([]byte, 0, 4096),
+		observers:  observers,
 	}
 	en.rx.en = en
 	return en
 }
 
-// Inspect takes one packet of a flow. state and appProto are the flow's
+// Inspect takes one TCP or UDP packet of a flow (flow.Inspector).
+func (en *Engine) Inspect(e *flow.Entry, p *flow.Packet) {
+	en.rx.entry = e
+	en.inspect(e, &e.AppState, &e.AppProto, p)
+}
+
+// Expire ends a flow (flow.Inspector): what is pending (an HTTP request
+// without response, a TLS hello without certificate) is written,
+// app_proto is settled and the state freed.
+func (en *Engine) Expire(e *flow.Entry) {
+	en.rx.entry = e
+	en.expire(e, &e.AppState, &e.AppProto)
+}
+
+// inspect takes one packet of a flow. state and appProto are the flow's
 // slots owned by the app layer (flow.Entry's AppState and AppProto).
-func (en *Engine) Inspect(f Flow, state *uint32, appProto *string, p *Packet) {
+func (en *Engine) inspect(f Flow, state *uint32, appProto *string, p *flow.Packet) {
 	st := *state
 	if st&stateDone != 0 {
 		return
@@ -190,10 +203,10 @@ func (en *Engine) Inspect(f Flow, state *uint32, appProto *string, p *Packet) {
 	cs = en.get(st)
 	cs.last = p.Timestamp.UnixNano()
 	dir := toClient
-	if p.ToServer {
+	if p.Direction == flow.ToServer {
 		dir = toServer
 	}
-	en.rx = receiver{en: en, cs: cs, dir: dir, f: f, appProto: appProto, ts: p.Timestamp, iface: p.Iface}
+	en.rx = receiver{en: en, cs: cs, dir: dir, f: f, entry: en.rx.entry, appProto: appProto, ts: p.Timestamp, iface: p.Iface}
 	switch f.Proto() {
 	case ipTCP:
 		en.tcp(cs, dir, p)
@@ -207,16 +220,13 @@ func (en *Engine) Inspect(f Flow, state *uint32, appProto *string, p *Packet) {
 	}
 }
 
-// Expire ends a flow: what is pending (an HTTP request without response,
-// a TLS hello without certificate) is written, app_proto is settled and
-// the state freed.
-func (en *Engine) Expire(f Flow, state *uint32, appProto *string) {
+func (en *Engine) expire(f Flow, state *uint32, appProto *string) {
 	st := *state
 	if st == 0 || st&stateDone != 0 {
 		return
 	}
 	cs := en.get(st)
-	en.rx = receiver{en: en, cs: cs, f: f, appProto: appProto, ts: time.Unix(0, cs.last).UTC(), iface: f.Iface()}
+	en.rx = receiver{en: en, cs: cs, f: f, entry: en.rx.entry, appProto: appProto, ts: time.Unix(0, cs.last).UTC(), iface: f.Iface()}
 	if f.Proto() == ipTCP {
 		for dir := range 2 {
 			en.rx.dir = dir
@@ -230,7 +240,7 @@ func (en *Engine) Expire(f Flow, state *uint32, appProto *string) {
 
 // tcp feeds a segment to its direction's stream and the acknowledgement
 // to the other's.
-func (en *Engine) tcp(cs *connState, dir int, p *Packet) {
+func (en *Engine) tcp(cs *connState, dir int, p *flow.Packet) {
 	s := &cs.streams[dir]
 	if !cs.done[dir] && (len(p.Payload) > 0 || p.PayloadLen > 0 || p.TCPFlags&(flagSYN|flagFIN) != 0) {
 		s.Add(en.pool, reassembly.Segment{
@@ -283,7 +293,7 @@ func (en *Engine) endDirection(cs *connState, dir int) {
 }
 
 // udp looks at one datagram: only DNS is spoken over UDP here.
-func (en *Engine) udp(cs *connState, dir int, p *Packet) {
+func (en *Engine) udp(cs *connState, dir int, p *flow.Packet) {
 	if cs.proto == protoNone {
 		if !en.detectDNS(p.Payload, dir) {
 			cs.nomatch[dir] = true
@@ -388,6 +398,7 @@ type receiver struct {
 	cs       *connState
 	dir      int
 	f        Flow
+	entry    *flow.Entry // nil in tests that drive inspect directly
 	appProto *string
 	ts       time.Time
 	iface    string
@@ -480,5 +491,8 @@ func (en *Engine) emit(ev event.Event) {
 	en.m.events[ev.EventType].Inc()
 	en.m.slabs.Add(en.a.slabs)
 	en.a.slabs = 0
+	for _, o := range en.observers {
+		o.Observe(en.rx.entry, &ev)
+	}
 	en.out.Offer(ev)
 }

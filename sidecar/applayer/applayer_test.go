@@ -72,7 +72,7 @@ func TestDNSOverUDP(t *testing.T) {
 	q, r := dnsExchange(t, 0x1234, "www.example.com.")
 	datagram(en, f, toServer, t0, q)
 	datagram(en, f, toClient, t0.Add(time.Millisecond), r)
-	en.Expire(f, &f.state, &f.app)
+	en.expire(f, &f.state, &f.app)
 	want := []string{
 		`{"timestamp":"2026-11-22T06:00:00.000000+0000","flow_id":77,"in_iface":"eth1","event_type":"dns","src_ip":"10.0.1.5","src_port":40000,"dest_ip":"10.0.0.2","dest_port":53,"proto":"UDP","ip_v":4,"community_id":"` + f.CommunityID() + `","dns":{"version":3,"type":"request","tx_id":0,"id":4660,"flags":"100","rd":true,"opcode":0,"rcode":"NOERROR","queries":[{"rrname":"www.example.com","rrtype":"A"}],"additionals":[{"rrname":"","rrtype":"OPT","ttl":0,"opt":[{"code":10,"data":"0102030405060708"}]}]}}`,
 		`{"timestamp":"2026-11-22T06:00:00.001000+0000","flow_id":77,"in_iface":"eth1","event_type":"dns","src_ip":"10.0.0.2","src_port":53,"dest_ip":"10.0.1.5","dest_port":40000,"proto":"UDP","ip_v":4,"community_id":"` + f.CommunityID() + `","dns":{"version":3,"type":"response","tx_id":1,"id":4660,"flags":"8180","qr":true,"rd":true,"ra":true,"opcode":0,"rcode":"NOERROR","queries":[{"rrname":"www.example.com","rrtype":"A"}],"answers":[{"rrname":"www.example.com","rrtype":"CNAME","ttl":60,"rdata":"edge.example.net"},{"rrname":"edge.example.net","rrtype":"A","ttl":20,"rdata":"192.0.2.10"},{"rrname":"edge.example.net","rrtype":"A","ttl":20,"rdata":"192.0.2.11"}],"grouped":{"A":["192.0.2.10","192.0.2.11"],"CNAME":["edge.example.net"]}}}`,
@@ -140,7 +140,7 @@ func TestDNSMalformedCounted(t *testing.T) {
 	// A response whose question is a pointer to itself.
 	loop := []byte{0, 5, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1}
 	datagram(en, f, toClient, t0, loop)
-	en.Expire(f, &f.state, &f.app)
+	en.expire(f, &f.state, &f.app)
 	if len(out.events) != 1 {
 		t.Errorf("%d events, want the query's only", len(out.events))
 	}

@@ -90,9 +90,9 @@ func newConn(t testing.TB, en *Engine, client, server string, id uint64) *conn {
 // packet hands the engine one segment.
 func (c *conn) packet(dir int, flags uint8, seq uint32, payload []byte) {
 	c.ts = c.ts.Add(time.Millisecond)
-	p := Packet{Timestamp: c.ts, Iface: "eth1", ToServer: dir == toServer, TCPFlags: flags, Seq: seq, Ack: c.seq[1-dir],
+	p := flow.Packet{Timestamp: c.ts, Iface: "eth1", Direction: direction(dir), TCPFlags: flags, Seq: seq, Ack: c.seq[1-dir],
 		Payload: payload, PayloadLen: len(payload)}
-	c.en.Inspect(c.f, &c.f.state, &c.f.app, &p)
+	c.en.inspect(c.f, &c.f.state, &c.f.app, &p)
 }
 
 func (c *conn) handshake() {
@@ -120,12 +120,19 @@ func (c *conn) close() {
 	c.packet(toServer, flagACK, c.seq[toServer], nil)
 }
 
-func (c *conn) expire() { c.en.Expire(c.f, &c.f.state, &c.f.app) }
+func (c *conn) expire() { c.en.expire(c.f, &c.f.state, &c.f.app) }
+
+func direction(dir int) flow.Direction {
+	if dir == toServer {
+		return flow.ToServer
+	}
+	return flow.ToClient
+}
 
 // datagram hands the engine one UDP datagram of flow f.
 func datagram(en *Engine, f *testFlow, dir int, ts time.Time, payload []byte) {
-	p := Packet{Timestamp: ts, Iface: "eth1", ToServer: dir == toServer, Payload: payload, PayloadLen: len(payload)}
-	en.Inspect(f, &f.state, &f.app, &p)
+	p := flow.Packet{Timestamp: ts, Iface: "eth1", Direction: direction(dir), Payload: payload, PayloadLen: len(payload)}
+	en.inspect(f, &f.state, &f.app, &p)
 }
 
 // counterValue reads a counter (labelled ones by their label values, in
