@@ -114,3 +114,5 @@ demo: build ## as root: run sidewatch in a throwaway task namespace with a littl
 pcaps: ## regenerate the replay test captures from real traffic in network namespaces (root), then their golden files
 	sidecar/capture/testdata/mkpcaps.sh
 	go test ./sidecar/capture -run Golden -update
+	go test ./sidecar/applayer -count=1 -run TestLiveTraffic -args -save-pcaps $(CURDIR)/sidecar/applayer/testdata
+	go test ./sidecar/applayer -count=1 -run '^TestGolden' -args -update
