@@ -316,4 +316,3 @@ func TestTsharkSSH(t *testing.T) {
 		t.Errorf("ssh fields (-tshark +sidewatch):\n%s", diff)
 	}
 }
-
