@@ -316,3 +316,49 @@ func TestTsharkSSH(t *testing.T) {
 		t.Errorf("ssh fields (-tshark +sidewatch):\n%s", diff)
 	}
 }
+
+// observer records what an Observer is shown.
+type observer struct {
+	seen []string
+}
+
+func (o *observer) Observe(e *flow.Entry, ev *event.Event) {
+	o.seen = append(o.seen, string(ev.EventType)+" "+strconv.FormatUint(e.ID(), 10)+" "+e.CommunityID())
+	e.Alerted = true
+}
+
+// TestObserver checks that an Observer sees every app-layer event, with
+// its flow's entry, before the event is offered, and can mark the flow
+// (as a detection marks it alerted).
+func TestObserver(t *testing.T) {
+	out := &eventList{}
+	reg := metrics.New()
+	obs := &observer{}
+	table := flow.NewTable(flow.DefaultConfig(), out, reg, New(DefaultConfig(), out, reg, obs))
+	st, err := capture.ReadFile(context.Background(), filepath.Join("testdata", "http.pcap"), table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table.Flush(st.Last, flow.ReasonShutdown)
+	var want []string
+	alerted := 0
+	for _, ev := range out.all {
+		switch ev.EventType {
+		case event.TypeFlow:
+			if ev.Flow.Alerted {
+				alerted++
+			}
+		default:
+			want = append(want, string(ev.EventType)+" "+strconv.FormatUint(ev.FlowID, 10)+" "+ev.CommunityID)
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("no app-layer events")
+	}
+	if diff := cmp.Diff(want, obs.seen); diff != "" {
+		t.Errorf("observed (-offered +observed):\n%s", diff)
+	}
+	if alerted != 4 {
+		t.Errorf("%d flows alerted, want the 4 HTTP connections", alerted)
+	}
+}
