@@ -148,6 +148,7 @@ type Engine struct {
 	resp       http.Response
 	kex        ssh.KexInit
 	scratch    []byte
+	names      []string // strings of the DNS message being logged
 }
 
 // New returns an engine writing events to out, and showing them first to
@@ -165,6 +166,7 @@ func New(cfg Config, out Emitter, reg *metrics.Registry, observers ...Observer) 
 		m:          newEngineMetrics(reg),
 		tlsScratch: make([]byte, 0, tls.MaxMessageLen+4),
 		scratch:    make([]byte, 0, 4096),
+		names:      make([]string, 0, 16),
 		observers:  observers,
 	}
 	en.rx.en = en
@@ -488,7 +490,11 @@ func (en *Engine) header(typ event.Type, fromServer bool) event.Event {
 
 // emit offers an event.
 func (en *Engine) emit(ev event.Event) {
-	en.m.events[ev.EventType].Inc()
+	for i, t := range eventTypes {
+		if t == ev.EventType {
+			en.m.events[i].Inc()
+		}
+	}
 	en.m.slabs.Add(en.a.slabs)
 	en.a.slabs = 0
 	for _, o := range en.observers {

@@ -123,12 +123,13 @@ func (en *Engine) dnsEvent(m *dns.Message, response bool, tx uint64) *event.DNS 
 	d.Z = m.Flags&dns.FlagZ != 0
 	d.Opcode = m.Opcode()
 	d.Rcode = rcodeName(m.Rcode())
+	en.names = en.names[:0]
 	d.Queries = a.queries.many(a, len(m.Questions))
 	for i, q := range m.Questions {
-		d.Queries[i] = event.DNSQuery{RRName: a.str(m.Name(q.Name)), RRType: en.rrType(q.Type), RRNameTruncated: q.Name.Truncated}
+		d.Queries[i] = event.DNSQuery{RRName: en.name(m, q.Name), RRType: en.rrType(q.Type), RRNameTruncated: q.Name.Truncated}
 	}
 	d.Answers = en.dnsRecords(m, m.Answers, false)
-	d.Grouped = en.dnsGrouped(m)
+	d.Grouped = en.dnsGrouped(d.Answers)
 	d.Authorities = en.dnsRecords(m, m.Authorities, false)
 	d.Additionals = en.dnsRecords(m, m.Additionals, true)
 	return d
@@ -153,7 +154,7 @@ func (en *Engine) dnsRecords(m *dns.Message, rrs []dns.RR, additional bool) []ev
 		if recordEntries(rr, additional) == 0 {
 			continue
 		}
-		base := event.DNSAnswer{RRName: a.str(m.Name(rr.Name)), RRNameTruncated: rr.Name.Truncated, RRType: en.rrType(rr.Type), TTL: rr.TTL}
+		base := event.DNSAnswer{RRName: en.name(m, rr.Name), RRNameTruncated: rr.Name.Truncated, RRType: en.rrType(rr.Type), TTL: rr.TTL}
 		if rr.Type == dns.TypeTXT {
 			for off := 0; off < len(rr.Data); off += 1 + int(rr.Data[off]) {
 				out[k] = base
@@ -167,6 +168,23 @@ func (en *Engine) dnsRecords(m *dns.Message, rrs []dns.RR, additional bool) []ev
 		k++
 	}
 	return out
+}
+
+// name returns a name of the message being logged as a string, sharing
+// the string of an equal name met before in the message (names repeat:
+// the question in the answers, CNAME targets as owners).
+func (en *Engine) name(m *dns.Message, n dns.Name) string {
+	b := m.Name(n)
+	for _, s := range en.names {
+		if s == string(b) {
+			return s
+		}
+	}
+	s := en.a.str(b)
+	if len(en.names) < cap(en.names) {
+		en.names = append(en.names, s)
+	}
+	return s
 }
 
 // recordEntries is the number of entries a record becomes.
@@ -191,7 +209,7 @@ func (en *Engine) rdata(m *dns.Message, rr *dns.RR, out *event.DNSAnswer) {
 	case dns.TypeA, dns.TypeAAAA:
 		out.RData = en.dnsAddr(rr.Data)
 	case dns.TypeCNAME, dns.TypeNS, dns.TypePTR, dns.TypeMX:
-		out.RData = a.str(m.Name(rr.Target))
+		out.RData = en.name(m, rr.Target)
 		out.RDataTruncated = rr.Target.Truncated
 	case dns.TypeNULL:
 		out.RData = a.str(rr.Data)
@@ -199,7 +217,7 @@ func (en *Engine) rdata(m *dns.Message, rr *dns.RR, out *event.DNSAnswer) {
 		out.SOA = en.soa(m, rr)
 	case dns.TypeSRV:
 		srv := a.srv.one(a)
-		*srv = event.DNSSRV{Priority: rr.Priority, Weight: rr.Weight, Port: rr.Port, Name: a.str(m.Name(rr.Target))}
+		*srv = event.DNSSRV{Priority: rr.Priority, Weight: rr.Weight, Port: rr.Port, Name: en.name(m, rr.Target)}
 		out.SRV = srv
 	case dns.TypeSSHFP:
 		out.SSHFP = en.sshfp(rr)
@@ -219,25 +237,16 @@ func (en *Engine) rdata(m *dns.Message, rr *dns.RR, out *event.DNSAnswer) {
 
 func (en *Engine) soa(m *dns.Message, rr *dns.RR) *event.DNSSOA {
 	soa := en.a.soa.one(&en.a)
-	*soa = en.soaValue(m, rr)
+	*soa = event.DNSSOA{MName: en.name(m, rr.Target), RName: en.name(m, rr.Target2),
+		Serial: rr.SOA[0], Refresh: rr.SOA[1], Retry: rr.SOA[2], Expire: rr.SOA[3], Minimum: rr.SOA[4]}
 	return soa
 }
 
-func (en *Engine) soaValue(m *dns.Message, rr *dns.RR) event.DNSSOA {
-	a := &en.a
-	return event.DNSSOA{MName: a.str(m.Name(rr.Target)), RName: a.str(m.Name(rr.Target2)),
-		Serial: rr.SOA[0], Refresh: rr.SOA[1], Retry: rr.SOA[2], Expire: rr.SOA[3], Minimum: rr.SOA[4]}
-}
-
 func (en *Engine) sshfp(rr *dns.RR) *event.DNSSSHFP {
-	fp := en.a.sshfp.one(&en.a)
-	*fp = en.sshfpValue(rr)
-	return fp
-}
-
-func (en *Engine) sshfpValue(rr *dns.RR) event.DNSSSHFP {
 	a := &en.a
-	return event.DNSSSHFP{Algo: rr.Data[0], Type: rr.Data[1], Fingerprint: a.commit(appendHex(a.reserve(3*len(rr.Data)), rr.Data[2:], ':'))}
+	fp := a.sshfp.one(a)
+	*fp = event.DNSSSHFP{Algo: rr.Data[0], Type: rr.Data[1], Fingerprint: a.commit(appendHex(a.reserve(3*len(rr.Data)), rr.Data[2:], ':'))}
+	return fp
 }
 
 // groupSlice returns an empty slice with room for n values, nil for 0.
@@ -265,17 +274,16 @@ func (en *Engine) dnsAddr(b []byte) string {
 	return a.commit(dst)
 }
 
-// dnsGrouped builds the answers grouped by type: the types Suricata groups
-// (A, AAAA, CNAME, MX, NS, NULL, PTR, SOA, SRV, SSHFP, TXT).
-func (en *Engine) dnsGrouped(m *dns.Message) *event.DNSGrouped {
+// dnsGrouped builds the answers grouped by type from the detailed
+// answers (sharing their strings): the types Suricata groups (A, AAAA,
+// CNAME, MX, NS, NULL, PTR, SOA, SRV, SSHFP, TXT).
+func (en *Engine) dnsGrouped(answers []event.DNSAnswer) *event.DNSGrouped {
 	var counts [dns.TypeSSHFP + 1]int
 	total := 0
-	for i := range m.Answers {
-		rr := &m.Answers[i]
-		if int(rr.Type) < len(counts) && groupedType(rr.Type) {
-			c := recordEntries(rr, false)
-			counts[rr.Type] += c
-			total += c
+	for i := range answers {
+		if t := typeNumber(answers[i].RRType); groupedType(t) {
+			counts[t]++
+			total++
 		}
 	}
 	if total == 0 {
@@ -289,36 +297,64 @@ func (en *Engine) dnsGrouped(m *dns.Message) *event.DNSGrouped {
 	g.SOA = groupSlice(a, &a.soa, counts[dns.TypeSOA])
 	g.SRV = groupSlice(a, &a.srv, counts[dns.TypeSRV])
 	g.SSHFP = groupSlice(a, &a.sshfp, counts[dns.TypeSSHFP])
-	for i := range m.Answers {
-		rr := &m.Answers[i]
-		switch rr.Type {
+	for i := range answers {
+		ans := &answers[i]
+		switch typeNumber(ans.RRType) {
 		case dns.TypeA:
-			g.A = append(g.A, en.dnsAddr(rr.Data))
+			g.A = append(g.A, ans.RData)
 		case dns.TypeAAAA:
-			g.AAAA = append(g.AAAA, en.dnsAddr(rr.Data))
+			g.AAAA = append(g.AAAA, ans.RData)
 		case dns.TypeCNAME:
-			g.CNAME = append(g.CNAME, a.str(m.Name(rr.Target)))
+			g.CNAME = append(g.CNAME, ans.RData)
 		case dns.TypeMX:
-			g.MX = append(g.MX, a.str(m.Name(rr.Target)))
+			g.MX = append(g.MX, ans.RData)
 		case dns.TypeNS:
-			g.NS = append(g.NS, a.str(m.Name(rr.Target)))
+			g.NS = append(g.NS, ans.RData)
 		case dns.TypePTR:
-			g.PTR = append(g.PTR, a.str(m.Name(rr.Target)))
+			g.PTR = append(g.PTR, ans.RData)
 		case dns.TypeNULL:
-			g.NULL = append(g.NULL, a.str(rr.Data))
+			g.NULL = append(g.NULL, ans.RData)
 		case dns.TypeTXT:
-			for off := 0; off < len(rr.Data); off += 1 + int(rr.Data[off]) {
-				g.TXT = append(g.TXT, a.str(rr.Data[off+1:off+1+int(rr.Data[off])]))
-			}
+			g.TXT = append(g.TXT, ans.RData)
 		case dns.TypeSOA:
-			g.SOA = append(g.SOA, en.soaValue(m, rr))
+			g.SOA = append(g.SOA, *ans.SOA)
 		case dns.TypeSRV:
-			g.SRV = append(g.SRV, event.DNSSRV{Priority: rr.Priority, Weight: rr.Weight, Port: rr.Port, Name: a.str(m.Name(rr.Target))})
+			g.SRV = append(g.SRV, *ans.SRV)
 		case dns.TypeSSHFP:
-			g.SSHFP = append(g.SSHFP, en.sshfpValue(rr))
+			g.SSHFP = append(g.SSHFP, *ans.SSHFP)
 		}
 	}
 	return g
+}
+
+// typeNumber is the record type of one of the names groupedType accepts
+// (0 for any other).
+func typeNumber(name string) uint16 {
+	switch name {
+	case "A":
+		return dns.TypeA
+	case "AAAA":
+		return dns.TypeAAAA
+	case "CNAME":
+		return dns.TypeCNAME
+	case "MX":
+		return dns.TypeMX
+	case "NS":
+		return dns.TypeNS
+	case "NULL":
+		return dns.TypeNULL
+	case "PTR":
+		return dns.TypePTR
+	case "SOA":
+		return dns.TypeSOA
+	case "SRV":
+		return dns.TypeSRV
+	case "SSHFP":
+		return dns.TypeSSHFP
+	case "TXT":
+		return dns.TypeTXT
+	}
+	return 0
 }
 
 func groupedType(t uint16) bool {

@@ -30,9 +30,20 @@ const (
 
 var errNames = [numErrs]string{"not_protocol", "too_long", "malformed"}
 
+// The event types the app layer writes, indexing engineMetrics.events.
+const (
+	evDNS = iota
+	evTLS
+	evHTTP
+	evSSH
+	numEventTypes
+)
+
+var eventTypes = [numEventTypes]event.Type{evDNS: event.TypeDNS, evTLS: event.TypeTLS, evHTTP: event.TypeHTTP, evSSH: event.TypeSSH}
+
 type engineMetrics struct {
 	flows     [numProtos]*metrics.Counter
-	events    map[event.Type]*metrics.Counter
+	events    [numEventTypes]*metrics.Counter
 	gaps      [numProtos]*metrics.Counter
 	dnsErrors [numDNSErrs]*metrics.Counter
 	tlsErrors [numErrs]*metrics.Counter
@@ -47,12 +58,12 @@ type engineMetrics struct {
 
 func newEngineMetrics(reg *metrics.Registry) engineMetrics {
 	const sub = "applayer"
-	m := engineMetrics{events: map[event.Type]*metrics.Counter{}}
+	var m engineMetrics
 	for p := protoDNS; p < numProtos; p++ {
 		m.flows[p] = reg.Counter(sub, "flows_total", "Flows whose application protocol was identified, by app_proto (failed: payload seen, no protocol matched).", "app_proto", protoNames[p])
 	}
-	for _, t := range []event.Type{event.TypeDNS, event.TypeTLS, event.TypeHTTP, event.TypeSSH} {
-		m.events[t] = reg.Counter(sub, "events_total", "App-layer events offered to the pipeline, by type.", "type", string(t))
+	for i, t := range eventTypes {
+		m.events[i] = reg.Counter(sub, "events_total", "App-layer events offered to the pipeline, by type.", "type", string(t))
 	}
 	for p := protoNone; p < numProtos; p++ {
 		name := protoNames[p]
