@@ -51,8 +51,9 @@ type Flow interface {
 
 // Observer sees every app-layer event before it is offered, on the
 // capture goroutine, with the flow it belongs to: the detection engine
-// (issue 13). The event and everything it points to are never written
-// again, so they may be kept; the Entry only for the call.
+// (issue 13). The Event and the Entry are valid for the call only; what
+// the event points to (its DNS, TLS, HTTP or SSH object and their
+// strings) is never written again and may be kept.
 type Observer interface {
 	Observe(e *flow.Entry, ev *event.Event)
 }
@@ -148,7 +149,8 @@ type Engine struct {
 	resp       http.Response
 	kex        ssh.KexInit
 	scratch    []byte
-	names      []string // strings of the DNS message being logged
+	names      []string    // strings of the DNS message being logged
+	ev         event.Event // the event shown to observers
 }
 
 // New returns an engine writing events to out, and showing them first to
@@ -497,8 +499,14 @@ func (en *Engine) emit(ev event.Event) {
 	}
 	en.m.slabs.Add(en.a.slabs)
 	en.a.slabs = 0
-	for _, o := range en.observers {
-		o.Observe(en.rx.entry, &ev)
+	if len(en.observers) > 0 {
+		// Shown through the engine's copy: taking the address of ev would
+		// move every event to the heap.
+		en.ev = ev
+		for _, o := range en.observers {
+			o.Observe(en.rx.entry, &en.ev)
+		}
+		ev = en.ev
 	}
 	en.out.Offer(ev)
 }

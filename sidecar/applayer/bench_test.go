@@ -152,3 +152,32 @@ func BenchmarkEngineMemory(b *testing.B) {
 		})
 	}
 }
+
+// TestSteadyStateAllocations keeps the packet paths free of allocations:
+// what remains are the arena's slabs, a fraction of one per packet (the
+// runtime's average rounds them down to 0).
+func TestSteadyStateAllocations(t *testing.T) {
+	en := New(DefaultConfig(), nopEmitter{}, nil)
+	f := &testFlow{id: 1, client: netip.MustParseAddrPort("10.1.0.1:40000"), server: netip.MustParseAddrPort("10.0.0.2:53"), proto: ipUDP}
+	q, r := dnsExchange(t, 0x1234, "sts.us-east-1.amazonaws.com.")
+	dnsPair := func() {
+		datagram(en, f, toServer, t0, q)
+		datagram(en, f, toClient, t0, r)
+	}
+	c := newConn(t, en, "10.0.1.5:40000", "10.0.0.9:80", 2)
+	c.handshake()
+	req := []byte("GET /a HTTP/1.1\r\nHost: svc\r\nUser-Agent: test\r\n\r\n")
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n" + strings.Repeat("x", 3000))
+	httpPair := func() {
+		c.send(toServer, req)
+		c.send(toClient, resp)
+	}
+	for name, fn := range map[string]func(){"dns": dnsPair, "http": httpPair} {
+		for range 2000 {
+			fn() // warm the arena and buffers
+		}
+		if n := testing.AllocsPerRun(1000, fn); n != 0 {
+			t.Errorf("%s: %.0f allocations per exchange, want amortized 0", name, n)
+		}
+	}
+}
