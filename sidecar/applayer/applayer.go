@@ -101,19 +101,27 @@ const (
 )
 
 // The flow's AppState slot: the index of its connState plus one, or
-// stateDone once there is nothing more to inspect.
+// stateDone once there is nothing more to inspect. Before the flow has
+// state (no payload yet), two bits remember which sides sent a SYN, so
+// that their streams are not taken for ones picked up midway.
 const (
 	stateDone  = 1 << 31
-	indexMask  = stateDone - 1
+	synClient  = 1 << 30
+	synServer  = 1 << 29
+	indexMask  = synServer - 1
 	chunkShift = 8
 	chunkSize  = 1 << chunkShift
 )
+
+// synBits are the SYN bits by direction.
+var synBits = [2]uint32{toServer: synClient, toClient: synServer}
 
 // connState is the app-layer state of one flow.
 type connState struct {
 	proto   uint8
 	nomatch [2]bool // the direction's first bytes matched no protocol
 	done    [2]bool // the direction needs nothing more
+	syn     [2]bool // the direction's SYN was seen before the state existed
 	last    int64   // unix ns of the latest packet: the time of events written at expiry
 	txs     uint64  // transactions numbered so far (tx_id)
 	streams [2]reassembly.Stream
@@ -196,20 +204,27 @@ func (en *Engine) inspect(f Flow, state *uint32, appProto *string, p *flow.Packe
 	if st&stateDone != 0 {
 		return
 	}
-	var cs *connState
-	if st == 0 {
-		if len(p.Payload) == 0 && p.PayloadLen == 0 {
-			return // nothing to look at yet: handshakes, pure ACKs, scans
-		}
-		st = en.alloc()
-		*state = st
-	}
-	cs = en.get(st)
-	cs.last = p.Timestamp.UnixNano()
 	dir := toClient
 	if p.Direction == flow.ToServer {
 		dir = toServer
 	}
+	if st&indexMask == 0 {
+		if len(p.Payload) == 0 && p.PayloadLen == 0 {
+			// Nothing to look at yet (handshakes, pure ACKs, scans): no
+			// state, only whether a SYN went this way.
+			if p.TCPFlags&flagSYN != 0 {
+				*state = st | synBits[dir]
+			}
+			return
+		}
+		idx := en.alloc()
+		cs := en.get(idx)
+		cs.syn = [2]bool{st&synClient != 0, st&synServer != 0}
+		st = idx
+		*state = st
+	}
+	cs := en.get(st)
+	cs.last = p.Timestamp.UnixNano()
 	en.rx = receiver{en: en, cs: cs, dir: dir, f: f, entry: en.rx.entry, appProto: appProto, ts: p.Timestamp, iface: p.Iface}
 	switch f.Proto() {
 	case ipTCP:
@@ -226,7 +241,7 @@ func (en *Engine) inspect(f Flow, state *uint32, appProto *string, p *flow.Packe
 
 func (en *Engine) expire(f Flow, state *uint32, appProto *string) {
 	st := *state
-	if st == 0 || st&stateDone != 0 {
+	if st&indexMask == 0 || st&stateDone != 0 {
 		return
 	}
 	cs := en.get(st)
@@ -246,6 +261,13 @@ func (en *Engine) expire(f Flow, state *uint32, appProto *string) {
 // to the other's.
 func (en *Engine) tcp(cs *connState, dir int, p *flow.Packet) {
 	s := &cs.streams[dir]
+	if cs.syn[dir] {
+		// The SYN went before the state existed: this is the start.
+		cs.syn[dir] = false
+		if p.TCPFlags&flagSYN == 0 {
+			s.Open(p.Seq)
+		}
+	}
 	if !cs.done[dir] && (len(p.Payload) > 0 || p.PayloadLen > 0 || p.TCPFlags&(flagSYN|flagFIN) != 0) {
 		s.Add(en.pool, reassembly.Segment{
 			Seq:     p.Seq,

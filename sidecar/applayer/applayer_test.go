@@ -461,7 +461,7 @@ func TestDetection(t *testing.T) {
 	c := newConn(t, en, "10.0.1.5:40000", "10.0.0.9:22", 6)
 	c.handshake()
 	c.close()
-	if c.f.state != 0 || en.used != 0 {
+	if c.f.state&indexMask != 0 || en.used != 0 {
 		t.Errorf("state %#x, %d states in use for a flow without payload", c.f.state, en.used)
 	}
 	c.expire()
@@ -510,4 +510,26 @@ func TestEventsRoundTrip(t *testing.T) {
 func md5hex(s string) string {
 	sum := md5.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// TestMidstreamCounted counts a connection picked up without its SYN,
+// and not one whose SYN went by before its first payload.
+func TestMidstreamCounted(t *testing.T) {
+	en, out, reg := newEngine(t, DefaultConfig())
+	c := newConn(t, en, "10.0.1.5:40000", "10.0.0.9:80", 1)
+	c.handshake()
+	c.send(toServer, []byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
+	c.send(toClient, []byte("HTTP/1.1 204 No Content\r\n\r\n"))
+	if n := counterValue(t, reg, "reassembly", "midstream_total"); n != 0 {
+		t.Errorf("midstream_total = %d after a connection seen from its SYN, want 0", n)
+	}
+	late := newConn(t, en, "10.0.1.5:40001", "10.0.0.9:80", 2)
+	late.send(toServer, []byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
+	late.send(toClient, []byte("HTTP/1.1 204 No Content\r\n\r\n"))
+	if n := counterValue(t, reg, "reassembly", "midstream_total"); n != 2 {
+		t.Errorf("midstream_total = %d after a connection picked up midway, want its 2 directions", n)
+	}
+	if len(out.events) != 2 {
+		t.Errorf("%d events, want both transactions", len(out.events))
+	}
 }

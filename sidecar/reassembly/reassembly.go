@@ -113,6 +113,16 @@ func (s *Stream) Finish(p *Pool) {
 	s.state = stateDone
 }
 
+// Open starts a direction that has seen nothing yet at seq, as its SYN
+// would have: for a stream created after the SYN went by. A stream that
+// is not opened and gets no SYN starts at its first segment, counted as
+// picked up midway.
+func (s *Stream) Open(seq uint32) {
+	if s.state == stateNew {
+		s.state, s.base = stateOpen, seq
+	}
+}
+
 // Add takes one segment of the direction and hands the receiver whatever
 // becomes contiguous.
 func (s *Stream) Add(p *Pool, seg Segment, r Receiver) {
