@@ -137,6 +137,14 @@ func newAlertEvent(sig *Signature, ev *event.Event, ts time.Time, evidence []eve
 			Metadata:    md,
 		},
 	}
+	if out.AppProto == "" {
+		// An app-layer event is its flow's protocol, known before the flow
+		// record names it.
+		switch ev.EventType {
+		case event.TypeDNS, event.TypeTLS, event.TypeHTTP, event.TypeSSH:
+			out.AppProto = string(ev.EventType)
+		}
+	}
 	if ev.ICMPType != nil {
 		t := *ev.ICMPType
 		out.ICMPType = &t

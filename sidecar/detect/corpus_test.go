@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sidewatch/sidewatch/internal/eveschema"
+	"github.com/sidewatch/sidewatch/sidecar/applayer"
 	"github.com/sidewatch/sidewatch/sidecar/capture"
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
@@ -47,8 +48,15 @@ var corpus = []corpusCase{
 	{name: "scan_out_udp", want: []int{9000102}},
 	{name: "sweep_out", want: []int{9000103}},
 	{name: "imds", want: []int{9000401}},
+	{name: "credentials", want: []int{9000501, 9000502, 9000503}},
+	{name: "dns_rebind", want: []int{9000402}},
+	{name: "ssrf_log4shell", want: []int{9000403, 9000705}},
+	{name: "iodine", want: []int{9000301, 9000302, 9000303}},
+	{name: "mining_pools", want: []int{9000202, 9000203}},
+	{name: "intel_names", want: []int{9000602, 9000603, 9000606}, cfg: withIntel},
 	{name: "stratum", want: []int{9000201}},
 	{name: "intel_ip", want: []int{9000601}, cfg: withIntel},
+	{name: "benign", want: []int{}, cfg: withIntel},
 }
 
 func withIntel(c *Config) { c.Intel.Files = []string{filepath.Join("testdata", "intel.txt")} }
@@ -87,7 +95,8 @@ func newChain(t testing.TB, cfg Config) *chain {
 	}
 	c.e = e
 	tap := e.Tap(c.rec)
-	c.table = flow.NewTable(flow.DefaultConfig(), tap, c.reg, e)
+	// As run and replay wire it: the app layer's events go through the tap.
+	c.table = flow.NewTable(flow.DefaultConfig(), tap, c.reg, applayer.New(applayer.DefaultConfig(), tap, c.reg), e)
 	return c
 }
 

@@ -155,7 +155,14 @@ func (l *lab) try(ns string, args ...string) string {
 // ready (if not empty).
 func (l *lab) start(ns, ready string, args ...string) *proc {
 	l.t.Helper()
+	return l.startIn("", ns, ready, args...)
+}
+
+// startIn is start with the command running in directory dir.
+func (l *lab) startIn(dir, ns, ready string, args ...string) *proc {
+	l.t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	cmd.Dir = dir
 	r, w := io.Pipe()
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
