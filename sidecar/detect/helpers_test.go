@@ -3,7 +3,6 @@ package detect
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/netip"
 	"slices"
 	"strings"
@@ -193,16 +192,6 @@ func checkNoSecret(t *testing.T, lines []byte, secrets ...string) {
 			t.Errorf("alert copies the secret %q:\n%s", s, lines)
 		}
 	}
-}
-
-// decode parses an alert line generically.
-func decode(t *testing.T, line []byte) map[string]any {
-	t.Helper()
-	var v map[string]any
-	if err := json.Unmarshal(line, &v); err != nil {
-		t.Fatalf("alert is not JSON: %v\n%s", err, line)
-	}
-	return v
 }
 
 func sameSIDs(got, want []int) bool {
