@@ -24,7 +24,7 @@ var activities = map[string]func(l *lab){
 		l.in(l.N, "nmap", "-sT", "-Pn", "-n", "-T4", "--max-retries", "1", "-p", "1-100", labTask)
 	},
 	"scan_in_udp": func(l *lab) {
-		l.in(l.N, "nmap", "-sU", "-Pn", "-n", "-T4", "--max-retries", "0", "-p", "1-30", labTask)
+		l.in(l.N, "nmap", "-sU", "-Pn", "-n", "-T4", "--max-retries", "0", "-p", "1-20", labTask)
 	},
 	"scan_in_version": func(l *lab) {
 		l.start(l.T, "Serving", "python3", "-u", "-m", "http.server", "8080", "--bind", labTask)
@@ -37,7 +37,7 @@ var activities = map[string]func(l *lab){
 		l.in(l.T, "nmap", "-sT", "-Pn", "-n", "-T4", "--max-retries", "1", "-p", "1-100", labRouter)
 	},
 	"scan_out_udp": func(l *lab) {
-		l.in(l.T, "nmap", "-sU", "-Pn", "-n", "-T4", "--max-retries", "0", "-p", "1-30", labRouter)
+		l.in(l.T, "nmap", "-sU", "-Pn", "-n", "-T4", "--max-retries", "0", "-p", "1-20", labRouter)
 	},
 	"sweep_out": func(l *lab) {
 		l.in(l.T, "nmap", "-sS", "-Pn", "-n", "-T4", "--max-retries", "0", "-p", "22", "10.78.1.1-40")
@@ -200,7 +200,7 @@ func TestLabCorpus(t *testing.T) {
 			for time.Now().Before(deadline) && !containsAll(c.rec.uniqueSIDs(), want) {
 				time.Sleep(100 * time.Millisecond)
 			}
-			time.Sleep(time.Second) // anything else that was coming
+			time.Sleep(500 * time.Millisecond) // anything else that was coming
 			stopRecording()
 			l.stopAll()
 			cancel()
