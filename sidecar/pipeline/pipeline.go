@@ -70,6 +70,10 @@ type Pipeline struct {
 	closed bool
 	done   chan struct{}
 
+	syncMu  sync.Mutex      // orders a Sync's marker and its waiter
+	syncs   []chan struct{} // waiters of the markers in the queue, in order
+	syncsMu sync.Mutex
+
 	published    map[event.Type]*metrics.Counter
 	droppedFull  *metrics.Counter
 	droppedClose *metrics.Counter
@@ -155,6 +159,64 @@ func (p *Pipeline) Offer(ev event.Event) bool {
 	}
 }
 
+// syncMarker is the event type of the queue entries Sync adds; it is
+// never encoded.
+const syncMarker event.Type = "sidewatch-sync"
+
+// Sync returns once every event published before the call has been
+// encoded and handed to every sink (Write returned; a failed write is
+// counted as sink_error like any other). The forward receiver acknowledges
+// a chunk at this point, and reuses the memory its events pointed into.
+// It returns ctx.Err() if ctx ends first and ErrClosed after Close.
+func (p *Pipeline) Sync(ctx context.Context) error {
+	done := make(chan struct{})
+	p.syncMu.Lock()
+	// The waiter goes in first, so the consumer finds it when it reaches
+	// the marker; markers enter the queue in waiter order.
+	p.syncsMu.Lock()
+	p.syncs = append(p.syncs, done)
+	p.syncsMu.Unlock()
+	err := p.enqueue(ctx, event.Event{EventType: syncMarker})
+	if err != nil {
+		p.syncsMu.Lock()
+		p.syncs = p.syncs[:len(p.syncs)-1]
+		p.syncsMu.Unlock()
+	}
+	p.syncMu.Unlock()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *Pipeline) enqueue(ctx context.Context, ev event.Event) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return ErrClosed
+	}
+	select {
+	case p.queue <- ev:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// synced releases the waiter of the marker just taken from the queue.
+func (p *Pipeline) synced() {
+	p.syncsMu.Lock()
+	done := p.syncs[0]
+	p.syncs = p.syncs[1:]
+	p.syncsMu.Unlock()
+	close(done)
+}
+
 func (p *Pipeline) count(t event.Type) {
 	if c := p.published[t]; c != nil {
 		c.Inc()
@@ -197,6 +259,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		buf, n = buf[:0], 0
 	}
 	add := func(ev *event.Event) {
+		if ev.EventType == syncMarker {
+			flush()
+			p.synced()
+			return
+		}
 		if p.enrich != nil {
 			p.enrich.Enrich(&ev.ECS)
 		}
