@@ -334,7 +334,10 @@ func (d *decoder) record(r *reader, tag string) error {
 			l.Truncated = true
 			continue
 		}
-		keyb, _ := r.bytes() // peeked: a str or bin
+		keyb, err := r.bytes()
+		if err != nil {
+			return err
+		}
 		vk, err := r.peek()
 		if err != nil {
 			return err
@@ -357,7 +360,10 @@ func (d *decoder) record(r *reader, tag string) error {
 			case "ecs_task_arn":
 				dst = &ev.ECS.TaskARN
 			case "ecs_task_definition":
-				v, _ := r.bytes()
+				v, err := r.bytes()
+				if err != nil {
+					return err
+				}
 				s := view(v)
 				if i := strings.LastIndexByte(s, ':'); i >= 0 {
 					ev.ECS.Family, ev.ECS.Revision = s[:i], s[i+1:]
@@ -367,7 +373,10 @@ func (d *decoder) record(r *reader, tag string) error {
 				continue
 			}
 			if dst != nil {
-				v, _ := r.bytes()
+				v, err := r.bytes()
+				if err != nil {
+					return err
+				}
 				if dst == &l.Message && len(v) > d.lim.maxLog {
 					v = cutUTF8(v, d.lim.maxLog)
 					l.Truncated = true
@@ -523,7 +532,10 @@ func appendValue(dst []byte, r *reader, depth int) (_ []byte, cut bool, err erro
 				return dst, false, err
 			}
 			if kk == kindStr || kk == kindBin {
-				kb, _ := r.bytes()
+				kb, err := r.bytes()
+				if err != nil {
+					return dst, false, err
+				}
 				dst = event.AppendJSONString(dst, view(kb))
 			} else {
 				// JSON names are strings: write the key's JSON as one.

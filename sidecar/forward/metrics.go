@@ -5,12 +5,12 @@ import "github.com/sidewatch/sidewatch/sidecar/metrics"
 // Reasons a connection was closed on a protocol error, in
 // protocol_errors_total.
 const (
-	reasonMalformed = iota // bad msgpack or not a forward message
-	reasonWrongType        // a field of the wrong type
-	reasonTooLarge         // size claim or decompressed payload over the limit
-	reasonGzip             // broken gzip payload
-	reasonCompression      // unknown "compressed" value
-	reasonFrameTimeout     // a message not whole within --forward-frame-timeout
+	reasonMalformed    = iota // bad msgpack or not a forward message
+	reasonWrongType           // a field of the wrong type
+	reasonTooLarge            // size claim or decompressed payload over the limit
+	reasonGzip                // broken gzip payload
+	reasonCompression         // unknown "compressed" value
+	reasonFrameTimeout        // a message not whole within --forward-frame-timeout
 	numReasons
 )
 
