@@ -79,6 +79,12 @@ func Listen(cfg Config, pub Publisher, reg *metrics.Registry) (*Receiver, error)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	return listen(cfg, pub, reg)
+}
+
+// listen is Listen without validation, for tests that need shorter
+// timeouts than users may set.
+func listen(cfg Config, pub Publisher, reg *metrics.Registry) (*Receiver, error) {
 	r := &Receiver{cfg: cfg, pub: pub, conns: map[*conn]struct{}{}}
 	if cfg.TCPAddr != "" {
 		key, err := firelens.LoadOrCreateSharedKey(cfg.KeyFile)
