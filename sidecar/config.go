@@ -9,6 +9,7 @@ import (
 
 	"github.com/sidewatch/sidewatch/sidecar/capture"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
+	"github.com/sidewatch/sidewatch/sidecar/forward"
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
 	"github.com/sidewatch/sidewatch/sidecar/privdrop"
 	"github.com/sidewatch/sidewatch/sidecar/sink"
@@ -33,6 +34,7 @@ type Config struct {
 	File     sink.FileConfig `embed:"" group:"File sink"`
 	Metadata metadata.Config `embed:"" group:"Task metadata"`
 	Syslog   syslog.Config   `embed:"" group:"Syslog receiver"`
+	Forward  forward.Config  `embed:"" group:"Forward receiver"`
 	Capture  capture.Config  `embed:"" group:"Packet capture"`
 	Flow     flow.Config     `embed:"" group:"Flows"`
 }
@@ -71,6 +73,11 @@ func (c *Config) Validate() error {
 	if err := c.Syslog.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if fw := c.forwardConfig(); fw.Enabled() {
+		if err := fw.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if !c.NoCapture {
 		if err := c.Capture.Validate(); err != nil {
 			errs = append(errs, err)
@@ -88,4 +95,21 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--launcher-source (SIDEWATCH_LAUNCHER_SOURCE) and --launcher-dir (SIDEWATCH_LAUNCHER_DIR) must be set unless --no-launcher (SIDEWATCH_NO_LAUNCHER)"))
 	}
 	return errors.Join(errs...)
+}
+
+// forwardConfig is the forward receiver's config with its files in the
+// launcher directory unless set. Without the launcher (no log_router) the
+// files have no default, so the receiver is off unless they are given.
+func (c *Config) forwardConfig() forward.Config {
+	if c.NoLauncher {
+		f := c.Forward
+		if f.KeyFile == "" {
+			f.TCPAddr = ""
+		}
+		if f.UnixPath == "" {
+			f.UnixPath = forward.Off
+		}
+		return f
+	}
+	return c.Forward.WithLauncherDir(c.LauncherDir)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sidewatch/sidewatch/sidecar/capture"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
+	"github.com/sidewatch/sidewatch/sidecar/forward"
 	"github.com/sidewatch/sidewatch/sidecar/health"
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
@@ -68,6 +69,7 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, ve
 	// anything runs, so that a failure stops startup with a clear error.
 	var (
 		rcv  *syslog.Receiver
+		fwd  *forward.Receiver
 		capt *capture.Capture
 		hs   *health.Server
 	)
@@ -75,6 +77,9 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, ve
 		closeCapture(capt)
 		if rcv != nil {
 			rcv.Close()
+		}
+		if fwd != nil {
+			fwd.Close()
 		}
 		closeSinks(sinks)
 		return err
@@ -85,6 +90,11 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, ve
 		}
 		for _, w := range rcv.Warnings() {
 			log.Warn(w)
+		}
+	}
+	if fc := cfg.forwardConfig(); fc.Enabled() {
+		if fwd, err = forward.Listen(fc, pipe, reg); err != nil {
+			return abort(err)
 		}
 	}
 	if !cfg.NoCapture {
@@ -151,6 +161,11 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, ve
 		tcp, udp := rcv.Addrs()
 		log.Info("syslog receiver up", "tcp", addrString(tcp), "udp", addrString(udp))
 	}
+	if fwd != nil {
+		startProducer("forward", fwd.Serve)
+		tcp, unix := fwd.Addrs()
+		log.Info("forward receiver up", "tcp", tcp, "unix", unix)
+	}
 	if cfg.Metadata.URI != "" {
 		startService("metadata", meta.Run)
 	}
@@ -205,7 +220,7 @@ func openSinks(cfg Config, stdout io.Writer, reg *metrics.Registry) ([]pipeline.
 func captureConfig(cfg Config) capture.Config {
 	c := cfg.Capture
 	c.IgnorePorts = slices.Clone(c.IgnorePorts)
-	for _, addr := range []string{cfg.Syslog.TCPAddr, cfg.Syslog.UDPAddr, cfg.HealthAddr} {
+	for _, addr := range []string{cfg.Syslog.TCPAddr, cfg.Syslog.UDPAddr, cfg.Forward.TCPAddr, cfg.HealthAddr} {
 		if _, port, err := net.SplitHostPort(addr); err == nil {
 			if p, err := strconv.ParseUint(port, 10, 16); err == nil && p != 0 && !slices.Contains(c.IgnorePorts, uint16(p)) {
 				c.IgnorePorts = append(c.IgnorePorts, uint16(p))

@@ -84,9 +84,6 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.TCPAddr); err != nil {
 			errs = append(errs, fmt.Errorf("--forward-tcp-addr (SIDEWATCH_FORWARD_TCP_ADDR) %q: want host:port (e.g. 127.0.0.1:24225): %w", c.TCPAddr, err))
 		}
-		if c.KeyFile == "" {
-			errs = append(errs, errors.New("--forward-key-file (SIDEWATCH_FORWARD_KEY_FILE) is needed with --forward-tcp-addr (SIDEWATCH_FORWARD_TCP_ADDR)"))
-		}
 	}
 	if p := c.unixPath(); p != "" && (!filepath.IsAbs(p) || len(p) > maxSocketPathLen) {
 		errs = append(errs, fmt.Errorf("--forward-unix-path (SIDEWATCH_FORWARD_UNIX_PATH) %q: want an absolute path of at most %d bytes", p, maxSocketPathLen))

@@ -87,6 +87,9 @@ func Listen(cfg Config, pub Publisher, reg *metrics.Registry) (*Receiver, error)
 func listen(cfg Config, pub Publisher, reg *metrics.Registry) (*Receiver, error) {
 	r := &Receiver{cfg: cfg, pub: pub, conns: map[*conn]struct{}{}}
 	if cfg.TCPAddr != "" {
+		if cfg.KeyFile == "" {
+			return nil, errors.New("--forward-key-file (SIDEWATCH_FORWARD_KEY_FILE) is needed with --forward-tcp-addr (SIDEWATCH_FORWARD_TCP_ADDR)")
+		}
 		key, err := firelens.LoadOrCreateSharedKey(cfg.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("--forward-key-file (SIDEWATCH_FORWARD_KEY_FILE): %w", err)
