@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/sidewatch/sidewatch/firelens"
 	"github.com/sidewatch/sidewatch/sidecar/event"
 )
 
@@ -109,7 +110,9 @@ func (d *decoder) decode(msg []byte) error {
 	if err != nil {
 		return wrongType(err)
 	}
-	tag := view(tagb)
+	// The recipe's copy carries "sidewatch.<original tag>"; the event
+	// keeps the tag the app's records had.
+	tag := strings.TrimPrefix(view(tagb), firelens.CopyTagPrefix)
 	k, err := r.peek()
 	if err != nil {
 		return err
