@@ -41,7 +41,9 @@ func TestForwardRecipeDelivers(t *testing.T) {
 		if !strings.Contains(readFile(t, filepath.Join(tk.dir, "router.log")), "sidewatch") {
 			t.Log("router log does not name the sidewatch output")
 		}
+		start := time.Now()
 		tk.stopRouter()
+		t.Logf("log_router stopped %v after SIGTERM", time.Since(start).Round(10*time.Millisecond))
 		tk.stopSidecar()
 		if tk.router.ProcessState.ExitCode() != 0 {
 			t.Errorf("log_router exit code %d after SIGTERM\n%s", tk.router.ProcessState.ExitCode(), tk.logs())
@@ -78,6 +80,7 @@ func checkDelivery(t *testing.T, tk *task, n int) {
 			wantDest++
 		}
 	}
+	start := time.Now()
 	complete := func() bool {
 		return len(tk.sidecarEvents()) >= n+len(special) && len(tk.destLogs()) >= n+wantDest
 	}
@@ -85,6 +88,7 @@ func checkDelivery(t *testing.T, tk *task, n int) {
 		t.Fatalf("after 60s: sidecar %d events, destination %d records; want %d and %d\n%s",
 			len(tk.sidecarEvents()), len(tk.destLogs()), n+len(special), n+wantDest, tk.logs())
 	}
+	t.Logf("Fluent Bit %s: %d records at the sidecar and the destination %v after the first was sent", tk.fb.name, n+len(special), time.Since(start).Round(10*time.Millisecond))
 	time.Sleep(500 * time.Millisecond) // duplicates, if any, arrive now
 	evs := tk.sidecarEvents()
 	var msgs []string
