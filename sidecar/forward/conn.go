@@ -39,7 +39,7 @@ var (
 type conn struct {
 	r     *Receiver
 	nc    net.Conn
-	ctx   context.Context // for Publish and Sync; outlives Serve's ctx by the grace
+	ctx   context.Context // for Publish and Sync; outlives Run's ctx by the grace
 	which int             // onTCP or onUnix
 	dec   *decoder
 
@@ -79,7 +79,7 @@ func (c *conn) status() (state int32, lastActive int64, auth bool) {
 }
 
 // stop ends the connection: at once when it waits for a message, by
-// stopAt when it is inside one (Serve's shutdown).
+// stopAt when it is inside one (Run's shutdown).
 func (c *conn) stop(stopAt time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -181,6 +181,7 @@ func (c *conn) handshake() error {
 	}
 	c.r.m.authOK.Inc()
 	c.auth.Store(true)
+	c.state.Store(stateIdle)
 	c.consume(len(msg))
 	return nil
 }

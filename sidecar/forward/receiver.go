@@ -42,7 +42,7 @@ type Publisher interface {
 }
 
 const (
-	// shutdownGrace is how long, after Serve's context ends, a connection
+	// shutdownGrace is how long, after Run's context ends, a connection
 	// in the middle of a message may finish it; idle ones close at once.
 	// Whatever is not acknowledged is sent again by Fluent Bit, so this
 	// only saves duplicates.
@@ -147,11 +147,11 @@ func (r *Receiver) Addrs() (tcp, unix string) {
 	return tcp, unix
 }
 
-// Serve receives until ctx ends. It then stops accepting, closes idle
+// Run receives until ctx ends. It then stops accepting, closes idle
 // connections, lets a connection in the middle of a message finish it for
 // a short grace, and returns once every goroutine it started has exited.
 // The listeners are closed when it returns.
-func (r *Receiver) Serve(ctx context.Context) error {
+func (r *Receiver) Run(ctx context.Context) error {
 	pubCtx, cancelPub := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelPub()
 	var wg sync.WaitGroup
@@ -254,13 +254,16 @@ func (r *Receiver) evictLocked() bool {
 	return true
 }
 
-// Close releases the listeners of a receiver that will not be served (a
-// later startup step failed). Serve closes them itself.
+// Close releases the listeners. Run closes them itself when ctx ends, so
+// Close matters only for a receiver that is never run (a later startup
+// step failed); closing twice is not an error.
 func (r *Receiver) Close() error {
 	var errs []error
 	for _, ln := range r.ln {
 		if ln != nil {
-			errs = append(errs, ln.Close())
+			if err := ln.Close(); !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)

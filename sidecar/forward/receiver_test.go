@@ -83,7 +83,7 @@ func serveReceiver(t *testing.T, cfg Config, pub Publisher) (*Receiver, *metrics
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx) }()
+	go func() { done <- r.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -348,7 +348,7 @@ func TestReceiverShutdownClosesIdle(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx) }()
+	go func() { done <- r.Run(ctx) }()
 	_, path := r.Addrs()
 	c := dial(t, "unix", path)
 	c.write((&mp{}).arr(4).str("t").uint(1).record("log", "x").options("c", 1).b)
@@ -360,7 +360,7 @@ func TestReceiverShutdownClosesIdle(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(shutdownGrace + time.Second):
-		t.Fatal("Serve did not return")
+		t.Fatal("Run did not return")
 	}
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("shutdown with only idle connections took %v", took)

@@ -11,7 +11,7 @@ import (
 
 func TestSyncReturnsAfterTheSinksHaveEveryEarlierEvent(t *testing.T) {
 	s := &memSink{gate: make(chan struct{})}
-	p, _, done := start(t, Config{QueueSize: 64}, s)
+	p, _, done, stop := start(t, Config{QueueSize: 64}, s)
 	const publishers, each = 4, 10
 	var wg sync.WaitGroup
 	for g := range publishers {
@@ -46,7 +46,7 @@ func TestSyncReturnsAfterTheSinksHaveEveryEarlierEvent(t *testing.T) {
 	}
 	close(s.gate)
 	<-synced
-	p.Close()
+	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestSyncReturnsAfterTheSinksHaveEveryEarlierEvent(t *testing.T) {
 
 func TestSyncContextAndClose(t *testing.T) {
 	s := &memSink{gate: make(chan struct{})}
-	p, _, done := start(t, Config{QueueSize: 4}, s)
+	p, _, done, stop := start(t, Config{QueueSize: 4}, s)
 	if err := p.Publish(context.Background(), logEv("x")); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestSyncContextAndClose(t *testing.T) {
 		t.Errorf("Sync with a stalled sink = %v, want the context's deadline", err)
 	}
 	close(s.gate)
-	p.Close()
+	stop()
 	<-done
 	if err := p.Sync(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Errorf("Sync after Close = %v, want ErrClosed", err)
