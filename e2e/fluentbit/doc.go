@@ -9,5 +9,6 @@
 // else fluent-bit-5.1.1 / fluent-bit and fluent-bit-1.9.10 on PATH; a
 // version that is missing is skipped with a message.
 // SIDEWATCH_FB_OUTAGE sets the length of the outage test (default 15s; the
-// issue's figure is 60s).
+// issue's figure is 60s); SIDEWATCH_FB_EMITTER_MEM overrides the recipe's
+// Emitter_Mem_Buf_Limit there, to measure other values.
 package fluentbit

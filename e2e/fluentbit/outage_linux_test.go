@@ -36,6 +36,9 @@ func TestForwardOutage(t *testing.T) {
 		tk := newTask(t, fb)
 		tk.startSidecar()
 		recipe := tk.forwardRecipe(firelens.TransportTCP)
+		if v := os.Getenv("SIDEWATCH_FB_EMITTER_MEM"); v != "" { // for measuring the recipe's choice
+			recipe.EmitterMemBufLimit = v
+		}
 		tk.startRouter(recipe.LauncherCommand())
 		a := tk.startApp(1000, 2048)
 		stopWatch := tk.watchDest(a)
@@ -68,10 +71,12 @@ func TestForwardOutage(t *testing.T) {
 			t.Errorf("destination has %d of %d lines", countLines(filepath.Join(tk.dest, "web.log")), n)
 		}
 		checkExactlyOnce(t, "destination", numbered(tk.destLogs()), n)
-		// Lag: lines sent but not yet written, sampled every 100 ms; at
-		// 1,000/s, 2,000 lines is 2 s (Fluent Bit flushes every second).
-		if maxLag > 2500 || maxStall > 3*time.Second {
-			t.Errorf("destination max lag %d lines, max stall %v while the sidecar was down; want <= 2500 lines and 3s", maxLag, maxStall)
+		// Lag: lines sent but not yet written, sampled every 100 ms. Fluent
+		// Bit flushes every second; the bound leaves room for a loaded CI
+		// machine and still tells isolation from its failures (the syslog
+		// recipe stalls the user's output 10 s, an in-memory emitter 28 s).
+		if maxLag > 5000 || maxStall > 5*time.Second {
+			t.Errorf("destination max lag %d lines, max stall %v while the sidecar was down; want <= 5000 lines and 5s", maxLag, maxStall)
 		}
 
 		// The sidecar catches up with what its backlog kept: once Fluent
@@ -90,23 +95,35 @@ func TestForwardOutage(t *testing.T) {
 		close(quit)
 		wg.Wait()
 		seen := numbered(messages(tk))
-		// What the sidecar missed must be one run of consecutive records:
-		// the oldest of the backlog, from shortly before the stop (chunks
-		// not yet delivered then) into the outage. Never the newest, never
-		// scattered.
-		first, last, lost := -1, -1, 0
+		// What the sidecar missed must come from the backlog (from shortly
+		// before the stop, chunks not yet delivered then, to the restart)
+		// and never be the newest. Fluent Bit evicts mostly the oldest
+		// chunks queued for the output, but not strictly: 5.1.1 was seen
+		// evicting one later chunk too, so the missed records form a few
+		// runs. With 5.x every missed record must be accounted for by the
+		// evictions Fluent Bit logs.
+		first, last, lost, runs := -1, -1, 0, 0
+		var spans []string
 		for i := range n {
 			if seen[i] == 0 {
 				if first < 0 {
 					first = i
 				}
+				if i == 0 || seen[i-1] != 0 {
+					runs++
+					spans = append(spans, fmt.Sprint(i))
+				}
+				if i == n-1 || seen[i+1] != 0 {
+					spans[len(spans)-1] += fmt.Sprintf("-%d", i)
+				}
 				last = i
 				lost++
 			}
 		}
+		t.Logf("missed runs: %v", spans)
 		backlogLimit := int64(20 << 20)
-		t.Logf("Fluent Bit %s, %v outage at 1,000 lines/s of 2 KiB: %d lines sent, %d during the outage (seq %d-%d); sidecar missed %d (seq %d-%d, dropped oldest-first by storage.total_limit_size); peak backlog on disk %.1f MiB (limit 20M); destination max lag %d lines, max stall %v",
-			fb.name, down, n, downTo-downFrom, downFrom, downTo-1, lost, first, last, float64(maxBacklog)/(1<<20), maxLag, maxStall.Round(10*time.Millisecond))
+		t.Logf("Fluent Bit %s, %v outage at 1,000 lines/s of 2 KiB: %d lines sent, %d during the outage (seq %d-%d); sidecar missed %d in %d runs (seq %d-%d, dropped by storage.total_limit_size); peak backlog on disk %.1f MiB (limit 20M); destination max lag %d lines, max stall %v",
+			fb.name, down, n, downTo-downFrom, downFrom, downTo-1, lost, runs, first, last, float64(maxBacklog)/(1<<20), maxLag, maxStall.Round(10*time.Millisecond))
 		// 5.x logs each chunk it evicts for the limit (a warning with its
 		// bytes); 1.9.10 evicts without a word.
 		evicted, evictedBytes := 0, 0
@@ -120,12 +137,22 @@ func TestForwardOutage(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("Fluent Bit %s logged %d evicted chunks (%.1f MiB)", fb.name, evicted, float64(evictedBytes)/(1<<20))
-		if lost > 0 && fb.name != "1.9.10" && evicted == 0 {
-			t.Errorf("the sidecar missed %d records but Fluent Bit %s reported no eviction", lost, fb.name)
+		t.Logf("Fluent Bit %s logged %d evicted chunks (%.1f MiB); log_router peak RSS %s", fb.name, evicted, float64(evictedBytes)/(1<<20), peakRSS(tk.router.Process.Pid))
+		other := 0
+		for _, l := range strings.Split(readFile(t, filepath.Join(tk.dir, "router.log")), "\n") {
+			if (strings.Contains(l, "[ warn]") || strings.Contains(l, "[error]")) && !strings.Contains(l, "evicted") && !strings.Contains(l, "no upstream connections") && !strings.Contains(l, "failed to flush chunk") && other < 12 {
+				other++
+				t.Logf("router: %s", l)
+			}
 		}
-		if lost > 0 && (last-first+1 != lost || first < downFrom-2000 || last >= downTo) {
-			t.Errorf("missed records are not one run of the oldest: %d missing between seq %d and %d (outage seq %d-%d)", lost, first, last, downFrom, downTo-1)
+		if lost > 0 && fb.name != "1.9.10" {
+			// A 2 KiB line is about 2.2 KB in a chunk with its keys.
+			if per := float64(evictedBytes) / float64(lost); per < 2048 || per > 2800 {
+				t.Errorf("the sidecar missed %d records, Fluent Bit %s logged %d evicted bytes (%.0f per record): the loss is not what Fluent Bit evicted", lost, fb.name, evictedBytes, per)
+			}
+		}
+		if lost > 0 && (first < downFrom-3000 || last >= downTo) {
+			t.Errorf("missed records outside the backlog's oldest part: %d missing between seq %d and %d (outage seq %d-%d)", lost, first, last, downFrom, downTo-1)
 		}
 		// Chunks are up to 2 MB and the limit is checked per chunk.
 		if maxBacklog > backlogLimit+4<<20 {
@@ -135,6 +162,20 @@ func TestForwardOutage(t *testing.T) {
 			t.Errorf("sidecar lacks the newest records after the outage: the backlog must drop the oldest\n%s", tk.logs())
 		}
 	})
+}
+
+// peakRSS reads VmHWM of a running process.
+func peakRSS(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "unknown"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			return strings.Join(strings.Fields(strings.TrimPrefix(l, "VmHWM:")), " ")
+		}
+	}
+	return "unknown"
 }
 
 func dirSize(dir string) int64 {
