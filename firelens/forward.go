@@ -130,13 +130,15 @@ type ForwardRecipe struct {
 	// StorageLimit is storage.total_limit_size of the sidecar's output:
 	// the bound on its backlog.
 	StorageLimit string
-	// EmitterMemBufLimit is the copy emitter's Mem_Buf_Limit. "0" (none):
-	// with a limit, a paused emitter refuses records, and rewrite_tag
-	// then drops the copy without a word (Fluent Bit logs it at debug
-	// level only); measured with 10M and 30M on 1.9.10 and 5.1.1 during a
-	// 15 s outage at 2 MB/s, whole seconds of records never reached the
-	// sidecar. Without it the emitter writes to its filesystem buffer, and
-	// memory is bounded by the service's storage.max_chunks_up.
+	// EmitterMemBufLimit is the copy emitter's Mem_Buf_Limit: the bound
+	// on the copy's memory in the log_router (its chunks also go to
+	// disk). Trade-off, from Fluent Bit's source: a paused emitter refuses
+	// records and rewrite_tag then drops the copy with a debug-level log
+	// only; "0" removes that but leaves memory bounded only by
+	// storage.max_chunks_up (128 chunks of up to 2 MB), and an OOM kill of
+	// the log_router would stop the user's own logging. Measured in the
+	// outage test (15 s and 60 s at 2 MB/s): 10M and 0 lost nothing beyond
+	// the evicted backlog, peak RSS 26-27 MB either way.
 	EmitterMemBufLimit string
 	// SchedulerCap caps Fluent Bit's retry backoff (seconds), so the copy
 	// resumes soon after the sidecar comes back.
@@ -149,7 +151,7 @@ func DefaultForwardRecipe(t Transport) ForwardRecipe {
 		Transport:          t,
 		StoragePath:        StoragePath,
 		StorageLimit:       "20M",
-		EmitterMemBufLimit: "0",
+		EmitterMemBufLimit: "10M",
 		SchedulerCap:       30,
 	}
 	switch t {

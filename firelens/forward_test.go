@@ -26,7 +26,7 @@ func TestForwardRecipeTCP(t *testing.T) {
 		"-p", "Rule=$container_id ^ sidewatch.$TAG true",
 		"-p", "Rule=$log ^ sidewatch.$TAG true",
 		"-p", "Rule=$message ^ sidewatch.$TAG true",
-		"-p", "Emitter_Name=sidewatch_copy", "-p", "Emitter_Storage.type=filesystem", "-p", "Emitter_Mem_Buf_Limit=0",
+		"-p", "Emitter_Name=sidewatch_copy", "-p", "Emitter_Storage.type=filesystem", "-p", "Emitter_Mem_Buf_Limit=10M",
 		"-o", "forward", "-m", "sidewatch.*", "-p", "Alias=sidewatch",
 		"-p", "Host=127.0.0.1", "-p", "Port=24225", "-p", "Shared_Key=${SIDEWATCH_FORWARD_KEY}", "-p", "Self_Hostname=log_router",
 		"-p", "Require_ack_response=true", "-p", "Retry_Limit=no_limits", "-p", "storage.total_limit_size=20M",
