@@ -61,10 +61,29 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		{"flow_icmp", icmp},
 		{"log", logEvent()},
 		{"log_truncated_with_error", Event{Timestamp: At(t0), EventType: TypeLog, Log: &Log{Message: "<html>", Truncated: true, ParseError: "no header"}}},
-		{"dns", Event{Timestamp: At(t0), EventType: TypeDNS, DNS: &DNS{Version: 3, Type: "response", ID: 45444, Flags: "8180", QR: true, RD: true, RA: true, Rcode: "NOERROR",
-			Queries: []DNSQuery{{"www.suricata.io", "A"}}, Answers: []DNSAnswer{{"www.suricata.io", "CNAME", 3324, "suricata.io"}}}}},
-		{"tls", Event{Timestamp: At(t0), EventType: TypeTLS, TLS: &TLS{SNI: "sts.amazonaws.com", Version: "TLS 1.3", JA3: &TLSHash{"c000", "771,4865"}, JA4: "t13d", ClientALPNs: []string{"h2", "http/1.1"}}}},
-		{"http", Event{Timestamp: At(t0), EventType: TypeHTTP, HTTP: &HTTP{Hostname: "169.254.170.2", URL: "/v2/credentials/x", HTTPMethod: "GET", Protocol: "HTTP/1.1", Status: 200, Length: 1254}}},
+		{"dns_request", Event{Timestamp: At(t0), EventType: TypeDNS, DNS: &DNS{Version: 3, Type: "request", ID: 45444, Flags: "100", RD: true, Rcode: "NOERROR",
+			Queries: []DNSQuery{{RRName: "www.suricata.io", RRType: "A"}}}}},
+		{"dns_response", Event{Timestamp: At(t0), EventType: TypeDNS, DNS: &DNS{Version: 3, Type: "response", TxID: 1, ID: 45444, Flags: "8580", QR: true, AA: true, RD: true, RA: true, Rcode: "NOERROR",
+			Queries: []DNSQuery{{RRName: "www.suricata.io", RRType: "A"}},
+			Answers: []DNSAnswer{{RRName: "www.suricata.io", RRType: "CNAME", TTL: 3324, RData: "suricata.io"}, {RRName: "suricata.io", RRType: "A", TTL: 10, RData: "192.0.78.24"},
+				{RRName: "_x._tcp.suricata.io", RRType: "SRV", TTL: 5, SRV: &DNSSRV{Priority: 1, Weight: 2, Port: 443, Name: "a.suricata.io"}},
+				{RRName: "suricata.io", RRType: "SSHFP", TTL: 5, SSHFP: &DNSSSHFP{Fingerprint: "0a:ff", Algo: 4, Type: 2}}},
+			Grouped:     &DNSGrouped{A: []string{"192.0.78.24"}, CNAME: []string{"suricata.io"}, SRV: []DNSSRV{{1, 2, 443, "a.suricata.io"}}, SSHFP: []DNSSSHFP{{"0a:ff", 4, 2}}},
+			Authorities: []DNSAnswer{{RRName: "io", RRType: "SOA", TTL: 900, SOA: &DNSSOA{MName: "a.nic.io", RName: "hostmaster.nic.io", Serial: 1, Refresh: 2, Retry: 3, Expire: 4, Minimum: 5}}},
+			Additionals: []DNSAnswer{{RRName: "", RRType: "OPT", TTL: 32768, Opt: []DNSOpt{{Code: 10, Data: "0102"}}}}}}},
+		{"dns_nxdomain_truncated_names", Event{Timestamp: At(t0), EventType: TypeDNS, DNS: &DNS{Version: 3, Type: "response", ID: 1, Flags: "8183", QR: true, RD: true, RA: true, Z: true, Opcode: 0, Rcode: "NXDOMAIN",
+			Queries: []DNSQuery{{RRName: "x", RRType: "TXT", RRNameTruncated: true}}, Answers: []DNSAnswer{{RRName: "x", RRNameTruncated: true, RRType: "CNAME", RData: "y", RDataTruncated: true}}}}},
+		{"tls", Event{Timestamp: At(t0), EventType: TypeTLS, TLS: &TLS{Subject: "CN=sts.amazonaws.com", IssuerDN: "C=US, O=Amazon, CN=Amazon RSA 2048 M01", SubjectAltName: []string{"sts.amazonaws.com"},
+			Serial: "0A:1B", Fingerprint: "aa:bb", SNI: "sts.amazonaws.com", Version: "TLS 1.2", NotBefore: "2026-01-01T00:00:00", NotAfter: "2027-01-01T00:00:00",
+			JA3: &TLSHash{"c000", "771,4865"}, JA3S: &TLSHash{"f4fe", "771,4865,43-51"}, JA4: "t13d", ClientALPNs: []string{"h2", "http/1.1"}, ServerALPNs: []string{"h2"},
+			ClientHandshake: &TLSClientHandshake{Version: "TLS 1.3", Ciphers: []uint16{4865, 49195}, Exts: []uint16{0, 16}, SigAlgs: []uint16{1027}},
+			ServerHandshake: &TLSServerHandshake{Version: "TLS 1.2", Cipher: 49199, Exts: []uint16{65281}}}}},
+		{"tls_resumed", Event{Timestamp: At(t0), EventType: TypeTLS, TLS: &TLS{SessionResumed: true, Version: "TLS 1.2", ServerHandshake: &TLSServerHandshake{Version: "TLS 1.2"}}}},
+		{"http", Event{Timestamp: At(t0), EventType: TypeHTTP, TxID: Tx(0), HTTP: &HTTP{Hostname: "169.254.170.2", HTTPPort: 8080, URL: "/v2/credentials/x", HTTPUserAgent: "curl/7.88.1", XFF: "10.0.0.1",
+			HTTPContentType: "application/json", HTTPRefer: "http://a/", HTTPMethod: "GET", Protocol: "HTTP/1.1", Status: 301, Redirect: "/v2/", Length: 1254}}},
+		{"http_no_response", Event{Timestamp: At(t0), EventType: TypeHTTP, TxID: Tx(3), HTTP: &HTTP{Hostname: "a", URL: "/", HTTPMethod: "POST", Protocol: "HTTP/1.0"}}},
+		{"ssh", Event{Timestamp: At(t0), EventType: TypeSSH, SSH: &SSH{Client: &SSHPeer{ProtoVersion: "2.0", SoftwareVersion: "OpenSSH_9.2p1", HASSH: &TLSHash{"ec7378c1a92f5a8dde7e8b7a1ddf33d1", "curve25519-sha256;aes128-ctr;hmac-sha2-256;none"}},
+			Server: &SSHPeer{ProtoVersion: "1.99"}}}},
 		{"alert", Event{Timestamp: At(t0), EventType: TypeAlert, Alert: &Alert{Action: "allowed", GID: 1, SignatureID: 9000001, Rev: 1, Signature: "IMDS access", Category: "Attempted Information Leak", Severity: 2}}},
 		{"stats", Event{Timestamp: At(t0), EventType: TypeStats, Stats: &Stats{Uptime: 60, Groups: map[string]any{"pipeline": map[string]any{"dropped_total": map[string]any{"queue_full": uint64(3)}, "written_total": uint64(10)}}}}},
 		{"container_only", Event{Timestamp: At(t0), EventType: TypeLog, Log: &Log{Message: ""}, ECS: ECS{Container: Container{Name: "web"}}}},
@@ -133,6 +152,12 @@ func TestAppendString(t *testing.T) {
 		{"invalid_utf8", "a\xffb", `"a\ufffdb"`},
 		{"truncated_utf8", "a\xe2\x98", `"a\ufffd\ufffd"`},
 		{"line_separators", "a\u2028b\u2029", `"a\u2028b\u2029"`},
+		{"c0_line_breakers", "a\x0b\x0c\x1c\x1d\x1eb", `"a\u000b\u000c\u001c\u001d\u001eb"`},
+		{"del", "a\x7fb", `"a\u007fb"`},
+		{"c1_next_line", "a\u0085b", `"a\u0085b"`},
+		{"c1_csi", "\u009b31m", `"\u009b31m"`},
+		{"c1_first_and_last", "\u0080\u009f", `"\u0080\u009f"`},
+		{"latin1_after_c1_kept", "\u00a0é", `"` + "\u00a0é" + `"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,25 +166,6 @@ func TestAppendString(t *testing.T) {
 			}
 		})
 	}
-}
-
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"hello", "a\"b\\c", "a\nb", "\x00", "a\xffb", "a\u2028", "héllo"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		b := appendString(nil, s)
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("appendString(%q) = %s: %v", s, b, err)
-		}
-		if utf8.ValidString(s) && got != s {
-			t.Errorf("appendString(%q) decodes to %q", s, got)
-		}
-		if strings.ContainsAny(string(b[1:len(b)-1]), "\n\r") {
-			t.Errorf("appendString(%q) = %q has a raw line break", s, b)
-		}
-	})
 }
 
 func TestUnmarshalErrors(t *testing.T) {
@@ -215,5 +221,94 @@ func TestTimeAppendMatchesLayout(t *testing.T) {
 				t.Errorf("Time(%v).appendJSON = %s, want %s", tm, got, want)
 			}
 		}
+	}
+}
+
+// FuzzAppendString checks that any string encodes to one JSON string that
+// decodes back to it (invalid UTF-8 replaced) and holds nothing a common
+// line-oriented reader splits on or takes for a control.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "x", "a\u2028b", "\x85\xc2\x85", "\u0085", "\x7f", "\xe2\x80\xa9", "é\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := appendString(nil, s)
+		var back string
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("appendString(%q) = %s: not JSON: %v", s, out, err)
+		}
+		if want := strings.ToValidUTF8(s, "\ufffd"); back != want && !strings.Contains(s, "\ufffd") {
+			// ToValidUTF8 merges runs of invalid bytes; the encoder
+			// replaces each byte. Compare with every invalid byte replaced.
+			var b strings.Builder
+			for i := 0; i < len(s); {
+				r, size := utf8.DecodeRuneInString(s[i:])
+				b.WriteRune(r)
+				i += size
+			}
+			if back != b.String() {
+				t.Fatalf("appendString(%q) decodes to %q", s, back)
+			}
+		}
+		for i, c := range out {
+			if c < 0x20 || c == 0x7f {
+				t.Fatalf("appendString(%q) = %q: raw control 0x%02x at %d", s, out, c, i)
+			}
+		}
+		for _, r := range string(out) {
+			if (r >= 0x80 && r <= 0x9f) || r == '\u2028' || r == '\u2029' {
+				t.Fatalf("appendString(%q) = %q: raw U+%04X", s, out, r)
+			}
+		}
+	})
+}
+
+func TestAppendAddr(t *testing.T) {
+	tests := []struct {
+		addr     string
+		compress bool
+		want     string
+	}{
+		{"10.0.0.1", false, `"10.0.0.1"`},
+		{"fd99::1", false, `"fd99:0000:0000:0000:0000:0000:0000:0001"`},
+		{"fd99::1", true, `"fd99::1"`},
+		{"::ffff:10.0.0.1", false, `"0000:0000:0000:0000:0000:ffff:0a00:0001"`},
+		{"fe80::b0ab:1cff:fe0f:a111", false, `"fe80:0000:0000:0000:b0ab:1cff:fe0f:a111"`},
+		{"::", false, `"0000:0000:0000:0000:0000:0000:0000:0000"`},
+	}
+	for _, tt := range tests {
+		a := netip.MustParseAddr(tt.addr)
+		if got := string(appendAddr(nil, a, Options{CompressIPv6: tt.compress})); got != tt.want {
+			t.Errorf("appendAddr(%s, compress %v) = %s, want %s", tt.addr, tt.compress, got, tt.want)
+		}
+		// Either form reads back as the same address.
+		var back netip.Addr
+		if err := json.Unmarshal([]byte(tt.want), &back); err != nil || back != a {
+			t.Errorf("%s reads back as %v, %v; want %s", tt.want, back, err, a)
+		}
+	}
+}
+
+func TestPortsAndICMPFields(t *testing.T) {
+	ev := flowEvent()
+	ev.Proto, ev.SrcPort, ev.DestPort = "TCP", 0, 0
+	got := string(ev.AppendJSON(nil))
+	if !strings.Contains(got, `"src_ip":"10.0.193.10","src_port":0,"dest_ip":"10.0.0.2","dest_port":0,"proto":"TCP"`) {
+		t.Errorf("TCP flow with ports 0: %s; want both ports written, as Suricata does", got)
+	}
+	icmp := flowEvent()
+	icmp.Proto, icmp.SrcPort, icmp.DestPort = "ICMP", 0, 0
+	icmp.ICMPType, icmp.ICMPCode, icmp.ResponseICMPType, icmp.ResponseICMPCode = u8(8), u8(0), u8(0), u8(0)
+	got = string(icmp.AppendJSON(nil))
+	if strings.Contains(got, "_port") || !strings.Contains(got, `"icmp_type":8,"icmp_code":0,"response_icmp_type":0,"response_icmp_code":0`) {
+		t.Errorf("ICMP flow: %s; want no ports and both ICMP pairs", got)
+	}
+	six := flowEvent()
+	six.SrcIP, six.DestIP, six.IPVersion = netip.MustParseAddr("fd99::1"), netip.MustParseAddr("fd99::2"), 6
+	if got := string(six.Append(nil, Options{CompressIPv6: true})); !strings.Contains(got, `"src_ip":"fd99::1"`) {
+		t.Errorf("with CompressIPv6: %s", got)
+	}
+	if got := string(six.AppendJSON(nil)); !strings.Contains(got, `"src_ip":"fd99:0000:0000:0000:0000:0000:0000:0001"`) {
+		t.Errorf("by default: %s; want the expanded form", got)
 	}
 }

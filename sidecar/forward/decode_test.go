@@ -33,7 +33,7 @@ func decodeLines(t *testing.T, d *decoder, msg []byte) []string {
 // The captures are Fluent Bit 4.2.2's out_forward: Forward mode with
 // array32/map32 headers, and CompressedPackedForward with the ack option.
 func TestDecodeFluentBitCaptures(t *testing.T) {
-	want := `{"timestamp":"2023-11-14T22:13:20.123456+0000","event_type":"log","log":{"message":"hello","source":"stdout","format":"forward","transport":"tcp","tag":"web-firelens-x"},"ecs":{"container":{"id":"abc123","name":"web"}}}`
+	want := `{"timestamp":"2023-11-14T22:13:20.123456+0000","event_type":"log","log":{"message":"hello","source":"stdout","format":"forward","transport":"tcp","tag":"web-firelens-x"},"aws_ecs":{"container":{"id":"abc123","name":"web"}}}`
 	tests := []struct {
 		file      string
 		mode      Mode
@@ -74,7 +74,7 @@ func TestDecodeFluentBitCaptures(t *testing.T) {
 }
 
 func TestDecodeModes(t *testing.T) {
-	one := `{"timestamp":"2023-11-14T22:13:20.500000+0000","event_type":"log","log":{"message":"hi","source":"stderr","format":"forward","transport":"unix","tag":"app-firelens-1"},"ecs":{"container":{"id":"c1","name":"app"}}}`
+	one := `{"timestamp":"2023-11-14T22:13:20.500000+0000","event_type":"log","log":{"message":"hi","source":"stderr","format":"forward","transport":"unix","tag":"app-firelens-1"},"aws_ecs":{"container":{"id":"c1","name":"app"}}}`
 	rec := []string{"container_id", "c1", "container_name", "app", "source", "stderr", "log", "hi"}
 	entries := func() []byte {
 		m := &mp{}
@@ -136,7 +136,7 @@ func TestDecodeRecordMapping(t *testing.T) {
 	m.kv("source", "stderr") // a repeated key: the last one wins
 	d := newDecoder(testLimits, "tcp")
 	got := decodeLines(t, d, m.b)
-	want := `{"timestamp":"2023-11-14T22:13:20.000000+0000","event_type":"log","log":{"message":"{\"level\":\"error\"}","source":"stderr","format":"forward","transport":"tcp","tag":"web-firelens-0123","fields":{"partial_message":"true","nested":{"n":7,"list":[true,null,1.5],"neg":-123},"bytes":"a\u0000\"\ufffd","when":1700000000.000000005}},"ecs":{"cluster":"prod-cluster","task_arn":"arn:aws:ecs:us-east-1:111122223333:task/prod-cluster/0123456789abcdef0123456789abcdef","family":"web-task","revision":"7","container":{"id":"0123456789abcdef0123456789abcdef-2495160603","name":"web"}}}`
+	want := `{"timestamp":"2023-11-14T22:13:20.000000+0000","event_type":"log","log":{"message":"{\"level\":\"error\"}","source":"stderr","format":"forward","transport":"tcp","tag":"web-firelens-0123","fields":{"partial_message":"true","nested":{"n":7,"list":[true,null,1.5],"neg":-123},"bytes":"a\u0000\"\ufffd","when":1700000000.000000005}},"aws_ecs":{"cluster":"prod-cluster","task_arn":"arn:aws:ecs:us-east-1:111122223333:task/prod-cluster/0123456789abcdef0123456789abcdef","family":"web-task","revision":"7","container":{"id":"0123456789abcdef0123456789abcdef-2495160603","name":"web"}}}`
 	if diff := cmp.Diff([]string{want}, got); diff != "" {
 		t.Errorf("event (-want +got):\n%s", diff)
 	}
