@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/sidewatch/sidewatch/firelens"
+	"github.com/sidewatch/sidewatch/sidecar/accept"
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
@@ -180,23 +181,11 @@ func (r *Receiver) Run(ctx context.Context) error {
 }
 
 func (r *Receiver) accept(ctx, pubCtx context.Context, ln net.Listener, which int, wg *sync.WaitGroup) {
-	var backoff time.Duration
 	for {
-		nc, err := ln.Accept()
+		nc, err := accept.Next(ctx, ln, r.m.acceptErrors.Inc)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			r.m.acceptErrors.Inc()
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			continue
+			return
 		}
-		backoff = 0
 		r.mu.Lock()
 		if !r.stopAt.IsZero() {
 			r.mu.Unlock()

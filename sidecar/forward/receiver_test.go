@@ -231,9 +231,13 @@ func TestReceiverAcksOnlyAfterSync(t *testing.T) {
 	if len(lines) != 3 || !strings.Contains(lines[2], `"message":"three"`) || !strings.Contains(lines[1], `"message":"two"`) {
 		t.Errorf("written = %q", lines)
 	}
-	st := reg.Stats()["forward"].(map[string]any)
-	if st["acks_total"] != uint64(2) {
-		t.Errorf("acks_total = %v, want 2", st["acks_total"])
+	// Counted once written, which may be a moment after the peer reads it.
+	acks := func() any { return reg.Stats()["forward"].(map[string]any)["acks_total"] }
+	for deadline := time.Now().Add(2 * time.Second); acks() != uint64(2) && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := acks(); got != uint64(2) {
+		t.Errorf("acks_total = %v, want 2", got)
 	}
 }
 
