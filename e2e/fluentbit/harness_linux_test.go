@@ -111,6 +111,12 @@ type task struct {
 	sidecar     *exec.Cmd
 	sidecarRuns int
 	router      *exec.Cmd
+
+	// stdoutPipe makes startSidecar give the sidecar a pipe as stdout,
+	// copied to its file unless stalled is set: a sink that stops taking
+	// data, as a blocked awslogs stream does.
+	stdoutPipe bool
+	stalled    atomic.Bool
 }
 
 const container = "web"
@@ -216,6 +222,48 @@ func (tk *task) inNS(out string, env []string, name string, args ...string) *exe
 	return cmd
 }
 
+// inNSPiped is inNS with stdout through a pipe that a copier drains into
+// the file, pausing while tk.stalled is set.
+func (tk *task) inNSPiped(out string, env []string, name string, args ...string) *exec.Cmd {
+	tk.t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		tk.t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(tk.dir, out))
+	if err != nil {
+		tk.t.Fatal(err)
+	}
+	ef, err := os.Create(filepath.Join(tk.dir, strings.TrimSuffix(out, ".out")+".err"))
+	if err != nil {
+		tk.t.Fatal(err)
+	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", tk.ns, name}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = w, ef
+	if err := cmd.Start(); err != nil {
+		tk.t.Fatal(err)
+	}
+	w.Close()
+	ef.Close()
+	go func() {
+		defer f.Close()
+		defer r.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			for tk.stalled.Load() {
+				time.Sleep(20 * time.Millisecond)
+			}
+			n, err := r.Read(buf)
+			f.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return cmd
+}
+
 // startSidecar runs `sidewatch run` as the task's sidecar: it installs
 // fluent-launch into the volume and receives forward (127.0.0.1:24225 and
 // the volume's socket) and syslog (127.0.0.1:1514). Events go to stdout,
@@ -227,8 +275,13 @@ func (tk *task) startSidecar(extra ...string) {
 	args := append([]string{"run", "--no-capture", "--health-addr", "", "--stats-interval", "0",
 		"--launcher-source", filepath.Join(binDir, "fluent-launch"), "--launcher-dir", tk.vol,
 		"--syslog-udp-addr", ""}, extra...)
-	tk.sidecar = tk.inNS(fmt.Sprintf("sidecar-%d.out", tk.sidecarRuns),
-		[]string{"SIDEWATCH_LOG_FORMAT=json", "ECS_CONTAINER_METADATA_URI_V4="}, filepath.Join(binDir, "sidewatch"), args...)
+	out := fmt.Sprintf("sidecar-%d.out", tk.sidecarRuns)
+	env := []string{"SIDEWATCH_LOG_FORMAT=json", "ECS_CONTAINER_METADATA_URI_V4="}
+	if tk.stdoutPipe {
+		tk.sidecar = tk.inNSPiped(out, env, filepath.Join(binDir, "sidewatch"), args...)
+	} else {
+		tk.sidecar = tk.inNS(out, env, filepath.Join(binDir, "sidewatch"), args...)
+	}
 	tk.waitSocket(sock, "sidecar")
 }
 

@@ -33,7 +33,7 @@ func outage(t *testing.T) time.Duration {
 // oldest records, reported here.
 func TestForwardOutage(t *testing.T) {
 	down := outage(t)
-	eachFluentBit(t, func(t *testing.T, fb fluentBit) { runOutage(t, fb, down, false) })
+	eachFluentBit(t, func(t *testing.T, fb fluentBit) { runOutage(t, fb, down, "stop") })
 }
 
 // TestForwardFrozenSidecar freezes the whole sidecar (SIGSTOP: connections
@@ -44,15 +44,25 @@ func TestForwardOutage(t *testing.T) {
 // up in memory, and the emitter then drops new copies without a word
 // (docs/forward.md, known limits).
 func TestForwardFrozenSidecar(t *testing.T) {
-	eachFluentBit(t, func(t *testing.T, fb fluentBit) { runOutage(t, fb, 15*time.Second, true) })
+	eachFluentBit(t, func(t *testing.T, fb fluentBit) { runOutage(t, fb, 15*time.Second, "freeze") })
+}
+
+// TestForwardStalledSink blocks the sidecar's sink (its stdout pipe is
+// not read) while the app logs: the receiver closes connections it cannot
+// acknowledge in time, so Fluent Bit buffers on disk as when the sidecar
+// is down, and the same guarantees hold as for an outage.
+func TestForwardStalledSink(t *testing.T) {
+	eachFluentBit(t, func(t *testing.T, fb fluentBit) { runOutage(t, fb, 15*time.Second, "stall") })
 }
 
 // runOutage takes the sidecar away for down while the app logs, then
-// brings it back; frozen stops it with SIGSTOP/SIGCONT instead of
-// SIGTERM and a new start.
-func runOutage(t *testing.T, fb fluentBit, down time.Duration, frozen bool) {
+// brings it back: "stop" (SIGTERM, then a new start), "freeze"
+// (SIGSTOP/SIGCONT) or "stall" (its stdout sink blocked).
+func runOutage(t *testing.T, fb fluentBit, down time.Duration, mode string) {
+	frozen := mode == "freeze"
 	{
 		tk := newTask(t, fb)
+		tk.stdoutPipe = mode == "stall"
 		tk.startSidecar()
 		recipe := tk.forwardRecipe(firelens.TransportTCP)
 		if v := os.Getenv("SIDEWATCH_FB_EMITTER_MEM"); v != "" { // for measuring the recipe's choice
@@ -76,17 +86,23 @@ func runOutage(t *testing.T, fb fluentBit, down time.Duration, frozen bool) {
 			}
 		})
 		time.Sleep(2 * time.Second)
-		if frozen {
+		switch mode {
+		case "freeze":
 			tk.sidecar.Process.Signal(syscall.SIGSTOP)
-		} else {
+		case "stall":
+			tk.stalled.Store(true)
+		default:
 			tk.stopSidecar()
 		}
 		downFrom := int(a.sent.Load())
 		time.Sleep(down)
 		downTo := int(a.sent.Load())
-		if frozen {
+		switch mode {
+		case "freeze":
 			tk.sidecar.Process.Signal(syscall.SIGCONT)
-		} else {
+		case "stall":
+			tk.stalled.Store(false)
+		default:
 			tk.startSidecar()
 		}
 		time.Sleep(2 * time.Second)
@@ -151,10 +167,7 @@ func runOutage(t *testing.T, fb fluentBit, down time.Duration, frozen bool) {
 		}
 		t.Logf("missed runs: %v", spans)
 		backlogLimit := int64(20 << 20)
-		how := "outage"
-		if frozen {
-			how = "freeze (SIGSTOP)"
-		}
+		how := map[string]string{"stop": "outage", "freeze": "freeze (SIGSTOP)", "stall": "stalled sink"}[mode]
 		t.Logf("Fluent Bit %s, %v %s at 1,000 lines/s of 2 KiB: %d lines sent, %d during the outage (seq %d-%d); sidecar missed %d in %d runs (seq %d-%d); peak backlog on disk %.1f MiB (limit 20M); destination max lag %d lines, max stall %v",
 			fb.name, down, how, n, downTo-downFrom, downFrom, downTo-1, lost, runs, first, last, float64(maxBacklog)/(1<<20), maxLag, maxStall.Round(10*time.Millisecond))
 		// 5.x logs each chunk it evicts for the limit (a warning with its
@@ -182,8 +195,11 @@ func runOutage(t *testing.T, fb fluentBit, down time.Duration, frozen bool) {
 			return
 		}
 		if lost > 0 && fb.name != "1.9.10" {
-			// A 2 KiB line is about 2.2 KB in a chunk with its keys.
-			if per := float64(evictedBytes) / float64(lost); per < 2048 || per > 2800 {
+			// A 2 KiB line is about 2.2 KB in a chunk with its keys. An
+			// evicted chunk may also hold records the sidecar had already
+			// queued before a timeout (they arrive anyway), so evictions
+			// may exceed what is missing, never fall short of it.
+			if per := float64(evictedBytes) / float64(lost); per < 2048 {
 				t.Errorf("the sidecar missed %d records, Fluent Bit %s logged %d evicted bytes (%.0f per record): the loss is not what Fluent Bit evicted", lost, fb.name, evictedBytes, per)
 			}
 		}

@@ -21,6 +21,7 @@ type Config struct {
 	MaxFieldsSize    int           `name:"forward-max-fields-size" env:"SIDEWATCH_FORWARD_MAX_FIELDS_SIZE" default:"262144" help:"Bytes of log.fields (a record's other keys as JSON) kept; keys beyond are left out and the event flagged truncated."`
 	IdleTimeout      time.Duration `name:"forward-idle-timeout" env:"SIDEWATCH_FORWARD_IDLE_TIMEOUT" default:"10m" help:"Close a connection after this long without a message."`
 	FrameTimeout     time.Duration `name:"forward-frame-timeout" env:"SIDEWATCH_FORWARD_FRAME_TIMEOUT" default:"30s" help:"A message must arrive whole within this time after its first byte."`
+	AckTimeout       time.Duration `name:"forward-ack-timeout" env:"SIDEWATCH_FORWARD_ACK_TIMEOUT" default:"5s" help:"When the pipeline has not written a message's records within this time (a stalled sink), close the connection unacknowledged and refuse messages for as long again: Fluent Bit then retries with backoff from its disk buffer, as when the sidecar is down, instead of holding its chunks in memory."`
 	HandshakeTimeout time.Duration `name:"forward-handshake-timeout" env:"SIDEWATCH_FORWARD_HANDSHAKE_TIMEOUT" default:"10s" help:"Time allowed for the shared-key handshake."`
 }
 
@@ -34,6 +35,7 @@ func DefaultConfig() Config {
 		MaxFieldsSize:    256 << 10,
 		IdleTimeout:      10 * time.Minute,
 		FrameTimeout:     30 * time.Second,
+		AckTimeout:       5 * time.Second,
 		HandshakeTimeout: 10 * time.Second,
 	}
 }
@@ -105,6 +107,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FrameTimeout < time.Second || c.FrameTimeout > c.IdleTimeout {
 		errs = append(errs, fmt.Errorf("--forward-frame-timeout (SIDEWATCH_FORWARD_FRAME_TIMEOUT) must be in [1s, --forward-idle-timeout], got %s", c.FrameTimeout))
+	}
+	if c.AckTimeout < 100*time.Millisecond || c.AckTimeout > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("--forward-ack-timeout (SIDEWATCH_FORWARD_ACK_TIMEOUT) must be in [100ms, 10m], got %s", c.AckTimeout))
 	}
 	if c.HandshakeTimeout < time.Second || c.HandshakeTimeout > time.Minute {
 		errs = append(errs, fmt.Errorf("--forward-handshake-timeout (SIDEWATCH_FORWARD_HANDSHAKE_TIMEOUT) must be in [1s, 1m], got %s", c.HandshakeTimeout))

@@ -28,6 +28,7 @@ const (
 
 // errors of the read loop, mapped to counters in serve.
 var (
+	errStalled      = errors.New("pipeline stalled")
 	errIdle         = errors.New("idle")
 	errFrameTimeout = errors.New("message not whole in time")
 	errStopped      = errors.New("stopped")
@@ -201,16 +202,33 @@ func (c *conn) handle(msg []byte) error {
 		m.signalDropped.Add(uint64(len(d.events)))
 		return c.ack(d.chunk)
 	}
+	// A stalled pipeline must look to Fluent Bit like a sidecar that is
+	// down: a quick failure it retries from disk with backoff, not an ack
+	// it waits for with the chunk held in memory (measured: meanwhile its
+	// emitter drops new copies without a word).
+	if time.Now().UnixNano() < c.r.stalledUntil.Load() {
+		m.stallRefused.Inc()
+		return errStalled
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.r.cfg.AckTimeout)
+	defer cancel()
+	stalled := func(err error) error {
+		d.abandon() // queued events still point into the buffers
+		if errors.Is(err, context.DeadlineExceeded) && c.ctx.Err() == nil {
+			m.ackTimeouts.Inc()
+			c.r.stalledUntil.Store(time.Now().Add(c.r.cfg.AckTimeout).UnixNano())
+			return errStalled
+		}
+		return err
+	}
 	for i := range d.events {
-		if err := c.r.pub.Publish(c.ctx, d.events[i]); err != nil {
+		if err := c.r.pub.Publish(ctx, d.events[i]); err != nil {
 			m.publishFailed.Add(uint64(len(d.events) - i))
-			d.abandon()
-			return err
+			return stalled(err)
 		}
 	}
-	if err := c.r.pub.Sync(c.ctx); err != nil {
-		d.abandon()
-		return err
+	if err := c.r.pub.Sync(ctx); err != nil {
+		return stalled(err)
 	}
 	m.records[c.which].Add(uint64(len(d.events)))
 	m.truncated.Add(uint64(d.truncated))
@@ -336,8 +354,8 @@ func (c *conn) consume(n int) {
 func (c *conn) closed(err error) {
 	m := c.r.m
 	switch {
-	case errors.Is(err, errEvicted):
-		// counted by evictLocked
+	case errors.Is(err, errEvicted), errors.Is(err, errStalled):
+		// counted where they happen
 	case errors.Is(err, errStopped):
 		m.closedShutdown.Inc()
 	case errors.Is(err, errIdle):

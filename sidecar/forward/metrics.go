@@ -28,6 +28,8 @@ type receiverMetrics struct {
 
 	protocolErrors [numReasons]*metrics.Counter
 	publishFailed  *metrics.Counter
+	ackTimeouts    *metrics.Counter
+	stallRefused   *metrics.Counter
 	signalDropped  *metrics.Counter
 
 	accepted                    *metrics.Counter
@@ -56,6 +58,8 @@ func newReceiverMetrics(reg *metrics.Registry) *receiverMetrics {
 		m.protocolErrors[i] = reg.Counter(sub, "protocol_errors_total", "Messages rejected whole (nothing published, no ack) and their connection closed, by reason.", "reason", r)
 	}
 	m.publishFailed = reg.Counter(sub, "dropped_total", "Records not published, by reason (their chunk is not acknowledged, so Fluent Bit sends it again).", "reason", "publish_failed")
+	m.ackTimeouts = reg.Counter(sub, "ack_timeouts_total", "Messages whose records the pipeline had not written within --forward-ack-timeout: connection closed, not acknowledged (Fluent Bit sends them again; those already queued arrive twice).")
+	m.stallRefused = reg.Counter(sub, "stall_refused_total", "Messages refused unread while the pipeline is stalled (connection closed, not acknowledged).")
 	m.signalDropped = reg.Counter(sub, "dropped_total", "Records not published, by reason (their chunk is not acknowledged, so Fluent Bit sends it again).", "reason", "not_logs")
 	m.accepted = reg.Counter(sub, "connections_total", "Connections accepted.")
 	m.open = reg.Gauge(sub, "connections_open", "Connections open now.")

@@ -22,6 +22,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sidewatch/sidewatch/firelens"
@@ -71,6 +72,10 @@ type Receiver struct {
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
 	stopAt time.Time
+
+	// stalledUntil (unix nanoseconds) is set when the pipeline missed
+	// AckTimeout: messages arriving before it are refused at once.
+	stalledUntil atomic.Int64
 }
 
 // Listen validates cfg, loads or creates the shared key (TCP), and binds

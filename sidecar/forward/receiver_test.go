@@ -370,3 +370,34 @@ func TestReceiverShutdownClosesIdle(t *testing.T) {
 		t.Errorf("shutdown with only idle connections took %v", took)
 	}
 }
+
+// A stalled pipeline: the message is not acknowledged, the connection
+// closes after the ack timeout, and the next message is refused at once,
+// so Fluent Bit fails fast and buffers on disk as when the sidecar is down.
+func TestReceiverClosesWhenThePipelineStalls(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.AckTimeout = 200 * time.Millisecond
+	pipe := &fakePipe{gate: make(chan struct{})} // never opened: the sink hangs
+	r, reg := serveReceiver(t, cfg, pipe)
+	_, path := r.Addrs()
+	msg := (&mp{}).arr(4).str("t").uint(1).record("log", "x").options("c", 1).b
+	c := dial(t, "unix", path)
+	c.write(msg)
+	start := time.Now()
+	if !c.closedByServer() {
+		t.Fatal("connection kept open with the pipeline stalled")
+	}
+	if took := time.Since(start); took < cfg.AckTimeout || took > 2*time.Second {
+		t.Errorf("closed after %v, want about the ack timeout %v", took, cfg.AckTimeout)
+	}
+	c2 := dial(t, "unix", path)
+	c2.write(msg)
+	start = time.Now()
+	if !c2.closedByServer() || time.Since(start) > cfg.AckTimeout/2 {
+		t.Errorf("a message during the stall was not refused at once (%v)", time.Since(start))
+	}
+	st := reg.Stats()["forward"].(map[string]any)
+	if st["ack_timeouts_total"] != uint64(1) || st["stall_refused_total"] != uint64(1) || st["acks_total"] != uint64(0) {
+		t.Errorf("ack_timeouts %v, stall_refused %v, acks %v; want 1, 1, 0", st["ack_timeouts_total"], st["stall_refused_total"], st["acks_total"])
+	}
+}
