@@ -29,6 +29,10 @@ var special = []struct {
 	{"debug_hidden_from_user_output", "stdout", "DEBUG only the sidecar sees this", false},
 }
 
+// overLimit is longer than --forward-max-log-size (1 MiB): it reaches the
+// destination whole and the sidecar cut at 1 MiB, flagged truncated.
+var overLimit = "truncate-me " + strings.Repeat("0123456789", 150_000)
+
 // TestForwardRecipeDelivers: every record reaches the sidecar once, whole,
 // attributed to its container with its source, and the user's destination
 // once (less what the user's own filter drops), on both Fluent Bit lines.
@@ -71,10 +75,11 @@ func checkDelivery(t *testing.T, tk *task, n int) {
 	for _, s := range special {
 		d.send(s.source, s.log)
 	}
+	d.send("stdout", overLimit)
 	for i := range n {
 		d.send("stdout", seqLine(i))
 	}
-	wantDest := 0
+	wantDest := 1 // overLimit
 	for _, s := range special {
 		if s.toDest {
 			wantDest++
@@ -82,13 +87,13 @@ func checkDelivery(t *testing.T, tk *task, n int) {
 	}
 	start := time.Now()
 	complete := func() bool {
-		return len(tk.sidecarEvents()) >= n+len(special) && len(tk.destLogs()) >= n+wantDest
+		return len(tk.sidecarEvents()) >= n+len(special)+1 && len(tk.destLogs()) >= n+wantDest
 	}
 	if !waitFor(60*time.Second, complete) {
 		t.Fatalf("after 60s: sidecar %d events, destination %d records; want %d and %d\n%s",
-			len(tk.sidecarEvents()), len(tk.destLogs()), n+len(special), n+wantDest, tk.logs())
+			len(tk.sidecarEvents()), len(tk.destLogs()), n+len(special)+1, n+wantDest, tk.logs())
 	}
-	t.Logf("Fluent Bit %s: %d records at the sidecar and the destination %v after the first was sent", tk.fb.name, n+len(special), time.Since(start).Round(10*time.Millisecond))
+	t.Logf("Fluent Bit %s: %d records at the sidecar and the destination %v after the first was sent", tk.fb.name, n+len(special)+1, time.Since(start).Round(10*time.Millisecond))
 	time.Sleep(500 * time.Millisecond) // duplicates, if any, arrive now
 	evs := tk.sidecarEvents()
 	var msgs []string
@@ -97,8 +102,20 @@ func checkDelivery(t *testing.T, tk *task, n int) {
 	}
 	checkExactlyOnce(t, "sidecar", numbered(msgs), n)
 	checkExactlyOnce(t, "destination", numbered(tk.destLogs()), n)
-	if len(evs) != n+len(special) {
-		t.Errorf("sidecar events = %d, want %d", len(evs), n+len(special))
+	if len(evs) != n+len(special)+1 {
+		t.Errorf("sidecar events = %d, want %d", len(evs), n+len(special)+1)
+	}
+	var cut []event.Event
+	for _, e := range evs {
+		if strings.HasPrefix(e.Log.Message, "truncate-me ") {
+			cut = append(cut, e)
+		}
+	}
+	if len(cut) != 1 || !cut[0].Log.Truncated || len(cut[0].Log.Message) != 1<<20 || !strings.HasPrefix(overLimit, cut[0].Log.Message) {
+		t.Errorf("record over --forward-max-log-size: %d events; want one cut at 1 MiB and flagged truncated", len(cut))
+	}
+	if !slices.Contains(tk.destLogs(), overLimit) {
+		t.Errorf("record over the sidecar's limit did not reach the destination whole")
 	}
 	for _, s := range special {
 		var found []event.Event
