@@ -17,6 +17,7 @@ import (
 type producers interface {
 	Publish(context.Context, event.Event) error
 	Offer(event.Event) bool
+	Sync(context.Context) error
 }
 
 // openDetect builds the detection engine (loading its intel files) and

@@ -248,6 +248,21 @@ func (t *Tap) Offer(ev event.Event) bool {
 	return t.next.Offer(ev)
 }
 
+// syncer is a pipeline that can say when what was published has reached
+// the sinks (the forward receiver acknowledges chunks with it).
+type syncer interface {
+	Sync(context.Context) error
+}
+
+// Sync passes on to the pipeline's Sync, if it has one: the tap keeps
+// nothing of the events it inspected, so the pipeline alone decides.
+func (t *Tap) Sync(ctx context.Context) error {
+	if s, ok := t.next.(syncer); ok {
+		return s.Sync(ctx)
+	}
+	return nil
+}
+
 // observe runs the detections on a copy of ev held in a pooled scratch
 // event: detectors take a pointer, and a pointer to the caller's value
 // would move it to the heap on every call. Sub-objects are shared, so
