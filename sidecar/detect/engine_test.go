@@ -259,3 +259,27 @@ func TestAlertsValidateAgainstEVESchema(t *testing.T) {
 	}
 	v.ValidateLines(t, col.lines())
 }
+
+// syncingCollector is a pipeline with Sync.
+type syncingCollector struct {
+	collector
+	syncs int
+}
+
+func (s *syncingCollector) Sync(context.Context) error {
+	s.syncs++
+	return nil
+}
+
+// The tap passes Sync on (the forward receiver acknowledges with it), and
+// has nothing to sync when the pipeline has no Sync.
+func TestTapSync(t *testing.T) {
+	e, _, _ := newTestEngine(t, nil)
+	var s syncingCollector
+	if err := e.Tap(&s).Sync(context.Background()); err != nil || s.syncs != 1 {
+		t.Errorf("Sync = %v, pipeline synced %d times, want nil and 1", err, s.syncs)
+	}
+	if err := e.Tap(&collector{}).Sync(context.Background()); err != nil {
+		t.Errorf("Sync without a pipeline Sync = %v", err)
+	}
+}
