@@ -35,8 +35,8 @@ type Options struct {
 	ECSEnv bool
 	// MultilineParsers are written to a parsers file passed with -R.
 	MultilineParsers []MultilineParser
-	Help           bool
-	Version        bool
+	Help             bool
+	Version          bool
 }
 
 type optionKind uint8
