@@ -24,6 +24,9 @@ type Start struct {
 	// Args are Fluent Bit's arguments other than -c: -e plugins, -R
 	// parsers files and anything else, in order.
 	Args []string `json:"args,omitempty"`
+	// FluentBit is the Fluent Bit version of an image sidewatch does not
+	// know, as flags gave it (in the StartLabel only).
+	FluentBit string `json:"fluentBit,omitempty"`
 	// Source says where this came from, for messages.
 	Source string `json:"-"`
 }
