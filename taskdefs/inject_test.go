@@ -351,7 +351,9 @@ func TestInjectErrors(t *testing.T) {
 		{
 			name: "convert_unconvertible",
 			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "a", "logConfiguration": {"logDriver": "awsfirelens", "options": {"Name": "cloudwatch", "region": "us-east-1", "log_group_name": "g", "log_stream_name": "$(kubernetes['pod'])"}}}]}`,
-			opts: func(o *Options) { o.CloudWatchPlugin, o.LogGroup, o.LogRegion = "cloudwatch_logs", "/ecs/f", "us-east-1" },
+			opts: func(o *Options) {
+				o.CloudWatchPlugin, o.LogGroup, o.LogRegion = "cloudwatch_logs", "/ecs/f", "us-east-1"
+			},
 			want: []string{"containerDefinitions[0].logConfiguration.options: converting cloudwatch to cloudwatch_logs: log_stream_name", "--cloudwatch-plugin cloudwatch"},
 		},
 		{

@@ -58,7 +58,9 @@ func (l *linter) add(sev Severity, check, path, fix, format string, args ...any)
 	l.fs = append(l.fs, Finding{Severity: sev, Check: check, Path: path, Message: fmt.Sprintf(format, args...), Fix: fix})
 }
 
-func (l *linter) cp(i int, rest string) string { return fmt.Sprintf("containerDefinitions[%d]%s", i, rest) }
+func (l *linter) cp(i int, rest string) string {
+	return fmt.Sprintf("containerDefinitions[%d]%s", i, rest)
+}
 
 // Lint checks that a task definition, hand-edited or injected, registers,
 // copies every container's logs to the sidecar and keeps delivering them

@@ -166,14 +166,18 @@ func TestLint(t *testing.T) {
 			want:   []finding{{SeverityError, "depends-on", "containerDefinitions[2].dependsOn"}},
 		},
 		{
-			name:   "depends_on_unknown_container",
-			break_: func(_ *Object, cs []*Object) { cs[app].Set("dependsOn", []any{obj("containerName", "db", "condition", "START")}) },
-			want:   []finding{{SeverityError, "depends-on-missing", "containerDefinitions[0].dependsOn[0].containerName"}},
+			name: "depends_on_unknown_container",
+			break_: func(_ *Object, cs []*Object) {
+				cs[app].Set("dependsOn", []any{obj("containerName", "db", "condition", "START")})
+			},
+			want: []finding{{SeverityError, "depends-on-missing", "containerDefinitions[0].dependsOn[0].containerName"}},
 		},
 		{
-			name:   "depends_on_cycle",
-			break_: func(_ *Object, cs []*Object) { cs[sidecar].Set("dependsOn", []any{obj("containerName", "log_router", "condition", "START")}) },
-			want:   []finding{{SeverityError, "depends-on-cycle", "containerDefinitions[1].dependsOn"}},
+			name: "depends_on_cycle",
+			break_: func(_ *Object, cs []*Object) {
+				cs[sidecar].Set("dependsOn", []any{obj("containerName", "log_router", "condition", "START")})
+			},
+			want: []finding{{SeverityError, "depends-on-cycle", "containerDefinitions[1].dependsOn"}},
 		},
 		{
 			name:   "healthy_without_health_check",
@@ -286,9 +290,12 @@ func TestLint(t *testing.T) {
 			},
 		},
 		{
-			name:   "host_mode",
-			break_: func(def *Object, _ []*Object) { def.Set("networkMode", "host"); def.Set("requiresCompatibilities", []any{"EC2"}) },
-			want:   []finding{{SeverityWarning, "network-mode", "networkMode"}},
+			name: "host_mode",
+			break_: func(def *Object, _ []*Object) {
+				def.Set("networkMode", "host")
+				def.Set("requiresCompatibilities", []any{"EC2"})
+			},
+			want: []finding{{SeverityWarning, "network-mode", "networkMode"}},
 		},
 		{
 			name: "windows",
@@ -298,9 +305,11 @@ func TestLint(t *testing.T) {
 			want: []finding{{SeverityError, "windows", "runtimePlatform.operatingSystemFamily"}},
 		},
 		{
-			name:   "windows_router_image",
-			break_: func(_ *Object, cs []*Object) { cs[router].Set("image", "amazon/aws-for-fluent-bit:windowsservercore-latest") },
-			want:   []finding{{SeverityError, "windows", "containerDefinitions[2].image"}, {SeverityWarning, "router-start", "containerDefinitions[2].image"}},
+			name: "windows_router_image",
+			break_: func(_ *Object, cs []*Object) {
+				cs[router].Set("image", "amazon/aws-for-fluent-bit:windowsservercore-latest")
+			},
+			want: []finding{{SeverityError, "windows", "containerDefinitions[2].image"}, {SeverityWarning, "router-start", "containerDefinitions[2].image"}},
 		},
 		{
 			// 16: what the console shows as a number but is a string.
