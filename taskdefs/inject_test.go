@@ -48,6 +48,7 @@ var injectCases = []injectCase{
 	// 5, 6: multiline and datetime options become Fluent Bit multiline
 	// parsers for the app only; buffer options map to FireLens'.
 	{name: "i05_i06_multiline", iam: true},
+	{name: "i05_i06_multiline_core_plugin", input: "i05_i06_multiline", opts: func(o *Options) { o.CloudWatchPlugin = "cloudwatch_logs" }},
 	// 7: the sidecar's own logs reuse the router's destination (without
 	// the app-specific options it had), or the first app's CloudWatch
 	// group with its own prefix.
