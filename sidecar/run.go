@@ -5,7 +5,6 @@ package sidecar
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,10 +12,10 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/sidewatch/sidewatch/sidecar/capture"
+	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/health"
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
@@ -27,161 +26,115 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/syslog"
 )
 
-// Run starts the agent and blocks until ctx is cancelled (SIGTERM), then
-// shuts down within cfg.ShutdownTimeout: producers stop taking input, the
-// queue drains, a final stats event is written and the sinks are flushed.
-// stdout receives events when the stdout sink is selected.
+// Run starts the agent and blocks until ctx is cancelled (SIGTERM) or a
+// component fails, then shuts down within cfg.ShutdownTimeout: inputs stop
+// taking input and drain, the pipeline writes what is queued and a final
+// stats event and flushes the sinks, then services stop. stdout receives
+// events when the stdout sink is selected.
 func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, version string) error {
 	started := time.Now()
 	reg := metrics.New()
-	reg.GaugeFunc("build", "info", "Always 1; the version label names the build.", func() float64 { return 1 }, "version", version)
+	reg.Info("build", "info", "Always 1; the version label names the build.", "version", version)
+	ps, hs, err := open(ctx, cfg, stdout, log, reg)
+	if err != nil {
+		return err
+	}
+	ready := func() {
+		if hs != nil {
+			hs.Ready()
+			log.Info("health listener up", "addr", hs.Addr().String())
+		}
+		log.Info("sidewatch running", "version", version, "sinks", cfg.Sinks, "startup", time.Since(started).Round(time.Microsecond).String())
+	}
+	stopping := func(cause error) {
+		log.Info("shutting down", "timeout", cfg.ShutdownTimeout, "cause", cause)
+	}
+	return ps.run(ctx, cfg.ShutdownTimeout, ready, stopping)
+}
 
-	// 1. Side effects the log_router depends on come first.
+// open builds the sidecar's components in start order, opening every socket
+// and file before the privilege drop. On error, what was opened is closed.
+func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, reg *metrics.Registry) (ps parts, hs *health.Server, err error) {
+	defer func() {
+		if err != nil {
+			ps.close()
+		}
+	}()
+
+	// Side effects the log_router depends on come first.
 	if !cfg.NoLauncher {
 		path, err := installLauncher(cfg.LauncherSource, cfg.LauncherDir)
 		if err != nil {
-			return err
+			return ps, nil, err
 		}
 		log.Info("launcher installed", "path", path)
 	}
 
-	// 2. Task metadata: a bounded wait, then start anyway.
+	// Task metadata: a bounded wait, then start anyway.
 	meta := metadata.NewWatcher(cfg.Metadata, &http.Client{Timeout: 5 * time.Second}, reg)
 	if cfg.Metadata.URI != "" {
 		if err := meta.Start(ctx); err != nil {
 			log.Warn("starting without task metadata; will keep trying", "err", err)
 		}
+		ps.add("metadata", stageService, meta)
 	}
 
-	// 3. Sinks and the pipeline.
 	sinks, err := openSinks(cfg, stdout, reg)
 	if err != nil {
-		return err
+		return ps, nil, err
 	}
 	pipe := pipeline.New(pipeline.Config{
 		QueueSize:     cfg.QueueSize,
 		StatsInterval: cfg.StatsInterval,
 		Logger:        log.With("component", "pipeline"),
+		EVE:           event.Options{CompressIPv6: cfg.EVEIPv6Compress},
 	}, reg, meta, sinks...)
+	ps.add("pipeline", stagePipeline, pipe)
 
-	// 4. Listeners and the capture socket. Each is opened here, before
-	// anything runs, so that a failure stops startup with a clear error.
-	var (
-		rcv  *syslog.Receiver
-		capt *capture.Capture
-		hs   *health.Server
-	)
-	abort := func(err error) error {
-		closeCapture(capt)
-		if rcv != nil {
-			rcv.Close()
-		}
-		closeSinks(sinks)
-		return err
-	}
 	if cfg.Syslog.TCPAddr != "" || cfg.Syslog.UDPAddr != "" {
-		if rcv, err = syslog.Listen(cfg.Syslog, pipe, reg); err != nil {
-			return abort(err)
+		rcv, err := syslog.Listen(cfg.Syslog, pipe, reg)
+		if err != nil {
+			return ps, nil, err
 		}
+		ps.add("syslog", stageInput, rcv)
 		for _, w := range rcv.Warnings() {
 			log.Warn(w)
 		}
+		tcp, udp := rcv.Addrs()
+		log.Info("syslog receiver up", "tcp", addrString(tcp), "udp", addrString(udp))
 	}
 	if !cfg.NoCapture {
-		if capt, err = capture.Open(captureConfig(cfg), reg); err != nil {
-			return abort(fmt.Errorf("packet capture: %w", err))
+		capt, err := capture.Open(captureConfig(cfg), reg)
+		if err != nil {
+			return ps, nil, fmt.Errorf("packet capture: %w", err)
 		}
+		ps.add("capture", stageInput, capturePart{capt, flow.NewTable(cfg.Flow, pipe, reg)})
 	}
+
 	// The privileged sockets are open: drop privileges before any input is
-	// read. The health listener needs none (and has no Close to undo it).
+	// read. The health listener needs none.
 	if cfg.User != "" {
 		if err := dropPrivileges(cfg.User); err != nil {
-			return abort(err)
+			return ps, nil, err
 		}
 		log.Info("privileges dropped", "user", cfg.User)
 	}
 	if cfg.HealthAddr != "" {
 		if hs, err = health.Listen(cfg.HealthAddr, reg); err != nil {
-			return abort(err)
+			return ps, nil, err
 		}
+		ps.add("health", stageService, hs)
 	}
-
-	// 5. Run everything. Producers stop on ctx; the pipeline stops when
-	// Close is called after they have all returned.
-	var (
-		producers sync.WaitGroup
-		services  sync.WaitGroup
-		errMu     sync.Mutex
-		runErr    error
-	)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	fail := func(name string, err error) {
-		if err == nil || errors.Is(err, context.Canceled) {
-			return
-		}
-		errMu.Lock()
-		runErr = errors.Join(runErr, fmt.Errorf("%s: %w", name, err))
-		errMu.Unlock()
-		cancel() // one failed component stops the agent
-	}
-	startProducer := func(name string, run func(context.Context) error) {
-		producers.Add(1)
-		go func() {
-			defer producers.Done()
-			fail(name, run(runCtx))
-		}()
-	}
-	startService := func(name string, run func(context.Context) error) {
-		services.Add(1)
-		go func() {
-			defer services.Done()
-			fail(name, run(runCtx))
-		}()
-	}
-	if capt != nil {
-		table := flow.NewTable(cfg.Flow, pipe, reg)
-		startProducer("capture", func(ctx context.Context) error { return capt.Run(ctx, table) })
-	}
-
-	pipeDone := make(chan error, 1)
-	go func() { pipeDone <- pipe.Run(context.WithoutCancel(ctx)) }()
-	if rcv != nil {
-		startProducer("syslog", rcv.Serve)
-		tcp, udp := rcv.Addrs()
-		log.Info("syslog receiver up", "tcp", addrString(tcp), "udp", addrString(udp))
-	}
-	if cfg.Metadata.URI != "" {
-		startService("metadata", meta.Run)
-	}
-	if hs != nil {
-		startService("health", hs.Serve)
-		hs.Ready()
-		log.Info("health listener up", "addr", hs.Addr().String())
-	}
-	log.Info("sidewatch running", "version", version, "sinks", cfg.Sinks, "startup", time.Since(started).Round(time.Microsecond).String())
-
-	// 6. Shutdown.
-	<-runCtx.Done()
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
-	deadline := time.NewTimer(cfg.ShutdownTimeout)
-	defer deadline.Stop()
-	drained := make(chan error, 1)
-	go func() {
-		producers.Wait()
-		pipe.Close()
-		drained <- <-pipeDone
-	}()
-	select {
-	case err := <-drained:
-		fail("pipeline", err)
-	case <-deadline.C:
-		fail("shutdown", fmt.Errorf("not drained within --shutdown-timeout %s", cfg.ShutdownTimeout))
-	}
-	cancel()
-	services.Wait()
-	return runErr
+	return ps, hs, nil
 }
+
+// capturePart runs the packet capture into its flow table.
+type capturePart struct {
+	*capture.Capture
+	table *flow.Table
+}
+
+func (c capturePart) Run(ctx context.Context) error { return c.Capture.Run(ctx, c.table) }
 
 func openSinks(cfg Config, stdout io.Writer, reg *metrics.Registry) ([]pipeline.Sink, error) {
 	var sinks []pipeline.Sink
@@ -213,12 +166,6 @@ func captureConfig(cfg Config) capture.Config {
 		}
 	}
 	return c
-}
-
-func closeCapture(c *capture.Capture) {
-	if c != nil {
-		c.Close()
-	}
 }
 
 func dropPrivileges(user string) error {

@@ -49,8 +49,8 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // installed.
 func (s *Server) Ready() { s.ready.Store(true) }
 
-// Serve answers requests until ctx is done.
-func (s *Server) Serve(ctx context.Context) error {
+// Run answers requests until ctx is done.
+func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()
 	select {
@@ -65,6 +65,15 @@ func (s *Server) Serve(ctx context.Context) error {
 		err = errors.Join(err, serveErr)
 	}
 	return err
+}
+
+// Close releases the listener of a server that is never run; Run closes
+// it itself.
+func (s *Server) Close() error {
+	if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -23,7 +23,7 @@ func TestServerAndCheck(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
+	go func() { done <- s.Run(ctx) }()
 	addr := s.Addr().String()
 
 	err = Check(context.Background(), addr)

@@ -39,7 +39,7 @@ type Enricher interface {
 	Enrich(*event.ECS)
 }
 
-// ErrClosed is returned by Publish once the pipeline has stopped intake.
+// ErrClosed is returned by Publish once Drain has stopped intake.
 var ErrClosed = errors.New("pipeline closed")
 
 // Config tunes the pipeline.
@@ -55,6 +55,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time (tests replace it).
 	Now func() time.Time
+	// EVE selects encoding options (IPv6 written compressed or expanded).
+	EVE event.Options
 }
 
 // Pipeline is the bounded queue and its single consumer.
@@ -66,9 +68,13 @@ type Pipeline struct {
 	start  time.Time
 	reg    *metrics.Registry
 
-	mu     sync.RWMutex // held shared by senders, exclusively by Close
+	mu     sync.RWMutex // held shared by senders, exclusively by Drain
 	closed bool
-	done   chan struct{}
+
+	// The consumer's batch; only Run's or Drain's goroutine touches it.
+	buf []byte
+	n   uint64
+	cur event.Event // one reusable slot: a per-receive variable would escape
 
 	published    map[event.Type]*metrics.Counter
 	droppedFull  *metrics.Counter
@@ -99,11 +105,11 @@ func New(cfg Config, reg *metrics.Registry, enrich Enricher, sinks ...Sink) *Pip
 		enrich:     enrich,
 		start:      cfg.Now(),
 		reg:        reg,
-		done:       make(chan struct{}),
+		buf:        make([]byte, 0, cfg.BatchBytes+4096),
 		published:  map[event.Type]*metrics.Counter{},
 		sinkErrors: map[string]*metrics.Counter{},
 	}
-	for _, t := range []event.Type{event.TypeFlow, event.TypeDNS, event.TypeTLS, event.TypeHTTP, event.TypeAlert, event.TypeLog} {
+	for _, t := range []event.Type{event.TypeFlow, event.TypeFlowUpdate, event.TypeDNS, event.TypeTLS, event.TypeHTTP, event.TypeAlert, event.TypeLog} {
 		p.published[t] = reg.Counter("pipeline", "events_total", "Events accepted into the queue, by event type.", "type", string(t))
 	}
 	p.droppedFull = reg.Counter("pipeline", "dropped_total", "Events dropped before reaching the sinks, by reason.", "reason", "queue_full")
@@ -119,7 +125,7 @@ func New(cfg Config, reg *metrics.Registry, enrich Enricher, sinks ...Sink) *Pip
 }
 
 // Publish queues ev, waiting for room. It returns ctx.Err() if ctx ends
-// first and ErrClosed after Close; the caller still owns ev then.
+// first and ErrClosed once Drain has begun; the caller still owns ev then.
 func (p *Pipeline) Publish(ctx context.Context, ev event.Event) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
@@ -161,22 +167,10 @@ func (p *Pipeline) count(t event.Type) {
 	}
 }
 
-// Close stops intake. Run then drains the queue, writes the final stats
-// event, flushes the sinks and returns. Close waits for senders already
-// inside Publish, so no accepted event is lost.
-func (p *Pipeline) Close() {
-	p.mu.Lock()
-	if !p.closed {
-		p.closed = true
-		close(p.done)
-	}
-	p.mu.Unlock()
-}
-
-// Run consumes the queue until Close has been called and the queue is
-// empty, then writes a final stats event and flushes and closes the sinks.
-// ctx bounds sink I/O only: cancelling it does not stop intake (Close does),
-// so that shutdown can drain within its own deadline.
+// Run consumes the queue until ctx is done: it encodes batches, writes them
+// to the sinks and emits the periodic stats event. It does not stop intake:
+// events published after Run returns stay queued for Drain. Sink I/O is
+// bounded by ctx only while Run runs.
 func (p *Pipeline) Run(ctx context.Context) error {
 	var tick <-chan time.Time
 	if p.cfg.StatsInterval > 0 {
@@ -184,61 +178,90 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		defer t.Stop()
 		tick = t.C
 	}
-	buf := make([]byte, 0, p.cfg.BatchBytes+4096)
-	var n uint64
-	// One reusable slot: taking the address of a per-receive variable
-	// would move every event to the heap.
-	var cur event.Event
-	flush := func() {
-		if len(buf) == 0 {
-			return
-		}
-		p.write(ctx, buf, n)
-		buf, n = buf[:0], 0
-	}
-	add := func(ev *event.Event) {
-		if p.enrich != nil {
-			p.enrich.Enrich(&ev.ECS)
-		}
-		buf = ev.AppendJSON(buf)
-		buf = append(buf, '\n')
-		n++
-		if len(buf) >= p.cfg.BatchBytes {
-			flush()
-		}
-	}
 	for {
 		select {
-		case cur = <-p.queue:
-			add(&cur)
+		case p.cur = <-p.queue:
+			p.add(ctx, &p.cur)
 			// Take what is already queued into the same batch.
-		drain:
-			for len(buf) < p.cfg.BatchBytes {
+		batch:
+			for len(p.buf) < p.cfg.BatchBytes {
 				select {
-				case cur = <-p.queue:
-					add(&cur)
+				case p.cur = <-p.queue:
+					p.add(ctx, &p.cur)
 				default:
-					break drain
+					break batch
 				}
 			}
-			flush()
+			p.flush(ctx)
 		case <-tick:
 			p.writeStats(ctx)
-		case <-p.done:
-			for {
-				select {
-				case cur = <-p.queue:
-					add(&cur)
-					continue
-				default:
-				}
-				break
-			}
-			flush()
-			p.writeStats(ctx)
-			return p.closeSinks(ctx)
+		case <-ctx.Done():
+			return nil
 		}
 	}
+}
+
+// Drain stops intake (waiting for senders already inside Publish, so no
+// accepted event is lost), writes everything still queued, writes the final
+// stats event and flushes the sinks, all bounded by ctx. Call it once, after
+// Run has returned.
+func (p *Pipeline) Drain(ctx context.Context) error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	for {
+		select {
+		case p.cur = <-p.queue:
+			p.add(ctx, &p.cur)
+			continue
+		default:
+		}
+		break
+	}
+	p.flush(ctx)
+	p.writeStats(ctx)
+	var errs []error
+	for _, s := range p.sinks {
+		if err := s.Flush(ctx); err != nil {
+			p.sinkErrors[s.Name()].Inc()
+			errs = append(errs, fmt.Errorf("flush %s: %w", s.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close closes the sinks. Call it once, after Drain (or instead of Run and
+// Drain when startup fails).
+func (p *Pipeline) Close() error {
+	var errs []error
+	for _, s := range p.sinks {
+		if err := s.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", s.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// add enriches and encodes one event into the batch, writing the batch
+// when it is full. Only the goroutine in Run or Drain calls it.
+func (p *Pipeline) add(ctx context.Context, ev *event.Event) {
+	if p.enrich != nil {
+		p.enrich.Enrich(&ev.ECS)
+	}
+	p.buf = ev.Append(p.buf, p.cfg.EVE)
+	p.buf = append(p.buf, '\n')
+	p.n++
+	if len(p.buf) >= p.cfg.BatchBytes {
+		p.flush(ctx)
+	}
+}
+
+func (p *Pipeline) flush(ctx context.Context) {
+	if len(p.buf) == 0 {
+		return
+	}
+	p.write(ctx, p.buf, p.n)
+	p.buf, p.n = p.buf[:0], 0
 }
 
 func (p *Pipeline) write(ctx context.Context, lines []byte, n uint64) {
@@ -263,7 +286,7 @@ func (p *Pipeline) StatsEvent() event.Event {
 	ev := event.Event{
 		Timestamp: event.At(now),
 		EventType: event.TypeStats,
-		Stats:     &event.Stats{Uptime: int64(now.Sub(p.start) / time.Second), Groups: p.reg.Stats()},
+		Stats:     &event.Stats{Uptime: int64(now.Sub(p.start) / time.Second), Groups: p.reg.EVEStats()},
 	}
 	if p.enrich != nil {
 		p.enrich.Enrich(&ev.ECS)
@@ -273,25 +296,11 @@ func (p *Pipeline) StatsEvent() event.Event {
 
 func (p *Pipeline) writeStats(ctx context.Context) {
 	ev := p.StatsEvent()
-	line := append(ev.AppendJSON(nil), '\n')
+	line := append(ev.Append(nil, p.cfg.EVE), '\n')
 	for _, s := range p.sinks {
 		if err := s.Write(ctx, line); err != nil {
 			p.sinkErrors[s.Name()].Inc()
 			p.cfg.Logger.Error("sink write failed", "sink", s.Name(), "events", 1, "err", err)
 		}
 	}
-}
-
-func (p *Pipeline) closeSinks(ctx context.Context) error {
-	var errs []error
-	for _, s := range p.sinks {
-		if err := s.Flush(ctx); err != nil {
-			p.sinkErrors[s.Name()].Inc()
-			errs = append(errs, fmt.Errorf("flush %s: %w", s.Name(), err))
-		}
-		if err := s.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close %s: %w", s.Name(), err))
-		}
-	}
-	return errors.Join(errs...)
 }

@@ -73,24 +73,30 @@ func logEv(msg string) event.Event {
 		ECS: event.ECS{Container: event.Container{ID: "c1"}}}
 }
 
-func start(t *testing.T, cfg Config, s *memSink) (*Pipeline, *metrics.Registry, chan error) {
+// start runs p through its lifecycle: Run until stop is called, then Drain
+// and Close; done receives the first error.
+func start(t *testing.T, cfg Config, s *memSink) (p *Pipeline, reg *metrics.Registry, done chan error, stop func()) {
 	t.Helper()
-	reg := metrics.New()
-	p := New(cfg, reg, fixedTask{}, s)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(context.Background()) }()
-	return p, reg, done
+	reg = metrics.New()
+	p = New(cfg, reg, fixedTask{}, s)
+	done = make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		err := p.Run(ctx)
+		done <- errors.Join(err, p.Drain(context.Background()), p.Close())
+	}()
+	return p, reg, done, cancel
 }
 
 func TestPublishDeliversInOrderThenFinalStats(t *testing.T) {
 	s := &memSink{}
-	p, _, done := start(t, Config{QueueSize: 4}, s)
+	p, _, done, stop := start(t, Config{QueueSize: 4}, s)
 	for i := range 100 {
 		if err := p.Publish(context.Background(), logEv(string(rune('a'+i%26)))); err != nil {
 			t.Fatalf("Publish #%d: %v", i, err)
 		}
 	}
-	p.Close()
+	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v, want nil", err)
 	}
@@ -110,7 +116,7 @@ func TestPublishDeliversInOrderThenFinalStats(t *testing.T) {
 	if last.EventType != event.TypeStats || last.Stats == nil {
 		t.Fatalf("last event = %+v, want stats", last)
 	}
-	written := last.Stats.Groups["pipeline"].(map[string]any)["written_total"]
+	written := last.Stats.Groups[metrics.OwnGroup].(map[string]any)["pipeline"].(map[string]any)["written_total"]
 	if written != float64(100) {
 		t.Errorf("stats pipeline.written_total = %v, want 100", written)
 	}
@@ -121,7 +127,7 @@ func TestPublishDeliversInOrderThenFinalStats(t *testing.T) {
 
 func TestOfferDropsWhenFullAndCounts(t *testing.T) {
 	s := &memSink{gate: make(chan struct{})}
-	p, reg, done := start(t, Config{QueueSize: 2}, s)
+	p, reg, done, stop := start(t, Config{QueueSize: 2}, s)
 	accepted := 0
 	for range 50 {
 		if p.Offer(logEv("x")) {
@@ -129,7 +135,7 @@ func TestOfferDropsWhenFullAndCounts(t *testing.T) {
 		}
 	}
 	close(s.gate)
-	p.Close()
+	stop()
 	<-done
 	dropped := reg.Stats()["pipeline"].(map[string]any)["dropped_total"].(map[string]any)["queue_full"]
 	if accepted+int(dropped.(uint64)) != 50 {
@@ -145,7 +151,7 @@ func TestOfferDropsWhenFullAndCounts(t *testing.T) {
 
 func TestPublishWaitsForRoom(t *testing.T) {
 	s := &memSink{gate: make(chan struct{})}
-	p, _, done := start(t, Config{QueueSize: 1}, s)
+	p, _, done, stop := start(t, Config{QueueSize: 1}, s)
 	published := make(chan int, 1)
 	go func() {
 		n := 0
@@ -165,7 +171,7 @@ func TestPublishWaitsForRoom(t *testing.T) {
 	if n := <-published; n != 10 {
 		t.Errorf("published %d, want 10", n)
 	}
-	p.Close()
+	stop()
 	<-done
 	if got := len(s.events(t)) - 1; got != 10 {
 		t.Errorf("sink got %d log events, want 10", got)
@@ -174,7 +180,7 @@ func TestPublishWaitsForRoom(t *testing.T) {
 
 func TestPublishContextCancelled(t *testing.T) {
 	s := &memSink{gate: make(chan struct{})}
-	p, _, done := start(t, Config{QueueSize: 1}, s)
+	p, _, done, stop := start(t, Config{QueueSize: 1}, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	var err error
@@ -187,14 +193,14 @@ func TestPublishContextCancelled(t *testing.T) {
 		t.Errorf("Publish on a full queue with an expiring context = %v, want DeadlineExceeded", err)
 	}
 	close(s.gate)
-	p.Close()
+	stop()
 	<-done
 }
 
 func TestAfterClose(t *testing.T) {
 	s := &memSink{}
-	p, reg, done := start(t, Config{}, s)
-	p.Close()
+	p, reg, done, stop := start(t, Config{}, s)
+	stop()
 	<-done
 	if err := p.Publish(context.Background(), logEv("late")); !errors.Is(err, ErrClosed) {
 		t.Errorf("Publish after Close = %v, want ErrClosed", err)
@@ -210,11 +216,11 @@ func TestAfterClose(t *testing.T) {
 
 func TestSinkErrorCountsLostEvents(t *testing.T) {
 	s := &memSink{failN: 1}
-	p, reg, done := start(t, Config{}, s)
+	p, reg, done, stop := start(t, Config{}, s)
 	p.Publish(context.Background(), logEv("lost"))
 	time.Sleep(20 * time.Millisecond) // let the first batch hit the failing write
 	p.Publish(context.Background(), logEv("kept"))
-	p.Close()
+	stop()
 	<-done
 	st := reg.Stats()["pipeline"].(map[string]any)
 	if lost := st["dropped_total"].(map[string]any)["sink_error"]; lost != uint64(1) {
@@ -231,12 +237,12 @@ func TestSinkErrorCountsLostEvents(t *testing.T) {
 
 func TestPeriodicStats(t *testing.T) {
 	s := &memSink{}
-	p, _, done := start(t, Config{StatsInterval: 5 * time.Millisecond}, s)
+	_, _, done, stop := start(t, Config{StatsInterval: 5 * time.Millisecond}, s)
 	deadline := time.Now().Add(5 * time.Second)
 	for len(s.events(t)) < 2 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	p.Close()
+	stop()
 	<-done
 	stats := 0
 	for _, e := range s.events(t) {
@@ -260,8 +266,9 @@ func (discard) Close() error                        { return nil }
 // enrichment and encoding to a sink that discards.
 func BenchmarkThroughput(b *testing.B) {
 	p := New(Config{QueueSize: 8192}, metrics.New(), fixedTask{}, discard{})
+	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.Run(context.Background()) }()
+	go func() { done <- errors.Join(p.Run(ctx), p.Drain(context.Background())) }()
 	ev := logEv("GET /api/v1/items 200 3ms")
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -270,7 +277,7 @@ func BenchmarkThroughput(b *testing.B) {
 			p.Publish(context.Background(), ev)
 		}
 	})
-	p.Close()
+	stop()
 	<-done
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

@@ -140,11 +140,11 @@ func (r *Receiver) Addrs() (tcp, udp net.Addr) {
 	return tcp, udp
 }
 
-// Serve receives until ctx ends. It then stops accepting, lets open
+// Run receives until ctx ends. It then stops accepting, lets open
 // connections deliver what is in flight for a short grace, emits the
 // records still being assembled, and returns once every goroutine it
 // started has exited. The sockets are closed when it returns.
-func (r *Receiver) Serve(ctx context.Context) error {
+func (r *Receiver) Run(ctx context.Context) error {
 	// Records read during the grace must still reach the pipeline, so
 	// publishing outlives ctx, bounded by the timer below.
 	pubCtx, cancelPub := context.WithCancel(context.WithoutCancel(ctx))
@@ -304,8 +304,9 @@ func (r *Receiver) serveUDP(ctx context.Context) {
 	}
 }
 
-// Close releases the sockets of a receiver that will not be served (a
-// later startup step failed). Serve closes them itself.
+// Close releases the sockets. Run closes them itself on return, so Close
+// matters only for a receiver that is never run (a later startup step
+// failed); closing twice is not an error.
 func (r *Receiver) Close() error {
 	var errs []error
 	if r.ln != nil {
@@ -313,6 +314,11 @@ func (r *Receiver) Close() error {
 	}
 	if r.pc != nil {
 		errs = append(errs, r.pc.Close())
+	}
+	for i, err := range errs {
+		if errors.Is(err, net.ErrClosed) {
+			errs[i] = nil
+		}
 	}
 	return errors.Join(errs...)
 }

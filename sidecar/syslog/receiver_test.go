@@ -81,8 +81,8 @@ func testConfig() Config {
 	return cfg
 }
 
-// serve listens and runs Serve in a goroutine; stop cancels it and
-// returns Serve's result.
+// serve listens and runs Run in a goroutine; stop cancels it and
+// returns Run's result.
 func serve(t testing.TB, cfg Config, pub Publisher, reg *metrics.Registry, now func() time.Time) (r *Receiver, stop func() error) {
 	t.Helper()
 	r, err := listen(cfg, pub, reg, now)
@@ -91,7 +91,7 @@ func serve(t testing.TB, cfg Config, pub Publisher, reg *metrics.Registry, now f
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx) }()
+	go func() { done <- r.Run(ctx) }()
 	return r, func() error { cancel(); return <-done }
 }
 
@@ -103,7 +103,7 @@ func start(t testing.TB, cfg Config, now func() time.Time) *harness {
 	h.r = r
 	t.Cleanup(func() {
 		if err := stop(); err != nil {
-			t.Errorf("Serve: %v", err)
+			t.Errorf("Run: %v", err)
 		}
 	})
 	return h
@@ -278,7 +278,7 @@ func TestListenErrors(t *testing.T) {
 }
 
 // TestServeDrainsOnShutdown checks that a record held for continuation
-// lines and a connection still open are flushed when Serve's ctx ends.
+// lines and a connection still open are flushed when Run's ctx ends.
 func TestServeDrainsOnShutdown(t *testing.T) {
 	reg := metrics.New()
 	col := &collector{}
@@ -296,7 +296,7 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 	}
 	waitFor(t, "the bytes to be read", func() bool { return r.m.tcpBytes.Load() > 0 })
 	if err := stop(); err != nil {
-		t.Fatalf("Serve() = %v", err)
+		t.Fatalf("Run() = %v", err)
 	}
 	if got, want := col.messages(), []string{"held\n\tcontinued"}; !cmp.Equal(got, want) {
 		t.Errorf("messages = %q, want %q", got, want)
