@@ -241,3 +241,30 @@ func TestRunECSEnvAndMultiline(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseInvoke(f *testing.F) {
+	f.Add("export AWS_REGION=us-east-1\nexec /fluent-bit/bin/fluent-bit -e /fluent-bit/firehose.so -c /init/fluent-bit-init.conf -R /p.conf")
+	f.Add("exec")
+	f.Fuzz(func(t *testing.T, s string) {
+		ai, _, err := parseInvoke([]byte(s))
+		if err == nil && ai.runPath == "" {
+			t.Errorf("parseInvoke(%q) accepted a file without a program", s)
+		}
+	})
+}
+
+func FuzzMetadataVars(f *testing.F) {
+	f.Add([]byte(tmdeTask))
+	f.Add([]byte(`{"TaskARN":"arn:aws:ecs:r:1:task/x"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		vars, err := metadataVars(b)
+		if err != nil {
+			return
+		}
+		for _, kv := range vars {
+			if k, v, ok := strings.Cut(kv, "="); !ok || k == "" || v == "" {
+				t.Errorf("metadataVars(%q) gave %q", b, kv)
+			}
+		}
+	})
+}

@@ -353,6 +353,8 @@ func TestLint(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Lint findings (-want +got):\n%s", diff)
 			}
+			// The messages and fixes, as users read them.
+			golden(t, filepath.Join("testdata", "lint", tt.name+".txt"), []byte(FormatFindings(Lint(def, LintOptions{}))))
 		})
 	}
 }
