@@ -16,6 +16,8 @@ var exampleCases = []exampleCase{
 	{name: "awslogs-migration"},
 	{name: "upstream-fluent-bit", opts: func(o *Options) { o.RouterImage = "fluent/fluent-bit:3.2" }},
 	{name: "metrics-health"},
+	{name: "multiline"},
+	{name: "init-image"},
 }
 
 type exampleCase struct {
