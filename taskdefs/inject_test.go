@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -510,5 +511,42 @@ func BenchmarkInject(b *testing.B) {
 		if _, err := Encode(res.Def); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestInjectKeepsRecordedStart: what the --router-* flags said survives
+// in the router's label, so injecting again without them (deploy from CI)
+// changes nothing.
+func TestInjectKeepsRecordedStart(t *testing.T) {
+	for _, name := range []string{"i01_custom_image_like_aws", "i01_start_command_newrelic", "i01_firehose_plugins_flag", "i01_td_command"} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", "inject", name+".golden.json")
+			res, err := Inject(readDef(t, path), DefaultOptions())
+			if err != nil {
+				t.Fatalf("Inject without the flags = %v", err)
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mustEncode(t, res.Def); string(got) != string(want) {
+				t.Errorf("Inject without the flags changed it:\n%s", Diff("golden", "again", want, got))
+			}
+		})
+	}
+	// A new image given with --router-image drops the recorded start.
+	def := readDef(t, filepath.Join("testdata", "inject", "i01_start_command_newrelic.golden.json"))
+	opts := DefaultOptions()
+	opts.RouterImage = "fluent/fluent-bit:5.1.1"
+	res, err := Inject(def, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	router := containers(res.Def)[1]
+	if l := router.Object("dockerLabels").String(StartLabel); l != "" {
+		t.Errorf("label after --router-image = %q, want none", l)
+	}
+	if cmd := strList(router.Array("command")); slices.Contains(cmd, "/fluent-bit/bin/out_newrelic.so") {
+		t.Errorf("command after --router-image still loads the old image's plugin: %q", cmd)
 	}
 }
