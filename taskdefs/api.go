@@ -41,8 +41,9 @@ var registerInputType = reflect.TypeFor[ecs.RegisterTaskDefinitionInput]()
 // rejected by ECS), nulls (the AWS CLI rejects them), unknown fields,
 // the request size and the number of containers.
 func APIProblems(def *Object) []Problem {
-	var ps []Problem
-	checkAPIType(def, registerInputType, "", &ps)
+	c := apiChecker{fields: map[reflect.Type]map[string]reflect.Type{}}
+	c.check(def, registerInputType, "")
+	ps := c.ps
 	if b, err := Encode(def); err == nil {
 		var c bytes.Buffer
 		if json.Compact(&c, b) == nil && c.Len() > MaxRequestBytes {
@@ -62,10 +63,18 @@ func joinPath(base, key string) string {
 	return base + "." + key
 }
 
-// checkAPIType walks v next to the SDK type t. The SDK's structs carry
-// no JSON tags and encoding/json matches their field names to the API's
-// camelCase keys case-insensitively; registerInput relies on that too.
-func checkAPIType(v any, t reflect.Type, path string, ps *[]Problem) {
+// apiChecker walks a document next to the SDK's types, indexing each
+// struct's fields once.
+type apiChecker struct {
+	fields map[reflect.Type]map[string]reflect.Type // lower-case name -> type
+	ps     []Problem
+}
+
+// check walks v next to the SDK type t. The SDK's structs carry no JSON
+// tags and encoding/json matches their field names to the API's camelCase
+// keys case-insensitively; registerInput relies on that too.
+func (c *apiChecker) check(v any, t reflect.Type, path string) {
+	ps := &c.ps
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -83,13 +92,14 @@ func checkAPIType(v any, t reflect.Type, path string, ps *[]Problem) {
 			bad("an object")
 			return
 		}
+		fields := c.structFields(t)
 		for _, m := range o.Members {
-			f, ok := apiField(t, m.Key)
+			ft, ok := fields[strings.ToLower(m.Key)]
 			if !ok {
 				*ps = append(*ps, Problem{Path: joinPath(path, m.Key), Msg: "unknown field: this sidewatch's AWS SDK does not know it, so `sidewatch taskdef register` cannot send it (the AWS CLI may)", Unknown: true})
 				continue
 			}
-			checkAPIType(m.Value, f.Type, joinPath(path, m.Key), ps)
+			c.check(m.Value, ft, joinPath(path, m.Key))
 		}
 	case reflect.Slice:
 		a, ok := v.([]any)
@@ -98,7 +108,7 @@ func checkAPIType(v any, t reflect.Type, path string, ps *[]Problem) {
 			return
 		}
 		for i, e := range a {
-			checkAPIType(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i), ps)
+			c.check(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 		}
 	case reflect.Map:
 		o, ok := v.(*Object)
@@ -107,7 +117,7 @@ func checkAPIType(v any, t reflect.Type, path string, ps *[]Problem) {
 			return
 		}
 		for _, m := range o.Members {
-			checkAPIType(m.Value, t.Elem(), joinPath(path, m.Key), ps)
+			c.check(m.Value, t.Elem(), joinPath(path, m.Key))
 		}
 	case reflect.String:
 		if _, ok := v.(string); !ok {
@@ -142,24 +152,19 @@ func checkAPIType(v any, t reflect.Type, path string, ps *[]Problem) {
 	}
 }
 
-// apiField finds the field of an SDK struct that a JSON key fills, as
-// encoding/json does: the exact name first, then case-insensitively.
-func apiField(t reflect.Type, key string) (reflect.StructField, bool) {
-	var folded *reflect.StructField
+// structFields indexes the exported fields of an SDK struct by lower-case
+// name: encoding/json fills a field from a key that equals its name
+// case-insensitively (the SDK's names never differ only by case).
+func (c *apiChecker) structFields(t reflect.Type) map[string]reflect.Type {
+	if m, ok := c.fields[t]; ok {
+		return m
+	}
+	m := map[string]reflect.Type{}
 	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() || f.Anonymous {
-			continue
-		}
-		if f.Name == key {
-			return f, true
-		}
-		if folded == nil && strings.EqualFold(f.Name, key) {
-			folded = &f
+		if f := t.Field(i); f.IsExported() && !f.Anonymous {
+			m[strings.ToLower(f.Name)] = f.Type
 		}
 	}
-	if folded != nil {
-		return *folded, true
-	}
-	return reflect.StructField{}, false
+	c.fields[t] = m
+	return m
 }
