@@ -2,6 +2,7 @@ package launcher
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -264,6 +265,31 @@ func FuzzMetadataVars(f *testing.F) {
 		for _, kv := range vars {
 			if k, v, ok := strings.Cut(kv, "="); !ok || k == "" || v == "" {
 				t.Errorf("metadataVars(%q) gave %q", b, kv)
+			}
+		}
+	})
+}
+
+// FuzzTopLevelStrings checks the launcher's small JSON reader against
+// encoding/json: the same verdict on validity for objects, the same strings.
+func FuzzTopLevelStrings(f *testing.F) {
+	f.Add([]byte(tmdeTask))
+	f.Add([]byte(`{"a":"\u00e9\ud83d\ude00\n","b":[1,{"c":"d"}],"e":-1.5e3,"f":null}`))
+	f.Add([]byte(`{"a":"x"} x`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := topLevelStrings(b)
+		var obj map[string]any
+		jerr := json.Unmarshal(b, &obj)
+		if (err == nil) != (jerr == nil && obj != nil) {
+			t.Fatalf("topLevelStrings(%q) error %v, encoding/json %v (%v)", b, err, jerr, obj)
+		}
+		if err != nil {
+			return
+		}
+		for k, v := range obj {
+			if s, ok := v.(string); ok && got[k] != s {
+				// encoding/json keeps the last of duplicate keys, as do we.
+				t.Errorf("topLevelStrings(%q)[%q] = %q, encoding/json %q", b, k, got[k], s)
 			}
 		}
 	})

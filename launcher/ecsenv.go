@@ -2,12 +2,10 @@ package launcher
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -65,11 +63,12 @@ func ecsEnv(env []string, timeout time.Duration) ([]string, error) {
 // ECS_REVISION and ECS_TASK_DEFINITION (family:revision). Empty values
 // are left out.
 func metadataVars(body []byte) ([]string, error) {
-	var t struct {
-		Cluster, TaskARN, Family, Revision, AvailabilityZone, LaunchType string
-	}
-	if err := json.Unmarshal(body, &t); err != nil {
+	f, err := topLevelStrings(body)
+	if err != nil {
 		return nil, err
+	}
+	t := struct{ Cluster, TaskARN, Family, Revision, AvailabilityZone, LaunchType string }{
+		f["Cluster"], f["TaskARN"], f["Family"], f["Revision"], f["AvailabilityZone"], f["LaunchType"],
 	}
 	// arn:PARTITION:ecs:REGION:ACCOUNT:task/[CLUSTER/]ID
 	parts := strings.SplitN(t.TaskARN, ":", 6)
@@ -113,16 +112,19 @@ func lookupEnv(env []string, name string) string {
 // HTTP/1.0 request gets a body that ends at the connection's close, never
 // chunked.
 func httpGet(rawURL string, timeout time.Duration) ([]byte, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	if u.Scheme != "http" {
+	// http://HOST[:PORT]/PATH; net/url would add 135 KB for this.
+	rest, ok := strings.CutPrefix(rawURL, "http://")
+	if !ok {
 		return nil, fmt.Errorf("%s: only http:// is supported", rawURL)
 	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "80")
+	hostport, path, _ := strings.Cut(rest, "/")
+	path = "/" + path
+	host := hostport
+	if _, _, err := net.SplitHostPort(hostport); err != nil {
+		host = net.JoinHostPort(strings.Trim(hostport, "[]"), "80")
+	}
+	if hostport == "" || strings.ContainsAny(rest, " \r\n") {
+		return nil, fmt.Errorf("%s: not a URL fluent-launch can fetch", rawURL)
 	}
 	if timeout < time.Second {
 		timeout = time.Second
@@ -133,7 +135,7 @@ func httpGet(rawURL string, timeout time.Duration) ([]byte, error) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(timeout))
-	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: fluent-launch\r\n\r\n", u.RequestURI(), u.Host); err != nil {
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: fluent-launch\r\n\r\n", path, hostport); err != nil {
 		return nil, err
 	}
 	r := bufio.NewReader(io.LimitReader(conn, maxMetadataBytes+64<<10))
