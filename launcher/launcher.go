@@ -32,6 +32,10 @@ Options:
   -o, --output KEY VALUE   set KEY to VALUE in every [OUTPUT] section
   -s, --service KEY VALUE  set KEY to VALUE in every [SERVICE] section
                            (one is added at the end if there is none)
+      --key-file PATH      read the forward shared key the sidecar keeps in
+                           the shared volume (waiting up to 30s for it) and
+                           export it as --key-env for Fluent Bit to expand
+      --key-env NAME       the variable (default SIDEWATCH_FORWARD_KEY)
       --inline-includes    replace each @INCLUDE with the files it names, so
                            that the settings reach their sections too
       --aws-init PATH      run aws-for-fluent-bit's init process PATH first
@@ -60,7 +64,7 @@ error, 1 for any other error.
 // Error is a failed step of the launch. It prints as one line:
 // "<step>: <path>: <error>".
 type Error struct {
-	Step string // usage, locate, aws-init, ecs-env, read, parse, include, patch, write or exec
+	Step string // usage, locate, aws-init, ecs-env, read, parse, include, patch, key, write or exec
 	Path string
 	Err  error
 }
@@ -93,6 +97,7 @@ type system struct {
 	awsInitInvoke string
 	// metadataWait bounds the retries of the task metadata endpoint.
 	metadataWait time.Duration
+	keyWait      time.Duration // how long --key-file may take to appear
 }
 
 // Main runs fluent-launch with the arguments after the program name. It
@@ -103,7 +108,7 @@ type system struct {
 func Main(args []string, stdout, stderr io.Writer, version string) int {
 	err := run(args, stdout, stderr, system{
 		executable: os.Executable, exec: execve, version: version, environ: os.Environ,
-		awsInitInvoke: AWSInitInvokeFile, metadataWait: 10 * time.Second,
+		awsInitInvoke: AWSInitInvokeFile, metadataWait: 10 * time.Second, keyWait: keyWait,
 	})
 	if err == nil {
 		return 0
@@ -190,9 +195,17 @@ func run(args []string, stdout, stderr io.Writer, sys system) error {
 		argv = append(argv, "-R", parsers)
 	}
 	argv = append(argv, o.FluentBitArgs...)
+	if o.KeyEnv == "" {
+		o.KeyEnv = firelens.SharedKeyEnv
+	}
 	if o.DryRun {
 		if _, err := stdout.Write(patched); err != nil {
 			return err
+		}
+		if o.KeyFile != "" {
+			if _, err := fmt.Fprintf(stderr, "# %s from %s\n", o.KeyEnv, o.KeyFile); err != nil {
+				return err
+			}
 		}
 		if len(o.MultilineParsers) > 0 {
 			fmt.Fprintf(stdout, "\n# %s\n", parsers)
@@ -202,6 +215,13 @@ func run(args []string, stdout, stderr io.Writer, sys system) error {
 		}
 		_, err := fmt.Fprintln(stderr, shellQuote(argv))
 		return err
+	}
+	if o.KeyFile != "" {
+		key, err := waitSharedKey(o.KeyFile, sys.keyWait)
+		if err != nil {
+			return &Error{Step: "key", Path: o.KeyFile, Err: err}
+		}
+		env = setEnv(env, o.KeyEnv, key)
 	}
 	// Fail before writing anything if there is nothing to run.
 	if _, err := os.Stat(runPath); err != nil {
@@ -329,4 +349,31 @@ func buildVersion() string {
 		}
 	}
 	return "devel"
+}
+
+// keyWait covers a log_router that starts before the sidecar has written
+// the key (dependsOn START rather than HEALTHY).
+const keyWait = 30 * time.Second
+
+// waitSharedKey reads the key file, waiting up to wait for it to appear.
+func waitSharedKey(path string, wait time.Duration) (string, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		key, err := firelens.ReadSharedKey(path)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || time.Now().After(deadline) {
+			return key, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// setEnv returns env with name set to value, replacing any earlier value.
+func setEnv(env []string, name, value string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, name+"="+value)
 }
