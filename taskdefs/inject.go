@@ -87,6 +87,9 @@ type Options struct {
 	// router loads it, else cloudwatch_logs). An explicit value converts
 	// existing CloudWatch outputs too.
 	CloudWatchPlugin string
+	// Recipe is how the log_router copies records to the sidecar:
+	// RecipeForward ("" means it) or RecipeSyslog.
+	Recipe string
 	// LogGroup and LogRegion send the sidecar's and the log_router's own
 	// output (the sidecar's events, with the stdout sink) to CloudWatch
 	// with awslogs. Empty: reuse an existing destination.
@@ -118,6 +121,7 @@ type RouterInfo struct {
 	Image     RouterImage
 	Start     Start
 	FluentBit string // "" when unknown
+	Recipe    string // RecipeForward or RecipeSyslog
 }
 
 // Inject adds the sidewatch sidecar and a FireLens log_router that copies
@@ -141,14 +145,14 @@ func Inject(in *Object, opts Options) (Result, error) {
 	j := &injection{def: clone(in).(*Object), opts: opts, multiline: map[string]string{}}
 	steps := []func() error{
 		j.checkInput, j.checkPlatform, j.checkNetworkMode, j.findContainers, j.resolveRouter,
-		j.migrateApps, j.resolveOwnLogs, j.addSidecar, j.addRouter, j.checkOutput,
+		j.chooseRecipe, j.migrateApps, j.resolveOwnLogs, j.addSidecar, j.addRouter, j.checkOutput,
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return Result{}, err
 		}
 	}
-	return Result{Def: j.def, Warnings: j.warnings, IAM: newIAMNeeds(j.def, j.migrated), Router: RouterInfo{Image: j.image, Start: j.start, FluentBit: j.fluentBit}}, nil
+	return Result{Def: j.def, Warnings: j.warnings, IAM: newIAMNeeds(j.def, j.migrated), Router: RouterInfo{Image: j.image, Start: j.start, FluentBit: j.fluentBit, Recipe: j.recipe.name}}, nil
 }
 
 // injection is the state of one Inject call.
@@ -171,6 +175,7 @@ type injection struct {
 	multiline map[string]string // container -> Onigmo start regex
 	migrated  []string
 	ecsEnv    bool // an output needs fluent-launch --ecs-env
+	recipe    copyRecipe
 }
 
 func (j *injection) warn(format string, args ...any) {
@@ -221,13 +226,11 @@ func (j *injection) checkNetworkMode() error {
 			}
 			return fmt.Errorf("networkMode: is %s; in bridge mode every container has its own network namespace, so the sidecar captures only its own traffic and the log_router reaches it over a link. Use awsvpc, or pass --allow-bridge to accept that", shown)
 		}
-		j.warn("networkMode: bridge; the sidecar captures only its own interface, and the log_router reaches its syslog receiver at %s:%d over a link (the receiver listens on %s, where any container on the instance's bridge network can send it forged logs)", j.opts.SidecarName, firelens.DefaultSyslogOutput().Port, bridgeSyslogAddr)
 		return nil
 	case "host":
 		if !j.opts.AllowHostNetwork {
-			return fmt.Errorf("networkMode: is \"host\": the sidecar would bind 127.0.0.1:1514 and %s on the instance itself, so a second such task on the same instance cannot start its sidecar (and stops, the sidecar being essential), and capture would record every task's and the instance's traffic. Use awsvpc, or pass --allow-host-network to accept that (one task per instance)", HealthAddr)
+			return fmt.Errorf("networkMode: is \"host\": the sidecar would bind %s on the instance itself, so a second such task on the same instance cannot start its sidecar (and stops, the sidecar being essential), and capture would record every task's and the instance's traffic. Use awsvpc, or pass --allow-host-network to accept that (one task per instance)", hostPorts)
 		}
-		j.warn("networkMode: host; the sidecar binds 127.0.0.1:1514 and %s on the instance (one such task per instance) and captures the whole instance's traffic", HealthAddr)
 		return nil
 	}
 	return fmt.Errorf("networkMode: %q leaves the log_router no network to reach the sidecar", j.mode)
@@ -611,9 +614,12 @@ func (j *injection) addSidecar() error {
 	if _, ok := sc.Get("healthCheck"); ok {
 		setEnv(sc, "SIDEWATCH_HEALTH_ADDR", HealthAddr)
 	}
-	if j.mode == "bridge" || j.mode == "" {
+	for _, kv := range j.recipe.stale {
+		deleteEnv(sc, kv[0], kv[1])
+	}
+	for _, kv := range j.recipe.sidecarEnv {
 		// The router is another network namespace: listen beyond loopback.
-		setEnv(sc, "SIDEWATCH_SYSLOG_TCP_ADDR", bridgeSyslogAddr)
+		setEnv(sc, kv[0], kv[1])
 	}
 	for _, kv := range j.opts.SidecarEnv {
 		k, v, ok := strings.Cut(kv, "=")
@@ -709,8 +715,14 @@ func (j *injection) addRouter() error {
 	} else if labels := router.Object("dockerLabels"); labels != nil {
 		labels.Delete(StartLabel)
 	}
-	if j.mode == "bridge" || j.mode == "" {
+	if j.recipe.link {
 		addUnique(router, "links", j.opts.SidecarName)
+	}
+	switch j.mode {
+	case "bridge", "":
+		j.warn("networkMode: bridge; the sidecar captures only its own interface, and the log_router reaches %s", j.recipe.reach)
+	case "host":
+		j.warn("networkMode: host; the sidecar binds %s on the instance (one such task per instance) and captures the whole instance's traffic", hostPorts)
 	}
 	setVolumesFrom(router, j.opts.SidecarName)
 	condition := "START"
@@ -744,8 +756,6 @@ func (j *injection) syslogOutput() firelens.SyslogOutput {
 // parsers, the recipe's patches), "--", then Fluent Bit's arguments (the
 // start's own, the multiline filters, the recipe's copy to the sidecar).
 func (j *injection) routerCommand() ([]string, error) {
-	recipe := firelens.LauncherCommand(j.syslogOutput())
-	sep := slices.Index(recipe, "--")
 	var opts, fb []string
 	switch {
 	case j.start.AWSInit:
@@ -760,7 +770,7 @@ func (j *injection) routerCommand() ([]string, error) {
 	for _, c := range names {
 		opts = append(opts, "--multiline-parser", multilineParserName(c), j.multiline[c])
 	}
-	opts = append(opts, recipe[:sep]...)
+	opts = append(opts, j.recipe.launcherArgs...)
 	if !j.start.AWSInit {
 		fb = append(fb, j.start.Args...)
 		// A Go plugin an app's output needs, which the image has but the
@@ -778,7 +788,7 @@ func (j *injection) routerCommand() ([]string, error) {
 		fb = append(fb, "-F", "multiline", "-m", c+"-firelens*",
 			"-p", "multiline.key_content=log", "-p", "multiline.parser="+multilineParserName(c))
 	}
-	fb = append(fb, recipe[sep+1:]...)
+	fb = append(fb, j.recipe.fluentBit...)
 	return slices.Concat(opts, []string{"--"}, fb), nil
 }
 
@@ -838,6 +848,22 @@ func setEntry(c *Object, list, idKey, id, key string, value any) {
 }
 
 func setEnv(c *Object, name, value string) { setEntry(c, "environment", "name", name, "value", value) }
+
+// deleteEnv removes name from the environment if it has exactly value.
+func deleteEnv(c *Object, name, value string) {
+	env := c.Array("environment")
+	i := slices.IndexFunc(env, func(e any) bool {
+		o, ok := e.(*Object)
+		return ok && o.String("name") == name && o.String("value") == value
+	})
+	if i >= 0 {
+		c.Set("environment", slices.Delete(env, i, i+1))
+	}
+}
+
+// hostPorts are what the sidecar binds: its syslog and forward receivers
+// and its health listener.
+const hostPorts = "127.0.0.1:1514, " + firelens.DefaultForwardAddr + " and " + HealthAddr
 
 func addUnique(c *Object, key, value string) {
 	list := c.Array(key)

@@ -44,6 +44,14 @@ var injectCases = []injectCase{
 	// allowed.
 	{name: "i02_bridge", opts: func(o *Options) { o.AllowBridge = true }},
 	{name: "i02_host", opts: func(o *Options) { o.AllowHostNetwork = true }},
+	// ... over a unix socket in the shared volume where the router's
+	// Fluent Bit matches acks there (5.1.1), else the link with the key
+	// (above); the syslog recipe over a link, unauthenticated.
+	{name: "i02_bridge_unix_socket", input: "i02_bridge", opts: func(o *Options) { o.AllowBridge, o.RouterImage = true, "fluent/fluent-bit:5.1.1" }},
+	{name: "i02_bridge_syslog", input: "i02_bridge", opts: func(o *Options) { o.AllowBridge, o.Recipe = true, RecipeSyslog }},
+	// 3: the copy to the sidecar never stalls the user's destinations
+	// (forward recipe: filesystem-buffered copy, bounded backlog, acks).
+	{name: "i03_isolation"},
 	// 4: the IAM statement for the task role (i04_iam_migration.iam.json).
 	{name: "i04_iam_migration", iam: true},
 	// 5, 6: multiline and datetime options become Fluent Bit multiline
@@ -60,7 +68,7 @@ var injectCases = []injectCase{
 	{name: "i08_i11_i12_ec2"},
 	{name: "i08_i11_i12_ec2_core_plugin", input: "i08_i11_i12_ec2", opts: func(o *Options) { o.CloudWatchPlugin = "cloudwatch_logs" }},
 	// 9: Fluent Bit 5.1.1 sets PROCID with a preset, no record_modifier.
-	{name: "i09_presets", opts: func(o *Options) { o.RouterImage = "fluent/fluent-bit:5.1.1" }},
+	{name: "i09_presets", opts: func(o *Options) { o.RouterImage, o.Recipe = "fluent/fluent-bit:5.1.1", RecipeSyslog }},
 	// 15: --cloudwatch-plugin on an injected file converts its outputs.
 	{name: "i15_plugin_switch", input: "fargate_awslogs.golden", opts: func(o *Options) { o.CloudWatchPlugin = "cloudwatch_logs" }, afterLint: []string{"task-role"}},
 }

@@ -2,6 +2,7 @@ package taskdefs
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"slices"
 	"strings"
@@ -426,7 +427,7 @@ func (l *linter) lintRouter() {
 	}
 	l.lintGoPlugins(img, fb, awsInit)
 	l.lintECSEnv(launcherOpts, awsInit)
-	l.lintReach(fb)
+	l.lintReach(img, launcherOpts, fb)
 	l.lintDependencies()
 }
 
@@ -484,37 +485,84 @@ func (l *linter) lintECSEnv(launcherOpts []string, awsInit bool) {
 	}
 }
 
+// outputProps returns the -p properties of the first command-line
+// output named plugin (keys lower-cased), and whether there is one.
+func outputProps(fb []string, plugin string) (map[string]string, bool) {
+	for i := 0; i+1 < len(fb); i++ {
+		if fb[i] != "-o" || fb[i+1] != plugin {
+			continue
+		}
+		props := map[string]string{}
+		for j := i + 2; j+1 < len(fb); j += 2 {
+			switch fb[j] {
+			case "-p":
+				k, v, _ := strings.Cut(fb[j+1], "=")
+				props[strings.ToLower(k)] = v
+			case "-m", "-t":
+			default:
+				return props, true
+			}
+		}
+		return props, true
+	}
+	return nil, false
+}
+
 // lintReach checks that the log_router can reach the sidecar's receiver
-// in the task's network mode.
-func (l *linter) lintReach(fb []string) {
+// in the task's network mode, and that the forward copy can authenticate
+// and have its acks matched.
+func (l *linter) lintReach(img RouterImage, launcherOpts, fb []string) {
 	if l.sidecarIdx < 0 {
 		return
 	}
-	mode := l.def.String("networkMode")
-	if mode != "bridge" && mode != "" {
-		return
+	ri := l.routerIdx
+	var host, addrEnv, defaultAddr string
+	if p, ok := outputProps(fb, "syslog"); ok {
+		host, addrEnv, defaultAddr = p["host"], "SIDEWATCH_SYSLOG_TCP_ADDR", "127.0.0.1:1514"
 	}
-	host := ""
-	for i := 0; i+1 < len(fb); i++ {
-		if fb[i] == "-p" && strings.HasPrefix(strings.ToLower(fb[i+1]), "host=") {
-			host = fb[i+1][len("host="):]
+	if p, ok := outputProps(fb, "forward"); ok {
+		host, addrEnv, defaultAddr = p["host"], "SIDEWATCH_FORWARD_TCP_ADDR", firelens.DefaultForwardAddr
+		switch {
+		case p["unix_path"] != "":
+			unixAcks, _ := ParseVersion(firelens.UnixAcksMinVersion)
+			v := ClassifyImage(l.cs[ri].String("image")).FluentBit
+			if label, err := parseStartLabel(l.cs[ri].Object("dockerLabels").String(StartLabel)); err == nil && v == "" {
+				v = label.FluentBit
+			}
+			if v != "" && !fluentBitAtLeast(v, unixAcks) {
+				l.add(SeverityError, "forward-unix-acks", l.cp(ri, ".command"), "use TCP with the shared key (`sidewatch taskdef inject` chooses it), or an image with Fluent Bit "+firelens.UnixAcksMinVersion+" or later",
+					"Fluent Bit %s never matches forward acks over a unix socket, so it resends every chunk to the sidecar forever", v)
+			} else if v == "" {
+				l.add(SeverityWarning, "forward-unix-acks", l.cp(ri, ".image"), "pin a tag that tells the version, or pass --router-fluent-bit-version to inject",
+					"the copy to the sidecar uses a unix socket, whose acks Fluent Bit matches only from %s; the version of %s is unknown", firelens.UnixAcksMinVersion, img.Ref)
+			}
+		case p["shared_key"] == "":
+			l.add(SeverityError, "forward-key", l.cp(ri, ".command"), "inject again: the recipe sends the shared key the sidecar keeps in the shared volume",
+				"the forward output to the sidecar has no Shared_Key, and the sidecar's TCP receiver accepts only senders that pass the shared-key handshake")
+		case strings.HasPrefix(p["shared_key"], "${") && !slices.Contains(launcherOpts, "--key-file"):
+			l.add(SeverityError, "forward-key", l.cp(ri, ".command"), "add \"--key-file\", \""+firelens.SharedKeyPath+"\" before \"--\"",
+				"Shared_Key %s is set by fluent-launch --key-file, which the command lacks: Fluent Bit sends an empty key and the sidecar refuses it", p["shared_key"])
 		}
 	}
-	sidecar := l.cs[l.sidecarIdx]
-	addr := envValue(sidecar, "SIDEWATCH_SYSLOG_TCP_ADDR")
+	mode := l.def.String("networkMode")
+	if host == "" || mode != "bridge" && mode != "" {
+		return
+	}
+	addr := envValue(l.cs[l.sidecarIdx], addrEnv)
 	if addr == "" {
-		addr = "127.0.0.1:1514"
+		addr = defaultAddr
 	}
 	switch {
 	case strings.HasPrefix(host, "127.") || host == "localhost":
-		l.add(SeverityError, "loopback-listener", l.cp(l.routerIdx, ".command"), fmt.Sprintf("send to the sidecar by its link name (Host=%s), as `sidewatch taskdef inject --allow-bridge` does", l.opts.SidecarName),
+		l.add(SeverityError, "loopback-listener", l.cp(ri, ".command"), fmt.Sprintf("send to the sidecar by its link name (Host=%s), as `sidewatch taskdef inject --allow-bridge` does", l.opts.SidecarName),
 			"in bridge mode the log_router's loopback is its own, so Host=%s never reaches the sidecar", host)
-	case host != "" && (strings.HasPrefix(addr, "127.") || strings.HasPrefix(addr, "localhost:")):
-		l.add(SeverityError, "loopback-listener", l.cp(l.sidecarIdx, ".environment"), "set SIDEWATCH_SYSLOG_TCP_ADDR="+bridgeSyslogAddr,
-			"in bridge mode the sidecar's syslog receiver listens on %s, its own loopback, which the log_router cannot reach", addr)
+	case strings.HasPrefix(addr, "127.") || strings.HasPrefix(addr, "localhost:"):
+		_, port, _ := net.SplitHostPort(addr)
+		l.add(SeverityError, "loopback-listener", l.cp(l.sidecarIdx, ".environment"), fmt.Sprintf("set %s=0.0.0.0:%s", addrEnv, port),
+			"in bridge mode the sidecar's receiver listens on %s, its own loopback, which the log_router cannot reach", addr)
 	}
-	if host != "" && !strings.HasPrefix(host, "127.") && !slices.Contains(l.cs[l.routerIdx].Array("links"), any(host)) {
-		l.add(SeverityError, "link-missing", l.cp(l.routerIdx, ".links"), fmt.Sprintf("add %q to links", host),
+	if !strings.HasPrefix(host, "127.") && !slices.Contains(l.cs[ri].Array("links"), any(host)) {
+		l.add(SeverityError, "link-missing", l.cp(ri, ".links"), fmt.Sprintf("add %q to links", host),
 			"in bridge mode the log_router reaches %q only through a link", host)
 	}
 }

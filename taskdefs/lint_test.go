@@ -290,6 +290,46 @@ func TestLint(t *testing.T) {
 			},
 		},
 		{
+			// 3: the forward copy authenticates with the key fluent-launch
+			// reads; without --key-file the key is empty.
+			name: "forward_without_key_file",
+			break_: func(_ *Object, cs []*Object) {
+				cmd := strList(cs[router].Array("command"))
+				i := slices.Index(cmd, "--key-file")
+				cs[router].Set("command", strs(slices.Delete(cmd, i, i+2)))
+			},
+			want: []finding{{SeverityError, "forward-key", "containerDefinitions[2].command"}},
+		},
+		{
+			name: "forward_without_shared_key",
+			break_: func(_ *Object, cs []*Object) {
+				cmd := strList(cs[router].Array("command"))
+				i := slices.Index(cmd, "Shared_Key=${SIDEWATCH_FORWARD_KEY}")
+				cs[router].Set("command", strs(slices.Delete(cmd, i-1, i+1)))
+			},
+			want: []finding{{SeverityError, "forward-key", "containerDefinitions[2].command"}},
+		},
+		{
+			// 2: acks over a unix socket never match on 1.9.10.
+			name: "forward_unix_socket_on_fluent_bit_1_9",
+			break_: func(_ *Object, cs []*Object) {
+				cs[router].Set("image", "public.ecr.aws/aws-observability/aws-for-fluent-bit:2.32.3")
+				cmd := strList(cs[router].Array("command"))
+				i := slices.Index(cmd, "Host=127.0.0.1")
+				cs[router].Set("command", strs(slices.Replace(cmd, i, i+7, "unix_path=/var/sidewatch/lib/fluent-bit/forward.sock")))
+			},
+			want: []finding{{SeverityError, "forward-unix-acks", "containerDefinitions[2].command"}},
+		},
+		{
+			name: "forward_unix_socket_unknown_version",
+			break_: func(_ *Object, cs []*Object) {
+				cmd := strList(cs[router].Array("command"))
+				i := slices.Index(cmd, "Host=127.0.0.1")
+				cs[router].Set("command", strs(slices.Replace(cmd, i, i+7, "unix_path=/var/sidewatch/lib/fluent-bit/forward.sock")))
+			},
+			want: []finding{{SeverityWarning, "forward-unix-acks", "containerDefinitions[2].image"}},
+		},
+		{
 			name: "host_mode",
 			break_: func(def *Object, _ []*Object) {
 				def.Set("networkMode", "host")

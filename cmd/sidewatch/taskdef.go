@@ -48,6 +48,7 @@ type injectFlags struct {
 	CloudWatchPlugin   string   `name:"cloudwatch-plugin" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_PLUGIN" default:"auto" enum:"auto,cloudwatch,cloudwatch_logs" help:"Fluent Bit output for CloudWatch Logs: cloudwatch (the AWS image's Go plugin), cloudwatch_logs (core plugin, any image) or auto (cloudwatch where the log_router has it). An explicit value converts existing CloudWatch outputs too."`
 	AllowBridge        bool     `name:"allow-bridge" env:"SIDEWATCH_TASKDEF_ALLOW_BRIDGE" help:"Accept networkMode bridge (EC2 only; the sidecar then sees only its own traffic, the log_router reaches it over a link)."`
 	AllowHostNetwork   bool     `name:"allow-host-network" env:"SIDEWATCH_TASKDEF_ALLOW_HOST_NETWORK" help:"Accept networkMode host (EC2 only; one such task per instance, capture sees the whole instance)."`
+	Recipe             string   `name:"recipe" env:"SIDEWATCH_TASKDEF_RECIPE" default:"forward" enum:"forward,syslog" help:"How the log_router copies records to the sidecar: forward (acknowledged, on its own disk buffer, never stalls your other outputs) or syslog (the Alert Logic-compatible recipe)."`
 	IAMPolicy          string   `name:"iam-policy" env:"SIDEWATCH_TASKDEF_IAM_POLICY" placeholder:"FILE" help:"Write the IAM policy the task role needs for the log_router's CloudWatch Logs outputs to FILE (JSON, for infrastructure code)."`
 }
 
@@ -89,6 +90,7 @@ func (f injectFlags) options() taskdefs.Options {
 		AllowBridge:        f.AllowBridge,
 		AllowHostNetwork:   f.AllowHostNetwork,
 		CloudWatchPlugin:   f.CloudWatchPlugin,
+		Recipe:             f.Recipe,
 		LogGroup:           f.SidecarLogGroup,
 		LogRegion:          f.SidecarLogRegion,
 	}
