@@ -106,6 +106,17 @@ func TestTaskdefInjectRefuses(t *testing.T) {
 	}
 }
 
+func TestTaskdefRecipe(t *testing.T) {
+	stdout, stderr, err := runTaskdef(t, "inject", example)
+	if err != nil || !strings.Contains(stdout, `"forward",`) || !strings.Contains(stdout, `"--key-file",`) {
+		t.Errorf("inject = %v, want the forward recipe by default\n%s\n%s", err, stderr, stdout)
+	}
+	stdout, stderr, err = runTaskdef(t, "inject", example, "--recipe", "syslog")
+	if err != nil || !strings.Contains(stdout, `"syslog",`) || strings.Contains(stdout, `"--key-file",`) {
+		t.Errorf("inject --recipe syslog = %v, want the syslog recipe\n%s\n%s", err, stderr, stdout)
+	}
+}
+
 func TestTaskdefIAMPolicy(t *testing.T) {
 	policy := filepath.Join(t.TempDir(), "policy.json")
 	_, stderr, err := runTaskdef(t, "inject", "../../taskdefs/testdata/inject/i04_iam_migration.json", "--iam-policy", policy)
