@@ -27,7 +27,11 @@ func openDetect(cfg Config, pipe *pipeline.Pipeline, log *slog.Logger, reg *metr
 	if cfg.Detect.Off {
 		return pipe, nil, nil
 	}
-	eng, err := detect.New(cfg.Detect, alertPath{pipe}, reg, detect.Options{
+	var path detect.AlertPath = offerAlerts{pipe}
+	if p, ok := any(pipe).(detect.AlertPath); ok {
+		path = p // the pipeline's reserved alert path (contract C3)
+	}
+	eng, err := detect.New(cfg.Detect, path, reg, detect.Options{
 		CommunityIDSeed:    cfg.Flow.CommunityIDSeed,
 		HomeFromInterfaces: true,
 		MetadataURI:        cfg.Metadata.URI,
@@ -40,11 +44,11 @@ func openDetect(cfg Config, pipe *pipeline.Pipeline, log *slog.Logger, reg *metr
 	return eng.Tap(pipe), eng, nil
 }
 
-// alertPath gives the engine the pipeline's Offer until the pipeline has
-// its reserved alert path (contract C3).
-type alertPath struct{ *pipeline.Pipeline }
+// offerAlerts gives the engine the pipeline's Offer where the pipeline
+// has no reserved alert path (contract C3).
+type offerAlerts struct{ *pipeline.Pipeline }
 
-func (a alertPath) OfferAlert(ev event.Event) bool { return a.Offer(ev) }
+func (a offerAlerts) OfferAlert(ev event.Event) bool { return a.Offer(ev) }
 
 // IntelLogger returns the engine's report callback for indicator loads:
 // one line per file with its counts, the first rejected lines with their
