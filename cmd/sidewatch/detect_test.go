@@ -119,24 +119,8 @@ func TestRunRaisesAlerts(t *testing.T) {
 	background(t, peer, "python3", "-m", "http.server", "--bind", "169.254.169.254", "--directory", t.TempDir(), "80")
 	waitListening(t, peer, "-tln", "169.254.169.254:80")
 
-	cmd := exec.Command("ip", "netns", "exec", ns, bin, "run", "--no-launcher", "--stats-interval", "0",
+	run := startInNetns(t, ns, bin, "run", "--no-launcher", "--stats-interval", "0",
 		"--health-addr", "127.0.0.1:9901", "--syslog-tcp-addr", "127.0.0.1:1514", "--syslog-udp-addr", "")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	healthy := false
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if exec.Command("ip", "netns", "exec", ns, bin, "health").Run() == nil {
-			healthy = true
-			break
-		}
-	}
-	if !healthy {
-		t.Fatalf("sidewatch never healthy; stderr:\n%s", stderr.String())
-	}
 	const (
 		keyID  = "AKIAQ3EGTRZ5XJ7WLMNP"
 		secret = "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"
@@ -148,13 +132,8 @@ func TestRunRaisesAlerts(t *testing.T) {
 	sh(t, "ip", "netns", "exec", ns, "python3", "-c",
 		"import socket,sys; s=socket.create_connection(('127.0.0.1',1514)); s.sendall(sys.argv[1].encode()); s.close()", logs)
 	time.Sleep(500 * time.Millisecond)
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("sidewatch run after SIGTERM: %v; stderr:\n%s", err, stderr.String())
-	}
-	out := stdout.Bytes()
+	stdout := run.stop(t)
+	out := stdout
 	eveschema.New(t).ValidateLines(t, out)
 	var sids []int
 	alerted := map[uint64]bool{}
@@ -182,4 +161,41 @@ func TestRunRaisesAlerts(t *testing.T) {
 			t.Errorf("alert %d: flow %d not alerted", e.Alert.SignatureID, e.FlowID)
 		}
 	}
+}
+
+// runningNetns is a sidewatch process in a network namespace.
+type runningNetns struct {
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+}
+
+// startInNetns starts the sidewatch binary with args in namespace ns and
+// waits until `sidewatch health` says it is healthy.
+func startInNetns(t *testing.T, ns, bin string, args ...string) *runningNetns {
+	t.Helper()
+	r := &runningNetns{cmd: exec.Command("ip", append([]string{"netns", "exec", ns, bin}, args...)...)}
+	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.cmd.Process.Kill() })
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if exec.Command("ip", "netns", "exec", ns, bin, "health").Run() == nil {
+			return r
+		}
+	}
+	t.Fatalf("sidewatch never healthy; stderr:\n%s", r.stderr.String())
+	return nil
+}
+
+// stop sends SIGTERM, waits for a clean exit and returns stdout.
+func (r *runningNetns) stop(t *testing.T) []byte {
+	t.Helper()
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.cmd.Wait(); err != nil {
+		t.Fatalf("sidewatch after SIGTERM: %v; stderr:\n%s", err, r.stderr.String())
+	}
+	return r.stdout.Bytes()
 }

@@ -223,29 +223,26 @@ func (s *portScan) tick(now int64) {
 	s.lastTick = now
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	grace := int64(s.cfg.Unanswered)
-	idle := int64(s.cfg.Window) + grace
-	for k, t := range s.vertical {
-		switch {
-		case now-t.last > idle:
-			delete(s.vertical, k)
-		case t.pending > 0:
-			if at, ok := expire(t, now-grace); ok {
-				s.checkVertical(k, t, nil, at+grace)
-			}
-		}
-	}
-	for k, t := range s.horizontal {
-		switch {
-		case now-t.last > idle:
-			delete(s.horizontal, k)
-		case t.pending > 0:
-			if at, ok := expire(t, now-grace); ok {
-				s.checkHorizontal(k, t, at+grace)
-			}
-		}
-	}
+	sweepTrackers(s, s.vertical, now, func(k vKey, t *tracker, at int64) { s.checkVertical(k, t, nil, at) })
+	sweepTrackers(s, s.horizontal, now, func(k hKey, t *tracker, at int64) { s.checkHorizontal(k, t, at) })
 	s.size.Set(int64(len(s.vertical) + len(s.horizontal)))
+}
+
+// sweepTrackers forgets m's trackers whose window ended and fails the
+// attempts unanswered for --detect-portscan-unanswered, calling check with
+// the time the last of them failed.
+func sweepTrackers[K comparable](s *portScan, m map[K]*tracker, now int64, check func(K, *tracker, int64)) {
+	grace := int64(s.cfg.Unanswered)
+	for k, t := range m {
+		switch {
+		case now-t.last > int64(s.cfg.Window)+grace:
+			delete(m, k)
+		case t.pending > 0:
+			if at, ok := expire(t, now-grace); ok {
+				check(k, t, at+grace)
+			}
+		}
+	}
 }
 
 // expire fails t's attempts made before cutoff that are still pending
