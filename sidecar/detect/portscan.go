@@ -3,6 +3,7 @@ package detect
 import (
 	"net/netip"
 	"slices"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -399,7 +400,9 @@ func (s *portScan) checkHorizontal(k hKey, t *tracker, ts int64) {
 			hosts = append(hosts, a)
 		}
 	}
-	slices.SortFunc(hosts, func(a, b netip.Addr) int { return a.Compare(b) })
+	// sort.Slice rather than a generic sort: one instantiation less in a
+	// binary with a size budget.
+	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Less(hosts[j]) })
 	shown := make([]string, 0, min(len(hosts), 16))
 	for _, a := range hosts[:min(len(hosts), 16)] {
 		shown = append(shown, a.String())
