@@ -71,6 +71,49 @@ var injectCases = []injectCase{
 	{name: "i09_presets", opts: func(o *Options) { o.RouterImage, o.Recipe = "fluent/fluent-bit:5.1.1", RecipeSyslog }},
 	// 15: --cloudwatch-plugin on an injected file converts its outputs.
 	{name: "i15_plugin_switch", input: "fargate_awslogs.golden", opts: func(o *Options) { o.CloudWatchPlugin = "cloudwatch_logs" }, afterLint: []string{"task-role"}},
+	// Issue 17: the sidecar's AWS sinks, configured by inject's flags
+	// (which set its SIDEWATCH_* variables), with their IAM statements.
+	{name: "sinks_s3", iam: true, opts: withSinks("stdout,s3",
+		"SIDEWATCH_S3_BUCKET=acme-security-events", "SIDEWATCH_S3_PREFIX=ecs/web", "SIDEWATCH_S3_PARTITION_BY_TYPE=true",
+		"SIDEWATCH_S3_KMS_KEY_ID=arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		"SIDEWATCH_S3_EXPECTED_BUCKET_OWNER=123456789012", "SIDEWATCH_S3_MAX_OBJECT_AGE=10m")},
+	// Alerts to CloudWatch Logs, everything to S3 and Firehose; the task's
+	// region from describe-task-definition's ARN.
+	{name: "sinks_alerts_and_all", iam: true, opts: func(o *Options) {
+		withSinks("stdout,cloudwatch,s3,firehose",
+			"SIDEWATCH_CLOUDWATCH_LOG_GROUP=/security/sidewatch", "SIDEWATCH_CLOUDWATCH_EVENT_TYPES=alert", "SIDEWATCH_CLOUDWATCH_CREATE_GROUP=true",
+			"SIDEWATCH_S3_BUCKET=acme-security-events", "SIDEWATCH_S3_KMS_KEY_ID=alias/security-events",
+			"SIDEWATCH_FIREHOSE_DELIVERY_STREAM=sidewatch-to-splunk", "SIDEWATCH_SPOOL_MAX_BYTES=536870912")(o)
+		o.TaskRegion = "eu-west-1"
+	}},
+	// --aws-region names the sinks' region; only Firehose, no stdout.
+	{name: "sinks_region_given", input: "sinks_s3", iam: true, opts: withSinks("firehose",
+		"SIDEWATCH_AWS_REGION=us-west-2", "SIDEWATCH_FIREHOSE_DELIVERY_STREAM=sidewatch-events", "SIDEWATCH_FIREHOSE_EVENT_TYPES=alert,flow,dns")},
+	// The flags describe the state wanted: changed ones update the
+	// variables, dropped sinks and options lose theirs.
+	{name: "sinks_changed", input: "sinks_alerts_and_all.golden", iam: true, opts: withSinks("stdout,s3", "SIDEWATCH_S3_BUCKET=acme-archive", "SIDEWATCH_S3_PREFIX=sidewatch/v2")},
+	{name: "sinks_removed", input: "sinks_alerts_and_all.golden", iam: true, opts: withSinks("stdout")},
+	// A sink without a task role: inject warns, lint says it is an error.
+	{name: "sinks_without_task_role", iam: true, afterLint: []string{"sink-task-role"}, opts: func(o *Options) {
+		withSinks("stdout,cloudwatch", "SIDEWATCH_CLOUDWATCH_LOG_GROUP=/security/batch", "SIDEWATCH_CLOUDWATCH_LOG_STREAM=batch-events")(o)
+		o.LogGroup, o.LogRegion = "/ecs/batch", "us-east-1"
+	}},
+	// A sidecar configured by hand on a read-only root file system: its
+	// sinks are kept (no --sink), and the spool is on the image's volume.
+	{name: "sinks_read_only_root", iam: true},
+}
+
+// withSinks configures the sidecar's sinks as `--sink SINKS` and the
+// sink flags setting env (NAME=VALUE) do.
+func withSinks(sinks string, env ...string) func(*Options) {
+	return func(o *Options) {
+		so := &SinkOptions{Sinks: strings.Split(sinks, ","), Env: map[string]string{}}
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			so.Env[k] = v
+		}
+		o.Sinks = so
+	}
 }
 
 type injectCase struct {

@@ -444,7 +444,7 @@ func (l *linter) lintSinks() {
 			l.add(SeverityWarning, "sink-required", l.cp(si, ".environment"), "set "+p.Var+" in environment, where lint can check it",
 				"%s, unless one of the sidecar's environmentFiles sets it (lint cannot read them)", p.Msg)
 		case p.Missing:
-			l.add(SeverityError, "sink-required", l.cp(si, ".environment"), fmt.Sprintf("add %s (`sidewatch taskdef inject --sink ... --%s VALUE` sets it)", p.Var, flagOf(p.Var)),
+			l.add(SeverityError, "sink-required", l.cp(si, ".environment"), fmt.Sprintf("add %s (%s sets it)", p.Var, injectSetting(p.Var)),
 				"%s: the sidecar refuses to start", p.Msg)
 		case p.Index >= 0:
 			l.add(SeverityError, "sink-config", l.cp(si, fmt.Sprintf(".environment[%d].value", p.Index)), "set a value the sidecar accepts (`sidewatch taskdef inject` checks the sink flags)",
@@ -518,15 +518,15 @@ func (l *linter) lintSpool(si int, sc *Object, env map[string]envVar, cfg sinkCo
 // sidecar container within the task.
 var imageVolumes = []string{"/var/sidewatch/spool", "/var/sidewatch/lib/fluent-bit"}
 
-// flagOf is the sidecar flag of a sink variable.
-func flagOf(env string) string {
-	var c sinkConfig
-	for _, f := range c.fields() {
-		if f.env == env {
-			return f.flag
+// injectSetting says how inject sets a sink variable: its flag for the
+// AWS sinks', else --sidecar-env.
+func injectSetting(env string) string {
+	for _, v := range ManagedSinkVariables() {
+		if v.Name == env {
+			return "`sidewatch taskdef inject --sink ... --" + v.Flag + " VALUE`"
 		}
 	}
-	return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(env, "SIDEWATCH_"), "_", "-"))
+	return "`sidewatch taskdef inject --sidecar-env " + env + "=VALUE`"
 }
 
 // sinkList names sinks with the verb that follows: "s3 sink writes",
