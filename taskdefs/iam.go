@@ -313,7 +313,11 @@ func (n *IAMNeeds) sinkSummary() string {
 	for _, s := range c.awsSinks() {
 		switch s {
 		case s3.Name:
-			where = append(where, fmt.Sprintf("s3 sink writes to s3://%s/%s", n.sinkName("SIDEWATCH_S3_BUCKET", c.S3.Bucket), n.sinkName("SIDEWATCH_S3_PREFIX", c.S3.Prefix)))
+			prefix := strings.Trim(n.sinkName("SIDEWATCH_S3_PREFIX", c.S3.Prefix), "/")
+			if prefix != "" {
+				prefix += "/"
+			}
+			where = append(where, fmt.Sprintf("s3 sink writes to s3://%s/%s", n.sinkName("SIDEWATCH_S3_BUCKET", c.S3.Bucket), prefix))
 		case cloudwatch.Name:
 			where = append(where, fmt.Sprintf("cloudwatch sink to the log group %s", n.sinkName("SIDEWATCH_CLOUDWATCH_LOG_GROUP", c.CloudWatch.LogGroup)))
 		case firehose.Name:
