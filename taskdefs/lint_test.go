@@ -431,9 +431,11 @@ func TestLint(t *testing.T) {
 			},
 		},
 		{
-			name:   "sink_bad_value",
-			break_: func(_ *Object, cs []*Object) { addEnv(cs[sidecar], "SIDEWATCH_SINK=s3", "SIDEWATCH_S3_BUCKET=Acme_Events") },
-			want:   []finding{{SeverityError, "sink-config", "containerDefinitions[1].environment[2].value"}},
+			name: "sink_bad_value",
+			break_: func(_ *Object, cs []*Object) {
+				addEnv(cs[sidecar], "SIDEWATCH_SINK=s3", "SIDEWATCH_S3_BUCKET=Acme_Events")
+			},
+			want: []finding{{SeverityError, "sink-config", "containerDefinitions[1].environment[2].value"}},
 		},
 		{
 			name:   "sink_bad_duration",
@@ -441,9 +443,11 @@ func TestLint(t *testing.T) {
 			want:   []finding{{SeverityError, "sink-config", "containerDefinitions[1].environment[1].value"}},
 		},
 		{
-			name:   "sink_unknown",
-			break_: func(_ *Object, cs []*Object) { addEnv(cs[sidecar], "SIDEWATCH_SINK=stdout, s3", "SIDEWATCH_S3_BUCKET=acme-events") },
-			want:   []finding{{SeverityError, "sink-config", "containerDefinitions[1].environment[1].value"}},
+			name: "sink_unknown",
+			break_: func(_ *Object, cs []*Object) {
+				addEnv(cs[sidecar], "SIDEWATCH_SINK=stdout, s3", "SIDEWATCH_S3_BUCKET=acme-events")
+			},
+			want: []finding{{SeverityError, "sink-config", "containerDefinitions[1].environment[1].value"}},
 		},
 		{
 			// The image declares a VOLUME at the default spool directory.
