@@ -540,3 +540,6 @@ func sinkList(sinks []string, one, many string) string {
 	}
 	return strings.Join(sinks[:len(sinks)-1], ", ") + " and " + sinks[len(sinks)-1] + " sinks " + many
 }
+
+// SinkNames are the sinks SIDEWATCH_SINK may name.
+func SinkNames() []string { return slices.Clone(sinkNames) }

@@ -109,13 +109,13 @@ func (f sinkFlags) options() *taskdefs.SinkOptions {
 		return nil
 	}
 	so := &taskdefs.SinkOptions{Sinks: f.Sink, Env: map[string]string{}}
-	f.each(func(env string, value string) { so.Env[env] = value })
+	f.each(func(_, env, value string) { so.Env[env] = value })
 	return so
 }
 
-// each calls fn with the sidecar variable and value of every sink option
-// flag given (not --sink).
-func (f sinkFlags) each(fn func(env, value string)) {
+// each calls fn with the flag, the sidecar variable it sets and the value
+// of every sink option flag given (not --sink).
+func (f sinkFlags) each(fn func(flag, env, value string)) {
 	v := reflect.ValueOf(f)
 	for i := range v.NumField() {
 		field := v.Type().Field(i)
@@ -134,7 +134,7 @@ func (f sinkFlags) each(fn func(env, value string)) {
 			value = strings.Join(x, ",")
 		}
 		if value != "" {
-			fn(sinkFlagEnv(field.Tag.Get("env")), value)
+			fn("--"+field.Tag.Get("name"), sinkFlagEnv(field.Tag.Get("env")), value)
 		}
 	}
 }
@@ -146,7 +146,7 @@ func (f sinkFlags) Validate() error {
 		return nil
 	}
 	var given []string
-	f.each(func(env, _ string) { given = append(given, env) })
+	f.each(func(flag, _, _ string) { given = append(given, flag) })
 	if len(given) > 0 {
 		return fmt.Errorf("%s given without --sink: name the sinks wanted too (e.g. --sink stdout,s3)", strings.Join(given, ", "))
 	}
