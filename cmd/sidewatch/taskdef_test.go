@@ -274,7 +274,10 @@ func TestTaskdefExitStatus(t *testing.T) {
 		{"log_group_without_region", []string{"taskdef", "inject", "--sidecar-log-group", "/ecs/x", example}, 2},
 		{"deploy_log_group_without_region", []string{"taskdef", "deploy", "--cluster", "c", "--service", "s", "--sidecar-log-group", "/ecs/x"}, 2},
 		{"deploy_zero_wait_interval", []string{"taskdef", "deploy", "--cluster", "c", "--service", "s", "--wait-interval", "0s"}, 2},
-		{"sidecar_env_keeps_commas", []string{"taskdef", "inject", "--sidecar-env", "SIDEWATCH_SINK=stdout,file", example}, 0},
+		{"sidecar_env_keeps_commas", []string{"taskdef", "inject", "--sidecar-env", "SIDEWATCH_SINK=stdout,file", "--sidecar-env", "SIDEWATCH_FILE_PATH=/var/log/sidewatch/events.json", example}, 0},
+		// A sink configuration the sidecar would refuse.
+		{"sidecar_env_refused", []string{"taskdef", "inject", "--sidecar-env", "SIDEWATCH_SINK=stdout,file", example}, 1},
+		{"sink_option_without_sink", []string{"taskdef", "inject", "--s3-bucket", "b", example}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
