@@ -18,8 +18,8 @@ import (
 
 // TaskdefCommands adds `sidewatch taskdef` to the CLI. The sidecar image
 // is built with -tags sidecaronly and leaves it out: operators run it from
-// their own machines, and the AWS SDK's ECS client would add 5 MB to an
-// image with a 20 MB budget.
+// their own machines, and the AWS SDK's ECS client would add 4 MB to an
+// image with a 20 MiB budget.
 type TaskdefCommands struct {
 	Taskdef TaskdefCmd `cmd:"" help:"Protect, check, register and deploy ECS task definitions."`
 }
