@@ -61,7 +61,7 @@ type injectFlags struct {
 // SIDEWATCH_S3_BUCKET). Values are checked as the sidecar checks them,
 // by taskdefs.Inject.
 type sinkFlags struct {
-	Sink []string `name:"sink" env:"SIDEWATCH_TASKDEF_SINK" placeholder:"SINK,..." help:"The sidecar's sinks (SIDEWATCH_SINK), comma-separated: stdout, file, s3, cloudwatch, firehose. Sets the AWS sinks' variables from the flags below and removes the others."`
+	Sink []string `name:"sink" env:"SIDEWATCH_TASKDEF_SINK" placeholder:"SINK" help:"The sidecar's sinks (SIDEWATCH_SINK), comma-separated: stdout, file, s3, cloudwatch, firehose. Sets the AWS sinks' variables from the flags below and removes the others."`
 
 	S3Bucket          string   `name:"s3-bucket" env:"SIDEWATCH_TASKDEF_S3_BUCKET" placeholder:"BUCKET" help:"Bucket of the s3 sink (SIDEWATCH_S3_BUCKET)."`
 	S3Prefix          string   `name:"s3-prefix" env:"SIDEWATCH_TASKDEF_S3_PREFIX" placeholder:"PREFIX" help:"Key prefix of its objects (default sidewatch)."`
@@ -70,19 +70,19 @@ type sinkFlags struct {
 	S3MaxObjectAge    string   `name:"s3-max-object-age" env:"SIDEWATCH_TASKDEF_S3_MAX_OBJECT_AGE" placeholder:"DURATION" help:"Age that rolls an object (default 5m)."`
 	S3KMSKeyID        string   `name:"s3-kms-key-id" env:"SIDEWATCH_TASKDEF_S3_KMS_KEY_ID" placeholder:"KEY" help:"SSE-KMS key id, alias or ARN (adds kms:GenerateDataKey to the IAM statements)."`
 	S3BucketOwner     string   `name:"s3-expected-bucket-owner" env:"SIDEWATCH_TASKDEF_S3_EXPECTED_BUCKET_OWNER" placeholder:"ACCOUNT" help:"Account id the bucket must belong to."`
-	S3EventTypes      []string `name:"s3-event-types" env:"SIDEWATCH_TASKDEF_S3_EVENT_TYPES" placeholder:"TYPE,..." help:"Event types the s3 sink takes (default all)."`
+	S3EventTypes      []string `name:"s3-event-types" env:"SIDEWATCH_TASKDEF_S3_EVENT_TYPES" placeholder:"TYPE" help:"Event types the s3 sink takes (default all)."`
 	S3EndpointURL     string   `name:"s3-endpoint-url" env:"SIDEWATCH_TASKDEF_S3_ENDPOINT_URL" placeholder:"URL" help:"S3 endpoint of the sidecar (VPC endpoints, emulators)."`
 	S3Region          string   `name:"s3-region" env:"SIDEWATCH_TASKDEF_S3_REGION" placeholder:"REGION" help:"The bucket's region when not the sinks'."`
 
 	CloudWatchLogGroup    string   `name:"cloudwatch-log-group" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_LOG_GROUP" placeholder:"GROUP" help:"Log group of the cloudwatch sink (SIDEWATCH_CLOUDWATCH_LOG_GROUP)."`
 	CloudWatchLogStream   string   `name:"cloudwatch-log-stream" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_LOG_STREAM" placeholder:"STREAM" help:"Its log stream (default sidewatch/<task id>)."`
 	CloudWatchCreateGroup bool     `name:"cloudwatch-create-group" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_CREATE_GROUP" help:"Let the sink create the group (adds logs:CreateLogGroup)."`
-	CloudWatchEventTypes  []string `name:"cloudwatch-event-types" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_EVENT_TYPES" placeholder:"TYPE,..." help:"Event types the cloudwatch sink takes, e.g. alert (default all)."`
+	CloudWatchEventTypes  []string `name:"cloudwatch-event-types" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_EVENT_TYPES" placeholder:"TYPE" help:"Event types the cloudwatch sink takes, e.g. alert (default all)."`
 	CloudWatchEndpointURL string   `name:"cloudwatch-endpoint-url" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_ENDPOINT_URL" placeholder:"URL" help:"CloudWatch Logs endpoint of the sidecar."`
 	CloudWatchBatchDelay  string   `name:"cloudwatch-batch-delay" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_BATCH_DELAY" placeholder:"DURATION" help:"Longest wait to share a PutLogEvents call (default 1s)."`
 
 	FirehoseDeliveryStream string   `name:"firehose-delivery-stream" env:"SIDEWATCH_TASKDEF_FIREHOSE_DELIVERY_STREAM" placeholder:"STREAM" help:"Delivery stream of the firehose sink (SIDEWATCH_FIREHOSE_DELIVERY_STREAM)."`
-	FirehoseEventTypes     []string `name:"firehose-event-types" env:"SIDEWATCH_TASKDEF_FIREHOSE_EVENT_TYPES" placeholder:"TYPE,..." help:"Event types the firehose sink takes (default all)."`
+	FirehoseEventTypes     []string `name:"firehose-event-types" env:"SIDEWATCH_TASKDEF_FIREHOSE_EVENT_TYPES" placeholder:"TYPE" help:"Event types the firehose sink takes (default all)."`
 	FirehoseEndpointURL    string   `name:"firehose-endpoint-url" env:"SIDEWATCH_TASKDEF_FIREHOSE_ENDPOINT_URL" placeholder:"URL" help:"Firehose endpoint of the sidecar."`
 	FirehoseBatchDelay     string   `name:"firehose-batch-delay" env:"SIDEWATCH_TASKDEF_FIREHOSE_BATCH_DELAY" placeholder:"DURATION" help:"Longest wait to share a PutRecordBatch call (default 1s)."`
 
