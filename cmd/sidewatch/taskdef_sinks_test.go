@@ -337,7 +337,9 @@ func TestInjectedSinksDeliver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct{ Statement []struct{ Action, Resource []string } }
+	var doc struct {
+		Statement []struct{ Action, Resource []string }
+	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
