@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -233,7 +232,7 @@ func TestTaskdefSinkFlagErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := runTaskdefErr(t, append([]string{"inject", injectTestdata + "sinks_s3.json"}, tt.args...)...)
+			_, _, err := runTaskdef(t, append([]string{"inject", injectTestdata + "sinks_s3.json"}, tt.args...)...)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("inject %v = %v, want an error containing %q", tt.args, err, tt.want)
 			}
@@ -254,28 +253,6 @@ func sameFile(t *testing.T, got, want string) {
 	if !bytes.Equal(g, w) {
 		t.Errorf("%s differs from %s:\n%s", got, want, taskdefs.Diff(want, got, w, g))
 	}
-}
-
-// runTaskdefErr is runTaskdef returning parse errors (flag validation)
-// as the command's error.
-func runTaskdefErr(t *testing.T, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	var cli struct {
-		Taskdef TaskdefCmd `cmd:""`
-	}
-	var out, errb bytes.Buffer
-	parser, err := kong.New(&cli, kong.Name("sidewatch"), kong.Writers(&out, &errb),
-		kong.Exit(func(int) { t.Fatalf("kong exited on %v", args) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kctx, err := parser.Parse(append([]string{"taskdef"}, args...))
-	if err != nil {
-		return "", "", err
-	}
-	e := &env{ctx: t.Context(), stdout: &out, stderr: &errb, log: slog.New(slog.NewTextHandler(&errb, nil))}
-	err = kctx.Run(e)
-	return out.String(), errb.String(), err
 }
 
 // TestInjectedSinksDeliver runs `sidewatch run` with the environment that

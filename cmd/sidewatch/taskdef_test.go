@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,7 +22,8 @@ import (
 	"github.com/sidewatch/sidewatch/taskdefs"
 )
 
-// runTaskdef parses args as `sidewatch taskdef ...` and runs the command.
+// runTaskdef parses args as `sidewatch taskdef ...` and runs the command;
+// a parse error (flag validation included) is its error.
 func runTaskdef(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var cli struct {
@@ -35,7 +37,7 @@ func runTaskdef(t *testing.T, args ...string) (stdout, stderr string, err error)
 	}
 	kctx, err := parser.Parse(append([]string{"taskdef"}, args...))
 	if err != nil {
-		t.Fatalf("parse %v: %v", args, err)
+		return "", "", fmt.Errorf("parse: %w", err)
 	}
 	e := &env{ctx: t.Context(), stdout: &out, stderr: &errb, log: slog.New(slog.NewTextHandler(&errb, nil))}
 	err = kctx.Run(e)
