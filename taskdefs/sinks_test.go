@@ -184,3 +184,48 @@ func TestManagedSinkVariables(t *testing.T) {
 		t.Error("SIDEWATCH_FILE_PATH is managed, want it left to --sidecar-env")
 	}
 }
+
+// FuzzSinkEnv feeds arbitrary sidecar environments (three variables,
+// names and values from the input) to inject and lint: no panic, and
+// inject refuses the sink configuration exactly when lint finds an error
+// in it (both read it with readSinkConfig).
+func FuzzSinkEnv(f *testing.F) {
+	f.Add("SIDEWATCH_SINK", "stdout,s3", "SIDEWATCH_S3_BUCKET", "acme-events", "SIDEWATCH_S3_PREFIX", "a/b")
+	f.Add("SIDEWATCH_SINK", "cloudwatch", "SIDEWATCH_CLOUDWATCH_LOG_GROUP", "/g", "SIDEWATCH_CLOUDWATCH_CREATE_GROUP", "yes")
+	f.Add("SIDEWATCH_SINK", "firehose,s3", "SIDEWATCH_S3_KMS_KEY_ID", "arn:aws:kms:eu-west-1:1:alias/x", "SIDEWATCH_SPOOL_MAX_BYTES", "0x100000")
+	f.Add("SIDEWATCH_SINK", `s3\,`, "SIDEWATCH_FIREHOSE_EVENT_TYPES", ",,", "SIDEWATCH_AWS_MAX_BACKOFF", "-1s")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string) {
+		var env []any
+		for _, kv := range [][2]string{{k1, v1}, {k2, v2}, {k3, v3}} {
+			env = append(env, obj("name", kv[0], "value", kv[1]))
+		}
+		def := obj("family", "f", "networkMode", "awsvpc", "taskRoleArn", "arn:aws:iam::123456789012:role/t", "containerDefinitions", []any{
+			obj("name", "app", "image", "a"),
+			obj("name", "sidewatch", "image", "s", "environment", env,
+				"logConfiguration", obj("logDriver", "awslogs", "options", obj("awslogs-group", "g", "awslogs-region", "us-east-1"))),
+		})
+		lintErr := false
+		for _, f := range Lint(def, LintOptions{}) {
+			if f.Severity == SeverityError && (f.Check == "sink-config" || f.Check == "sink-required") {
+				lintErr = true
+			}
+		}
+		res, err := Inject(def, DefaultOptions())
+		refused := err != nil && strings.Contains(err.Error(), "the sidecar would refuse to start")
+		if err != nil && !refused {
+			return // refused for another reason (a name the API rejects, ...)
+		}
+		if refused != lintErr {
+			t.Fatalf("Inject = %v, lint sink errors = %v", err, lintErr)
+		}
+		if err == nil && res.IAM != nil {
+			for _, st := range res.IAM.Statements() {
+				for _, r := range st.Resource {
+					if !strings.HasPrefix(r, "arn:") {
+						t.Fatalf("resource %q is not an ARN", r)
+					}
+				}
+			}
+		}
+	})
+}
