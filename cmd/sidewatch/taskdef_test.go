@@ -246,6 +246,25 @@ func TestTaskdefRegisterAndDeploy(t *testing.T) {
 	if len(list.TaskDefinitionArns) != 2 {
 		t.Errorf("revisions after two deploys = %v, want 2 (the original and one protected)", list.TaskDefinitionArns)
 	}
+
+	// Sink flags: the statements use the region of the service's task
+	// definition; a later deploy without the flags keeps the sinks.
+	sinks := append(deploy, "--sink", "stdout,cloudwatch", "--cloudwatch-log-group", "/security/alerts")
+	stdout, stderr, err = runTaskdef(t, sinks...)
+	if err != nil {
+		t.Fatalf("deploy --sink = %v\n%s", err, stderr)
+	}
+	arn2 := strings.TrimSpace(stdout)
+	if want := strings.TrimSuffix(arn0, ":1") + ":3"; arn2 != want {
+		t.Errorf("deploy --sink printed %q, want %s", arn2, want)
+	}
+	if want := `arn:aws:logs:us-east-1:123456789012:log-group:/security/alerts:log-stream:sidewatch/*`; !strings.Contains(stderr, want) {
+		t.Errorf("deploy --sink stderr lacks %s:\n%s", want, stderr)
+	}
+	stdout, _, err = runTaskdef(t, deploy...)
+	if got := strings.TrimSpace(stdout); err != nil || got != arn2 {
+		t.Errorf("deploy without sink flags after deploy --sink = %q, %v; want the current ARN %s", got, err, arn2)
+	}
 }
 
 // writeTemp writes content to a file and returns its path.
