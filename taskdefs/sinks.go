@@ -245,6 +245,7 @@ func readSinkConfig(env map[string]envVar) (sinkConfig, []sinkProblem) {
 		}
 	}
 	defaults := map[string]string{}
+	failed := map[string]bool{} // not parsed: the sidecar stops there, checks nothing more of it
 	for _, f := range c.fields() {
 		defaults[f.env] = f.def
 		s := f.def
@@ -259,8 +260,10 @@ func readSinkConfig(env map[string]envVar) (sinkConfig, []sinkProblem) {
 		}
 		if err := parseValue(f.v, s, f.sep); err != nil {
 			errs = append(errs, fmt.Errorf("--%s (%s) %q: %w", f.flag, f.env, s, err))
+			failed[f.env] = true
 		}
 	}
+	parsed := len(errs)
 	if len(c.awsSinks()) > 0 {
 		errs = append(errs, c.AWS.Validate(), c.Delivery.Validate(), c.Spool.Validate())
 	}
@@ -280,12 +283,12 @@ func readSinkConfig(env map[string]envVar) (sinkConfig, []sinkProblem) {
 		errs = append(errs, c.File.Validate())
 	}
 	var probs []sinkProblem
-	for _, err := range flatten(errs) {
+	for n, err := range flatten(errs) {
 		msg := err.Error()
 		p := sinkProblem{Msg: msg, Index: -1}
 		hidden := false
 		for i, m := range varRE.FindAllStringSubmatch(msg, -1) {
-			hidden = hidden || c.unknown[m[1]]
+			hidden = hidden || c.unknown[m[1]] || n >= parsed && failed[m[1]]
 			if i == 0 {
 				p.Var = m[1]
 				e, set := env[m[1]]
