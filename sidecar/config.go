@@ -9,6 +9,7 @@ import (
 
 	"github.com/sidewatch/sidewatch/sidecar/applayer"
 	"github.com/sidewatch/sidewatch/sidecar/capture"
+	"github.com/sidewatch/sidewatch/sidecar/detect"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/forward"
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
@@ -52,6 +53,7 @@ type Config struct {
 	Capture    capture.Config    `embed:"" group:"Packet capture"`
 	Flow       flow.Config       `embed:"" group:"Flows"`
 	App        applayer.Config   `embed:"" group:"App layer"`
+	Detect     detect.Config     `embed:"" group:"Detections"`
 }
 
 // Validate checks the values kong cannot, naming the flag and variable.
@@ -125,6 +127,9 @@ func (c *Config) Validate() error {
 		if err := c.App.Validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.Detect.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.User != "" {
 		if _, err := privdrop.ParseUser(c.User); err != nil {
