@@ -94,13 +94,13 @@ var stickyBuffers = map[string]bufferID{
 	"ja3.string": bufJA3String, "ja3_string": bufJA3String,
 	"ja3s.hash": bufJA3SHash, "ja3s_hash": bufJA3SHash,
 	"ja3s.string": bufJA3SString, "ja3s_string": bufJA3SString,
-	"ja4.hash": bufJA4Hash,
+	"ja4.hash":  bufJA4Hash,
 	"http.host": bufHTTPHost, "http.host.raw": bufHTTPHostRaw,
 	"http.uri": bufHTTPURI, "http.uri.raw": bufHTTPURIRaw,
 	"http.method": bufHTTPMethod, "http.user_agent": bufHTTPUserAgent,
 	"http.stat_code": bufHTTPStatCode, "http.content_type": bufHTTPContentType,
 	"http.protocol": bufHTTPProtocol,
-	"ssh.software": bufSSHSoftware, "ssh.proto": bufSSHProto, "ssh_proto": bufSSHProto,
+	"ssh.software":  bufSSHSoftware, "ssh.proto": bufSSHProto, "ssh_proto": bufSSHProto,
 	"ip.src": bufIPSrc, "ip.dst": bufIPDst,
 }
 

@@ -298,8 +298,10 @@ func (c *compiler) options(r *Rule, opts []rawOption) error {
 			}
 			r.lists = append(r.lists, &bufList{buf: bufHTTPURI, bsize: n})
 		case "dotprefix", "to_lowercase":
-			if st.cur == nil || len(st.cur.items) > 0 || st.cur.bsize != nil {
-				return fmt.Errorf("%s must follow a sticky buffer, before its content", name)
+			// As in Suricata, a transform applies to its whole buffer,
+			// wherever it stands after the buffer's keyword.
+			if st.cur == nil {
+				return fmt.Errorf("%s must follow a sticky buffer", name)
 			}
 			if name == "dotprefix" {
 				st.cur.dotprefix = true

@@ -42,6 +42,23 @@ type Report struct {
 	Loaded      int
 	Unsupported []*Unsupported
 	Errors      []*SyntaxError
+
+	loaded map[string]int
+}
+
+// FileCount is a number of rules loaded from one file.
+type FileCount struct {
+	File  string
+	Rules int
+}
+
+// LoadedByFile returns the rules loaded from each file, in load order.
+func (r *Report) LoadedByFile() []FileCount {
+	out := make([]FileCount, 0, len(r.Files))
+	for _, f := range r.Files {
+		out = append(out, FileCount{f, r.loaded[f]})
+	}
+	return out
 }
 
 // UnsupportedByKeyword counts the skipped rules by their first unsupported keyword.
@@ -201,5 +218,9 @@ func sidOf(text string) int {
 
 func (b *builder) build() *Set {
 	b.rep.Loaded = len(b.rules)
+	b.rep.loaded = map[string]int{}
+	for _, r := range b.rules {
+		b.rep.loaded[r.File]++
+	}
 	return &Set{Rules: b.rules, Report: b.rep, ix: buildIndex(b.rules)}
 }

@@ -11,13 +11,13 @@ import (
 // rawRule is one rule as written: its header tokens and its options in order,
 // before any keyword is interpreted.
 type rawRule struct {
-	action, proto       string
-	src, srcPorts       string
-	dir                 string
-	dst, dstPorts       string
-	opts                []rawOption
-	line                int // first line of the rule in its file
-	text                string
+	action, proto string
+	src, srcPorts string
+	dir           string
+	dst, dstPorts string
+	opts          []rawOption
+	line          int // first line of the rule in its file
+	text          string
 }
 
 // rawOption is one `name` or `name:value` option; value keeps its escapes.
@@ -212,7 +212,7 @@ func unquote(v string) (string, error) {
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if c == '"' {
-			return "", errors.New(`unescaped `+"`\"`"+` inside a string`)
+			return "", errors.New(`unescaped ` + "`\"`" + ` inside a string`)
 		}
 		if c == '\\' {
 			if i+1 == len(v) {
