@@ -120,9 +120,8 @@ func (e *Engine) Event(ev *event.Event, emit func(event.Event)) {
 
 func thresholdKeyOf(r *Rule, ev *event.Event, d dir) thresholdKey {
 	k := thresholdKey{gid: r.GID, sid: r.SID}
-	src, dst := ev.SrcIP, ev.DestIP
 	client, server, _, _ := endpoints(ev)
-	src, dst = client, server
+	src, dst := client, server
 	if d == dirToClient {
 		src, dst = server, client
 	}
