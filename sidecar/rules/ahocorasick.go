@@ -171,3 +171,32 @@ var lowerTable = func() (t [256]byte) {
 	}
 	return t
 }()
+
+// prefixes appends the patterns that in starts with: a walk down the trie
+// from the root, without failure links.
+func (m *acMatcher) prefixes(in []byte, dst []int32) []int32 {
+	s := int32(0)
+	for _, c := range in {
+		if s = m.step(s, lowerTable[c]); s <= 0 {
+			return dst
+		}
+		if m.out[s] >= 0 {
+			dst = append(dst, m.out[s])
+		}
+	}
+	return dst
+}
+
+// suffixes appends the patterns (stored reversed) that in ends with.
+func (m *acMatcher) suffixes(in []byte, dst []int32) []int32 {
+	s := int32(0)
+	for i := len(in) - 1; i >= 0; i-- {
+		if s = m.step(s, lowerTable[in[i]]); s <= 0 {
+			return dst
+		}
+		if m.out[s] >= 0 {
+			dst = append(dst, m.out[s])
+		}
+	}
+	return dst
+}

@@ -57,31 +57,33 @@ type buffer struct {
 	app   string // event_type it is read from; "" for any event with addresses
 	dir   dir    // dirAny: the value's own direction decides (ssh.software)
 	lower bool   // the value is normalized to lower case (content must be lower case or nocase)
+	// fixedLen is the length of every value (hashes), or 0.
+	fixedLen int
 }
 
 var buffers = [numBuffers]buffer{
-	bufDNSQuery:        {bufDNSQuery, "dns.query", "dns", dirToServer, false},
-	bufTLSSNI:          {bufTLSSNI, "tls.sni", "tls", dirToServer, false},
-	bufTLSCertSubject:  {bufTLSCertSubject, "tls.cert_subject", "tls", dirToClient, false},
-	bufTLSCertIssuer:   {bufTLSCertIssuer, "tls.cert_issuer", "tls", dirToClient, false},
-	bufJA3Hash:         {bufJA3Hash, "ja3.hash", "tls", dirToServer, false},
-	bufJA3String:       {bufJA3String, "ja3.string", "tls", dirToServer, false},
-	bufJA3SHash:        {bufJA3SHash, "ja3s.hash", "tls", dirToClient, false},
-	bufJA3SString:      {bufJA3SString, "ja3s.string", "tls", dirToClient, false},
-	bufJA4Hash:         {bufJA4Hash, "ja4.hash", "tls", dirToServer, false},
-	bufHTTPHost:        {bufHTTPHost, "http.host", "http", dirToServer, true},
-	bufHTTPHostRaw:     {bufHTTPHostRaw, "http.host.raw", "http", dirToServer, false},
-	bufHTTPURI:         {bufHTTPURI, "http.uri", "http", dirToServer, false},
-	bufHTTPURIRaw:      {bufHTTPURIRaw, "http.uri.raw", "http", dirToServer, false},
-	bufHTTPMethod:      {bufHTTPMethod, "http.method", "http", dirToServer, false},
-	bufHTTPUserAgent:   {bufHTTPUserAgent, "http.user_agent", "http", dirToServer, false},
-	bufHTTPStatCode:    {bufHTTPStatCode, "http.stat_code", "http", dirToClient, false},
-	bufHTTPContentType: {bufHTTPContentType, "http.content_type", "http", dirAny, false},
-	bufHTTPProtocol:    {bufHTTPProtocol, "http.protocol", "http", dirAny, false},
-	bufSSHSoftware:     {bufSSHSoftware, "ssh.software", "ssh", dirAny, false},
-	bufSSHProto:        {bufSSHProto, "ssh.proto", "ssh", dirAny, false},
-	bufIPSrc:           {bufIPSrc, "ip.src", "", dirAny, false},
-	bufIPDst:           {bufIPDst, "ip.dst", "", dirAny, false},
+	bufDNSQuery:        {bufDNSQuery, "dns.query", "dns", dirToServer, false, 0},
+	bufTLSSNI:          {bufTLSSNI, "tls.sni", "tls", dirToServer, false, 0},
+	bufTLSCertSubject:  {bufTLSCertSubject, "tls.cert_subject", "tls", dirToClient, false, 0},
+	bufTLSCertIssuer:   {bufTLSCertIssuer, "tls.cert_issuer", "tls", dirToClient, false, 0},
+	bufJA3Hash:         {bufJA3Hash, "ja3.hash", "tls", dirToServer, false, 32},
+	bufJA3String:       {bufJA3String, "ja3.string", "tls", dirToServer, false, 0},
+	bufJA3SHash:        {bufJA3SHash, "ja3s.hash", "tls", dirToClient, false, 32},
+	bufJA3SString:      {bufJA3SString, "ja3s.string", "tls", dirToClient, false, 0},
+	bufJA4Hash:         {bufJA4Hash, "ja4.hash", "tls", dirToServer, false, 36},
+	bufHTTPHost:        {bufHTTPHost, "http.host", "http", dirToServer, true, 0},
+	bufHTTPHostRaw:     {bufHTTPHostRaw, "http.host.raw", "http", dirToServer, false, 0},
+	bufHTTPURI:         {bufHTTPURI, "http.uri", "http", dirToServer, false, 0},
+	bufHTTPURIRaw:      {bufHTTPURIRaw, "http.uri.raw", "http", dirToServer, false, 0},
+	bufHTTPMethod:      {bufHTTPMethod, "http.method", "http", dirToServer, false, 0},
+	bufHTTPUserAgent:   {bufHTTPUserAgent, "http.user_agent", "http", dirToServer, false, 0},
+	bufHTTPStatCode:    {bufHTTPStatCode, "http.stat_code", "http", dirToClient, false, 0},
+	bufHTTPContentType: {bufHTTPContentType, "http.content_type", "http", dirAny, false, 0},
+	bufHTTPProtocol:    {bufHTTPProtocol, "http.protocol", "http", dirAny, false, 0},
+	bufSSHSoftware:     {bufSSHSoftware, "ssh.software", "ssh", dirAny, false, 0},
+	bufSSHProto:        {bufSSHProto, "ssh.proto", "ssh", dirAny, false, 0},
+	bufIPSrc:           {bufIPSrc, "ip.src", "", dirAny, false, 0},
+	bufIPDst:           {bufIPDst, "ip.dst", "", dirAny, false, 0},
 }
 
 // stickyBuffers maps every accepted spelling (current and legacy) to its buffer.
@@ -117,6 +119,30 @@ var legacyModifiers = map[string]bufferID{
 type value struct {
 	b   []byte
 	dir dir
+}
+
+// Apps, as indexes: appNone is the buffers of any event (ip.src, ip.dst).
+const (
+	appNone = iota
+	appDNS
+	appTLS
+	appHTTP
+	appSSH
+	numApps
+)
+
+func appIndex(app string) int {
+	switch app {
+	case "dns":
+		return appDNS
+	case "tls":
+		return appTLS
+	case "http":
+		return appHTTP
+	case "ssh":
+		return appSSH
+	}
+	return appNone
 }
 
 // eventApp is the app-layer protocol an event carries buffers for.

@@ -29,34 +29,120 @@ func (l *bufList) key() vkey { return vkey{l.buf, l.dotprefix, l.lower} }
 
 // bufIndex indexes the rules anchored on one vkey.
 type bufIndex struct {
-	key      vkey
+	key vkey
+	// The literals by where they may occur: anywhere (Aho-Corasick), at the
+	// start (a trie walked from the first byte) or at the end (a trie of
+	// reversed literals walked from the last byte). Anchored literals cost
+	// at most their length per value, with no failure links to follow.
+	tries  [3]*literals
+	exact  map[string][]int32
+	always []int32
+}
+
+type anchorKind uint8
+
+const (
+	anywhere anchorKind = iota
+	atStart
+	atEnd
+	wholeValue
+)
+
+// literals is one automaton and the rules of each of its patterns.
+type literals struct {
 	ac       *acMatcher
-	patRules [][]int32 // AC pattern id → rules
-	exact    map[string][]int32
-	always   []int32
+	pats     [][]byte
+	ids      map[string]int32
+	patRules [][]int32
+}
+
+func (l *literals) add(pat []byte, rid int32) {
+	pid, ok := l.ids[string(pat)]
+	if !ok {
+		pid = int32(len(l.pats))
+		l.ids[string(pat)] = pid
+		l.pats = append(l.pats, pat)
+		l.patRules = append(l.patRules, nil)
+	}
+	l.patRules[pid] = append(l.patRules[pid], rid)
 }
 
 // prefixIndex finds the rules whose anchor side contains an address, with
-// one map lookup per distinct prefix length in use.
+// one map lookup per distinct prefix length in use. Keys are integers:
+// hashing a netip.Prefix costs several times more.
 type prefixIndex struct {
-	m    map[netip.Prefix][]int32
-	bits []int // distinct prefix lengths, IPv4 and IPv6 mixed (Prefix keeps the family)
+	v4     map[uint64][]int32 // bits<<32 | masked address
+	v6     map[v6key][]int32
+	bits4  []int
+	bits6  []int
+	length int
+}
+
+type v6key struct {
+	hi, lo uint64
+	bits   int
+}
+
+func (p *prefixIndex) add(pfx netip.Prefix, rid int32) {
+	a := pfx.Masked().Addr()
+	if a.Is4() {
+		b := a.As4()
+		k := uint64(pfx.Bits())<<32 | uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+		if _, ok := p.v4[k]; !ok && !slices.Contains(p.bits4, pfx.Bits()) {
+			p.bits4 = append(p.bits4, pfx.Bits())
+		}
+		p.v4[k] = append(p.v4[k], rid)
+	} else {
+		hi, lo := halves(a)
+		k := v6key{hi, lo, pfx.Bits()}
+		if !slices.Contains(p.bits6, pfx.Bits()) {
+			p.bits6 = append(p.bits6, pfx.Bits())
+		}
+		p.v6[k] = append(p.v6[k], rid)
+	}
+	p.length++
+}
+
+func halves(a netip.Addr) (uint64, uint64) {
+	b := a.As16()
+	var hi, lo uint64
+	for i := range 8 {
+		hi = hi<<8 | uint64(b[i])
+		lo = lo<<8 | uint64(b[8+i])
+	}
+	return hi, lo
 }
 
 func (p *prefixIndex) lookup(a netip.Addr, dst []int32) []int32 {
-	if !a.IsValid() || len(p.m) == 0 {
+	if !a.IsValid() || p.length == 0 {
 		return dst
 	}
 	a = a.Unmap()
-	for _, b := range p.bits {
-		if b > a.BitLen() {
-			continue
+	if a.Is4() {
+		b := a.As4()
+		v := uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+		for _, bits := range p.bits4 {
+			mask := uint64(0xffffffff) << (32 - bits) & 0xffffffff
+			if bits == 0 {
+				mask = 0
+			}
+			dst = append(dst, p.v4[uint64(bits)<<32|v&mask]...)
 		}
-		pfx, err := a.Prefix(b)
-		if err != nil {
-			continue
+		return dst
+	}
+	hi, lo := halves(a)
+	for _, bits := range p.bits6 {
+		h, l := hi, lo
+		switch {
+		case bits == 0:
+			h, l = 0, 0
+		case bits < 64:
+			h &= ^uint64(0) << (64 - bits)
+			l = 0
+		case bits < 128:
+			l &= ^uint64(0) << (128 - bits)
 		}
-		dst = append(dst, p.m[pfx]...)
+		dst = append(dst, p.v6[v6key{h, l, bits}]...)
 	}
 	return dst
 }
@@ -66,74 +152,66 @@ type index struct {
 	bufs  []*bufIndex
 	byKey map[vkey]*bufIndex
 	// bufsOf[app] lists the buffer indexes an event of that app can feed.
-	bufsOf map[string][]*bufIndex
+	bufsOf [numApps][]*bufIndex
 	ips    prefixIndex
 }
 
-// buildIndex indexes rules (their position in the slice is their id).
-func buildIndex(rules []*Rule) *index {
-	ix := &index{byKey: map[vkey]*bufIndex{}, bufsOf: map[string][]*bufIndex{}, ips: prefixIndex{m: map[netip.Prefix][]int32{}}}
+// buildIndex indexes rules (their position in the slice is their id);
+// home is HOME_NET, which nearly every event of a task involves.
+func buildIndex(rules []*Rule, home *addrSet) *index {
+	ix := &index{byKey: map[vkey]*bufIndex{}, ips: prefixIndex{v4: map[uint64][]int32{}, v6: map[v6key][]int32{}}}
 	get := func(k vkey) *bufIndex {
 		b := ix.byKey[k]
 		if b == nil {
 			b = &bufIndex{key: k, exact: map[string][]int32{}}
 			ix.byKey[k] = b
 			ix.bufs = append(ix.bufs, b)
-			app := buffers[k.buf].app
+			app := appIndex(buffers[k.buf].app)
 			ix.bufsOf[app] = append(ix.bufsOf[app], b)
 		}
 		return b
 	}
-	pats := map[vkey]map[string]int32{}
-	var patList = map[vkey][][]byte{}
-	bits := map[int]bool{}
 	for id, r := range rules {
 		rid := int32(id)
 		if len(r.lists) == 0 {
-			for _, p := range anchorPrefixes(r) {
-				ix.ips.m[p] = append(ix.ips.m[p], rid)
-				bits[p.Bits()] = true
+			for _, p := range anchorPrefixes(r, home) {
+				ix.ips.add(p, rid)
 			}
 			continue
 		}
-		l, it, exact := anchor(r)
+		l, it, kind := anchor(r)
 		b := get(l.key())
 		switch {
 		case it == nil:
 			b.always = append(b.always, rid)
-		case exact:
-			key := string(it.fold)
-			b.exact[key] = append(b.exact[key], rid)
+		case kind == wholeValue:
+			b.exact[string(it.fold)] = append(b.exact[string(it.fold)], rid)
 		default:
-			k := l.key()
-			if pats[k] == nil {
-				pats[k] = map[string]int32{}
+			if b.tries[kind] == nil {
+				b.tries[kind] = &literals{ids: map[string]int32{}}
 			}
-			pid, ok := pats[k][string(it.fold)]
-			if !ok {
-				pid = int32(len(patList[k]))
-				pats[k][string(it.fold)] = pid
-				patList[k] = append(patList[k], it.fold)
-				b.patRules = append(b.patRules, nil)
+			pat := it.fold
+			if kind == atEnd {
+				pat = slices.Clone(pat)
+				slices.Reverse(pat)
 			}
-			b.patRules[pid] = append(b.patRules[pid], rid)
+			b.tries[kind].add(pat, rid)
 		}
 	}
 	for _, b := range ix.bufs {
-		if len(patList[b.key]) > 0 {
-			b.ac = buildAC(patList[b.key])
+		for _, t := range b.tries {
+			if t != nil {
+				t.ac = buildAC(t.pats)
+				t.pats, t.ids = nil, nil
+			}
 		}
 	}
-	for b := range bits {
-		ix.ips.bits = append(ix.ips.bits, b)
-	}
-	slices.Sort(ix.ips.bits)
 	return ix
 }
 
-// anchor picks the list and content a rule is indexed under, and whether
-// the content is the list's whole value.
-func anchor(r *Rule) (*bufList, *item, bool) {
+// anchor picks the list and content a rule is indexed under, and where
+// in the value the content must be.
+func anchor(r *Rule) (*bufList, *item, anchorKind) {
 	var bestL *bufList
 	var best *item
 	score := func(l *bufList, it *item) int {
@@ -141,9 +219,7 @@ func anchor(r *Rule) (*bufList, *item, bool) {
 		if it.fast {
 			s += 1 << 20
 		}
-		if isExact(l, it) {
-			s += 1 << 21
-		}
+		s += int(anchoring(l, it)) << 21
 		return s
 	}
 	for _, l := range r.lists {
@@ -159,33 +235,66 @@ func anchor(r *Rule) (*bufList, *item, bool) {
 	}
 	if best == nil {
 		// No literal: anchor on the first list, verified for every value.
-		return r.lists[0], nil, false
+		return r.lists[0], nil, anywhere
 	}
-	return bestL, best, isExact(bestL, best)
+	return bestL, best, anchoring(bestL, best)
 }
 
-// isExact reports whether it, matched, is the whole value of its list's
-// buffer: the list's only check, anchored at both ends or sized by bsize.
-func isExact(l *bufList, it *item) bool {
-	if len(l.items) != 1 || it.relative || it.offset != 0 {
-		return false
+// anchoring tells where a content must sit in its list's value: the whole
+// value (the list's only check, anchored at both ends, sized by bsize or by
+// the buffer's fixed length), its start, its end, or anywhere.
+func anchoring(l *bufList, it *item) anchorKind {
+	if it.relative || it.offset != 0 {
+		return anywhere
 	}
 	starts := it.startswith || it.depth == len(it.pat)
-	if l.bsize != nil && l.bsize.op == '=' && l.bsize.lo == len(it.pat) {
-		return true
+	if len(l.items) == 1 {
+		if l.bsize != nil && l.bsize.op == '=' && l.bsize.lo == len(it.pat) {
+			return wholeValue
+		}
+		if n := buffers[l.buf].fixedLen; n > 0 && n == len(it.pat) && !l.dotprefix {
+			return wholeValue
+		}
+		if starts && it.endswith {
+			return wholeValue
+		}
 	}
-	return starts && it.endswith
+	switch {
+	case starts:
+		return atStart
+	case it.endswith:
+		return atEnd
+	}
+	return anywhere
 }
 
-// anchorPrefixes returns the prefixes an IP-only rule is indexed under: the
-// header side that covers fewer addresses (both sides for <> rules fall out
-// of the same choice, as both event addresses are looked up).
-func anchorPrefixes(r *Rule) []netip.Prefix {
+// anchorPrefixes returns the prefixes an IP-only rule is indexed under:
+// the header side that does not hold the task's own addresses (every event
+// has one of those), else the side that covers fewer addresses. Both event
+// addresses are looked up, so either side serves <> rules too.
+func anchorPrefixes(r *Rule, home *addrSet) []netip.Prefix {
 	ps, pd := setPrefixes(&r.src), setPrefixes(&r.dst)
+	if home != nil && len(home.ranges) > 0 && !home.any {
+		sh, dh := overlaps(&r.src, home), overlaps(&r.dst, home)
+		if sh != dh {
+			if sh {
+				return pd
+			}
+			return ps
+		}
+	}
 	if coverage(ps) <= coverage(pd) {
 		return ps
 	}
 	return pd
+}
+
+// overlaps reports whether a and b share an address.
+func overlaps(a, b *addrSet) bool {
+	if a.any || b.any {
+		return true
+	}
+	return len(intersect(a.ranges, b.ranges)) > 0
 }
 
 func setPrefixes(s *addrSet) []netip.Prefix {

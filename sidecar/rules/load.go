@@ -222,5 +222,9 @@ func (b *builder) build() *Set {
 	for _, r := range b.rules {
 		b.rep.loaded[r.File]++
 	}
-	return &Set{Rules: b.rules, Report: b.rep, ix: buildIndex(b.rules)}
+	var home *addrSet
+	if h, err := b.c.vars.parseAddrs("$HOME_NET"); err == nil {
+		home = &h
+	}
+	return &Set{Rules: b.rules, Report: b.rep, ix: buildIndex(b.rules, home)}
 }

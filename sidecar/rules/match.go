@@ -84,7 +84,7 @@ func (ix *index) candidates(s *scratch, ev *event.Event, app string) {
 	s.hits = ix.ips.lookup(client, s.hits[:0])
 	s.hits = ix.ips.lookup(server, s.hits)
 	s.add(s.hits)
-	for _, group := range [2][]*bufIndex{ix.bufsOf[app], ix.bufsOf[""]} {
+	for _, group := range [2][]*bufIndex{ix.bufsOf[appIndex(app)], ix.bufsOf[appNone]} {
 		for _, b := range group {
 			vals := s.values(ev, b.key.buf)
 			if len(vals) == 0 {
@@ -93,10 +93,20 @@ func (ix *index) candidates(s *scratch, ev *event.Event, app string) {
 			s.add(b.always)
 			for _, v := range vals {
 				t := s.transform(b.key, v.b)
-				if b.ac != nil {
-					s.hits = b.ac.scan(t, s.hits[:0])
+				for kind, lits := range b.tries {
+					if lits == nil {
+						continue
+					}
+					switch anchorKind(kind) {
+					case anywhere:
+						s.hits = lits.ac.scan(t, s.hits[:0])
+					case atStart:
+						s.hits = lits.ac.prefixes(t, s.hits[:0])
+					case atEnd:
+						s.hits = lits.ac.suffixes(t, s.hits[:0])
+					}
 					for _, pid := range s.hits {
-						s.add(b.patRules[pid])
+						s.add(lits.patRules[pid])
 					}
 				}
 				if len(b.exact) > 0 {
