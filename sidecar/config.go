@@ -29,6 +29,7 @@ type Config struct {
 	NoLauncher      bool          `name:"no-launcher" env:"SIDEWATCH_NO_LAUNCHER" help:"Do not install fluent-launch (no log_router in this task)."`
 	NoCapture       bool          `name:"no-capture" env:"SIDEWATCH_NO_CAPTURE" help:"Do not capture packets (then run needs no CAP_NET_RAW)."`
 	User            string        `name:"user" env:"SIDEWATCH_USER" placeholder:"UID[:GID]" help:"Once every socket is open, switch to this numeric user and group and clear all capabilities."`
+	EVEIPv6Compress bool          `name:"eve-ipv6-compress" env:"SIDEWATCH_EVE_IPV6_COMPRESS" help:"Write IPv6 addresses compressed (fd99::1) instead of expanded as Suricata writes them (fd99:0000:...:0001)."`
 
 	File     sink.FileConfig `embed:"" group:"File sink"`
 	Metadata metadata.Config `embed:"" group:"Task metadata"`

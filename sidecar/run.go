@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sidewatch/sidewatch/sidecar/capture"
+	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/health"
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
@@ -33,7 +34,7 @@ import (
 func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, version string) error {
 	started := time.Now()
 	reg := metrics.New()
-	reg.GaugeFunc("build", "info", "Always 1; the version label names the build.", func() float64 { return 1 }, "version", version)
+	reg.Info("build", "info", "Always 1; the version label names the build.", "version", version)
 	ps, hs, err := open(ctx, cfg, stdout, log, reg)
 	if err != nil {
 		return err
@@ -86,6 +87,7 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 		QueueSize:     cfg.QueueSize,
 		StatsInterval: cfg.StatsInterval,
 		Logger:        log.With("component", "pipeline"),
+		EVE:           event.Options{CompressIPv6: cfg.EVEIPv6Compress},
 	}, reg, meta, sinks...)
 	ps.add("pipeline", stagePipeline, pipe)
 

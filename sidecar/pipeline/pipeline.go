@@ -55,6 +55,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time (tests replace it).
 	Now func() time.Time
+	// EVE selects encoding options (IPv6 written compressed or expanded).
+	EVE event.Options
 }
 
 // Pipeline is the bounded queue and its single consumer.
@@ -107,7 +109,7 @@ func New(cfg Config, reg *metrics.Registry, enrich Enricher, sinks ...Sink) *Pip
 		published:  map[event.Type]*metrics.Counter{},
 		sinkErrors: map[string]*metrics.Counter{},
 	}
-	for _, t := range []event.Type{event.TypeFlow, event.TypeDNS, event.TypeTLS, event.TypeHTTP, event.TypeAlert, event.TypeLog} {
+	for _, t := range []event.Type{event.TypeFlow, event.TypeFlowUpdate, event.TypeDNS, event.TypeTLS, event.TypeHTTP, event.TypeAlert, event.TypeLog} {
 		p.published[t] = reg.Counter("pipeline", "events_total", "Events accepted into the queue, by event type.", "type", string(t))
 	}
 	p.droppedFull = reg.Counter("pipeline", "dropped_total", "Events dropped before reaching the sinks, by reason.", "reason", "queue_full")
@@ -246,7 +248,7 @@ func (p *Pipeline) add(ctx context.Context, ev *event.Event) {
 	if p.enrich != nil {
 		p.enrich.Enrich(&ev.ECS)
 	}
-	p.buf = ev.AppendJSON(p.buf)
+	p.buf = ev.Append(p.buf, p.cfg.EVE)
 	p.buf = append(p.buf, '\n')
 	p.n++
 	if len(p.buf) >= p.cfg.BatchBytes {
@@ -284,7 +286,7 @@ func (p *Pipeline) StatsEvent() event.Event {
 	ev := event.Event{
 		Timestamp: event.At(now),
 		EventType: event.TypeStats,
-		Stats:     &event.Stats{Uptime: int64(now.Sub(p.start) / time.Second), Groups: p.reg.Stats()},
+		Stats:     &event.Stats{Uptime: int64(now.Sub(p.start) / time.Second), Groups: p.reg.EVEStats()},
 	}
 	if p.enrich != nil {
 		p.enrich.Enrich(&ev.ECS)
@@ -294,7 +296,7 @@ func (p *Pipeline) StatsEvent() event.Event {
 
 func (p *Pipeline) writeStats(ctx context.Context) {
 	ev := p.StatsEvent()
-	line := append(ev.AppendJSON(nil), '\n')
+	line := append(ev.Append(nil, p.cfg.EVE), '\n')
 	for _, s := range p.sinks {
 		if err := s.Write(ctx, line); err != nil {
 			p.sinkErrors[s.Name()].Inc()
