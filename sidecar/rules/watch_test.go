@@ -14,12 +14,17 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
 
+// writeRules replaces path atomically with text, modified at mtime.
 func writeRules(t *testing.T, path, text string, mtime time.Time) {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+	tmp := filepath.Join(filepath.Dir(filepath.Dir(path)), "tmp.rules")
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chtimes(path, mtime, mtime); err != nil {
+	if err := os.Chtimes(tmp, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
 }
