@@ -11,6 +11,7 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
 	"github.com/sidewatch/sidewatch/sidecar/privdrop"
+	"github.com/sidewatch/sidewatch/sidecar/rules"
 	"github.com/sidewatch/sidewatch/sidecar/sink"
 	"github.com/sidewatch/sidewatch/sidecar/syslog"
 )
@@ -36,6 +37,7 @@ type Config struct {
 	Syslog   syslog.Config   `embed:"" group:"Syslog receiver"`
 	Capture  capture.Config  `embed:"" group:"Packet capture"`
 	Flow     flow.Config     `embed:"" group:"Flows"`
+	Rules    rules.Config    `embed:"" group:"Rules"`
 }
 
 // Validate checks the values kong cannot, naming the flag and variable.
@@ -79,6 +81,9 @@ func (c *Config) Validate() error {
 		if err := c.Flow.Validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.Rules.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.User != "" {
 		if _, err := privdrop.ParseUser(c.User); err != nil {

@@ -103,12 +103,21 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 		tcp, udp := rcv.Addrs()
 		log.Info("syslog receiver up", "tcp", addrString(tcp), "udp", addrString(udp))
 	}
+	var netOut flow.Emitter = pipe
+	if len(cfg.Rules.Files) > 0 {
+		tap, watcher, err := openRules(cfg.Rules, pipe, reg, log)
+		if err != nil {
+			return ps, nil, err
+		}
+		netOut = tap
+		ps.add("rules", stageService, watcher)
+	}
 	if !cfg.NoCapture {
 		capt, err := capture.Open(captureConfig(cfg), reg)
 		if err != nil {
 			return ps, nil, fmt.Errorf("packet capture: %w", err)
 		}
-		ps.add("capture", stageInput, capturePart{capt, flow.NewTable(cfg.Flow, pipe, reg)})
+		ps.add("capture", stageInput, capturePart{capt, flow.NewTable(cfg.Flow, netOut, reg)})
 	}
 
 	// The privileged sockets are open: drop privileges before any input is

@@ -10,15 +10,17 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
+	"github.com/sidewatch/sidewatch/sidecar/rules"
 )
 
 // ReplayCmd is `sidewatch replay FILE...`: it runs pcap and pcapng files
 // through the sidecar's decode → flow → event path, with packet time as the
 // clock, and prints the events as JSON lines on stdout.
 type ReplayCmd struct {
-	Files        []string    `arg:"" type:"existingfile" name:"file" help:"pcap or pcapng files, read in turn as one capture."`
-	IPv6Compress bool        `name:"eve-ipv6-compress" help:"Write IPv6 addresses compressed (fd99::1) instead of expanded as Suricata writes them."`
-	Flow         flow.Config `embed:"" group:"Flows"`
+	Files        []string     `arg:"" type:"existingfile" name:"file" help:"pcap or pcapng files, read in turn as one capture."`
+	IPv6Compress bool         `name:"eve-ipv6-compress" help:"Write IPv6 addresses compressed (fd99::1) instead of expanded as Suricata writes them."`
+	Flow         flow.Config  `embed:"" group:"Flows"`
+	Rules        rules.Config `embed:"" group:"Rules"`
 }
 
 // Run replays the files. A file that fails part-way (a capture cut short)
@@ -27,9 +29,30 @@ func (c *ReplayCmd) Run(e *env) error {
 	if err := c.Flow.Validate(); err != nil {
 		return err
 	}
+	if err := c.Rules.Validate(); err != nil {
+		return err
+	}
 	out := &lineWriter{w: bufio.NewWriterSize(e.stdout, 64<<10), opt: event.Options{CompressIPv6: c.IPv6Compress}}
 	reg := metrics.New()
-	table := flow.NewTable(c.Flow, out, reg)
+	var emit flow.Emitter = out
+	if len(c.Rules.Files) > 0 {
+		// A capture is not this machine's traffic: HOME_NET is Suricata's
+		// default unless --rules-var sets it.
+		opt, err := c.Rules.Options("")
+		if err != nil {
+			return err
+		}
+		set, err := rules.Load(c.Rules.Files, opt)
+		if err != nil {
+			return err
+		}
+		rep := &set.Report
+		e.log.Info("rules loaded", "files", len(rep.Files), "parsed", rep.Parsed, "loaded", rep.Loaded, "unsupported", len(rep.Unsupported), "errors", len(rep.Errors))
+		engine := rules.NewEngine(rules.EngineConfig{MaxThresholds: c.Rules.MaxThresholds, MaxFlows: c.Rules.MaxFlows}, reg)
+		engine.Swap(set)
+		emit = rules.NewTap(engine, out, c.Rules.MaxFlows)
+	}
+	table := flow.NewTable(c.Flow, emit, reg)
 	var errs []error
 	var last time.Time
 	packets := 0
@@ -53,7 +76,7 @@ func (c *ReplayCmd) Run(e *env) error {
 	if out.err != nil {
 		errs = append(errs, fmt.Errorf("write events: %w", out.err))
 	}
-	e.log.Info("replay done", "files", len(c.Files), "packets", packets, "flow", reg.Stats()["flow"])
+	e.log.Info("replay done", "files", len(c.Files), "packets", packets, "flow", reg.Stats()["flow"], "rules", reg.Stats()["rules"])
 	return errors.Join(errs...)
 }
 

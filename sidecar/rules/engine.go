@@ -153,6 +153,8 @@ func (r *Rule) alert(ev *event.Event, d dir, app string) event.Event {
 		DestPort:    sport,
 		Proto:       ev.Proto,
 		IPVersion:   ev.IPVersion,
+		ICMPType:    ev.ICMPType,
+		ICMPCode:    ev.ICMPCode,
 		CommunityID: ev.CommunityID,
 		AppProto:    ev.AppProto,
 		DNS:         ev.DNS,

@@ -136,6 +136,9 @@ func (r *Rule) match(s *scratch, ev *event.Event, app string) (dir, bool) {
 		dirs[0], n = d, 1
 	}
 	for _, d := range dirs[:n] {
+		if f := ev.Flow; f != nil && (d == dirToClient && f.PktsToClient == 0 || d == dirToServer && f.PktsToServer == 0) {
+			continue // no packet went that way
+		}
 		sa, da, sp, dp := client, server, cport, sport
 		if d == dirToClient {
 			sa, da, sp, dp = server, client, sport, cport
