@@ -14,7 +14,7 @@ import (
 // a loaded rule may not, so that an alert's sid always names one signature.
 const (
 	BuiltinSIDMin = 9000000
-	BuiltinSIDMax = 9099999
+	BuiltinSIDMax = 9000999
 )
 
 // Options is what loading needs besides the rule text.
