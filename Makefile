@@ -57,6 +57,12 @@ clean: ## remove build output
 bench-capture: ## (root) live capture benchmark: sidewatch vs tcpdump, zero-drop rate and CPU (sidecar/capture/bench)
 	sidecar/capture/bench/bench-capture.sh
 
+.PHONY: bench-rules
+bench-rules: ## rules: cost per DNS/TLS/HTTP event with 10 vs 10,000 rules (ratio, goal ≤ 2), allocations, load time and heap of 10,000 rules
+	@uptime
+	go test ./sidecar/rules -run '^$$' -bench 'MatchRatio|Match/' -benchtime 20000x -count $${COUNT:-3} -benchmem
+	go test ./sidecar/rules -run '^$$' -bench 'Load' -benchtime 10x -count $${COUNT:-3}
+
 .PHONY: bench-syslog
 bench-syslog: ## syslog end to end: sidewatch run vs rsyslog imptcp, msg/s and RSS (N, CONNS, RATE)
 	sidecar/syslog/bench/bench.sh
