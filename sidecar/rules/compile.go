@@ -320,6 +320,16 @@ func (c *compiler) options(r *Rule, opts []rawOption) error {
 				return err
 			}
 			st.cur.items = append(st.cur.items, item{kind: itemDataset, set: ds, neg: neg})
+		case "flowbits":
+			// Setting a bit changes nothing this rule matches; it only feeds
+			// rules that test it, and those (isset, isnotset) are outside
+			// the subset. So set/unset/toggle are accepted and ignored.
+			cmd, _, _ := strings.Cut(o.value, ",")
+			switch strings.TrimSpace(cmd) {
+			case "set", "unset", "toggle":
+			default:
+				return unsupported("flowbits", "flowbits:%s", strings.TrimSpace(cmd))
+			}
 		case "iprep":
 			if err := need(); err != nil {
 				return err

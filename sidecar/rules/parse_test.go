@@ -59,11 +59,13 @@ func TestParseTable(t *testing.T) {
 		{"urilen", `alert http any any -> any any (msg:"urilen"; urilen:>200; sid:3000034;)`, ""},
 		{"gid_rev", `alert dns any any -> any any (msg:"gid"; dns.query; content:"g.example"; gid:2; sid:3000035; rev:7;)`, ""},
 		{"startswith", `alert http any any -> any any (msg:"sw"; http.user_agent; content:"python-requests/"; startswith; sid:3000036;)`, ""},
+		{"flowbits_set_ignored", `alert tcp [198.51.100.1,198.51.100.2] any -> $HOME_NET any (msg:"ET TOR style"; threshold: type limit, track by_src, seconds 60, count 1; classtype:misc-attack; flowbits:set,ET.TorIP; sid:3000038; rev:5500;)`, ""},
 		{"ip_src_content", `alert ip any any -> any any (msg:"ip.src"; ip.src; content:"10.0.1."; startswith; sid:3000037;)`, ""},
 
 		// Unsupported: skipped with the first keyword outside the subset.
 		{"raw_content", `alert tcp any any -> any any (msg:"raw"; flow:established,to_server; content:"|00 01|"; depth:2; sid:3100001;)`, "unsupported:content"},
-		{"flowbits", `alert http any any -> any any (msg:"fb"; flowbits:set,x; http.uri; content:"/a"; sid:3100002;)`, "unsupported:flowbits"},
+		{"flowbits_isset", `alert http any any -> any any (msg:"fb"; flowbits:isset,x; http.uri; content:"/a"; sid:3100002;)`, "unsupported:flowbits"},
+		{"flowbits_noalert", `alert http any any -> any any (msg:"fb"; http.uri; content:"/a"; flowbits:set,x; flowbits:noalert; sid:3100020;)`, "unsupported:flowbits"},
 		{"byte_test", `alert tcp any any -> any any (msg:"bt"; byte_test:1,>,2,0; sid:3100003;)`, "unsupported:byte_test"},
 		{"lua", `alert tcp any any -> any any (msg:"lua"; lua:script.lua; sid:3100004;)`, "unsupported:lua"},
 		{"file_data", `alert http any any -> any any (msg:"fd"; file_data; content:"MZ"; sid:3100005;)`, "unsupported:file_data"},
