@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sidewatch/sidewatch/internal/eveschema"
+	"github.com/sidewatch/sidewatch/sidecar/event"
+)
+
+// liveRules are rules in ET Open's style for the traffic of TestRulesLive.
+const liveRules = `alert dns $HOME_NET any -> any any (msg:"LOCAL MALWARE Observed DNS Query to Known Bad Domain (evil.example.test)"; dns.query; dotprefix; content:".evil.example.test"; nocase; endswith; classtype:trojan-activity; sid:1000101; rev:1; metadata:created_at 2026_12_02;)
+alert http $HOME_NET any -> $EXTERNAL_NET any (msg:"LOCAL SCAN sqlmap User-Agent"; flow:established,to_server; http.user_agent; content:"sqlmap/"; startswith; classtype:web-application-attack; sid:1000102; rev:1;)
+alert tls $HOME_NET any -> $EXTERNAL_NET any (msg:"LOCAL MALWARE TLS SNI of Known Bad Host (c2.evil.example.test)"; flow:established,to_server; tls.sni; content:"c2.evil.example.test"; startswith; endswith; fast_pattern; classtype:domain-c2; sid:1000103; rev:1;)
+alert http $HOME_NET any -> $EXTERNAL_NET any (msg:"LOCAL never: a user agent nobody sends"; http.user_agent; content:"NoSuchAgent"; sid:1000109;)
+`
+
+// ja3Rule is added once the JA3 of the test's openssl s_client is known,
+// and loaded by SIGHUP.
+const ja3Rule = `alert tls $HOME_NET any -> any any (msg:"LOCAL JA3 Hash of the Test Tool (openssl s_client)"; ja3.hash; content:"%s"; classtype:unknown; sid:1000104; rev:1;)
+`
+
+type liveAlert struct {
+	SID      int
+	Src, Dst string
+	Proto    string
+}
+
+// TestRulesLive fires rules at traffic made by real tools in network
+// namespaces (dig against dnsmasq, curl with a scanner's user agent,
+// openssl s_client with an SNI), captured live by `sidewatch run --rules`
+// and again by `sidewatch replay --rules` from a tcpdump capture of the
+// same traffic; a JA3 rule written from tshark's JA3 of the first TLS
+// connection is loaded by SIGHUP and fires on the second.
+func TestRulesLive(t *testing.T) {
+	requireRootTools(t, "ip", "dnsmasq", "dig", "curl", "python3", "openssl", "tcpdump", "tshark")
+	bin := buildSidewatch(t)
+	if help, _ := exec.Command(bin, "run", "--help").Output(); !bytes.Contains(help, []byte("--app-")) {
+		t.Skip("needs the app layer (issue 12: dns, tls and http events) in sidewatch run")
+	}
+	dir := t.TempDir()
+	ns, peer := netns(t, "rl"), netns(t, "rp")
+	sh(t, "ip", "-n", ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1", "netns", peer)
+	sh(t, "ip", "-n", ns, "addr", "add", "10.96.0.1/24", "dev", "eth1")
+	sh(t, "ip", "-n", peer, "addr", "add", "10.96.0.2/24", "dev", "eth1")
+	sh(t, "ip", "-n", ns, "link", "set", "eth1", "up")
+	sh(t, "ip", "-n", peer, "link", "set", "eth1", "up")
+
+	// The servers, on the peer.
+	background(t, peer, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--user=root",
+		"--pid-file="+filepath.Join(dir, "dnsmasq.pid"), "--listen-address=10.96.0.2", "--bind-interfaces",
+		"--address=/evil.example.test/10.96.0.2", "--address=/good.example.test/10.96.0.2")
+	background(t, peer, "python3", "-m", "http.server", "--bind", "10.96.0.2", "8080", "--directory", dir)
+	key, cert := filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem")
+	sh(t, "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=c2.evil.example.test")
+	background(t, peer, "openssl", "s_server", "-quiet", "-accept", "10.96.0.2:8443", "-key", key, "-cert", cert, "-tls1_2")
+	waitListening(t, peer, "-uln", "10.96.0.2:53")
+	waitListening(t, peer, "-tln", "10.96.0.2:8080")
+	waitListening(t, peer, "-tln", "10.96.0.2:8443")
+
+	// A capture of the same traffic, for replay and for tshark's JA3.
+	pcap := filepath.Join(dir, "traffic.pcap")
+	tcpdump := exec.Command("ip", "netns", "exec", ns, "tcpdump", "-i", "eth1", "-U", "-s", "0", "-w", pcap)
+	if err := tcpdump.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer tcpdump.Process.Kill()
+
+	rulesFile := filepath.Join(dir, "local.rules")
+	if err := os.WriteFile(rulesFile, []byte(liveRules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns, bin, "run", "--no-launcher", "--stats-interval", "0",
+		"--health-addr", "127.0.0.1:9901", "--syslog-tcp-addr", "", "--syslog-udp-addr", "",
+		"--rules", rulesFile, "--rules-reload", "0")
+	cmd.Env = append(os.Environ(), "SIDEWATCH_LOG_FORMAT=json")
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitHealthy(t, ns, bin, &stderr)
+	if !strings.Contains(stderr.String(), `"loaded":4`) {
+		t.Fatalf("rules not loaded: %s", stderr.String())
+	}
+
+	in := func(args ...string) string {
+		t.Helper()
+		return sh(t, "ip", append([]string{"netns", "exec", ns}, args...)...)
+	}
+	in("dig", "@10.96.0.2", "+tries=1", "+time=2", "www.evil.example.test", "A")
+	in("dig", "@10.96.0.2", "+tries=1", "+time=2", "www.good.example.test", "A")
+	in("curl", "-sS", "-o", "/dev/null", "-A", "sqlmap/1.7.2#stable (https://sqlmap.org)", "http://10.96.0.2:8080/")
+	in("curl", "-sS", "-o", "/dev/null", "-A", "Mozilla/5.0", "http://10.96.0.2:8080/")
+	sClient := func() {
+		t.Helper()
+		in("sh", "-c", "echo | timeout 10 openssl s_client -connect 10.96.0.2:8443 -servername c2.evil.example.test -tls1_2 >/dev/null 2>&1 || true")
+	}
+	sClient()
+
+	// The first ClientHello's JA3, as tshark computes it, becomes a rule.
+	var ja3 string
+	for deadline := time.Now().Add(10 * time.Second); ja3 == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		out, _ := exec.Command("tshark", "-r", pcap, "-o", "tls.desegment_ssl_records:TRUE", "-Y", "tls.handshake.type == 1", "-T", "fields", "-e", "tls.handshake.ja3").Output()
+		ja3 = strings.TrimSpace(strings.Split(string(out), "\n")[0])
+	}
+	if len(ja3) != 32 {
+		t.Fatalf("tshark found no JA3 in the capture: %q", ja3)
+	}
+	if err := os.WriteFile(rulesFile, []byte(liveRules+fmt.Sprintf(ja3Rule, ja3)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), `"loaded":5`); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not reload the rules: %s", stderr.String())
+		}
+	}
+	sClient()
+
+	time.Sleep(300 * time.Millisecond) // the last packets into the ring and the capture file
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sidewatch run: %v\n%s", err, stderr.String())
+	}
+	tcpdump.Process.Signal(syscall.SIGTERM)
+	tcpdump.Wait()
+
+	live := stdout.Bytes()
+	eveschema.New(t).ValidateLines(t, live)
+	gotLive, alertedLive := liveAlerts(t, live)
+	wantLive := []liveAlert{
+		{1000101, "10.96.0.1", "10.96.0.2:53", "UDP"},
+		{1000102, "10.96.0.1", "10.96.0.2:8080", "TCP"},
+		{1000103, "10.96.0.1", "10.96.0.2:8443", "TCP"},
+		{1000103, "10.96.0.1", "10.96.0.2:8443", "TCP"},
+		{1000104, "10.96.0.1", "10.96.0.2:8443", "TCP"}, // only the connection after SIGHUP
+	}
+	if !slices.Equal(gotLive, wantLive) {
+		t.Errorf("live alerts:\n got %v\nwant %v\nstdout:\n%s", gotLive, wantLive, live)
+	}
+	if alertedLive < 3 {
+		t.Errorf("%d flow events say alerted, want the dns, http and tls flows at least", alertedLive)
+	}
+
+	// Replay of the capture with the final rules: the same alerts, and the
+	// JA3 rule on both TLS connections.
+	var rep, repErr bytes.Buffer
+	replay := exec.Command(bin, "replay", "--rules", rulesFile, "--rules-var", "HOME_NET=[10.96.0.1]", pcap)
+	replay.Stdout, replay.Stderr = &rep, &repErr
+	if err := replay.Run(); err != nil {
+		t.Fatalf("replay: %v\n%s", err, repErr.String())
+	}
+	eveschema.New(t).ValidateLines(t, rep.Bytes())
+	gotReplay, _ := liveAlerts(t, rep.Bytes())
+	wantReplay := append(slices.Clone(wantLive), liveAlert{1000104, "10.96.0.1", "10.96.0.2:8443", "TCP"})
+	slices.SortFunc(wantReplay, compareAlerts)
+	if !slices.Equal(gotReplay, wantReplay) {
+		t.Errorf("replay alerts:\n got %v\nwant %v", gotReplay, wantReplay)
+	}
+}
+
+// liveAlerts returns the alerts of JSON lines, sorted, and the number of
+// flow events marked alerted.
+func liveAlerts(t *testing.T, out []byte) ([]liveAlert, int) {
+	t.Helper()
+	var got []liveAlert
+	alerted := 0
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var ev event.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("%s: %v", sc.Bytes(), err)
+		}
+		switch {
+		case ev.EventType == event.TypeAlert:
+			got = append(got, liveAlert{ev.Alert.SignatureID, ev.SrcIP.String(), fmt.Sprintf("%s:%d", ev.DestIP, ev.DestPort), ev.Proto})
+		case ev.Flow != nil && ev.Flow.Alerted:
+			alerted++
+		}
+	}
+	slices.SortFunc(got, compareAlerts)
+	return got, alerted
+}
+
+func compareAlerts(a, b liveAlert) int {
+	if a.SID != b.SID {
+		return a.SID - b.SID
+	}
+	return strings.Compare(a.Dst, b.Dst)
+}
+
+// waitHealthy waits for the sidecar in namespace ns to report healthy.
+func waitHealthy(t *testing.T, ns, bin string, stderr fmt.Stringer) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if exec.Command("ip", "netns", "exec", ns, bin, "health").Run() == nil {
+			return
+		}
+	}
+	t.Fatalf("sidewatch never healthy; stderr:\n%s", stderr.String())
+}
+
+// syncBuffer is a bytes.Buffer that a process writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes())
+}
