@@ -44,9 +44,6 @@ func (s *addrSet) contains(a netip.Addr) bool {
 	return i < len(s.ranges) && !a.Less(s.ranges[i].lo) && !s.ranges[i].hi.Less(a)
 }
 
-// prefixes lists the set as CIDR prefixes when it is small enough to index.
-func (s *addrSet) size() int { return len(s.ranges) }
-
 func normalize(rs []ipRange) []ipRange {
 	slices.SortFunc(rs, func(a, b ipRange) int { return a.lo.Compare(b.lo) })
 	out := rs[:0]

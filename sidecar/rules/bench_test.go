@@ -113,7 +113,7 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	set = nil
+	runtime.KeepAlive(set)
 	// The heap one set holds: live heap after loading it, minus before.
 	var m0, m1 runtime.MemStats
 	runtime.GC()

@@ -76,7 +76,6 @@ type item struct {
 
 	// pcre
 	re       *regexp.Regexp
-	latin1   bool // the pattern was written for bytes: run it on the byte-to-rune expansion
 	reSource string
 
 	// isdataat
