@@ -18,7 +18,19 @@ type acMatcher struct {
 	// nearest state on the fail chain with a pattern (-1 none).
 	out  []int32
 	dict []int32
+	// The shallowest states (where a clean input spends most of its time)
+	// also have a full transition row, failure links folded in: rowOf[s]
+	// indexes dense, or is -1.
+	// Rows are indexed by byte class: the bytes no pattern uses share one.
+	rowOf   []int32
+	dense   []int32 // row r is dense[r*classes : (r+1)*classes]
+	class   [256]uint8
+	classes int
 }
+
+// maxDenseRows bounds the full rows of one automaton (at most 1 KiB each,
+// usually a quarter of that: patterns use few distinct bytes).
+const maxDenseRows = 4096
 
 // buildAC builds the automaton for patterns (already lower-cased);
 // pattern i is reported as i. Duplicate patterns must be merged by the caller.
@@ -99,6 +111,48 @@ func buildAC(patterns [][]byte) *acMatcher {
 			queue = append(queue, t)
 		}
 	}
+	// Full rows, breadth first: a state's failure target is shallower, so
+	// its row exists by the time the state's is filled.
+	m.rowOf = make([]int32, len(nodes))
+	for i := range m.rowOf {
+		m.rowOf[i] = -1
+	}
+	used := [256]bool{}
+	for _, b := range m.edgeBytes {
+		used[b] = true
+	}
+	m.classes = 1 // class 0: bytes in no pattern
+	rep := []byte{0}
+	for c := range 256 {
+		if used[c] {
+			m.class[c] = uint8(m.classes)
+			rep = append(rep, byte(c))
+			m.classes++
+		}
+	}
+	if !used[0] {
+		// class 0's representative must be a byte no pattern uses.
+		for c := range 256 {
+			if !used[c] {
+				rep[0] = byte(c)
+				break
+			}
+		}
+	}
+	order := append([]int32{0}, queue...)
+	for _, st := range order[:min(len(order), maxDenseRows)] {
+		base := len(m.dense)
+		for k := range m.classes {
+			var next int32
+			if n := m.step(st, rep[k]); n >= 0 {
+				next = n
+			} else if st != 0 {
+				next = m.dense[int(m.rowOf[m.fail[st]])*m.classes+k]
+			}
+			m.dense = append(m.dense, next)
+		}
+		m.rowOf[st] = int32(base / m.classes)
+	}
 	return m
 }
 
@@ -137,6 +191,10 @@ func (m *acMatcher) scan(in []byte, dst []int32) []int32 {
 	for _, c := range in {
 		c = lowerTable[c]
 		for {
+			if r := m.rowOf[s]; r >= 0 {
+				s = m.dense[int(r)*m.classes+int(m.class[c])]
+				break
+			}
 			if n := m.step(s, c); n >= 0 {
 				s = n
 				break

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"math"
+	"math/bits"
 	"net/netip"
 	"slices"
 )
@@ -67,13 +68,17 @@ func (l *literals) add(pat []byte, rid int32) {
 	l.patRules[pid] = append(l.patRules[pid], rid)
 }
 
-// prefixIndex finds the rules whose anchor side contains an address, with
-// one map lookup per distinct prefix length in use. Keys are integers:
-// hashing a netip.Prefix costs several times more.
+// prefixIndex finds the rules whose anchor side contains an address.
+// Keys are integers (hashing a netip.Prefix costs several times more). An
+// IPv4 address is looked up under each prefix length shorter than /16 in
+// use, and under the lengths /16-/32 that have an entry in its /16 block
+// (a 256 KiB table of bit masks): an address with no listed network near
+// it costs a few lookups however many lists are loaded.
 type prefixIndex struct {
 	v4     map[uint64][]int32 // bits<<32 | masked address
 	v6     map[v6key][]int32
-	bits4  []int
+	low4   []int                  // prefix lengths < 16 in use
+	near4  *[1 << 16]uint32       // per /16 block: bit L-16 set if a /L (L ≥ 16) entry lies in it
 	bits6  []int
 	length int
 }
@@ -85,22 +90,35 @@ type v6key struct {
 
 func (p *prefixIndex) add(pfx netip.Prefix, rid int32) {
 	a := pfx.Masked().Addr()
+	bits := pfx.Bits()
 	if a.Is4() {
-		b := a.As4()
-		k := uint64(pfx.Bits())<<32 | uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
-		if _, ok := p.v4[k]; !ok && !slices.Contains(p.bits4, pfx.Bits()) {
-			p.bits4 = append(p.bits4, pfx.Bits())
+		v := v4Uint(a)
+		k := uint64(bits)<<32 | uint64(v)
+		if bits < 16 {
+			if !slices.Contains(p.low4, bits) {
+				p.low4 = append(p.low4, bits)
+			}
+		} else {
+			if p.near4 == nil {
+				p.near4 = new([1 << 16]uint32)
+			}
+			p.near4[v>>16] |= 1 << (bits - 16)
 		}
 		p.v4[k] = append(p.v4[k], rid)
 	} else {
 		hi, lo := halves(a)
-		k := v6key{hi, lo, pfx.Bits()}
-		if !slices.Contains(p.bits6, pfx.Bits()) {
-			p.bits6 = append(p.bits6, pfx.Bits())
+		k := v6key{hi, lo, bits}
+		if !slices.Contains(p.bits6, bits) {
+			p.bits6 = append(p.bits6, bits)
 		}
 		p.v6[k] = append(p.v6[k], rid)
 	}
 	p.length++
+}
+
+func v4Uint(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
 func halves(a netip.Addr) (uint64, uint64) {
@@ -119,14 +137,21 @@ func (p *prefixIndex) lookup(a netip.Addr, dst []int32) []int32 {
 	}
 	a = a.Unmap()
 	if a.Is4() {
-		b := a.As4()
-		v := uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
-		for _, bits := range p.bits4 {
-			mask := uint64(0xffffffff) << (32 - bits) & 0xffffffff
-			if bits == 0 {
-				mask = 0
+		v := v4Uint(a)
+		for _, n := range p.low4 {
+			var mask uint32
+			if n > 0 {
+				mask = ^uint32(0) << (32 - n)
 			}
-			dst = append(dst, p.v4[uint64(bits)<<32|v&mask]...)
+			dst = append(dst, p.v4[uint64(n)<<32|uint64(v&mask)]...)
+		}
+		if p.near4 == nil {
+			return dst
+		}
+		for m := p.near4[v>>16]; m != 0; m &= m - 1 {
+			n := 16 + bits.TrailingZeros32(m)
+			mask := ^uint32(0) << (32 - n)
+			dst = append(dst, p.v4[uint64(n)<<32|uint64(v&mask)]...)
 		}
 		return dst
 	}
