@@ -77,8 +77,8 @@ func (l *literals) add(pat []byte, rid int32) {
 type prefixIndex struct {
 	v4     map[uint64][]int32 // bits<<32 | masked address
 	v6     map[v6key][]int32
-	low4   []int                  // prefix lengths < 16 in use
-	near4  *[1 << 16]uint32       // per /16 block: bit L-16 set if a /L (L ≥ 16) entry lies in it
+	low4   []int            // prefix lengths < 16 in use
+	near4  *[1 << 16]uint32 // per /16 block: bit L-16 set if a /L (L ≥ 16) entry lies in it
 	bits6  []int
 	length int
 }
