@@ -23,6 +23,11 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/pipeline"
 	"github.com/sidewatch/sidewatch/sidecar/privdrop"
 	"github.com/sidewatch/sidewatch/sidecar/sink"
+	"github.com/sidewatch/sidewatch/sidecar/sink/awscfg"
+	"github.com/sidewatch/sidewatch/sidecar/sink/cloudwatch"
+	"github.com/sidewatch/sidewatch/sidecar/sink/delivery"
+	"github.com/sidewatch/sidewatch/sidecar/sink/firehose"
+	"github.com/sidewatch/sidewatch/sidecar/sink/s3"
 	"github.com/sidewatch/sidewatch/sidecar/syslog"
 )
 
@@ -79,7 +84,7 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 		ps.add("metadata", stageService, meta)
 	}
 
-	sinks, err := openSinks(cfg, stdout, reg)
+	sinks, err := openSinks(cfg, stdout, meta, log, reg)
 	if err != nil {
 		return ps, nil, err
 	}
@@ -133,6 +138,11 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 			return ps, nil, err
 		}
 		ps.add("health", stageService, hs)
+		for _, s := range sinks {
+			if h, ok := s.(interface{ Health() error }); ok {
+				hs.AddCheck(h.Health)
+			}
+		}
 	}
 	return ps, hs, nil
 }
@@ -145,18 +155,56 @@ type capturePart struct {
 
 func (c capturePart) Run(ctx context.Context) error { return c.Capture.Run(ctx, c.table) }
 
-func openSinks(cfg Config, stdout io.Writer, reg *metrics.Registry) ([]pipeline.Sink, error) {
-	var sinks []pipeline.Sink
+// openSinks opens the selected sinks in a fixed order: stdout, file, then
+// the AWS sinks (s3, cloudwatch, firehose), each behind its own spool.
+func openSinks(cfg Config, stdout io.Writer, meta *metadata.Watcher, log *slog.Logger, reg *metrics.Registry) (sinks []pipeline.Sink, err error) {
+	defer func() {
+		if err != nil {
+			closeSinks(sinks)
+		}
+	}()
 	if slices.Contains(cfg.Sinks, "stdout") {
 		sinks = append(sinks, sink.NewStdout(stdout))
 	}
 	if slices.Contains(cfg.Sinks, "file") {
 		f, err := sink.OpenFile(cfg.File, reg)
 		if err != nil {
-			closeSinks(sinks)
-			return nil, err
+			return sinks, err
 		}
 		sinks = append(sinks, f)
+	}
+	if !cfg.awsSinks() {
+		return sinks, nil
+	}
+	awsCfg, err := awscfg.Load(cfg.AWS, meta.Task())
+	if err != nil {
+		return sinks, err
+	}
+	task := awscfg.TaskOf(meta.Task())
+	sinkLog := log.With("component", "sink")
+	opens := []struct {
+		name string
+		open func() (*delivery.Sink, error)
+	}{
+		{s3.Name, func() (*delivery.Sink, error) {
+			return s3.Open(cfg.S3, awsCfg, task, cfg.Spool, cfg.Delivery, sinkLog, reg)
+		}},
+		{cloudwatch.Name, func() (*delivery.Sink, error) {
+			return cloudwatch.Open(cfg.CloudWatch, awsCfg, task, cfg.Spool, cfg.Delivery, sinkLog, reg)
+		}},
+		{firehose.Name, func() (*delivery.Sink, error) {
+			return firehose.Open(cfg.Firehose, awsCfg, cfg.Spool, cfg.Delivery, sinkLog, reg)
+		}},
+	}
+	for _, o := range opens {
+		if !slices.Contains(cfg.Sinks, o.name) {
+			continue
+		}
+		s, err := o.open()
+		if err != nil {
+			return sinks, err
+		}
+		sinks = append(sinks, s)
 	}
 	return sinks, nil
 }
