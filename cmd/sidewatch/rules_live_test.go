@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -142,7 +141,7 @@ func TestRulesLive(t *testing.T) {
 	tcpdump.Process.Signal(syscall.SIGTERM)
 	tcpdump.Wait()
 
-	live := stdout.Bytes()
+	live := []byte(stdout.String())
 	eveschema.New(t).ValidateLines(t, live)
 	gotLive, alertedLive := liveAlerts(t, live)
 	wantLive := []liveAlert{
@@ -216,28 +215,4 @@ func waitHealthy(t *testing.T, ns, bin string, stderr fmt.Stringer) {
 		}
 	}
 	t.Fatalf("sidewatch never healthy; stderr:\n%s", stderr.String())
-}
-
-// syncBuffer is a bytes.Buffer that a process writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
 }

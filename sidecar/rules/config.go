@@ -23,8 +23,12 @@ type Config struct {
 
 var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// Validate checks the values kong cannot, naming flag and variable.
+// Validate checks the values kong cannot, naming flag and variable. Without
+// rule files the other rule flags do not matter.
 func (c *Config) Validate() error {
+	if len(c.Files) == 0 {
+		return nil
+	}
 	var errs []error
 	if c.Reload < 0 {
 		errs = append(errs, fmt.Errorf("--rules-reload (SIDEWATCH_RULES_RELOAD) must not be negative, got %s", c.Reload))
@@ -35,12 +39,10 @@ func (c *Config) Validate() error {
 	if c.MaxFlows < 1 || c.MaxFlows > 1<<24 {
 		errs = append(errs, fmt.Errorf("--rules-max-flows (SIDEWATCH_RULES_MAX_FLOWS) must be 1-16777216, got %d", c.MaxFlows))
 	}
-	if len(c.Files) > 0 {
-		// Check the variables parse, so that a typo fails at start, not
-		// as one error per rule.
-		if _, err := c.Options(""); err != nil {
-			errs = append(errs, err)
-		}
+	// The variables must parse, so that a typo fails at start, not as one
+	// error per rule.
+	if _, err := c.Options(""); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
