@@ -41,7 +41,7 @@ alert http any any -> any any (msg:"fb"; flowbits:isset,a; http.uri; content:"/"
 	if code := run(context.Background(), []string{"rules", "check", "-v", "--by-file", good, bad}, &out, &errOut); code != 1 {
 		t.Fatalf("check with a syntax error: exit %d, want 1", code)
 	}
-	for _, want := range []string{"errors: 1\n", bad + ":3: sid 1000004: content: bad hex digit", "sid 1000003 unsupported: keyword flowbits", "bad.rules"} {
+	for _, want := range []string{"errors: 1\n", bad + ":3: sid 1000004: content: bad hex digit", "sid 1000003 unsupported: flowbits:isset", "bad.rules"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
