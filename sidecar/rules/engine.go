@@ -73,6 +73,14 @@ func (e *Engine) Set() *Set { return e.set.Load() }
 // alerts share its app-layer object (as Suricata's alerts carry the
 // transaction's metadata), so ev must not change after it is handed on.
 func (e *Engine) Event(ev *event.Event, emit func(event.Event)) {
+	app := eventApp(ev)
+	e.match(ev, func(r *Rule, d dir) { emit(r.alert(ev, d, app)) })
+}
+
+// match calls alert for each rule that matches ev and may alert now (no
+// pass rule matched, once-per-flow and threshold state allow it), with the
+// direction it matched in.
+func (e *Engine) match(ev *event.Event, alert func(*Rule, dir)) {
 	set := e.set.Load()
 	if set == nil || len(set.Rules) == 0 || ev.EventType == event.TypeAlert || !ev.SrcIP.IsValid() || !ev.DestIP.IsValid() {
 		return
@@ -114,7 +122,7 @@ func (e *Engine) Event(ev *event.Event, emit func(event.Event)) {
 			continue
 		}
 		e.alerts.Inc()
-		emit(r.alert(ev, dir(s.hits[i+1]), app))
+		alert(r, dir(s.hits[i+1]))
 	}
 }
 
