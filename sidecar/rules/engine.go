@@ -14,8 +14,11 @@ import (
 // matching: a call in progress finishes on the set it started with, so a
 // reload never drops or stalls an event. Engine is safe for concurrent use.
 type Engine struct {
-	set   atomic.Pointer[Set]
-	pool  sync.Pool
+	set atomic.Pointer[Set]
+	// free keeps match scratch between calls. Unlike a sync.Pool it is not
+	// emptied by the garbage collector, so steady-state matching allocates
+	// nothing; it holds one per concurrent caller, up to its capacity.
+	free  chan *scratch
 	th    *thresholds
 	flows *flowSeen
 
@@ -37,7 +40,7 @@ func NewEngine(cfg EngineConfig, reg *metrics.Registry) *Engine {
 		th:    newThresholds(max(cfg.MaxThresholds, 1)),
 		flows: newFlowSeen(max(cfg.MaxFlows, 1)),
 	}
-	e.pool.New = func() any { return new(scratch) }
+	e.free = make(chan *scratch, 16)
 	e.events = reg.Counter("rules", "events_total", "Events matched against the rules.")
 	e.alerts = reg.Counter("rules", "alerts_total", "Alerts raised by rules.")
 	e.passed = reg.Counter("rules", "passed_total", "Events on which a pass rule matched, so that no rule alerted.")
@@ -86,8 +89,18 @@ func (e *Engine) match(ev *event.Event, alert func(*Rule, dir)) {
 		return
 	}
 	e.events.Inc()
-	s := e.pool.Get().(*scratch)
-	defer e.pool.Put(s)
+	var s *scratch
+	select {
+	case s = <-e.free:
+	default:
+		s = new(scratch)
+	}
+	defer func() {
+		select {
+		case e.free <- s:
+		default:
+		}
+	}()
 	s.reset(len(set.Rules))
 	app := eventApp(ev)
 	set.ix.candidates(s, ev, app)
