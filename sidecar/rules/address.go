@@ -16,6 +16,18 @@ type ipRange struct{ lo, hi netip.Addr }
 type addrSet struct {
 	any    bool
 	ranges []ipRange
+	v4     []uint32 // the IPv4 ranges as lo, hi pairs: matching compares integers
+}
+
+// withV4 fills the integer form of the IPv4 ranges.
+func (s addrSet) withV4() addrSet {
+	s.v4 = s.v4[:0]
+	for _, r := range s.ranges {
+		if r.lo.Is4() {
+			s.v4 = append(s.v4, v4Uint(r.lo), v4Uint(r.hi))
+		}
+	}
+	return s
 }
 
 var (
@@ -32,6 +44,20 @@ func (s *addrSet) contains(a netip.Addr) bool {
 		return true
 	}
 	a = a.Unmap()
+	if a.Is4() {
+		v := v4Uint(a)
+		// The first range whose hi is at or above v.
+		lo, hi := 0, len(s.v4)/2
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			if s.v4[2*m+1] < v {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		return lo < len(s.v4)/2 && s.v4[2*lo] <= v
+	}
 	i, _ := slices.BinarySearchFunc(s.ranges, a, func(r ipRange, a netip.Addr) int {
 		if r.hi.Less(a) {
 			return -1
@@ -159,7 +185,7 @@ func (v Vars) parseAddrs(s string) (addrSet, error) {
 	if len(rs) == 0 {
 		return addrSet{}, fmt.Errorf("address %q matches no address", s)
 	}
-	return addrSet{ranges: rs}, nil
+	return addrSet{ranges: rs}.withV4(), nil
 }
 
 func (v Vars) addrGroup(s string, depth int) (rs []ipRange, any bool, err error) {

@@ -4,11 +4,16 @@ import "slices"
 
 // acMatcher is an Aho-Corasick automaton over lower-cased patterns, run on
 // lower-cased input: it finds every pattern occurrence in one pass whatever
-// the number of patterns. The root has a dense transition table (most input
-// bytes of a clean buffer stay at or near the root); other states keep
-// sorted edges, which keeps 10,000 domain-length patterns in a few MiB.
+// the number of patterns.
+//
+// States are numbered breadth first, so the shallowest ones, where a clean
+// input spends most of its time, are 0..rows-1: they have a full transition
+// row (failure links folded in) indexed by byte class (the bytes no pattern
+// uses share one class). A row entry has its top bit set when the target
+// state reports a pattern, so the common step is one load. Deeper states
+// keep sorted edges and follow failure links, which keeps tens of thousands
+// of patterns in a few MiB.
 type acMatcher struct {
-	root [256]int32
 	// state i's edges are edgeBytes/edgeNext[edgeStart[i]:edgeStart[i+1]].
 	edgeStart []int32
 	edgeBytes []byte
@@ -18,23 +23,24 @@ type acMatcher struct {
 	// nearest state on the fail chain with a pattern (-1 none).
 	out  []int32
 	dict []int32
-	// The shallowest states (where a clean input spends most of its time)
-	// also have a full transition row, failure links folded in: rowOf[s]
-	// indexes dense, or is -1.
-	// Rows are indexed by byte class: the bytes no pattern uses share one.
-	rowOf   []int32
+
+	rows    int32
 	dense   []int32 // row r is dense[r*classes : (r+1)*classes]
 	class   [256]uint8
 	classes int
 }
 
-// maxDenseRows bounds the full rows of one automaton (at most 1 KiB each,
-// usually a quarter of that: patterns use few distinct bytes).
-const maxDenseRows = 4096
+const reports = int32(-1 << 31) // top bit of a dense entry: the target reports a pattern
 
-// buildAC builds the automaton for patterns (already lower-cased);
-// pattern i is reported as i. Duplicate patterns must be merged by the caller.
-func buildAC(patterns [][]byte) *acMatcher {
+// maxDenseRows bounds the full rows of one automaton (at most 1 KiB each,
+// usually a quarter of that: patterns use few distinct bytes, 40-70 in ET
+// Open's buffers, so at most about 4.5 MiB for the largest automaton).
+const maxDenseRows = 16384
+
+// buildAC builds the automaton for patterns (already lower-cased), with at
+// most maxRows full rows; pattern i is reported as i. Duplicate patterns
+// must be merged by the caller.
+func buildAC(patterns [][]byte, maxRows int) *acMatcher {
 	type node struct {
 		next map[byte]int32
 		out  int32
@@ -53,70 +59,73 @@ func buildAC(patterns [][]byte) *acMatcher {
 		}
 		nodes[s].out = int32(pi)
 	}
+	// Breadth-first numbering: id[old] = new.
+	order := make([]int32, 0, len(nodes))
+	order = append(order, 0)
+	keys := func(n *node) []byte {
+		ks := make([]byte, 0, len(n.next))
+		for c := range n.next {
+			ks = append(ks, c)
+		}
+		slices.Sort(ks)
+		return ks
+	}
+	for i := 0; i < len(order); i++ {
+		n := &nodes[order[i]]
+		for _, c := range keys(n) {
+			order = append(order, n.next[c])
+		}
+	}
+	id := make([]int32, len(nodes))
+	for newID, old := range order {
+		id[old] = int32(newID)
+	}
 	m := &acMatcher{
 		edgeStart: make([]int32, len(nodes)+1),
 		fail:      make([]int32, len(nodes)),
 		out:       make([]int32, len(nodes)),
 		dict:      make([]int32, len(nodes)),
 	}
-	for i := range nodes {
-		m.edgeStart[i] = int32(len(m.edgeBytes))
-		keys := make([]byte, 0, len(nodes[i].next))
-		for c := range nodes[i].next {
-			keys = append(keys, c)
-		}
-		slices.Sort(keys)
-		for _, c := range keys {
+	for newID, old := range order {
+		n := &nodes[old]
+		m.edgeStart[newID] = int32(len(m.edgeBytes))
+		for _, c := range keys(n) {
 			m.edgeBytes = append(m.edgeBytes, c)
-			m.edgeNext = append(m.edgeNext, nodes[i].next[c])
+			m.edgeNext = append(m.edgeNext, id[n.next[c]])
 		}
-		m.out[i] = nodes[i].out
+		m.out[newID] = n.out
+		m.dict[newID] = -1
 	}
 	m.edgeStart[len(nodes)] = int32(len(m.edgeBytes))
-	for c := range 256 {
-		m.root[c] = 0
-	}
-	// Breadth-first: fail links and dictionary links.
-	queue := make([]int32, 0, len(nodes))
-	for c, n := range nodes[0].next {
-		m.root[c] = n
-		m.fail[n] = 0
-		queue = append(queue, n)
-	}
-	m.dict[0] = -1
-	for _, n := range queue {
-		m.dict[n] = -1
-	}
-	for qi := 0; qi < len(queue); qi++ {
-		s := queue[qi]
+	// Failure and dictionary links, in breadth-first (= id) order: a
+	// state's failure target is shallower, so already done.
+	for s := int32(0); s < int32(len(nodes)); s++ {
 		for e := m.edgeStart[s]; e < m.edgeStart[s+1]; e++ {
 			c, t := m.edgeBytes[e], m.edgeNext[e]
-			f := m.fail[s]
-			for {
-				if n := m.step(f, c); n >= 0 {
-					m.fail[t] = n
-					break
+			if s == 0 {
+				m.fail[t] = 0
+			} else {
+				f := m.fail[s]
+				for {
+					if n := m.step(f, c); n >= 0 {
+						m.fail[t] = n
+						break
+					}
+					if f == 0 {
+						m.fail[t] = 0
+						break
+					}
+					f = m.fail[f]
 				}
-				if f == 0 {
-					m.fail[t] = 0
-					break
-				}
-				f = m.fail[f]
 			}
 			if fl := m.fail[t]; m.out[fl] >= 0 {
 				m.dict[t] = fl
 			} else {
 				m.dict[t] = m.dict[fl]
 			}
-			queue = append(queue, t)
 		}
 	}
-	// Full rows, breadth first: a state's failure target is shallower, so
-	// its row exists by the time the state's is filled.
-	m.rowOf = make([]int32, len(nodes))
-	for i := range m.rowOf {
-		m.rowOf[i] = -1
-	}
+	// Byte classes and the full rows of the first states.
 	used := [256]bool{}
 	for _, b := range m.edgeBytes {
 		used[b] = true
@@ -130,37 +139,33 @@ func buildAC(patterns [][]byte) *acMatcher {
 			m.classes++
 		}
 	}
-	if !used[0] {
-		// class 0's representative must be a byte no pattern uses.
-		for c := range 256 {
-			if !used[c] {
-				rep[0] = byte(c)
-				break
-			}
+	for c := range 256 {
+		if !used[c] {
+			rep[0] = byte(c) // class 0's representative: a byte no pattern uses
+			break
 		}
 	}
-	order := append([]int32{0}, queue...)
-	for _, st := range order[:min(len(order), maxDenseRows)] {
-		base := len(m.dense)
+	m.rows = int32(max(min(len(nodes), maxRows), 1))
+	m.dense = make([]int32, 0, int(m.rows)*m.classes)
+	for s := range m.rows {
 		for k := range m.classes {
 			var next int32
-			if n := m.step(st, rep[k]); n >= 0 {
+			if n := m.step(s, rep[k]); n >= 0 {
 				next = n
-			} else if st != 0 {
-				next = m.dense[int(m.rowOf[m.fail[st]])*m.classes+k]
+			} else if s != 0 {
+				next = m.dense[int(m.fail[s])*m.classes+k] &^ reports
+			}
+			if m.out[next] >= 0 || m.dict[next] >= 0 {
+				next |= reports
 			}
 			m.dense = append(m.dense, next)
 		}
-		m.rowOf[st] = int32(base / m.classes)
 	}
 	return m
 }
 
-// step follows the goto edge of s on c, or -1 (the root always has one).
+// step follows the goto edge of s on c, or -1.
 func (m *acMatcher) step(s int32, c byte) int32 {
-	if s == 0 {
-		return m.root[c]
-	}
 	lo, hi := m.edgeStart[s], m.edgeStart[s+1]
 	if hi-lo <= 8 {
 		for e := lo; e < hi; e++ {
@@ -190,16 +195,23 @@ func (m *acMatcher) scan(in []byte, dst []int32) []int32 {
 	s := int32(0)
 	for _, c := range in {
 		c = lowerTable[c]
-		for {
-			if r := m.rowOf[s]; r >= 0 {
-				s = m.dense[int(r)*m.classes+int(m.class[c])]
-				break
+		if s < m.rows {
+			n := m.dense[int(s)*m.classes+int(m.class[c])]
+			s = n &^ reports
+			if n >= 0 {
+				continue
 			}
-			if n := m.step(s, c); n >= 0 {
-				s = n
-				break
+		} else {
+			for {
+				if n := m.step(s, c); n >= 0 {
+					s = n
+					break
+				}
+				if s = m.fail[s]; s < m.rows {
+					s = m.dense[int(s)*m.classes+int(m.class[c])] &^ reports
+					break
+				}
 			}
-			s = m.fail[s]
 		}
 		if m.out[s] >= 0 {
 			dst = append(dst, m.out[s])
@@ -210,25 +222,6 @@ func (m *acMatcher) scan(in []byte, dst []int32) []int32 {
 	}
 	return dst
 }
-
-// lower appends the ASCII-lower-cased b to dst.
-func lower(dst, b []byte) []byte {
-	for _, c := range b {
-		dst = append(dst, lowerTable[c])
-	}
-	return dst
-}
-
-// lowerTable lower-cases ASCII letters, as Suricata's nocase does.
-var lowerTable = func() (t [256]byte) {
-	for i := range t {
-		t[i] = byte(i)
-		if 'A' <= i && i <= 'Z' {
-			t[i] = byte(i + 'a' - 'A')
-		}
-	}
-	return t
-}()
 
 // prefixes appends the patterns that in starts with: a walk down the trie
 // from the root, without failure links.
@@ -258,3 +251,22 @@ func (m *acMatcher) suffixes(in []byte, dst []int32) []int32 {
 	}
 	return dst
 }
+
+// lower appends the ASCII-lower-cased b to dst.
+func lower(dst, b []byte) []byte {
+	for _, c := range b {
+		dst = append(dst, lowerTable[c])
+	}
+	return dst
+}
+
+// lowerTable lower-cases ASCII letters, as Suricata's nocase does.
+var lowerTable = func() (t [256]byte) {
+	for i := range t {
+		t[i] = byte(i)
+		if 'A' <= i && i <= 'Z' {
+			t[i] = byte(i + 'a' - 'A')
+		}
+	}
+	return t
+}()
