@@ -327,3 +327,37 @@ alert dns any any -> any any (msg:"intel list"; dns.query; dataset:isset,domains
 		}
 	}
 }
+
+// recorder is a next stage with a reserved alert path.
+type recorder struct{ offered, alerts []event.Event }
+
+func (r *recorder) Offer(ev event.Event) bool      { r.offered = append(r.offered, ev); return true }
+func (r *recorder) OfferAlert(ev event.Event) bool { r.alerts = append(r.alerts, ev); return true }
+
+func TestTap(t *testing.T) {
+	e := newTestEngine(t, `alert dns any any -> any any (msg:"m"; dns.query; content:"evil.example"; sid:1;)`)
+	rec := &recorder{}
+	tap := NewTap(e, rec, 10)
+	req := dnsEvent("request", "evil.example")
+	fl := flowEvent(taskIP, resolverIP, 53)
+	fl.FlowID = req.FlowID
+	other := flowEvent(taskIP, resolverIP, 53)
+	other.FlowID = 999
+	for _, ev := range []*event.Event{req, fl, other} {
+		if !tap.Offer(*ev) {
+			t.Fatal("Offer refused")
+		}
+	}
+	if len(rec.alerts) != 1 || rec.alerts[0].Alert.SignatureID != 1 {
+		t.Fatalf("alert path got %v, want the one alert", sids(rec.alerts))
+	}
+	if len(rec.offered) != 3 {
+		t.Fatalf("%d events handed on, want all 3", len(rec.offered))
+	}
+	if !rec.offered[1].Flow.Alerted || rec.offered[2].Flow.Alerted {
+		t.Errorf("flow.alerted = %v and %v, want true for the alerted flow only", rec.offered[1].Flow.Alerted, rec.offered[2].Flow.Alerted)
+	}
+	if fl.Flow.Alerted {
+		t.Errorf("the producer's flow object was modified")
+	}
+}

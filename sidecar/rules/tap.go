@@ -19,6 +19,7 @@ type Offerer interface {
 type Tap struct {
 	engine  *Engine
 	next    Offerer
+	alerts  func(event.Event) bool // the reserved alert path when next has one
 	alerted *alertedFlows
 	// dropped counts alerts the next stage refused (a full queue).
 	dropped atomic.Uint64
@@ -27,7 +28,13 @@ type Tap struct {
 // NewTap returns a tap that matches with engine and offers to next;
 // maxFlows bounds the set of alerted flows remembered for flow.alerted.
 func NewTap(engine *Engine, next Offerer, maxFlows int) *Tap {
-	return &Tap{engine: engine, next: next, alerted: &alertedFlows{max: max(maxFlows, 1), m: map[uint64]struct{}{}}}
+	t := &Tap{engine: engine, next: next, alerts: next.Offer, alerted: &alertedFlows{max: max(maxFlows, 1), m: map[uint64]struct{}{}}}
+	// The pipeline's reserved alert path (contract C3), when it has one:
+	// alerts neither wait nor lose room to network events.
+	if ap, ok := next.(interface{ OfferAlert(event.Event) bool }); ok {
+		t.alerts = ap.OfferAlert
+	}
+	return t
 }
 
 // Offer matches ev, offers its alerts, then offers ev.
@@ -35,7 +42,7 @@ func (t *Tap) Offer(ev event.Event) bool {
 	raised := false
 	t.engine.Event(&ev, func(a event.Event) {
 		raised = true
-		if !t.next.Offer(a) {
+		if !t.alerts(a) {
 			t.dropped.Add(1)
 		}
 	})
