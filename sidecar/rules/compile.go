@@ -287,6 +287,19 @@ func (c *compiler) options(r *Rule, opts []rawOption) error {
 				return fmt.Errorf("bsize: %w", err)
 			}
 			st.cur.bsize = n
+		case "itype", "icode":
+			if err := need(); err != nil {
+				return err
+			}
+			n, err := parseNumCmp(o.value)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			if name == "itype" {
+				r.itype = n
+			} else {
+				r.icode = n
+			}
 		case "urilen":
 			if err := need(); err != nil {
 				return err

@@ -46,7 +46,8 @@ func TestDocExamples(t *testing.T) {
 	}
 	want = append(want, "msg", "sid", "rev", "gid", "classtype", "priority", "reference", "metadata", "target",
 		"content", "nocase", "depth", "offset", "distance", "within", "startswith", "endswith", "fast_pattern",
-		"pcre", "dotprefix", "to_lowercase", "bsize", "urilen", "isdataat", "flow", "threshold", "detection_filter")
+		"pcre", "dotprefix", "to_lowercase", "bsize", "urilen", "isdataat", "flow", "threshold", "detection_filter",
+		"itype", "icode", "iprep", "flowbits")
 	for _, kw := range want {
 		if kw == "ip.src" || kw == "ip.dst" || kw == "ssh_proto" {
 			continue // shown in the buffer table with dataset, which needs a file

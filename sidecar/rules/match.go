@@ -146,7 +146,7 @@ func (r *Rule) match(s *scratch, ev *event.Event, app string) (dir, bool) {
 		if !r.header(sa, da, sp, dp) && !(r.bidir && r.header(da, sa, dp, sp)) {
 			continue
 		}
-		if !r.lookupsMatch(sa, da) {
+		if !r.lookupsMatch(sa, da) || !r.icmpMatch(ev, d) {
 			continue
 		}
 		ok := true
@@ -189,6 +189,22 @@ func transportIs(proto, want string) bool {
 
 func (r *Rule) header(sa, da netip.Addr, sp, dp uint16) bool {
 	return sa.IsValid() && da.IsValid() && r.src.contains(sa) && r.dst.contains(da) && r.sport.contains(sp) && r.dport.contains(dp)
+}
+
+// icmpMatch checks itype and icode against the first packet's type and code
+// (to the server) or the reply's (to the client).
+func (r *Rule) icmpMatch(ev *event.Event, d dir) bool {
+	if r.itype == nil && r.icode == nil {
+		return true
+	}
+	typ, code := ev.ICMPType, ev.ICMPCode
+	if d == dirToClient {
+		typ, code = ev.ResponseICMPType, ev.ResponseICMPCode
+	}
+	if r.itype != nil && (typ == nil || !r.itype.ok(int(*typ))) {
+		return false
+	}
+	return r.icode == nil || code != nil && r.icode.ok(int(*code))
 }
 
 func (r *Rule) lookupsMatch(sa, da netip.Addr) bool {

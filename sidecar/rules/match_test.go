@@ -52,6 +52,14 @@ func flowEvent(src, dst string, dport uint16) *event.Event {
 		Flow: &event.Flow{PktsToServer: 3, PktsToClient: 2}}
 }
 
+func icmpEvent(typ, code uint8) *event.Event {
+	ev := flowEvent(taskIP, remoteIP, 0)
+	ev.Proto, ev.SrcPort = "ICMP", 0
+	rt, rc := uint8(0), uint8(0)
+	ev.ICMPType, ev.ICMPCode, ev.ResponseICMPType, ev.ResponseICMPCode = &typ, &code, &rt, &rc
+	return ev
+}
+
 // newTestEngine loads text with HOME_NET = the task's address.
 func newTestEngine(t testing.TB, text string) *Engine {
 	t.Helper()
@@ -151,6 +159,9 @@ func TestMatchTable(t *testing.T) {
 		{"pass_silences", "alert dns any any -> any any (msg:\"m\"; dns.query; content:\"example\"; sid:1;)\npass dns any any -> any any (msg:\"ok\"; dns.query; content:\"ok.example\"; sid:2;)", dnsEvent("request", "ok.example"), nil},
 		{"two_rules_sorted", "alert dns any any -> any any (msg:\"b\"; dns.query; content:\"example\"; sid:20;)\nalert dns any any -> any any (msg:\"a\"; dns.query; content:\"bad\"; sid:10;)", dnsEvent("request", "bad.example"), []int{20, 10}},
 		{"ip_src_content", `alert ip any any -> any any (msg:"m"; ip.src; content:"10.0.1."; startswith; sid:1;)`, flowEvent(taskIP, remoteIP, 443), []int{1}},
+		{"itype_echo", `alert icmp $HOME_NET any -> any any (msg:"m"; itype:8; icode:0; sid:1;)`, icmpEvent(8, 0), []int{1}},
+		{"itype_other", `alert icmp $HOME_NET any -> any any (msg:"m"; itype:13; sid:1;)`, icmpEvent(8, 0), nil},
+		{"itype_reply_to_client", `alert icmp any any -> $HOME_NET any (msg:"m"; itype:0; sid:1;)`, icmpEvent(8, 0), []int{1}},
 		{"to_lowercase", `alert http any any -> any any (msg:"m"; http.user_agent; to_lowercase; content:"sqlmap"; sid:1;)`, httpEvent(&event.HTTP{HTTPUserAgent: "SQLMap/1.7"}), []int{1}},
 	}
 	for _, tt := range tests {
@@ -359,5 +370,43 @@ func TestTap(t *testing.T) {
 	}
 	if fl.Flow.Alerted {
 		t.Errorf("the producer's flow object was modified")
+	}
+}
+
+// TestConcurrentEventsAndSwaps matches from several goroutines while sets
+// are swapped in: run with -race, every event must see a whole set.
+func TestConcurrentEventsAndSwaps(t *testing.T) {
+	e := newTestEngine(t, `alert dns any any -> any any (msg:"a"; dns.query; content:"x.example"; threshold:type limit, track by_src, count 1000000, seconds 60; sid:1;)`)
+	sets := make([]*Set, 2)
+	for i := range sets {
+		s, err := LoadReader("s.rules", "", strings.NewReader(genRules(200)+`alert dns any any -> any any (msg:"a"; dns.query; content:"x.example"; sid:1;)`), Options{Vars: DefaultVars("[" + taskIP + "]")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sets[i] = s
+	}
+	done := make(chan int)
+	for g := range 4 {
+		go func() {
+			n := 0
+			ev := dnsEvent("request", "a.x.example")
+			ev.FlowID = uint64(g)
+			for range 2000 {
+				e.Event(ev, func(a event.Event) {
+					if a.Alert.SignatureID == 1 {
+						n++
+					}
+				})
+			}
+			done <- n
+		}()
+	}
+	for i := range 200 {
+		e.Swap(sets[i%2])
+	}
+	for range 4 {
+		if n := <-done; n != 2000 {
+			t.Errorf("a goroutine got %d alerts for 2000 matching events", n)
+		}
 	}
 }

@@ -60,6 +60,7 @@ func TestParseTable(t *testing.T) {
 		{"gid_rev", `alert dns any any -> any any (msg:"gid"; dns.query; content:"g.example"; gid:2; sid:3000035; rev:7;)`, ""},
 		{"startswith", `alert http any any -> any any (msg:"sw"; http.user_agent; content:"python-requests/"; startswith; sid:3000036;)`, ""},
 		{"flowbits_set_ignored", `alert tcp [198.51.100.1,198.51.100.2] any -> $HOME_NET any (msg:"ET TOR style"; threshold: type limit, track by_src, seconds 60, count 1; classtype:misc-attack; flowbits:set,ET.TorIP; sid:3000038; rev:5500;)`, ""},
+		{"itype_icode", `alert icmp $EXTERNAL_NET any -> $HOME_NET any (msg:"ET ICMP_INFO PING"; itype:8; icode:0; classtype:misc-activity; sid:3000039; rev:1;)`, ""},
 		{"ip_src_content", `alert ip any any -> any any (msg:"ip.src"; ip.src; content:"10.0.1."; startswith; sid:3000037;)`, ""},
 
 		// Unsupported: skipped with the first keyword outside the subset.

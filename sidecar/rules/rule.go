@@ -30,6 +30,7 @@ type Rule struct {
 	app          string // event_type the rule reads buffers from, "" for IP-only
 	lists        []*bufList
 	lookups      []iprep
+	itype, icode *numCmp // ICMP type and code of the packet in the match's direction
 	threshold    *thresholdSpec
 	perFlow      bool // IP-only and protocol-only rules alert once per flow
 }
