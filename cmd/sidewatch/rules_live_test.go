@@ -216,3 +216,67 @@ func waitHealthy(t *testing.T, ns, bin string, stderr fmt.Stringer) {
 	}
 	t.Fatalf("sidewatch never healthy; stderr:\n%s", stderr.String())
 }
+
+// TestRunRulesIPOnly runs `sidewatch run --rules` in a task-like namespace
+// with IP-only rules: HOME_NET is the namespace's own addresses, alerts
+// carry the rule's identity and the flow says alerted, and the rules keep
+// working after the privilege drop.
+func TestRunRulesIPOnly(t *testing.T) {
+	requireRootTools(t, "ip", "socat", "curl")
+	bin := buildSidewatch(t)
+	dir := t.TempDir()
+	ns, peer := netns(t, "ri"), netns(t, "rj")
+	sh(t, "ip", "-n", ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1", "netns", peer)
+	sh(t, "ip", "-n", ns, "addr", "add", "10.95.0.1/24", "dev", "eth1")
+	sh(t, "ip", "-n", peer, "addr", "add", "10.95.0.2/24", "dev", "eth1")
+	sh(t, "ip", "-n", ns, "link", "set", "eth1", "up")
+	sh(t, "ip", "-n", peer, "link", "set", "eth1", "up")
+	background(t, peer, "socat", "UDP4-RECVFROM:7000,bind=10.95.0.2,fork", "PIPE")
+	waitListening(t, peer, "-uln", "10.95.0.2:7000")
+
+	rulesFile := filepath.Join(dir, "local.rules")
+	os.WriteFile(rulesFile, []byte(`alert udp $HOME_NET any -> $EXTERNAL_NET 7000 (msg:"LOCAL UDP 7000 out"; classtype:policy-violation; sid:1000201; rev:2;)
+alert tcp $HOME_NET any -> 10.95.0.2 9 (msg:"LOCAL TCP discard port"; flow:to_server; sid:1000202;)
+alert ip $EXTERNAL_NET any -> $EXTERNAL_NET any (msg:"LOCAL never: the task's address is home"; sid:1000203;)
+`), 0o644)
+	os.Chmod(dir, 0o755)
+	cmd := exec.Command("ip", "netns", "exec", ns, bin, "run", "--no-launcher", "--stats-interval", "0", "--user", "65534:65534",
+		"--health-addr", "127.0.0.1:9901", "--syslog-tcp-addr", "", "--syslog-udp-addr", "", "--rules", rulesFile)
+	cmd.Env = append(os.Environ(), "SIDEWATCH_LOG_FORMAT=json")
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitHealthy(t, ns, bin, &stderr)
+	in := func(args ...string) {
+		t.Helper()
+		exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...).Run()
+	}
+	in("sh", "-c", "printf hello | socat -T2 - UDP4:10.95.0.2:7000,sourceport=41000")
+	in("curl", "-sS", "--local-port", "41001", "http://10.95.0.2:9/")
+	time.Sleep(200 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sidewatch run: %v\n%s", err, stderr.String())
+	}
+	out := []byte(stdout.String())
+	eveschema.New(t).ValidateLines(t, out)
+	got, alerted := liveAlerts(t, out)
+	want := []liveAlert{
+		{1000201, "10.95.0.1", "10.95.0.2:7000", "UDP"},
+		{1000202, "10.95.0.1", "10.95.0.2:9", "TCP"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("alerts %v, want %v\nstdout:\n%s\nstderr:\n%s", got, want, out, stderr.String())
+	}
+	if alerted != 2 {
+		t.Errorf("%d flow events say alerted, want 2", alerted)
+	}
+	if !strings.Contains(stderr.String(), `"msg":"rules loaded"`) || !strings.Contains(stderr.String(), `"loaded":3`) {
+		t.Errorf("no rules report in the log:\n%s", stderr.String())
+	}
+}
