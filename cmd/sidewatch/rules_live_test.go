@@ -219,8 +219,8 @@ func waitHealthy(t *testing.T, ns, bin string, stderr fmt.Stringer) {
 
 // TestRunRulesIPOnly runs `sidewatch run --rules` in a task-like namespace
 // with IP-only rules: HOME_NET is the namespace's own addresses, alerts
-// carry the rule's identity and the flow says alerted, and the rules keep
-// working after the privilege drop.
+// carry the rule's identity and the flow says alerted, and SIGHUP reloads
+// the rules after the privilege drop.
 func TestRunRulesIPOnly(t *testing.T) {
 	requireRootTools(t, "ip", "socat", "curl")
 	bin := buildSidewatch(t)
@@ -239,6 +239,8 @@ func TestRunRulesIPOnly(t *testing.T) {
 alert tcp $HOME_NET any -> 10.95.0.2 9 (msg:"LOCAL TCP discard port"; flow:to_server; sid:1000202;)
 alert ip $EXTERNAL_NET any -> $EXTERNAL_NET any (msg:"LOCAL never: the task's address is home"; sid:1000203;)
 `), 0o644)
+	// The dropped user must be able to read the rules to reload them.
+	os.Chmod(filepath.Dir(dir), 0o755)
 	os.Chmod(dir, 0o755)
 	cmd := exec.Command("ip", "netns", "exec", ns, bin, "run", "--no-launcher", "--stats-interval", "0", "--user", "65534:65534",
 		"--health-addr", "127.0.0.1:9901", "--syslog-tcp-addr", "", "--syslog-udp-addr", "", "--rules", rulesFile)
@@ -256,6 +258,23 @@ alert ip $EXTERNAL_NET any -> $EXTERNAL_NET any (msg:"LOCAL never: the task's ad
 	}
 	in("sh", "-c", "printf hello | socat -T2 - UDP4:10.95.0.2:7000,sourceport=41000")
 	in("curl", "-sS", "--local-port", "41001", "http://10.95.0.2:9/")
+
+	// A rule added and loaded by SIGHUP, as the dropped user.
+	f, err := os.OpenFile(rulesFile, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`alert udp $HOME_NET 41002 -> any any (msg:"LOCAL added by reload"; sid:1000204;)` + "\n")
+	f.Close()
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), `"loaded":4`); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not reload the rules: %s", stderr.String())
+		}
+	}
+	in("sh", "-c", "printf again | socat -T2 - UDP4:10.95.0.2:7000,sourceport=41002")
 	time.Sleep(200 * time.Millisecond)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -268,13 +287,15 @@ alert ip $EXTERNAL_NET any -> $EXTERNAL_NET any (msg:"LOCAL never: the task's ad
 	got, alerted := liveAlerts(t, out)
 	want := []liveAlert{
 		{1000201, "10.95.0.1", "10.95.0.2:7000", "UDP"},
+		{1000201, "10.95.0.1", "10.95.0.2:7000", "UDP"},
 		{1000202, "10.95.0.1", "10.95.0.2:9", "TCP"},
+		{1000204, "10.95.0.1", "10.95.0.2:7000", "UDP"},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("alerts %v, want %v\nstdout:\n%s\nstderr:\n%s", got, want, out, stderr.String())
 	}
-	if alerted != 2 {
-		t.Errorf("%d flow events say alerted, want 2", alerted)
+	if alerted != 3 {
+		t.Errorf("%d flow events say alerted, want 3", alerted)
 	}
 	if !strings.Contains(stderr.String(), `"msg":"rules loaded"`) || !strings.Contains(stderr.String(), `"loaded":3`) {
 		t.Errorf("no rules report in the log:\n%s", stderr.String())
