@@ -32,13 +32,13 @@ type acMatcher struct {
 
 const reports = int32(-1 << 31) // top bit of a dense entry: the target reports a pattern
 
-// maxDenseRows bounds the full rows of one automaton (at most 1 KiB each,
-// usually a quarter of that: patterns use few distinct bytes, 40-70 in ET
-// Open's buffers, so at most about 4.5 MiB for the largest automaton).
-const maxDenseRows = 16384
+// maxDenseEntries bounds the full rows of one automaton to 1 MiB: 6,500
+// rows at ET Open's 40 classes (domain names), 3,700 at 70 (URIs).
+const maxDenseEntries = 1 << 18
 
 // buildAC builds the automaton for patterns (already lower-cased), with at
-// most maxRows full rows; pattern i is reported as i. Duplicate patterns
+// most maxRows full rows (and maxDenseEntries entries); pattern i is
+// reported as i. Duplicate patterns
 // must be merged by the caller.
 func buildAC(patterns [][]byte, maxRows int) *acMatcher {
 	type node struct {
@@ -145,7 +145,7 @@ func buildAC(patterns [][]byte, maxRows int) *acMatcher {
 			break
 		}
 	}
-	m.rows = int32(max(min(len(nodes), maxRows), 1))
+	m.rows = int32(max(min(len(nodes), maxRows, maxDenseEntries/m.classes), 1))
 	m.dense = make([]int32, 0, int(m.rows)*m.classes)
 	for s := range m.rows {
 		for k := range m.classes {

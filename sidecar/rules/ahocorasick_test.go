@@ -35,7 +35,7 @@ func TestAhoCorasickAgainstNaive(t *testing.T) {
 			rev[i] = slices.Clone(p)
 			slices.Reverse(rev[i])
 		}
-		for _, rows := range []int{maxDenseRows, 7, 1} {
+		for _, rows := range []int{1 << 20, 7, 1} {
 			m, mr := buildAC(pats, rows), buildAC(rev, rows)
 			for range 30 {
 				in := word(rng.IntN(40))

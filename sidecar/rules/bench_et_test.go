@@ -2,6 +2,7 @@ package rules
 
 import (
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -18,12 +19,18 @@ func BenchmarkRuleset(b *testing.B) {
 	if dir == "" {
 		b.Skip("set SIDEWATCH_BENCH_RULES to a rule file or directory (e.g. ET Open's rules/)")
 	}
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
 	t0 := time.Now()
 	set, err := Load([]string{dir}, Options{Vars: DefaultVars("[" + taskIP + "]")})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("loaded %d rules in %v", set.Report.Loaded, time.Since(t0))
+	took := time.Since(t0)
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	b.Logf("loaded %d rules in %v; the set holds %.1f MiB of heap", set.Report.Loaded, took, float64(m1.HeapAlloc-m0.HeapAlloc)/(1<<20))
 	large := NewEngine(EngineConfig{MaxThresholds: 1 << 16, MaxFlows: 1 << 16}, metrics.New())
 	large.Swap(set)
 	small := benchEngine(b, 10)

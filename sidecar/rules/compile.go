@@ -18,11 +18,24 @@ type compiler struct {
 	file     string
 	addrs    map[string]addrSet // header fields repeat: parse each once
 	ports    map[string]portSet
+	strs     map[string]string // metadata keys and values repeat across rules
+}
+
+// intern returns one shared copy of s (which may be a view of a rule's text).
+func (c *compiler) intern(s string) string {
+	if v, ok := c.strs[s]; ok {
+		return v
+	}
+	v := strings.Clone(s)
+	c.strs[v] = v
+	return v
 }
 
 // unsupported is returned by compile for a rule outside the subset.
 func unsupported(kw, format string, args ...any) error {
-	return &Unsupported{Keyword: kw, Reason: fmt.Sprintf(format, args...)}
+	// A clone: the keyword is a view of the rule's text, which the report
+	// would otherwise keep alive.
+	return &Unsupported{Keyword: strings.Clone(kw), Reason: fmt.Sprintf(format, args...)}
 }
 
 var supportedProtos = map[string]string{
@@ -33,7 +46,7 @@ var supportedProtos = map[string]string{
 
 // compile checks and compiles one raw rule.
 func (c *compiler) compile(raw *rawRule) (*Rule, error) {
-	r := &Rule{GID: 1, File: c.file, Line: raw.line, Proto: raw.proto, Severity: 0}
+	r := &Rule{GID: 1, File: c.file, Line: raw.line, Proto: c.intern(raw.proto)}
 	// sid first, so that every report names the rule.
 	for _, o := range raw.opts {
 		if o.name == "sid" {
@@ -154,7 +167,7 @@ func (c *compiler) options(r *Rule, opts []rawOption) error {
 			if err != nil {
 				return fmt.Errorf("msg: %w", err)
 			}
-			r.Msg = m
+			r.Msg = strings.Clone(m) // not a view of the whole rule's text
 		case "rev", "gid", "priority":
 			if err := need(); err != nil {
 				return err
@@ -187,7 +200,7 @@ func (c *compiler) options(r *Rule, opts []rawOption) error {
 			if err := need(); err != nil {
 				return err
 			}
-			r.References = append(r.References, o.value)
+			r.References = append(r.References, strings.Clone(o.value))
 		case "metadata":
 			if err := need(); err != nil {
 				return err
@@ -198,13 +211,17 @@ func (c *compiler) options(r *Rule, opts []rawOption) error {
 					continue
 				}
 				k, v, _ := strings.Cut(kv, " ")
-				r.Metadata = append(r.Metadata, Meta{Key: k, Value: strings.TrimSpace(v)})
+				r.Metadata = append(r.Metadata, Meta{Key: c.intern(k), Value: c.intern(strings.TrimSpace(v))})
 			}
 		case "target":
-			if o.value != "src_ip" && o.value != "dest_ip" {
+			switch o.value {
+			case "src_ip":
+				r.Target = "src_ip"
+			case "dest_ip":
+				r.Target = "dest_ip"
+			default:
 				return fmt.Errorf("target %q: want src_ip or dest_ip", o.value)
 			}
-			r.Target = o.value
 		case "flow":
 			if err := need(); err != nil {
 				return err

@@ -226,7 +226,7 @@ func buildIndex(rules []*Rule, home *addrSet) *index {
 	for _, b := range ix.bufs {
 		for _, t := range b.tries {
 			if t != nil {
-				t.ac = buildAC(t.pats, maxDenseRows)
+				t.ac = buildAC(t.pats, len(t.pats)*64)
 				t.pats, t.ids = nil, nil
 			}
 		}

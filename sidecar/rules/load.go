@@ -137,7 +137,7 @@ func newBuilder(opt Options) *builder {
 	}
 	ds := &datasets{lists: opt.Lists, sets: map[string]*dataset{}, maxEntries: opt.MaxDatasetEntries}
 	return &builder{
-		c:        &compiler{vars: opt.Vars, classes: opt.Classes, datasets: ds, lists: opt.Lists, addrs: map[string]addrSet{}, ports: map[string]portSet{}},
+		c:        &compiler{vars: opt.Vars, classes: opt.Classes, datasets: ds, lists: opt.Lists, addrs: map[string]addrSet{}, ports: map[string]portSet{}, strs: map[string]string{}},
 		datasets: ds,
 		seen:     map[[2]int]*Rule{},
 	}
