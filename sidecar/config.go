@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sidewatch/sidewatch/sidecar/applayer"
 	"github.com/sidewatch/sidewatch/sidecar/capture"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
@@ -49,6 +50,7 @@ type Config struct {
 	Syslog     syslog.Config     `embed:"" group:"Syslog receiver"`
 	Capture    capture.Config    `embed:"" group:"Packet capture"`
 	Flow       flow.Config       `embed:"" group:"Flows"`
+	App        applayer.Config   `embed:"" group:"App layer"`
 	Rules      rules.Config      `embed:"" group:"Rules"`
 }
 
@@ -113,6 +115,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 		if err := c.Flow.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := c.App.Validate(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sidewatch/sidewatch/sidecar/applayer"
 	"github.com/sidewatch/sidewatch/sidecar/capture"
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
@@ -122,7 +123,7 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 		if err != nil {
 			return ps, nil, fmt.Errorf("packet capture: %w", err)
 		}
-		ps.add("capture", stageInput, capturePart{capt, flow.NewTable(cfg.Flow, netOut, reg)})
+		ps.add("capture", stageInput, capturePart{capt, flow.NewTable(cfg.Flow, netOut, reg, inspectors(cfg.App, netOut, reg)...)})
 	}
 
 	// The privileged sockets are open: drop privileges before any input is
@@ -145,6 +146,15 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 		}
 	}
 	return ps, hs, nil
+}
+
+// inspectors returns the flow table's inspectors: the app layer, unless
+// every protocol is off.
+func inspectors(cfg applayer.Config, out applayer.Emitter, reg *metrics.Registry) []flow.Inspector {
+	if !cfg.Enabled() {
+		return nil
+	}
+	return []flow.Inspector{applayer.New(cfg, out, reg)}
 }
 
 // capturePart runs the packet capture into its flow table.

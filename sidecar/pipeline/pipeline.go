@@ -109,7 +109,7 @@ func New(cfg Config, reg *metrics.Registry, enrich Enricher, sinks ...Sink) *Pip
 		published:  map[event.Type]*metrics.Counter{},
 		sinkErrors: map[string]*metrics.Counter{},
 	}
-	for _, t := range []event.Type{event.TypeFlow, event.TypeFlowUpdate, event.TypeDNS, event.TypeTLS, event.TypeHTTP, event.TypeAlert, event.TypeLog} {
+	for _, t := range []event.Type{event.TypeFlow, event.TypeFlowUpdate, event.TypeDNS, event.TypeTLS, event.TypeHTTP, event.TypeSSH, event.TypeAlert, event.TypeLog} {
 		p.published[t] = reg.Counter("pipeline", "events_total", "Events accepted into the queue, by event type.", "type", string(t))
 	}
 	p.droppedFull = reg.Counter("pipeline", "dropped_total", "Events dropped before reaching the sinks, by reason.", "reason", "queue_full")
