@@ -42,6 +42,12 @@ const (
 	bufHTTPStatCode
 	bufHTTPContentType
 	bufHTTPProtocol
+	bufHTTPReferer
+	bufHTTPLocation
+	bufTLSCertSerial
+	bufTLSCertFingerprint
+	bufSSHHASSH
+	bufSSHHASSHServer
 	bufSSHSoftware
 	bufSSHProto
 	bufIPSrc
@@ -62,28 +68,34 @@ type buffer struct {
 }
 
 var buffers = [numBuffers]buffer{
-	bufDNSQuery:        {bufDNSQuery, "dns.query", "dns", dirToServer, false, 0},
-	bufTLSSNI:          {bufTLSSNI, "tls.sni", "tls", dirToServer, false, 0},
-	bufTLSCertSubject:  {bufTLSCertSubject, "tls.cert_subject", "tls", dirToClient, false, 0},
-	bufTLSCertIssuer:   {bufTLSCertIssuer, "tls.cert_issuer", "tls", dirToClient, false, 0},
-	bufJA3Hash:         {bufJA3Hash, "ja3.hash", "tls", dirToServer, false, 32},
-	bufJA3String:       {bufJA3String, "ja3.string", "tls", dirToServer, false, 0},
-	bufJA3SHash:        {bufJA3SHash, "ja3s.hash", "tls", dirToClient, false, 32},
-	bufJA3SString:      {bufJA3SString, "ja3s.string", "tls", dirToClient, false, 0},
-	bufJA4Hash:         {bufJA4Hash, "ja4.hash", "tls", dirToServer, false, 36},
-	bufHTTPHost:        {bufHTTPHost, "http.host", "http", dirToServer, true, 0},
-	bufHTTPHostRaw:     {bufHTTPHostRaw, "http.host.raw", "http", dirToServer, false, 0},
-	bufHTTPURI:         {bufHTTPURI, "http.uri", "http", dirToServer, false, 0},
-	bufHTTPURIRaw:      {bufHTTPURIRaw, "http.uri.raw", "http", dirToServer, false, 0},
-	bufHTTPMethod:      {bufHTTPMethod, "http.method", "http", dirToServer, false, 0},
-	bufHTTPUserAgent:   {bufHTTPUserAgent, "http.user_agent", "http", dirToServer, false, 0},
-	bufHTTPStatCode:    {bufHTTPStatCode, "http.stat_code", "http", dirToClient, false, 0},
-	bufHTTPContentType: {bufHTTPContentType, "http.content_type", "http", dirAny, false, 0},
-	bufHTTPProtocol:    {bufHTTPProtocol, "http.protocol", "http", dirAny, false, 0},
-	bufSSHSoftware:     {bufSSHSoftware, "ssh.software", "ssh", dirAny, false, 0},
-	bufSSHProto:        {bufSSHProto, "ssh.proto", "ssh", dirAny, false, 0},
-	bufIPSrc:           {bufIPSrc, "ip.src", "", dirAny, false, 0},
-	bufIPDst:           {bufIPDst, "ip.dst", "", dirAny, false, 0},
+	bufDNSQuery:           {bufDNSQuery, "dns.query", "dns", dirToServer, false, 0},
+	bufTLSSNI:             {bufTLSSNI, "tls.sni", "tls", dirToServer, false, 0},
+	bufTLSCertSubject:     {bufTLSCertSubject, "tls.cert_subject", "tls", dirToClient, false, 0},
+	bufTLSCertIssuer:      {bufTLSCertIssuer, "tls.cert_issuer", "tls", dirToClient, false, 0},
+	bufJA3Hash:            {bufJA3Hash, "ja3.hash", "tls", dirToServer, false, 32},
+	bufJA3String:          {bufJA3String, "ja3.string", "tls", dirToServer, false, 0},
+	bufJA3SHash:           {bufJA3SHash, "ja3s.hash", "tls", dirToClient, false, 32},
+	bufJA3SString:         {bufJA3SString, "ja3s.string", "tls", dirToClient, false, 0},
+	bufJA4Hash:            {bufJA4Hash, "ja4.hash", "tls", dirToServer, false, 36},
+	bufHTTPHost:           {bufHTTPHost, "http.host", "http", dirToServer, true, 0},
+	bufHTTPHostRaw:        {bufHTTPHostRaw, "http.host.raw", "http", dirToServer, false, 0},
+	bufHTTPURI:            {bufHTTPURI, "http.uri", "http", dirToServer, false, 0},
+	bufHTTPURIRaw:         {bufHTTPURIRaw, "http.uri.raw", "http", dirToServer, false, 0},
+	bufHTTPMethod:         {bufHTTPMethod, "http.method", "http", dirToServer, false, 0},
+	bufHTTPUserAgent:      {bufHTTPUserAgent, "http.user_agent", "http", dirToServer, false, 0},
+	bufHTTPStatCode:       {bufHTTPStatCode, "http.stat_code", "http", dirToClient, false, 0},
+	bufHTTPContentType:    {bufHTTPContentType, "http.content_type", "http", dirAny, false, 0},
+	bufHTTPProtocol:       {bufHTTPProtocol, "http.protocol", "http", dirAny, false, 0},
+	bufHTTPReferer:        {bufHTTPReferer, "http.referer", "http", dirToServer, false, 0},
+	bufHTTPLocation:       {bufHTTPLocation, "http.location", "http", dirToClient, false, 0},
+	bufTLSCertSerial:      {bufTLSCertSerial, "tls.cert_serial", "tls", dirToClient, false, 0},
+	bufTLSCertFingerprint: {bufTLSCertFingerprint, "tls.cert_fingerprint", "tls", dirToClient, false, 0},
+	bufSSHHASSH:           {bufSSHHASSH, "ssh.hassh", "ssh", dirToServer, false, 32},
+	bufSSHHASSHServer:     {bufSSHHASSHServer, "ssh.hassh.server", "ssh", dirToClient, false, 32},
+	bufSSHSoftware:        {bufSSHSoftware, "ssh.software", "ssh", dirAny, false, 0},
+	bufSSHProto:           {bufSSHProto, "ssh.proto", "ssh", dirAny, false, 0},
+	bufIPSrc:              {bufIPSrc, "ip.src", "", dirAny, false, 0},
+	bufIPDst:              {bufIPDst, "ip.dst", "", dirAny, false, 0},
 }
 
 // stickyBuffers maps every accepted spelling (current and legacy) to its buffer.
@@ -102,7 +114,11 @@ var stickyBuffers = map[string]bufferID{
 	"http.method": bufHTTPMethod, "http.user_agent": bufHTTPUserAgent,
 	"http.stat_code": bufHTTPStatCode, "http.content_type": bufHTTPContentType,
 	"http.protocol": bufHTTPProtocol,
-	"ssh.software":  bufSSHSoftware, "ssh.proto": bufSSHProto, "ssh_proto": bufSSHProto,
+	"http.referer":  bufHTTPReferer, "http.location": bufHTTPLocation,
+	"tls.cert_serial": bufTLSCertSerial, "tls_cert_serial": bufTLSCertSerial,
+	"tls.cert_fingerprint": bufTLSCertFingerprint, "tls_cert_fingerprint": bufTLSCertFingerprint,
+	"ssh.hassh": bufSSHHASSH, "ssh.hassh.server": bufSSHHASSHServer,
+	"ssh.software": bufSSHSoftware, "ssh.proto": bufSSHProto, "ssh_proto": bufSSHProto,
 	"ip.src": bufIPSrc, "ip.dst": bufIPDst,
 }
 
@@ -112,7 +128,7 @@ var legacyModifiers = map[string]bufferID{
 	"http_uri": bufHTTPURI, "http_raw_uri": bufHTTPURIRaw,
 	"http_host": bufHTTPHost, "http_raw_host": bufHTTPHostRaw,
 	"http_method": bufHTTPMethod, "http_user_agent": bufHTTPUserAgent,
-	"http_stat_code": bufHTTPStatCode,
+	"http_stat_code": bufHTTPStatCode, "http_referer": bufHTTPReferer,
 }
 
 // value is one buffer value of an event and the direction it travelled.
@@ -154,6 +170,8 @@ func eventApp(ev *event.Event) string {
 		return "tls"
 	case ev.HTTP != nil:
 		return "http"
+	case ev.SSH != nil:
+		return "ssh"
 	}
 	return ""
 }
@@ -176,7 +194,7 @@ func extract(dst []value, scratch []byte, ev *event.Event, id bufferID) ([]value
 				add(d.Queries[i].RRName, dirToServer)
 			}
 		}
-	case bufTLSSNI, bufTLSCertSubject, bufTLSCertIssuer, bufJA3Hash, bufJA3String, bufJA3SHash, bufJA3SString, bufJA4Hash:
+	case bufTLSSNI, bufTLSCertSubject, bufTLSCertIssuer, bufJA3Hash, bufJA3String, bufJA3SHash, bufJA3SString, bufJA4Hash, bufTLSCertSerial, bufTLSCertFingerprint:
 		t := ev.TLS
 		if t == nil {
 			break
@@ -206,8 +224,12 @@ func extract(dst []value, scratch []byte, ev *event.Event, id bufferID) ([]value
 			}
 		case bufJA4Hash:
 			add(t.JA4, dirToServer)
+		case bufTLSCertSerial:
+			add(t.Serial, dirToClient)
+		case bufTLSCertFingerprint:
+			add(t.Fingerprint, dirToClient)
 		}
-	case bufHTTPHost, bufHTTPHostRaw, bufHTTPURI, bufHTTPURIRaw, bufHTTPMethod, bufHTTPUserAgent, bufHTTPStatCode, bufHTTPContentType, bufHTTPProtocol:
+	case bufHTTPHost, bufHTTPHostRaw, bufHTTPURI, bufHTTPURIRaw, bufHTTPMethod, bufHTTPUserAgent, bufHTTPStatCode, bufHTTPContentType, bufHTTPProtocol, bufHTTPReferer, bufHTTPLocation:
 		h := ev.HTTP
 		if h == nil {
 			break
@@ -243,10 +265,34 @@ func extract(dst []value, scratch []byte, ev *event.Event, id bufferID) ([]value
 			add(h.HTTPContentType, dirToClient)
 		case bufHTTPProtocol:
 			add(h.Protocol, dirToServer)
+		case bufHTTPReferer:
+			add(h.HTTPRefer, dirToServer)
+		case bufHTTPLocation:
+			add(h.Redirect, dirToClient)
 		}
-	case bufSSHSoftware, bufSSHProto:
-		// sidewatch's ssh event arrives with the app-layer work; until then
-		// there is nothing to read.
+	case bufSSHSoftware, bufSSHProto, bufSSHHASSH, bufSSHHASSHServer:
+		sh := ev.SSH
+		if sh == nil {
+			break
+		}
+		for _, p := range [2]struct {
+			peer *event.SSHPeer
+			d    dir
+		}{{sh.Client, dirToServer}, {sh.Server, dirToClient}} {
+			if p.peer == nil {
+				continue
+			}
+			switch id {
+			case bufSSHSoftware:
+				add(p.peer.SoftwareVersion, p.d)
+			case bufSSHProto:
+				add(p.peer.ProtoVersion, p.d)
+			case bufSSHHASSH, bufSSHHASSHServer:
+				if p.peer.HASSH != nil && (id == bufSSHHASSH) == (p.d == dirToServer) {
+					add(p.peer.HASSH.Hash, p.d)
+				}
+			}
+		}
 	case bufIPSrc, bufIPDst:
 		a := ev.SrcIP
 		if id == bufIPDst {

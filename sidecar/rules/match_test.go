@@ -52,6 +52,16 @@ func flowEvent(src, dst string, dport uint16) *event.Event {
 		Flow: &event.Flow{PktsToServer: 3, PktsToClient: 2}}
 }
 
+func sshEvent(client, server string) *event.Event {
+	ev := flowEvent(taskIP, remoteIP, 22)
+	ev.EventType, ev.Flow = event.TypeSSH, nil
+	ev.SSH = &event.SSH{
+		Client: &event.SSHPeer{ProtoVersion: "2.0", SoftwareVersion: client, HASSH: &event.TLSHash{Hash: "ec7378c1a92f5a8dde7e8b7a1ddf33d1"}},
+		Server: &event.SSHPeer{ProtoVersion: "2.0", SoftwareVersion: server, HASSH: &event.TLSHash{Hash: "b12d2871a1189eff20364cf5333619ee"}},
+	}
+	return ev
+}
+
 func icmpEvent(typ, code uint8) *event.Event {
 	ev := flowEvent(taskIP, remoteIP, 0)
 	ev.Proto, ev.SrcPort = "ICMP", 0
@@ -159,6 +169,13 @@ func TestMatchTable(t *testing.T) {
 		{"pass_silences", "alert dns any any -> any any (msg:\"m\"; dns.query; content:\"example\"; sid:1;)\npass dns any any -> any any (msg:\"ok\"; dns.query; content:\"ok.example\"; sid:2;)", dnsEvent("request", "ok.example"), nil},
 		{"two_rules_sorted", "alert dns any any -> any any (msg:\"b\"; dns.query; content:\"example\"; sid:20;)\nalert dns any any -> any any (msg:\"a\"; dns.query; content:\"bad\"; sid:10;)", dnsEvent("request", "bad.example"), []int{20, 10}},
 		{"ip_src_content", `alert ip any any -> any any (msg:"m"; ip.src; content:"10.0.1."; startswith; sid:1;)`, flowEvent(taskIP, remoteIP, 443), []int{1}},
+		{"ssh_client_software", `alert ssh $HOME_NET any -> any any (msg:"m"; ssh.software; content:"libssh"; nocase; sid:1;)`, sshEvent("libssh_0.9.6", "OpenSSH_9.2p1"), []int{1}},
+		{"ssh_server_software_to_client", `alert ssh any any -> $HOME_NET any (msg:"m"; ssh.software; content:"OpenSSH_9"; sid:1;)`, sshEvent("libssh_0.9.6", "OpenSSH_9.2p1"), []int{1}},
+		{"ssh_server_software_wrong_side", `alert ssh $HOME_NET any -> any any (msg:"m"; flow:to_server; ssh.software; content:"OpenSSH_9"; sid:1;)`, sshEvent("libssh_0.9.6", "OpenSSH_9.2p1"), nil},
+		{"ssh_hassh", `alert ssh any any -> any any (msg:"m"; ssh.hassh; content:"ec7378c1a92f5a8dde7e8b7a1ddf33d1"; sid:1;)`, sshEvent("x", "y"), []int{1}},
+		{"ssh_hassh_server_not_client", `alert ssh any any -> any any (msg:"m"; ssh.hassh.server; content:"ec7378c1a92f5a8dde7e8b7a1ddf33d1"; sid:1;)`, sshEvent("x", "y"), nil},
+		{"http_referer", `alert http any any -> any any (msg:"m"; http.referer; content:"evil.example"; sid:1;)`, httpEvent(&event.HTTP{HTTPRefer: "http://evil.example/x"}), []int{1}},
+		{"http_location", `alert http any any -> any any (msg:"m"; http.location; content:".exe"; endswith; sid:1;)`, httpEvent(&event.HTTP{Redirect: "/dl/a.exe", Status: 302}), []int{1}},
 		{"itype_echo", `alert icmp $HOME_NET any -> any any (msg:"m"; itype:8; icode:0; sid:1;)`, icmpEvent(8, 0), []int{1}},
 		{"itype_other", `alert icmp $HOME_NET any -> any any (msg:"m"; itype:13; sid:1;)`, icmpEvent(8, 0), nil},
 		{"itype_reply_to_client", `alert icmp any any -> $HOME_NET any (msg:"m"; itype:0; sid:1;)`, icmpEvent(8, 0), []int{1}},
