@@ -45,9 +45,6 @@ type liveAlert struct {
 func TestRulesLive(t *testing.T) {
 	requireRootTools(t, "ip", "dnsmasq", "dig", "curl", "python3", "openssl", "tcpdump", "tshark")
 	bin := buildSidewatch(t)
-	if help, _ := exec.Command(bin, "run", "--help").Output(); !bytes.Contains(help, []byte("--app-")) {
-		t.Skip("needs the app layer (issue 12: dns, tls and http events) in sidewatch run")
-	}
 	dir := t.TempDir()
 	ns, peer := netns(t, "rl"), netns(t, "rp")
 	sh(t, "ip", "-n", ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1", "netns", peer)
