@@ -128,7 +128,18 @@ func TestRulesLive(t *testing.T) {
 	}
 	sClient()
 
-	time.Sleep(300 * time.Millisecond) // the last packets into the ring and the capture file
+	// tcpdump stops at once on SIGTERM, losing what its ring still holds:
+	// wait until the capture has both TLS connections' FINs.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, _ := exec.Command("tshark", "-r", pcap, "-Y", "tcp.port == 8443 && tcp.flags.fin == 1", "-T", "fields", "-e", "frame.number").Output()
+		if strings.Count(string(out), "\n") >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the capture lacks the TLS connections' FINs")
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the last packets into sidewatch's ring
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +179,8 @@ func TestRulesLive(t *testing.T) {
 	wantReplay := append(slices.Clone(wantLive), liveAlert{1000104, "10.96.0.1", "10.96.0.2:8443", "TCP"})
 	slices.SortFunc(wantReplay, compareAlerts)
 	if !slices.Equal(gotReplay, wantReplay) {
-		t.Errorf("replay alerts:\n got %v\nwant %v", gotReplay, wantReplay)
+		conv, _ := exec.Command("tshark", "-r", pcap, "-q", "-z", "conv,tcp").CombinedOutput()
+		t.Errorf("replay alerts:\n got %v\nwant %v\ncapture:\n%s\nreplay:\n%s", gotReplay, wantReplay, conv, rep.String())
 	}
 }
 

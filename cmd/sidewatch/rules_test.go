@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sidewatch/sidewatch/internal/eveschema"
+	"github.com/sidewatch/sidewatch/sidecar/applayer"
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/rules"
@@ -64,7 +65,7 @@ alert udp $EXTERNAL_NET any -> $HOME_NET any (msg:"LOCAL reversed"; sid:1000012;
 `), 0o644)
 	var stdout, stderr bytes.Buffer
 	rc := rules.Config{Files: []string{file}, Vars: []string{"HOME_NET=[10.99.0.1]"}, MaxThresholds: 100, MaxFlows: 100}
-	cmd := &ReplayCmd{Files: []string{filepath.Join(captures, "eth.pcap")}, Flow: flow.DefaultConfig(), Rules: rc}
+	cmd := &ReplayCmd{Files: []string{filepath.Join(captures, "eth.pcap")}, Flow: flow.DefaultConfig(), App: applayer.DefaultConfig(), Rules: rc}
 	if err := cmd.Run(replayEnv(&stdout, &stderr)); err != nil {
 		t.Fatalf("replay: %v\n%s", err, stderr.String())
 	}
