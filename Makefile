@@ -57,18 +57,16 @@ clean: ## remove build output
 bench-capture: ## (root) live capture benchmark: sidewatch vs tcpdump, zero-drop rate and CPU (sidecar/capture/bench)
 	sidecar/capture/bench/bench-capture.sh
 
-<<<<<<< HEAD
 .PHONY: bench-rules
 bench-rules: ## rules: cost per DNS/TLS/HTTP event with 10 vs 10,000 rules (ratio, goal ≤ 2), allocations, load time and heap of 10,000 rules
 	@uptime
 	go test ./sidecar/rules -run '^$$' -bench 'MatchRatio|Match/' -benchtime 20000x -count $${COUNT:-3} -benchmem
 	go test ./sidecar/rules -run '^$$' -bench 'Load' -benchtime 10x -count $${COUNT:-3}
-=======
+
 .PHONY: bench-sinks
 bench-sinks: ## AWS sinks against moto_server: events/s, CPU µs and peak RSS per sink; spool write and replay rates
 	go test -run '^$$' -bench . -benchtime $${BENCHTIME:-20000x} -count $${COUNT:-3} ./sidecar/sink/s3 ./sidecar/sink/cloudwatch ./sidecar/sink/firehose
 	go test -run '^$$' -bench . -benchmem -count $${COUNT:-3} ./sidecar/spool
->>>>>>> main
 
 .PHONY: bench-applayer
 bench-applayer: ## app layer on vs off side by side: CPU per packet and ratio on three mixes; allocations per packet; memory with 10,000 connections
