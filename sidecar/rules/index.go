@@ -239,12 +239,21 @@ func buildIndex(rules []*Rule, home *addrSet) *index {
 func anchor(r *Rule) (*bufList, *item, anchorKind) {
 	var bestL *bufList
 	var best *item
+	// The literal that fewest events hold: an exact value first, then the
+	// author's fast_pattern, then the longest, an anchored one counting a
+	// few bytes more (a short literal, "/" or "GET", is in every event
+	// however it is anchored).
 	score := func(l *bufList, it *item) int {
-		s := len(it.pat)
+		s := 4 * len(it.pat)
+		switch anchoring(l, it) {
+		case wholeValue:
+			s += 1 << 21
+		case atStart, atEnd:
+			s += 12
+		}
 		if it.fast {
 			s += 1 << 20
 		}
-		s += int(anchoring(l, it)) << 21
 		return s
 	}
 	for _, l := range r.lists {
