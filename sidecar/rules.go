@@ -35,6 +35,9 @@ func openRules(cfg rules.Config, next rules.Offerer, reg *metrics.Registry, log 
 func logRulesReport(log *slog.Logger, rep *rules.Report) {
 	log.Info("rules loaded", "files", len(rep.Files), "parsed", rep.Parsed, "loaded", rep.Loaded,
 		"unsupported", len(rep.Unsupported), "unsupported_by_keyword", rep.UnsupportedByKeyword(), "errors", len(rep.Errors))
+	if rep.Loaded == 0 {
+		log.Warn("rules: no rule loaded; every alert will come from the built-in detections only", "files", rep.Files)
+	}
 	const maxLogged = 20
 	for i, e := range rep.Errors {
 		if i == maxLogged {
