@@ -36,7 +36,7 @@ func logRulesReport(log *slog.Logger, rep *rules.Report) {
 	log.Info("rules loaded", "files", len(rep.Files), "parsed", rep.Parsed, "loaded", rep.Loaded,
 		"unsupported", len(rep.Unsupported), "unsupported_by_keyword", rep.UnsupportedByKeyword(), "errors", len(rep.Errors))
 	if rep.Loaded == 0 {
-		log.Warn("rules: no rule loaded; every alert will come from the built-in detections only", "files", rep.Files)
+		log.Warn("rules: --rules loaded no rule", "files", rep.Files)
 	}
 	const maxLogged = 20
 	for i, e := range rep.Errors {
