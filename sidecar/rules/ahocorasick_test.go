@@ -3,6 +3,7 @@ package rules
 import (
 	"bytes"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"testing"
 )
@@ -63,6 +64,48 @@ func TestAhoCorasickAgainstNaive(t *testing.T) {
 						round, rows, in, pats, got, want, gotStart, wantStart, gotEnd, wantEnd)
 				}
 			}
+		}
+	}
+}
+
+// TestPrefixIndexAgainstNaive checks the address index against a scan of
+// every prefix, for IPv4 prefixes of every length and some IPv6 ones.
+func TestPrefixIndexAgainstNaive(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	p := prefixIndex{v4: map[uint64][]int32{}, v6: map[v6key][]int32{}}
+	var all []netip.Prefix
+	randAddr := func(v6 bool) netip.Addr {
+		if v6 {
+			var b [16]byte
+			b[0], b[1], b[15] = 0x20, 0x01, byte(rng.IntN(4))
+			b[2] = byte(rng.IntN(4))
+			return netip.AddrFrom16(b)
+		}
+		// A small space, so that prefixes nest and overlap.
+		return netip.AddrFrom4([4]byte{10, byte(rng.IntN(4)), byte(rng.IntN(4)), byte(rng.IntN(8))})
+	}
+	for i := range 400 {
+		v6 := i%5 == 0
+		bits := rng.IntN(33)
+		if v6 {
+			bits = rng.IntN(129)
+		}
+		pfx := netip.PrefixFrom(randAddr(v6), bits).Masked()
+		all = append(all, pfx)
+		p.add(pfx, int32(i))
+	}
+	for range 2000 {
+		a := randAddr(rng.IntN(5) == 0)
+		var want []int32
+		for i, pfx := range all {
+			if pfx.Contains(a) {
+				want = append(want, int32(i))
+			}
+		}
+		got := p.lookup(a, nil)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("lookup(%s) = %v, want %v", a, got, want)
 		}
 	}
 }

@@ -73,11 +73,13 @@ func (l *literals) add(pat []byte, rid int32) {
 // IPv4 address is looked up under each prefix length shorter than /16 in
 // use, and under the lengths /16-/32 that have an entry in its /16 block
 // (a 256 KiB table of bit masks): an address with no listed network near
-// it costs a few lookups however many lists are loaded.
+// it costs a few lookups however many lists are loaded. Lengths /8-/15 are
+// found the same way through a per-/8 table.
 type prefixIndex struct {
 	v4     map[uint64][]int32 // bits<<32 | masked address
 	v6     map[v6key][]int32
-	low4   []int            // prefix lengths < 16 in use
+	low4   []int            // prefix lengths < 8 in use
+	near8  [256]uint16      // per /8 block: bit L-8 set if a /L (8 ≤ L < 16) entry lies in it
 	near4  *[1 << 16]uint32 // per /16 block: bit L-16 set if a /L (L ≥ 16) entry lies in it
 	bits6  []int
 	length int
@@ -94,11 +96,14 @@ func (p *prefixIndex) add(pfx netip.Prefix, rid int32) {
 	if a.Is4() {
 		v := v4Uint(a)
 		k := uint64(bits)<<32 | uint64(v)
-		if bits < 16 {
+		switch {
+		case bits < 8:
 			if !slices.Contains(p.low4, bits) {
 				p.low4 = append(p.low4, bits)
 			}
-		} else {
+		case bits < 16:
+			p.near8[v>>24] |= 1 << (bits - 8)
+		default:
 			if p.near4 == nil {
 				p.near4 = new([1 << 16]uint32)
 			}
@@ -143,6 +148,11 @@ func (p *prefixIndex) lookup(a netip.Addr, dst []int32) []int32 {
 			if n > 0 {
 				mask = ^uint32(0) << (32 - n)
 			}
+			dst = append(dst, p.v4[uint64(n)<<32|uint64(v&mask)]...)
+		}
+		for m := p.near8[v>>24]; m != 0; m &= m - 1 {
+			n := 8 + bits.TrailingZeros16(m)
+			mask := ^uint32(0) << (32 - n)
 			dst = append(dst, p.v4[uint64(n)<<32|uint64(v&mask)]...)
 		}
 		if p.near4 == nil {
