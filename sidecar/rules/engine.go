@@ -159,9 +159,26 @@ func thresholdKeyOf(r *Rule, ev *event.Event, d dir) thresholdKey {
 	return k
 }
 
-// alert builds the EVE alert of r matching ev in direction d: the
-// addresses are written in the direction of the match, as Suricata does.
+// alert builds the EVE alert of r matching ev in direction d.
 func (r *Rule) alert(ev *event.Event, d dir, app string) event.Event {
+	a := alertHeader(ev, d, app)
+	a.Alert = &event.Alert{
+		Action:      "allowed",
+		GID:         r.GID,
+		SignatureID: r.SID,
+		Rev:         r.Rev,
+		Signature:   r.Msg,
+		Category:    r.Category,
+		Severity:    r.Severity,
+	}
+	return a
+}
+
+// alertHeader is ev as the event an alert is about: its flow's identity
+// and app-layer object, with the addresses written in the direction of the
+// match, as Suricata writes them (a certificate rule's alert goes from the
+// server to the client).
+func alertHeader(ev *event.Event, d dir, app string) event.Event {
 	client, server, cport, sport := endpoints(ev)
 	a := event.Event{
 		Timestamp:   ev.Timestamp,
@@ -181,16 +198,8 @@ func (r *Rule) alert(ev *event.Event, d dir, app string) event.Event {
 		DNS:         ev.DNS,
 		TLS:         ev.TLS,
 		HTTP:        ev.HTTP,
+		SSH:         ev.SSH,
 		ECS:         ev.ECS,
-		Alert: &event.Alert{
-			Action:      "allowed",
-			GID:         r.GID,
-			SignatureID: r.SID,
-			Rev:         r.Rev,
-			Signature:   r.Msg,
-			Category:    r.Category,
-			Severity:    r.Severity,
-		},
 	}
 	if d == dirToClient {
 		a.SrcIP, a.SrcPort, a.DestIP, a.DestPort = server, sport, client, cport
