@@ -210,7 +210,20 @@ func translatePCRE(p string, f pcreFlags) (string, bool, error) {
 				i = j - 1
 				rune1(int(v))
 			case '1' <= n && n <= '9':
-				return bad("back-reference \\%c", n)
+				// PCRE: \1-\9 are back-references; \NNN of 10 or more is
+				// octal unless the pattern has that many groups (it would
+				// need ten, refused below as a back-reference too).
+				j := i
+				for j < len(p) && j < i+3 && '0' <= p[j] && p[j] <= '9' {
+					j++
+				}
+				dec, _ := strconv.Atoi(p[i:j])
+				oct, err := strconv.ParseUint(p[i:j], 8, 16)
+				if dec < 10 || err != nil || oct > 0xff || strings.Count(p, "(")-strings.Count(p, "(?") >= dec {
+					return bad("back-reference \\%s", p[i:j])
+				}
+				i = j - 1
+				rune1(int(oct))
 			case n == 'Q':
 				end := strings.Index(p[i+1:], `\E`)
 				lit := p[i+1:]
