@@ -25,6 +25,10 @@ type Options struct {
 	// "-c OUT".
 	FluentBitArgs []string
 	DryRun        bool
+	// KeyFile is the forward shared key that the sidecar keeps in the
+	// shared volume; it is exported as KeyEnv for Fluent Bit to expand.
+	KeyFile string
+	KeyEnv  string // "" means firelens.SharedKeyEnv
 	// InlineIncludes replaces @INCLUDE lines with the included files.
 	InlineIncludes bool
 	Help           bool
@@ -50,6 +54,8 @@ var options = []option{
 	{'r', "run-path", optPath, 0},
 	{'c', "in-config", optPath, 0},
 	{'m', "out-config", optPath, 0},
+	{0, "key-file", optPath, 0},
+	{0, "key-env", optPath, 0},
 	{'i', "input", optSetting, firelens.SectionInput},
 	{'f', "filter", optSetting, firelens.SectionFilter},
 	{'o', "output", optSetting, firelens.SectionOutput},
@@ -143,6 +149,13 @@ func ParseArgs(args []string) (Options, error) {
 				o.InConfig = p
 			case "out-config":
 				o.OutConfig = p
+			case "key-file":
+				o.KeyFile = p
+			case "key-env":
+				if !validEnvName(p) {
+					return Options{}, usagef("%s %q: want a variable name ([A-Za-z_][A-Za-z0-9_]*)", name, p)
+				}
+				o.KeyEnv = p
 			}
 		case optSetting:
 			key, value := vals[0], vals[1]
@@ -231,4 +244,18 @@ func looksLikeOption(v string) bool {
 	}
 	c := v[1]
 	return c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// validEnvName reports whether s is a portable environment variable name.
+func validEnvName(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '_' && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/sidewatch/sidewatch/firelens"
 )
@@ -31,6 +32,10 @@ Options:
   -o, --output KEY VALUE   set KEY to VALUE in every [OUTPUT] section
   -s, --service KEY VALUE  set KEY to VALUE in every [SERVICE] section
                            (one is added at the end if there is none)
+      --key-file PATH      read the forward shared key the sidecar keeps in
+                           the shared volume (waiting up to 30s for it) and
+                           export it as --key-env for Fluent Bit to expand
+      --key-env NAME       the variable (default SIDEWATCH_FORWARD_KEY)
       --inline-includes    replace each @INCLUDE with the files it names, so
                            that the settings reach their sections too
       --dry-run            print the config to stdout and the argv to stderr;
@@ -49,7 +54,7 @@ error, 1 for any other error.
 // Error is a failed step of the launch. It prints as one line:
 // "<step>: <path>: <error>".
 type Error struct {
-	Step string // usage, locate, read, parse, include, patch, write or exec
+	Step string // usage, locate, read, parse, include, patch, key, write or exec
 	Path string
 	Err  error
 }
@@ -77,6 +82,7 @@ type system struct {
 	executable func() (string, error)
 	exec       func(path string, argv, env []string) error
 	version    string
+	keyWait    time.Duration // how long --key-file may take to appear
 }
 
 // Main runs fluent-launch with the arguments after the program name. It
@@ -85,7 +91,7 @@ type system struct {
 // version is printed by --version; "" means the module version recorded
 // in the binary.
 func Main(args []string, stdout, stderr io.Writer, version string) int {
-	err := run(args, stdout, stderr, system{executable: os.Executable, exec: execve, version: version})
+	err := run(args, stdout, stderr, system{executable: os.Executable, exec: execve, version: version, keyWait: keyWait})
 	if err == nil {
 		return 0
 	}
@@ -130,12 +136,28 @@ func run(args []string, stdout, stderr io.Writer, sys system) error {
 		return err
 	}
 	argv := append([]string{o.RunPath, "-c", out}, o.FluentBitArgs...)
+	if o.KeyEnv == "" {
+		o.KeyEnv = firelens.SharedKeyEnv
+	}
 	if o.DryRun {
 		if _, err := stdout.Write(patched); err != nil {
 			return err
 		}
+		if o.KeyFile != "" {
+			if _, err := fmt.Fprintf(stderr, "# %s from %s\n", o.KeyEnv, o.KeyFile); err != nil {
+				return err
+			}
+		}
 		_, err := fmt.Fprintln(stderr, shellQuote(argv))
 		return err
+	}
+	env := os.Environ()
+	if o.KeyFile != "" {
+		key, err := waitSharedKey(o.KeyFile, sys.keyWait)
+		if err != nil {
+			return &Error{Step: "key", Path: o.KeyFile, Err: err}
+		}
+		env = setEnv(env, o.KeyEnv, key)
 	}
 	// Fail before writing anything if there is nothing to run.
 	if _, err := os.Stat(o.RunPath); err != nil {
@@ -145,7 +167,7 @@ func run(args []string, stdout, stderr io.Writer, sys system) error {
 		return &Error{Step: "write", Path: out, Err: err}
 	}
 	// On success exec does not return: Fluent Bit replaces this process.
-	if err := sys.exec(o.RunPath, argv, os.Environ()); err != nil {
+	if err := sys.exec(o.RunPath, argv, env); err != nil {
 		return &Error{Step: "exec", Path: o.RunPath, Err: err}
 	}
 	return nil
@@ -258,4 +280,31 @@ func buildVersion() string {
 		}
 	}
 	return "devel"
+}
+
+// keyWait covers a log_router that starts before the sidecar has written
+// the key (dependsOn START rather than HEALTHY).
+const keyWait = 30 * time.Second
+
+// waitSharedKey reads the key file, waiting up to wait for it to appear.
+func waitSharedKey(path string, wait time.Duration) (string, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		key, err := firelens.ReadSharedKey(path)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || time.Now().After(deadline) {
+			return key, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// setEnv returns env with name set to value, replacing any earlier value.
+func setEnv(env []string, name, value string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, name+"="+value)
 }

@@ -140,6 +140,11 @@ func appendAddr(dst []byte, a netip.Addr, o Options) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// AppendJSONString appends s as a JSON string, escaped as every string of
+// an event is. Producers that pre-encode a JSON member (log.fields) use it
+// so that one escaping rule holds for the whole line.
+func AppendJSONString(dst []byte, s string) []byte { return appendString(dst, s) }
+
 // appendObjectsField writes v as an array of objects, each by enc; nothing
 // when v is empty.
 func appendObjectsField[T any](dst []byte, name string, v []T, enc func(*T, []byte) []byte) []byte {

@@ -76,6 +76,10 @@ type Pipeline struct {
 	n   uint64
 	cur event.Event // one reusable slot: a per-receive variable would escape
 
+	syncMu  sync.Mutex      // orders a Sync's marker and its waiter
+	syncs   []chan struct{} // waiters of the markers in the queue, in order
+	syncsMu sync.Mutex
+
 	published    map[event.Type]*metrics.Counter
 	droppedFull  *metrics.Counter
 	droppedClose *metrics.Counter
@@ -159,6 +163,65 @@ func (p *Pipeline) Offer(ev event.Event) bool {
 		p.droppedFull.Inc()
 		return false
 	}
+}
+
+// syncMarker is the event type of the queue entries Sync adds; it is
+// never encoded.
+const syncMarker event.Type = "sidewatch-sync"
+
+// Sync returns once every event published before the call has been
+// encoded and handed to every sink (Write returned; a failed write is
+// counted as sink_error like any other). The forward receiver acknowledges
+// a chunk at this point, and reuses the memory its events pointed into.
+// It returns ctx.Err() if ctx ends first and ErrClosed once intake has
+// stopped.
+func (p *Pipeline) Sync(ctx context.Context) error {
+	done := make(chan struct{})
+	p.syncMu.Lock()
+	// The waiter goes in first, so the consumer finds it when it reaches
+	// the marker; markers enter the queue in waiter order.
+	p.syncsMu.Lock()
+	p.syncs = append(p.syncs, done)
+	p.syncsMu.Unlock()
+	err := p.enqueue(ctx, event.Event{EventType: syncMarker})
+	if err != nil {
+		p.syncsMu.Lock()
+		p.syncs = p.syncs[:len(p.syncs)-1]
+		p.syncsMu.Unlock()
+	}
+	p.syncMu.Unlock()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *Pipeline) enqueue(ctx context.Context, ev event.Event) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return ErrClosed
+	}
+	select {
+	case p.queue <- ev:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// synced releases the waiter of the marker just taken from the queue.
+func (p *Pipeline) synced() {
+	p.syncsMu.Lock()
+	done := p.syncs[0]
+	p.syncs = p.syncs[1:]
+	p.syncsMu.Unlock()
+	close(done)
 }
 
 func (p *Pipeline) count(t event.Type) {
@@ -245,6 +308,11 @@ func (p *Pipeline) Close() error {
 // add enriches and encodes one event into the batch, writing the batch
 // when it is full. Only the goroutine in Run or Drain calls it.
 func (p *Pipeline) add(ctx context.Context, ev *event.Event) {
+	if ev.EventType == syncMarker {
+		p.flush(ctx)
+		p.synced()
+		return
+	}
 	if p.enrich != nil {
 		p.enrich.Enrich(&ev.ECS)
 	}
