@@ -167,6 +167,12 @@ func (c *conn) handshake() error {
 		return err
 	}
 	pong, err := h.checkPing(msg, c.r.key)
+	if err == nil {
+		// Authenticated before the PONG leaves: once the peer has it, this
+		// connection must no longer be the first one evicted at the cap.
+		c.auth.Store(true)
+		c.state.Store(stateIdle)
+	}
 	if pong != nil {
 		if werr := c.write(pong); werr != nil && err == nil {
 			err = werr
@@ -181,8 +187,6 @@ func (c *conn) handshake() error {
 		return err
 	}
 	c.r.m.authOK.Inc()
-	c.auth.Store(true)
-	c.state.Store(stateIdle)
 	c.consume(len(msg))
 	return nil
 }
