@@ -31,8 +31,16 @@ type Options struct {
 	KeyEnv  string // "" means firelens.SharedKeyEnv
 	// InlineIncludes replaces @INCLUDE lines with the included files.
 	InlineIncludes bool
-	Help           bool
-	Version        bool
+	// AWSInit is aws-for-fluent-bit's init process, run first; its
+	// exports, Fluent Bit arguments and included files are kept.
+	AWSInit string
+	// ECSEnv exports the task's metadata (ECS_TASK_ID, AWS_REGION, ...)
+	// as aws-for-fluent-bit's init process does, where not already set.
+	ECSEnv bool
+	// MultilineParsers are written to a parsers file passed with -R.
+	MultilineParsers []MultilineParser
+	Help             bool
+	Version          bool
 }
 
 type optionKind uint8
@@ -41,6 +49,7 @@ const (
 	optPath    optionKind = iota // one argument
 	optSetting                   // KEY VALUE
 	optBool                      // no argument
+	optPair                      // NAME VALUE, not a section setting
 )
 
 type option struct {
@@ -62,6 +71,9 @@ var options = []option{
 	{'s', "service", optSetting, firelens.SectionService},
 	{0, "dry-run", optBool, 0},
 	{0, "inline-includes", optBool, 0},
+	{0, "aws-init", optPath, 0},
+	{0, "ecs-env", optBool, 0},
+	{0, "multiline-parser", optPair, 0},
 	{'h', "help", optBool, 0},
 	{0, "version", optBool, 0},
 }
@@ -113,7 +125,7 @@ func ParseArgs(args []string) (Options, error) {
 		switch opt.kind {
 		case optPath:
 			want = 1
-		case optSetting:
+		case optSetting, optPair:
 			want = 2
 		}
 		var vals []string
@@ -128,6 +140,9 @@ func ParseArgs(args []string) (Options, error) {
 			if i >= len(args) {
 				if opt.kind == optSetting {
 					return Options{}, usagef("%s needs KEY and VALUE", name)
+				}
+				if opt.kind == optPair {
+					return Options{}, usagef("%s needs NAME and REGEX", name)
 				}
 				return Options{}, usagef("%s needs a PATH", name)
 			}
@@ -149,6 +164,8 @@ func ParseArgs(args []string) (Options, error) {
 				o.InConfig = p
 			case "out-config":
 				o.OutConfig = p
+			case "aws-init":
+				o.AWSInit = p
 			case "key-file":
 				o.KeyFile = p
 			case "key-env":
@@ -175,8 +192,16 @@ func ParseArgs(args []string) (Options, error) {
 				return Options{}, usagef("%s %q %q: %v", name, key, value, err)
 			}
 			o.Settings = append(o.Settings, s)
+		case optPair:
+			mp := MultilineParser{Name: vals[0], Start: vals[1]}
+			if err := mp.validate(); err != nil {
+				return Options{}, usagef("%s: %v", name, err)
+			}
+			o.MultilineParsers = append(o.MultilineParsers, mp)
 		case optBool:
 			switch opt.long {
+			case "ecs-env":
+				o.ECSEnv = true
 			case "dry-run":
 				o.DryRun = true
 			case "inline-includes":

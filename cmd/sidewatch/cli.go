@@ -73,7 +73,8 @@ func (versionCmd) Run(e *env) error {
 type exitCode int
 
 // run parses args and runs the chosen command. It returns the process exit
-// status: 0 ok, 1 the command failed, 2 bad usage or configuration.
+// status: 0 ok, 1 the command failed, 2 bad usage or configuration, or the
+// status an error carries (ExitCode).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	var c cli
 	parser, err := kong.New(&c,
@@ -105,6 +106,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, log: newLogger(stderr, c.LogFormat, c.LogLevel)}
 	if err := kctx.Run(e); err != nil {
 		e.log.Error(kctx.Command()+" failed", "err", err)
+		var ec interface{ ExitCode() int }
+		if errors.As(err, &ec) {
+			return ec.ExitCode()
+		}
 		return 1
 	}
 	return 0
