@@ -14,6 +14,7 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/forward"
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
 	"github.com/sidewatch/sidewatch/sidecar/privdrop"
+	"github.com/sidewatch/sidewatch/sidecar/rules"
 	"github.com/sidewatch/sidewatch/sidecar/sink"
 	"github.com/sidewatch/sidewatch/sidecar/sink/awscfg"
 	"github.com/sidewatch/sidewatch/sidecar/sink/cloudwatch"
@@ -54,6 +55,7 @@ type Config struct {
 	Flow       flow.Config       `embed:"" group:"Flows"`
 	App        applayer.Config   `embed:"" group:"App layer"`
 	Detect     detect.Config     `embed:"" group:"Detections"`
+	Rules      rules.Config      `embed:"" group:"Rules"`
 }
 
 // Validate checks the values kong cannot, naming the flag and variable.
@@ -130,6 +132,12 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Detect.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := c.Rules.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(c.Rules.Files) > 0 && c.Detect.Off {
+		errs = append(errs, errors.New("--rules (SIDEWATCH_RULES) runs in the detection engine: it cannot be used with --no-detect (SIDEWATCH_NO_DETECT)"))
 	}
 	if c.User != "" {
 		if _, err := privdrop.ParseUser(c.User); err != nil {

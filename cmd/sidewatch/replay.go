@@ -14,6 +14,7 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
+	"github.com/sidewatch/sidewatch/sidecar/rules"
 )
 
 // ReplayCmd is `sidewatch replay FILE...`: it runs pcap and pcapng files
@@ -25,12 +26,16 @@ type ReplayCmd struct {
 	Flow         flow.Config     `embed:"" group:"Flows"`
 	App          applayer.Config `embed:"" group:"App layer"`
 	Detect       detect.Config   `embed:"" group:"Detections"`
+	Rules        rules.Config    `embed:"" group:"Rules"`
 }
 
 // Run replays the files. A file that fails part-way (a capture cut short)
 // is reported, and the flows read so far are still printed.
 func (c *ReplayCmd) Run(e *env) error {
 	if err := errors.Join(c.Flow.Validate(), c.App.Validate(), c.Detect.Validate()); err != nil {
+		return err
+	}
+	if err := c.Rules.Validate(); err != nil {
 		return err
 	}
 	out := &lineWriter{w: bufio.NewWriterSize(e.stdout, 64<<10), opt: event.Options{CompressIPv6: c.IPv6Compress}}
@@ -44,6 +49,23 @@ func (c *ReplayCmd) Run(e *env) error {
 		eng, err = detect.New(c.Detect, out, reg, detect.Options{CommunityIDSeed: c.Flow.CommunityIDSeed, OnIntelLoad: sidecar.IntelLogger(e.log)})
 		if err != nil {
 			return fmt.Errorf("detections: %w", err)
+		}
+		if len(c.Rules.Files) > 0 {
+			// A capture is not this machine's traffic: HOME_NET is
+			// Suricata's default unless --rules-var sets it.
+			opt, err := c.Rules.Options("")
+			if err != nil {
+				return err
+			}
+			set, err := rules.Load(c.Rules.Files, opt)
+			if err != nil {
+				return err
+			}
+			rep := &set.Report
+			e.log.Info("rules loaded", "files", len(rep.Files), "parsed", rep.Parsed, "loaded", rep.Loaded, "unsupported", len(rep.Unsupported), "errors", len(rep.Errors))
+			re := rules.NewEngine(rules.EngineConfig{MaxThresholds: c.Rules.MaxThresholds, MaxFlows: c.Rules.MaxFlows}, reg)
+			re.Swap(set)
+			eng.Add("rules", rules.NewDetector(re))
 		}
 		emit = eng.Tap(out)
 	}
@@ -79,7 +101,7 @@ func (c *ReplayCmd) Run(e *env) error {
 		errs = append(errs, fmt.Errorf("write events: %w", out.err))
 	}
 	stats := reg.Stats()
-	e.log.Info("replay done", "files", len(c.Files), "packets", packets, "flow", stats["flow"], "applayer", stats["applayer"], "reassembly", stats["reassembly"], "detect", stats["detect"])
+	e.log.Info("replay done", "files", len(c.Files), "packets", packets, "flow", stats["flow"], "applayer", stats["applayer"], "reassembly", stats["reassembly"], "detect", stats["detect"], "rules", stats["rules"])
 	return errors.Join(errs...)
 }
 

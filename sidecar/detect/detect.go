@@ -272,17 +272,20 @@ func (e *Engine) observe(ev *event.Event) {
 		return
 	}
 	e.m.events.Inc()
-	if ev.EventType == event.TypeFlow {
+	if ev.EventType == event.TypeFlow && len(e.extra) == 0 {
 		e.markAlerted(ev)
-		if len(e.extra) == 0 {
-			return
-		}
+		return
 	}
 	s := e.scratch.Get().(*event.Event)
 	*s = *ev
 	e.inspect(s)
 	*s = event.Event{}
 	e.scratch.Put(s)
+	if ev.EventType == event.TypeFlow {
+		// After the detectors: an IP-only rule alerts on the flow event
+		// itself, and that flow event must say so.
+		e.markAlerted(ev)
+	}
 }
 
 // inspect dispatches one event to the detections that read its type.
