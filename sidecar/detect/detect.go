@@ -177,6 +177,16 @@ func (e *Engine) Intel() *intel.Set {
 	return e.intel.Set()
 }
 
+// IntelLists returns the names of the indicator lists (the sources'
+// labels: each intel or mining-pool file's base name, and
+// builtin-mining-pools), for rules that name a list.
+func (e *Engine) IntelLists() []string {
+	if e.intel == nil {
+		return nil
+	}
+	return e.intel.Lists()
+}
+
 // Run keeps the engine's inputs fresh until ctx ends: it reloads the
 // intel files when they change and, when asked to, re-reads the task's
 // addresses. It is a service: alerts are raised on the producers' paths.
