@@ -136,8 +136,8 @@ func (c *Config) Validate() error {
 	if err := c.Rules.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if len(c.Rules.Files) > 0 && c.Detect.Off {
-		errs = append(errs, errors.New("--rules (SIDEWATCH_RULES) runs in the detection engine: it cannot be used with --no-detect (SIDEWATCH_NO_DETECT)"))
+	if err := c.Rules.RequireEngine(c.Detect.Off); err != nil {
+		errs = append(errs, err)
 	}
 	if c.User != "" {
 		if _, err := privdrop.ParseUser(c.User); err != nil {

@@ -108,7 +108,7 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 	if eng != nil {
 		ps.add("detect", stageService, eng)
 		if len(cfg.Rules.Files) > 0 {
-			d, w, err := openRules(cfg.Rules, reg, log)
+			d, w, err := OpenRules(cfg.Rules, eng, reg, log.With("component", "rules"))
 			if err != nil {
 				return ps, nil, err
 			}

@@ -32,40 +32,34 @@ type ReplayCmd struct {
 // Run replays the files. A file that fails part-way (a capture cut short)
 // is reported, and the flows read so far are still printed.
 func (c *ReplayCmd) Run(e *env) error {
-	if err := errors.Join(c.Flow.Validate(), c.App.Validate(), c.Detect.Validate()); err != nil {
-		return err
-	}
-	if err := c.Rules.Validate(); err != nil {
+	if err := errors.Join(c.Flow.Validate(), c.App.Validate(), c.Detect.Validate(), c.Rules.Validate(), c.Rules.RequireEngine(c.Detect.Off)); err != nil {
 		return err
 	}
 	out := &lineWriter{w: bufio.NewWriterSize(e.stdout, 64<<10), opt: event.Options{CompressIPv6: c.IPv6Compress}}
 	reg := metrics.New()
 	// As run wires it: events through the detection engine's tap, the
-	// engine after the app layer.
+	// engine after the app layer, the rules one of its detectors.
 	var emit flow.Emitter = out
 	var eng *detect.Engine
 	if !c.Detect.Off {
+		dc := c.Detect
+		if len(dc.HomeNet) == 0 {
+			// A capture is not this machine's traffic: without --home-net
+			// the private ranges stand for the task, as in Suricata.
+			dc.HomeNet = detect.SuricataHomeNet
+		}
 		var err error
-		eng, err = detect.New(c.Detect, out, reg, detect.Options{CommunityIDSeed: c.Flow.CommunityIDSeed, OnIntelLoad: sidecar.IntelLogger(e.log)})
+		eng, err = detect.New(dc, out, reg, detect.Options{CommunityIDSeed: c.Flow.CommunityIDSeed, OnIntelLoad: sidecar.IntelLogger(e.log)})
 		if err != nil {
 			return fmt.Errorf("detections: %w", err)
 		}
 		if len(c.Rules.Files) > 0 {
-			// A capture is not this machine's traffic: HOME_NET is
-			// Suricata's default unless --rules-var sets it.
-			opt, err := c.Rules.Options("")
+			// Loaded once: the watcher's reloads are not run.
+			d, _, err := sidecar.OpenRules(c.Rules, eng, reg, e.log)
 			if err != nil {
 				return err
 			}
-			set, err := rules.Load(c.Rules.Files, opt)
-			if err != nil {
-				return err
-			}
-			rep := &set.Report
-			e.log.Info("rules loaded", "files", len(rep.Files), "parsed", rep.Parsed, "loaded", rep.Loaded, "unsupported", len(rep.Unsupported), "errors", len(rep.Errors))
-			re := rules.NewEngine(rules.EngineConfig{MaxThresholds: c.Rules.MaxThresholds, MaxFlows: c.Rules.MaxFlows}, reg)
-			re.Swap(set)
-			eng.Add("rules", rules.NewDetector(re))
+			eng.Add("rules", d)
 		}
 		emit = eng.Tap(out)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sidewatch/sidewatch/sidecar/detect"
 	"github.com/sidewatch/sidewatch/sidecar/rules"
 )
 
@@ -21,6 +22,7 @@ type rulesCheckCmd struct {
 	Files          []string `arg:"" name:"file" type:"path" help:"Rule files, or directories of *.rules files."`
 	Vars           []string `name:"var" placeholder:"NAME=VALUE" help:"Rule variables (HOME_NET, HTTP_PORTS, ...); Suricata's defaults otherwise."`
 	Classification string   `name:"classification" type:"existingfile" placeholder:"FILE" help:"classification.config to use instead of the built-in table."`
+	IntelFiles     []string `name:"intel-files" sep:"," type:"existingfile" placeholder:"FILE" help:"The intel files run gets with --detect-intel-files: dataset and iprep may name them (by base name)."`
 	Verbose        bool     `short:"v" help:"List every unsupported rule with its sid and reason."`
 	ByFile         bool     `name:"by-file" help:"Also print parsed, loaded and unsupported counts per file."`
 }
@@ -34,6 +36,14 @@ func (c *rulesCheckCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	// The lists run would have: the detection engine's, with these files.
+	dc := detect.DefaultConfig()
+	dc.Intel.Files = c.IntelFiles
+	eng, err := detect.New(dc, nil, nil, detect.Options{})
+	if err != nil {
+		return err
+	}
+	opt.Lists = rules.IntelLists(eng)
 	set, err := rules.Load(c.Files, opt)
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,7 +65,7 @@ type Options struct {
 	// packet-level alerts.
 	CommunityIDSeed uint16
 	// HomeFromInterfaces makes Run keep the task's addresses (when
-	// --detect-home-net is empty) from the network namespace's interfaces.
+	// --home-net is empty) from the network namespace's interfaces.
 	HomeFromInterfaces bool
 	// MetadataURI is the task metadata endpoint (ECS_CONTAINER_METADATA_URI_V4),
 	// whose task id tells the task's own metadata paths on 169.254.170.2.
@@ -215,7 +216,7 @@ func (e *Engine) Run(ctx context.Context) error {
 const homeRefresh = 30 * time.Second
 
 // RefreshHome reads the task's addresses from the network namespace's
-// interfaces (unless --detect-home-net gives them).
+// interfaces (unless --home-net gives them).
 func (e *Engine) RefreshHome() {
 	if len(e.cfg.HomeNet) > 0 {
 		return
@@ -382,5 +383,9 @@ func (h *homeNet) contains(a netip.Addr) bool {
 	}
 	return false
 }
+
+// HomeNet returns the task's addresses and networks in force: --home-net,
+// or the interfaces' addresses as RefreshHome last read them.
+func (e *Engine) HomeNet() []netip.Prefix { return slices.Clone(e.home.Load().nets) }
 
 func (e *Engine) isHome(a netip.Addr) bool { return e.home.Load().contains(a.Unmap()) }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sidewatch/sidewatch/sidecar/detect"
 )
 
 // ipRange is an inclusive range of addresses of one family.
@@ -146,7 +148,7 @@ type Vars map[string]string
 // HOME_NET set to home (the task's own addresses) when home is not empty.
 func DefaultVars(home string) Vars {
 	v := Vars{
-		"HOME_NET":        "[192.168.0.0/16,10.0.0.0/8,172.16.0.0/12]",
+		"HOME_NET":        "[" + strings.Join(detect.SuricataHomeNet, ",") + "]",
 		"EXTERNAL_NET":    "!$HOME_NET",
 		"HTTP_PORTS":      "80",
 		"SHELLCODE_PORTS": "!80",

@@ -3,7 +3,6 @@ package rules
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"regexp"
@@ -14,7 +13,7 @@ import (
 // Config is the rule flags of `sidewatch run` and `sidewatch replay`.
 type Config struct {
 	Files          []string      `name:"rules" env:"SIDEWATCH_RULES" sep:"," placeholder:"PATH" help:"Suricata-format rule files, or directories of *.rules files (comma-separated). Empty: no rules."`
-	Vars           []string      `name:"rules-var" env:"SIDEWATCH_RULES_VARS" sep:";" placeholder:"NAME=VALUE" help:"Rule variables, e.g. HOME_NET=[10.0.0.0/16] or HTTP_PORTS=[80,8080] (env: ;-separated). HOME_NET defaults to the task's own addresses."`
+	Vars           []string      `name:"rules-var" env:"SIDEWATCH_RULES_VARS" sep:";" placeholder:"NAME=VALUE" help:"Rule variables, e.g. HTTP_PORTS=[80,8080] or EXTERNAL_NET=any (env: ;-separated). HOME_NET is --home-net, which the detections share."`
 	Classification string        `name:"rules-classification" env:"SIDEWATCH_RULES_CLASSIFICATION" placeholder:"FILE" help:"classification.config giving each classtype its category and severity (default: Suricata's and ET's table)."`
 	Reload         time.Duration `name:"rules-reload" env:"SIDEWATCH_RULES_RELOAD" default:"30s" help:"How often rule files are checked for changes and reloaded (0: only on SIGHUP)."`
 	MaxThresholds  int           `name:"rules-max-thresholds" env:"SIDEWATCH_RULES_MAX_THRESHOLDS" default:"65536" help:"Threshold and detection_filter counters kept (by rule and address)."`
@@ -44,7 +43,21 @@ func (c *Config) Validate() error {
 	if _, err := c.Options(""); err != nil {
 		errs = append(errs, err)
 	}
+	for _, v := range c.Vars {
+		if name, _, _ := strings.Cut(v, "="); strings.TrimPrefix(strings.TrimSpace(name), "$") == "HOME_NET" {
+			errs = append(errs, errors.New("--rules-var (SIDEWATCH_RULES_VARS) HOME_NET: the task's addresses are one setting for rules and detections: give them with --home-net (SIDEWATCH_HOME_NET)"))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// RequireEngine reports rule files given without the detection engine
+// they run in.
+func (c *Config) RequireEngine(detectOff bool) error {
+	if len(c.Files) > 0 && detectOff {
+		return errors.New("--rules (SIDEWATCH_RULES) runs in the detection engine: it cannot be used with --no-detect (SIDEWATCH_NO_DETECT)")
+	}
+	return nil
 }
 
 // Options builds the load options: Suricata's default variables, HOME_NET
@@ -79,24 +92,19 @@ func (c *Config) Options(home string) (Options, error) {
 	return opt, nil
 }
 
-// TaskAddresses returns the addresses of this network namespace's
-// interfaces as a rule address list: in a task, where all containers share
-// one namespace, these are the task's own addresses (HOME_NET).
-func TaskAddresses() (string, error) {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return "", fmt.Errorf("rules: task addresses: %w", err)
+// HomeVar writes the task's addresses and networks as the value of
+// HOME_NET; none gives "" (Suricata's default).
+func HomeVar(nets []netip.Prefix) string {
+	if len(nets) == 0 {
+		return ""
 	}
-	var list []string
-	for _, a := range addrs {
-		p, err := netip.ParsePrefix(a.String())
-		if err != nil {
-			continue
+	list := make([]string, len(nets))
+	for i, n := range nets {
+		if n.IsSingleIP() {
+			list[i] = n.Addr().String()
+		} else {
+			list[i] = n.String()
 		}
-		list = append(list, p.Addr().Unmap().String())
 	}
-	if len(list) == 0 {
-		return "", errors.New("rules: task addresses: no interface has an address")
-	}
-	return "[" + strings.Join(list, ",") + "]", nil
+	return "[" + strings.Join(list, ",") + "]"
 }

@@ -20,7 +20,6 @@ func NewDetector(engine *Engine) *Detector { return &Detector{engine: engine} }
 func (d *Detector) Event(ev *event.Event, out *detect.Alerts) {
 	d.engine.match(ev, func(r *Rule, dr dir) {
 		hdr := alertHeader(ev, dr, eventApp(ev))
-		sig := detect.Signature{GID: r.GID, ID: r.SID, Rev: r.Rev, Msg: r.Msg, Category: r.Category, Severity: r.Severity, Metadata: r.alertMeta}
-		out.Raise(&sig, &hdr)
+		out.Raise(&r.sig, &hdr)
 	})
 }

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"net/netip"
 	"os"
 	"regexp"
 	"strings"
@@ -19,7 +18,14 @@ func TestDocExamples(t *testing.T) {
 	for _, b := range regexp.MustCompile("(?s)```rules\n(.*?)```").FindAllSubmatch(doc, -1) {
 		text.Write(b[1])
 	}
-	set, err := LoadReader("docs/rules.md", t.TempDir(), strings.NewReader(text.String()), Options{Lists: docLists{}})
+	// The intel files the examples name, as --detect-intel-files loads them.
+	dir := t.TempDir()
+	lists := IntelLists(intelEngine(t, writeFiles(t, dir,
+		"c2-ips.txt", "203.0.113.9\n",
+		"bad-domains.txt", "evil.example\n",
+		"tool-ja3.csv", "ja3_md5,description\ne7d705a3286e19ea42f587b344ee6865,tool\n",
+		"feodo.csv", "# \"first_seen_utc\",\"dst_ip\",\"malware\"\n\"2026-01-01\",\"203.0.113.9\",\"Dridex\"\n")))
+	set, err := LoadReader("docs/rules.md", dir, strings.NewReader(text.String()), Options{Lists: lists})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,21 +53,13 @@ func TestDocExamples(t *testing.T) {
 	want = append(want, "msg", "sid", "rev", "gid", "classtype", "priority", "reference", "metadata", "target",
 		"content", "nocase", "depth", "offset", "distance", "within", "startswith", "endswith", "fast_pattern",
 		"pcre", "dotprefix", "to_lowercase", "bsize", "urilen", "isdataat", "flow", "threshold", "detection_filter",
-		"itype", "icode", "iprep", "flowbits")
+		"itype", "icode", "iprep", "dataset", "flowbits")
 	for _, kw := range want {
-		if kw == "ip.src" || kw == "ip.dst" || kw == "ssh_proto" {
-			continue // shown in the buffer table with dataset, which needs a file
+		if kw == "ssh_proto" {
+			continue
 		}
 		if !used[kw] {
 			t.Errorf("docs/rules.md has no rule example using %s", kw)
 		}
 	}
 }
-
-// docLists is an intel store with every list empty, for examples that
-// name lists.
-type docLists struct{}
-
-func (docLists) HasList(string) bool                  { return true }
-func (docLists) ContainsString(string, string) bool   { return false }
-func (docLists) ContainsAddr(string, netip.Addr) bool { return false }

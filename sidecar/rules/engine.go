@@ -42,7 +42,7 @@ func NewEngine(cfg EngineConfig, reg *metrics.Registry) *Engine {
 	}
 	e.free = make(chan *scratch, 16)
 	e.events = reg.Counter("rules", "events_total", "Events matched against the rules.")
-	e.alerts = reg.Counter("rules", "alerts_total", "Alerts raised by rules.")
+	e.alerts = reg.Counter("rules", "alerts_total", "Rule matches past pass rules, once-per-flow and thresholds, before the detection engine's deduplication (sidewatch_detect_alerts_total counts those written).")
 	e.passed = reg.Counter("rules", "passed_total", "Events on which a pass rule matched, so that no rule alerted.")
 	e.limited = reg.Counter("rules", "thresholded_total", "Rule matches held back by threshold or detection_filter.")
 	e.flowRepeats = reg.Counter("rules", "flow_repeats_total", "Matches of once-per-flow (IP-only) rules on a flow that had already alerted.")
@@ -71,14 +71,6 @@ func (e *Engine) Swap(s *Set) *Set { return e.set.Swap(s) }
 
 // Set returns the set in force.
 func (e *Engine) Set() *Set { return e.set.Load() }
-
-// Event matches ev and calls emit with each alert. ev is only read, and
-// alerts share its app-layer object (as Suricata's alerts carry the
-// transaction's metadata), so ev must not change after it is handed on.
-func (e *Engine) Event(ev *event.Event, emit func(event.Event)) {
-	app := eventApp(ev)
-	e.match(ev, func(r *Rule, d dir) { emit(r.alert(ev, d, app)) })
-}
 
 // match calls alert for each rule that matches ev and may alert now (no
 // pass rule matched, once-per-flow and threshold state allow it), with the
@@ -159,26 +151,10 @@ func thresholdKeyOf(r *Rule, ev *event.Event, d dir) thresholdKey {
 	return k
 }
 
-// alert builds the EVE alert of r matching ev in direction d.
-func (r *Rule) alert(ev *event.Event, d dir, app string) event.Event {
-	a := alertHeader(ev, d, app)
-	a.Alert = &event.Alert{
-		Action:      "allowed",
-		GID:         r.GID,
-		SignatureID: r.SID,
-		Rev:         r.Rev,
-		Signature:   r.Msg,
-		Category:    r.Category,
-		Severity:    r.Severity,
-		Metadata:    r.alertMeta,
-	}
-	return a
-}
-
-// alertHeader is ev as the event an alert is about: its flow's identity
-// and app-layer object, with the addresses written in the direction of the
-// match, as Suricata writes them (a certificate rule's alert goes from the
-// server to the client).
+// alertHeader is ev as the event an alert is about: its flow's identity,
+// with the addresses written in the direction of the match, as Suricata
+// writes them (a certificate rule's alert goes from the server to the
+// client). The detection engine copies what the alert keeps.
 func alertHeader(ev *event.Event, d dir, app string) event.Event {
 	client, server, cport, sport := endpoints(ev)
 	a := event.Event{
@@ -196,10 +172,6 @@ func alertHeader(ev *event.Event, d dir, app string) event.Event {
 		ICMPCode:    ev.ICMPCode,
 		CommunityID: ev.CommunityID,
 		AppProto:    ev.AppProto,
-		DNS:         ev.DNS,
-		TLS:         ev.TLS,
-		HTTP:        ev.HTTP,
-		SSH:         ev.SSH,
 		ECS:         ev.ECS,
 	}
 	if d == dirToClient {

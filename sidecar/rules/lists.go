@@ -8,21 +8,68 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
-// Lists are named indicator lists kept outside the rules (the detections'
-// threat intelligence). dataset and iprep keywords that name a list without
-// loading a file of their own look it up here.
+// Lists are named indicator lists kept outside the rules: the detection
+// engine's threat intelligence (see IntelLists). dataset and iprep keywords
+// that name a list without loading a file of their own look it up here.
+// The methods are *intel.Set's: a domain list also holds the subdomains of
+// its entries, an address list the addresses of its networks.
 type Lists interface {
-	// HasList reports whether a list of that name exists.
-	HasList(name string) bool
-	// ContainsString reports whether the list holds s (a domain list also
-	// holds the subdomains of its entries, as the intel store defines).
-	ContainsString(name, s string) bool
-	// ContainsAddr reports whether the list holds a (directly or in a CIDR).
-	ContainsAddr(name string, a netip.Addr) bool
+	// Names returns the names of the lists that exist (whether or not they
+	// hold anything now).
+	Names() []string
+	AddrInList(list string, a netip.Addr) bool
+	DomainInList(list, name string) bool
+	JA3InList(list, hash string) bool
+	JA4InList(list, fp string) bool
+}
+
+// listKind is what a buffer's values are, as an intel list holds them.
+type listKind uint8
+
+const (
+	listNone listKind = iota
+	listAddr
+	listDomain
+	listJA3
+	listJA4
+)
+
+// listKindOf returns the kind of indicator buffer buf holds, or listNone
+// for buffers no intel list can hold (URIs, user agents, certificates...).
+func listKindOf(buf bufferID) listKind {
+	switch buf {
+	case bufIPSrc, bufIPDst:
+		return listAddr
+	case bufDNSQuery, bufTLSSNI, bufHTTPHost, bufHTTPHostRaw:
+		return listDomain
+	case bufJA3Hash, bufJA3SHash:
+		return listJA3
+	case bufJA4Hash:
+		return listJA4
+	}
+	return listNone
+}
+
+// hasList reports whether lists has a list called name, and says which
+// lists there are when it has not.
+func hasList(lists Lists, name string) (bool, string) {
+	var names []string
+	if lists != nil {
+		names = lists.Names()
+	}
+	if slices.Contains(names, name) {
+		return true, ""
+	}
+	if len(names) == 0 {
+		return false, "no intel lists are loaded (--detect-intel-files)"
+	}
+	return false, "the intel lists are " + strings.Join(names, ", ")
 }
 
 // dataset is one Suricata dataset: a set of strings, hashes or addresses,
@@ -34,16 +81,26 @@ type dataset struct {
 	addrs   map[netip.Addr]struct{}
 	lists   Lists // when the set is a named list
 	listRef string
+	kind    listKind
 }
 
 // contains reports whether v (a buffer value, or an address for ip.src and
 // ip.dst) is in the set.
 func (d *dataset) contains(v []byte, a netip.Addr) bool {
 	if d.lists != nil {
-		if a.IsValid() {
-			return d.lists.ContainsAddr(d.listRef, a)
+		// v is only read during the lookup: no copy.
+		s := unsafe.String(unsafe.SliceData(v), len(v))
+		switch d.kind {
+		case listAddr:
+			return a.IsValid() && d.lists.AddrInList(d.listRef, a)
+		case listDomain:
+			return d.lists.DomainInList(d.listRef, s)
+		case listJA3:
+			return d.lists.JA3InList(d.listRef, s)
+		case listJA4:
+			return d.lists.JA4InList(d.listRef, s)
 		}
-		return d.lists.ContainsString(d.listRef, string(v))
+		return false
 	}
 	switch d.typ {
 	case "ip", "ipv4", "ipv6":
@@ -78,6 +135,9 @@ type datasets struct {
 	dir   string // relative load paths resolve against the rule file's directory
 	lists Lists
 	sets  map[string]*dataset
+	// listSets are the datasets backed by intel lists, by name and kind
+	// (one list can back datasets on a name buffer and on ip.dst).
+	listSets map[listSetKey]*dataset
 	// maxEntries bounds one loaded file, so a wrong path (a huge file) is an
 	// error rather than an out-of-memory kill.
 	maxEntries int
@@ -126,12 +186,8 @@ func (ds *datasets) parse(v string, buf bufferID) (*dataset, bool, error) {
 		return d, neg, nil
 	}
 	if load == "" {
-		if ds.lists != nil && ds.lists.HasList(name) {
-			d := &dataset{name: name, typ: typ, lists: ds.lists, listRef: name}
-			ds.sets[name] = d
-			return d, neg, nil
-		}
-		return nil, false, unsupported("dataset", "dataset %s: no load file and no intel list of that name", name)
+		d, err := ds.list(name, typ, buf)
+		return d, neg, err
 	}
 	switch typ {
 	case "string", "md5", "sha256", "ipv4", "ip", "ipv6":
@@ -149,6 +205,37 @@ func (ds *datasets) parse(v string, buf bufferID) (*dataset, bool, error) {
 	}
 	ds.sets[name] = d
 	return d, neg, nil
+}
+
+type listSetKey struct {
+	name string
+	kind listKind
+}
+
+// list returns the dataset backed by the intel list name, for buffer buf.
+// A list that does not exist, or a buffer no list can hold, makes the rule
+// unsupported, with the reason: never a rule that silently matches nothing.
+func (ds *datasets) list(name, typ string, buf bufferID) (*dataset, error) {
+	if ok, known := hasList(ds.lists, name); !ok {
+		return nil, unsupported("dataset", "dataset %s: no load file, and no intel list of that name (%s)", name, known)
+	}
+	kind := listKindOf(buf)
+	if kind == listNone {
+		return nil, unsupported("dataset", "dataset %s on %s: intel lists hold addresses (ip.src, ip.dst), domain names (dns.query, tls.sni, http.host), JA3 and JA4 hashes", name, buffers[buf].name)
+	}
+	if typ != "" && (kind == listAddr) != (typ == "ip" || typ == "ipv4" || typ == "ipv6") {
+		return nil, fmt.Errorf("dataset %s: type %s does not fit buffer %s", name, typ, buffers[buf].name)
+	}
+	k := listSetKey{name, kind}
+	if d, ok := ds.listSets[k]; ok {
+		return d, nil
+	}
+	d := &dataset{name: name, typ: typ, lists: ds.lists, listRef: name, kind: kind}
+	if ds.listSets == nil {
+		ds.listSets = map[listSetKey]*dataset{}
+	}
+	ds.listSets[k] = d
+	return d, nil
 }
 
 // load reads a dataset file in Suricata's format: one entry per line,
@@ -247,15 +334,15 @@ func (c *compiler) parseIPRep(v string) (iprep, error) {
 	default:
 		return iprep{}, fmt.Errorf("iprep %q: unknown operator %q", v, ip.op)
 	}
-	if c.lists == nil || !c.lists.HasList(ip.list) {
-		return iprep{}, unsupported("iprep", "iprep category %s: no intel list of that name", ip.list)
+	if ok, known := hasList(c.lists, ip.list); !ok {
+		return iprep{}, unsupported("iprep", "iprep category %s: no intel list of that name (%s)", ip.list, known)
 	}
 	return ip, nil
 }
 
 func (ip *iprep) match(src, dst netip.Addr) bool {
 	one := func(a netip.Addr) bool {
-		in := a.IsValid() && ip.lists.ContainsAddr(ip.list, a)
+		in := a.IsValid() && ip.lists.AddrInList(ip.list, a)
 		switch ip.op {
 		case "isset":
 			return in

@@ -2,8 +2,6 @@ package rules
 
 import (
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -192,29 +190,6 @@ func TestMatchTable(t *testing.T) {
 	}
 }
 
-func TestAlertEvent(t *testing.T) {
-	e := newTestEngine(t, `alert tls $EXTERNAL_NET any -> $HOME_NET any (msg:"ET POLICY bad cert"; flow:established,to_client; tls.cert_issuer; content:"Evil CA"; classtype:policy-violation; sid:3000200; rev:3; gid:1;)`)
-	ev := tlsEvent(&event.TLS{IssuerDN: "O=Evil CA", SNI: "x.example"})
-	ev.CommunityID, ev.InIface, ev.ECS.TaskARN = "1:abc=", "eth1", "arn:task"
-	got := alertsOf(e, ev)
-	if len(got) != 1 {
-		t.Fatalf("%d alerts, want 1", len(got))
-	}
-	a := got[0]
-	want := event.Alert{Action: "allowed", GID: 1, SignatureID: 3000200, Rev: 3, Signature: "ET POLICY bad cert", Category: "Potential Corporate Privacy Violation", Severity: 1}
-	if a.Alert.Action != want.Action || a.Alert.GID != want.GID || a.Alert.SignatureID != want.SignatureID || a.Alert.Rev != want.Rev ||
-		a.Alert.Signature != want.Signature || a.Alert.Category != want.Category || a.Alert.Severity != want.Severity {
-		t.Errorf("alert = %+v, want %+v", *a.Alert, want)
-	}
-	// A to_client match is written from the server's side, as Suricata does.
-	if a.SrcIP != ev.DestIP || a.DestIP != ev.SrcIP || a.SrcPort != 443 || a.DestPort != ev.SrcPort {
-		t.Errorf("alert %s:%d -> %s:%d, want the server to the client", a.SrcIP, a.SrcPort, a.DestIP, a.DestPort)
-	}
-	if a.EventType != event.TypeAlert || a.FlowID != ev.FlowID || a.CommunityID != "1:abc=" || a.InIface != "eth1" || a.TLS != ev.TLS || a.ECS.TaskARN != "arn:task" || a.AppProto != "tls" {
-		t.Errorf("alert event = %+v, want the flow's identity, app_proto tls and its tls object", a)
-	}
-}
-
 func TestIPOnlyOncePerFlow(t *testing.T) {
 	e := newTestEngine(t, `alert ip any any -> 203.0.113.9 any (msg:"m"; sid:1;)`)
 	a := flowEvent(taskIP, remoteIP, 443)
@@ -282,77 +257,6 @@ func TestSwapKeepsMatching(t *testing.T) {
 	e.Swap(set2)
 	if got := sids(alertsOf(e, dnsEvent("request", "old.example"), dnsEvent("request", "new.example"))); !slices.Equal(got, []int{2}) {
 		t.Errorf("after swap: %v, want [2]", got)
-	}
-}
-
-// testLists is a small intel store: named lists of strings and addresses.
-type testLists map[string][]string
-
-func (l testLists) HasList(name string) bool { _, ok := l[name]; return ok }
-func (l testLists) ContainsString(name, s string) bool {
-	return slices.Contains(l[name], s)
-}
-func (l testLists) ContainsAddr(name string, a netip.Addr) bool {
-	return slices.Contains(l[name], a.String())
-}
-
-func TestDatasetsAndIPRep(t *testing.T) {
-	dir := t.TempDir()
-	// Suricata's dataset formats: strings in base64, addresses as text.
-	os.WriteFile(filepath.Join(dir, "names.lst"), []byte("ZXZpbC5leGFtcGxl\n# comment\nYmFkLmV4YW1wbGU=\n"), 0o644) // evil.example, bad.example
-	os.WriteFile(filepath.Join(dir, "ips.lst"), []byte("203.0.113.9\n2001:db8::1\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "ja3.lst"), []byte("E7D705A3286E19EA42F587B344EE6865\n"), 0o644)
-	text := `alert dns any any -> any any (msg:"ds"; dns.query; dataset:isset,names,type string,load names.lst; sid:1;)
-alert dns any any -> any any (msg:"ds not"; dns.query; dataset:isnotset,names; sid:2;)
-alert ip any any -> any any (msg:"ip ds"; ip.dst; dataset:isset,ips,type ip,load ips.lst; sid:3;)
-alert tls any any -> any any (msg:"md5 ds"; ja3.hash; dataset:isset,ja3s,type md5,load ja3.lst; sid:4;)
-alert ip any any -> any any (msg:"iprep"; iprep:dst,c2,>,30; sid:5;)
-alert dns any any -> any any (msg:"intel list"; dns.query; dataset:isset,domains; sid:6;)
-`
-	lists := testLists{"c2": {remoteIP}, "domains": {"intel.example"}}
-	set, err := LoadReader(filepath.Join(dir, "x.rules"), dir, strings.NewReader(text), Options{Lists: lists})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if set.Report.Loaded != 6 {
-		t.Fatalf("loaded %d: errors %v unsupported %v", set.Report.Loaded, set.Report.Errors, set.Report.Unsupported)
-	}
-	e := NewEngine(EngineConfig{MaxThresholds: 10, MaxFlows: 10}, metrics.New())
-	e.Swap(set)
-	tests := []struct {
-		name string
-		ev   *event.Event
-		want []int
-	}{
-		{"listed_name", dnsEvent("request", "evil.example"), []int{1}},
-		{"unlisted_name", dnsEvent("request", "good.example"), []int{2}},
-		{"intel_name", dnsEvent("request", "intel.example"), []int{2, 6}},
-		{"listed_ip_and_rep", flowEvent(taskIP, remoteIP, 443), []int{3, 5}},
-		{"md5_case_and_ip_rules_on_tls", tlsEvent(&event.TLS{JA3: &event.TLSHash{Hash: "e7d705a3286e19ea42f587b344ee6865"}}), []int{3, 4, 5}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.ev.FlowID = uint64(len(tt.name)) * 1000 // a fresh flow each
-			got := sids(alertsOf(e, tt.ev))
-			slices.Sort(got)
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("alerts %v, want %v", got, tt.want)
-			}
-		})
-	}
-	bad := []struct{ name, rule, want string }{
-		{"missing_file", `alert dns any any -> any any (msg:"x"; dns.query; dataset:isset,n2,type string,load nope.lst; sid:9;)`, "no such file"},
-		{"not_base64", `alert dns any any -> any any (msg:"x"; dns.query; dataset:isset,n3,type string,load ips.lst; sid:9;)`, "base64"},
-		{"type_mismatch", `alert dns any any -> any any (msg:"x"; dns.query; dataset:isset,n4,type ip,load ips.lst; sid:9;)`, "does not fit"},
-	}
-	for _, b := range bad {
-		set, err := LoadReader(filepath.Join(dir, "y.rules"), dir, strings.NewReader(b.rule), Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(set.Report.Errors) != 1 || !strings.Contains(set.Report.Errors[0].Error(), b.want) {
-			t.Errorf("%s: errors %v, want one containing %q", b.name, set.Report.Errors, b.want)
-		}
 	}
 }
 

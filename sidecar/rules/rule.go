@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"regexp"
 
-	"github.com/sidewatch/sidewatch/sidecar/event"
+	"github.com/sidewatch/sidewatch/sidecar/detect"
 )
 
 // Rule is one loaded rule: what it says (sid, msg, class) and what it
@@ -19,8 +19,7 @@ type Rule struct {
 	Proto         string
 	References    []string
 	Metadata      []Meta
-	alertMeta     event.AlertMetadata // Metadata as EVE's alert.metadata: values grouped by key
-	Target        string              // src_ip or dest_ip when the rule says which side is the target
+	Target        string // src_ip or dest_ip when the rule says which side is the target
 	File          string
 	Line          int
 
@@ -36,6 +35,7 @@ type Rule struct {
 	itype, icode *numCmp // ICMP type and code of the packet in the match's direction
 	threshold    *thresholdSpec
 	perFlow      bool // IP-only and protocol-only rules alert once per flow
+	sig          detect.Signature
 }
 
 // Meta is one metadata key and value, in rule order.

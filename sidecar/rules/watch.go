@@ -20,7 +20,7 @@ import (
 // that fails (a file gone) keeps the rules in force.
 type Watcher struct {
 	cfg      Config
-	home     string
+	home     func() string
 	lists    Lists
 	engine   *Engine
 	onReload func(*Report, error)
@@ -31,11 +31,12 @@ type Watcher struct {
 	errors            *metrics.Gauge
 }
 
-// NewWatcher loads the rules of cfg into engine. home is HOME_NET's value
-// unless the flags set it; lists back dataset and iprep (may be nil).
-// onReload is called after each load with its report, or the error that
-// kept the old rules (it may be nil).
-func NewWatcher(cfg Config, home string, lists Lists, engine *Engine, reg *metrics.Registry, onReload func(*Report, error)) (*Watcher, error) {
+// NewWatcher loads the rules of cfg into engine. home gives HOME_NET's
+// value at each load ("" or a nil home: Suricata's default), so that a
+// reload follows the task's addresses; lists back dataset and iprep (may
+// be nil). onReload is called after each load with its report, or the
+// error that kept the old rules (it may be nil).
+func NewWatcher(cfg Config, home func() string, lists Lists, engine *Engine, reg *metrics.Registry, onReload func(*Report, error)) (*Watcher, error) {
 	w := &Watcher{cfg: cfg, home: home, lists: lists, engine: engine, onReload: onReload}
 	w.reloads = reg.Counter("rules", "reloads_total", "Rule reloads that put a new set in force.")
 	w.failures = reg.Counter("rules", "reload_failures_total", "Rule reloads that failed and kept the rules in force.")
@@ -52,7 +53,11 @@ func (w *Watcher) load() error {
 	if err != nil {
 		return err
 	}
-	opt, err := w.cfg.Options(w.home)
+	home := ""
+	if w.home != nil {
+		home = w.home()
+	}
+	opt, err := w.cfg.Options(home)
 	if err != nil {
 		return err
 	}

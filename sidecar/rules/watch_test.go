@@ -57,7 +57,7 @@ func TestWatcherReloads(t *testing.T) {
 	eng := NewEngine(EngineConfig{MaxThresholds: 16, MaxFlows: 16}, reg)
 	var mu sync.Mutex
 	var reports []*Report
-	w, err := NewWatcher(Config{Files: []string{dir}, Reload: 20 * time.Millisecond}, "", nil, eng, reg, func(r *Report, err error) {
+	w, err := NewWatcher(Config{Files: []string{dir}, Reload: 20 * time.Millisecond}, nil, nil, eng, reg, func(r *Report, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err == nil {
