@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sidewatch/sidewatch/internal/eveschema"
+	"github.com/sidewatch/sidewatch/sidecar/detect"
 	"github.com/sidewatch/sidewatch/sidecar/event"
 )
 
@@ -171,7 +172,7 @@ func TestRulesLive(t *testing.T) {
 	// Replay of the capture with the final rules: the same alerts (the JA3
 	// rule now from the first TLS connection).
 	var rep, repErr bytes.Buffer
-	replay := exec.Command(bin, "replay", "--rules", rulesFile, "--rules-var", "HOME_NET=[10.96.0.1]", pcap)
+	replay := exec.Command(bin, "replay", "--rules", rulesFile, "--home-net", "10.96.0.1", pcap)
 	replay.Stdout, replay.Stderr = &rep, &repErr
 	if err := replay.Run(); err != nil {
 		t.Fatalf("replay: %v\n%s", err, repErr.String())
@@ -248,12 +249,16 @@ func TestRunRulesIPOnly(t *testing.T) {
 	os.WriteFile(rulesFile, []byte(`alert udp $HOME_NET any -> $EXTERNAL_NET 7000 (msg:"LOCAL UDP 7000 out"; classtype:policy-violation; sid:1000201; rev:2;)
 alert tcp $HOME_NET any -> 10.95.0.2 9 (msg:"LOCAL TCP discard port"; flow:to_server; sid:1000202;)
 alert ip $EXTERNAL_NET any -> $EXTERNAL_NET any (msg:"LOCAL never: the task's address is home"; sid:1000203;)
+alert tcp $HOME_NET any -> any 9 (msg:"LOCAL listed server (intel list)"; iprep:dst,servers.txt,isset; sid:1000205;)
 `), 0o644)
+	// An intel file: the built-in intel detection and the rules share it.
+	intelFile := filepath.Join(dir, "servers.txt")
+	os.WriteFile(intelFile, []byte("# test servers\n10.95.0.2\n"), 0o644)
 	// The dropped user must be able to read the rules to reload them.
 	os.Chmod(filepath.Dir(dir), 0o755)
 	os.Chmod(dir, 0o755)
 	cmd := exec.Command("ip", "netns", "exec", ns, bin, "run", "--no-launcher", "--stats-interval", "0", "--user", "65534:65534",
-		"--health-addr", "127.0.0.1:9901", "--syslog-tcp-addr", "", "--syslog-udp-addr", "", "--rules", rulesFile)
+		"--health-addr", "127.0.0.1:9901", "--syslog-tcp-addr", "", "--syslog-udp-addr", "", "--rules", rulesFile, "--detect-intel-files", intelFile)
 	cmd.Env = append(os.Environ(), "SIDEWATCH_LOG_FORMAT=json")
 	var stdout, stderr syncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -279,7 +284,7 @@ alert ip $EXTERNAL_NET any -> $EXTERNAL_NET any (msg:"LOCAL never: the task's ad
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), `"loaded":4`); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), `"loaded":5`); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("SIGHUP did not reload the rules: %s", stderr.String())
 		}
@@ -294,11 +299,25 @@ alert ip $EXTERNAL_NET any -> $EXTERNAL_NET any (msg:"LOCAL never: the task's ad
 	}
 	out := []byte(stdout.String())
 	eveschema.New(t).ValidateLines(t, out)
-	got, alerted := liveAlerts(t, out)
+	all, alerted := liveAlerts(t, out)
+	var got []liveAlert
+	builtinIntel := 0
+	for _, a := range all {
+		switch {
+		case a.SID == 9000601: // the built-in intel detection, on the same file
+			builtinIntel++
+		case a.SID < detect.BuiltinSIDMin:
+			got = append(got, a)
+		}
+	}
 	want := []liveAlert{ // the second UDP flow's 1000201 is deduplicated
 		{1000201, "10.95.0.1", "10.95.0.2:7000", "UDP"},
 		{1000202, "10.95.0.1", "10.95.0.2:9", "TCP"},
 		{1000204, "10.95.0.1", "10.95.0.2:7000", "UDP"},
+		{1000205, "10.95.0.1", "10.95.0.2:9", "TCP"},
+	}
+	if builtinIntel == 0 {
+		t.Errorf("no built-in intel alert (9000601) for the listed server")
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("alerts %v, want %v\nstdout:\n%s\nstderr:\n%s", got, want, out, stderr.String())
@@ -306,7 +325,7 @@ alert ip $EXTERNAL_NET any -> $EXTERNAL_NET any (msg:"LOCAL never: the task's ad
 	if alerted != 3 {
 		t.Errorf("%d flow events say alerted, want 3", alerted)
 	}
-	if !strings.Contains(stderr.String(), `"msg":"rules loaded"`) || !strings.Contains(stderr.String(), `"loaded":3`) {
+	if !strings.Contains(stderr.String(), `"msg":"rules loaded"`) || !strings.Contains(stderr.String(), `"loaded":4`) {
 		t.Errorf("no rules report in the log:\n%s", stderr.String())
 	}
 }
