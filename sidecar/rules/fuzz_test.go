@@ -21,17 +21,22 @@ func FuzzLoad(f *testing.F) {
 		"alert dns any any -> any any (msg:\"m\"; \\\n dns.query; content:\"|41 42|c\"; sid:6;)",
 		`#alert dns any any -> any any (msg:"off"; sid:7;)`,
 		`alert http any any -> any any (msg:"m"; http.uri; pcre:"/(?i:ab)[\s\S]{2,5}\Z/smG"; sid:8;)`,
+		`alert dns any any -> any any (msg:"m"; dns.query; dotprefix; dataset:isset,blocked.hosts; sid:9;)`,
+		`alert ip any any -> any any (msg:"m"; iprep:any,c2.txt,>,3; ip.src; dataset:isnotset,feodo.csv,type ip; sid:10;)`,
+		`alert tls any any -> any any (msg:"m"; ja3.hash; dataset:isset,tools.txt; ja4.hash; dataset:isnotset,tools.txt; sid:11;)`,
 	} {
 		f.Add(s)
 	}
+	// The detection engine's lists, from real intel files.
+	lists := IntelLists(intelEngine(f, intelFiles(f, f.TempDir())))
 	events := []*event.Event{
-		dnsEvent("request", "a.evil.example", "\xff\x00.example"),
+		dnsEvent("request", "a.evil.example", "\xff\x00.example", "x.intel.example"),
 		tlsEvent(&event.TLS{SNI: "x.c2.example", Subject: "CN=x", JA3: &event.TLSHash{Hash: "e7d705a3286e19ea42f587b344ee6865"}}),
 		httpEvent(&event.HTTP{URL: "/a/b/x123", HTTPUserAgent: "Nik\xffto", Hostname: "H.example", HTTPMethod: "GET", Status: 200}),
 		flowEvent(taskIP, remoteIP, 443),
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		set, err := LoadReader("fuzz.rules", t.TempDir(), strings.NewReader(text), Options{})
+		set, err := LoadReader("fuzz.rules", t.TempDir(), strings.NewReader(text), Options{Lists: lists})
 		if err != nil {
 			return // an unreadable input (a line over the limit) is an error, not a panic
 		}
