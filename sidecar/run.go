@@ -83,8 +83,9 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 		return ps, nil, err
 	}
 	pipe := pipeline.New(pipeline.Config{
-		QueueSize:     cfg.QueueSize,
+		MaxBytes:      cfg.QueueMaxBytes,
 		StatsInterval: cfg.StatsInterval,
+		StallTimeout:  cfg.StallTimeout,
 		Logger:        log.With("component", "pipeline"),
 	}, reg, meta, sinks...)
 	ps.add("pipeline", stagePipeline, pipe)
