@@ -23,7 +23,7 @@ type memSink struct {
 	lines   []string
 	gate    chan struct{}
 	writing atomic.Int32 // Writes entered
-	failN   int // fail this many writes first
+	failN   int          // fail this many writes first
 	flushed bool
 	closed  bool
 }
