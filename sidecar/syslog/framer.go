@@ -93,6 +93,48 @@ func (f *framer) waiting() bool {
 	return f.framing == framingLines && f.open && !f.inLine && len(f.head) == 0
 }
 
+// partial reports whether a frame has started and not completed: a line
+// without its newline yet, or an octet-counted frame short of its length.
+// A complete record held for continuation lines is not partial.
+func (f *framer) partial() bool {
+	switch f.framing {
+	case framingLines:
+		return f.inLine || len(f.head) > 0
+	case framingOctets:
+		return f.remaining > 0 || len(f.lenDigits) > 0
+	}
+	return false
+}
+
+// cut emits what is held when the connection is cut short (shutdown
+// deadline, eviction, frame timeout): the frame in progress is flagged
+// truncated, a complete record held for continuation lines is not.
+func (f *framer) cut() {
+	partial := f.partial()
+	switch f.framing {
+	case framingLines:
+		if len(f.head) > 0 {
+			f.startLine(f.head, true)
+			f.head = f.head[:0]
+		}
+		f.inLine = false
+	case framingOctets:
+		if f.remaining > 0 {
+			f.m.shortFrame.Inc()
+			f.remaining = 0
+		} else if len(f.lenDigits) > 0 {
+			f.m.shortFrame.Inc()
+			f.open = true
+			f.appendRec(f.lenDigits)
+			f.lenDigits = f.lenDigits[:0]
+		}
+	}
+	if partial {
+		f.trunc = true
+	}
+	f.flush()
+}
+
 // idle emits the held record (see waiting).
 func (f *framer) idle() {
 	if f.waiting() {
