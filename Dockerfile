@@ -31,13 +31,13 @@ RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -tags sid
       -o /out/ ./cmd/sidewatch ./cmd/fluent-launch
 # The same tree as make image: scripts/image-rootfs.sh.
 RUN scripts/image-rootfs.sh /out / \
- && chown 65532:65532 /rootfs/var/sidewatch/lib/fluent-bit
+ && chown 65532:65532 /rootfs/var/sidewatch/lib/fluent-bit /rootfs/var/sidewatch/spool
 
 FROM scratch AS prebuilt
 ARG TARGETARCH
 COPY bin/linux-${TARGETARCH}/rootfs/ /rootfs/
 # Copying the directory entry again with --chown is the shell-less chown.
-COPY --chown=65532:65532 bin/linux-${TARGETARCH}/volume/ /rootfs/var/sidewatch/lib/
+COPY --chown=65532:65532 bin/linux-${TARGETARCH}/volume/ /rootfs/var/sidewatch/
 
 FROM ${BINARIES} AS binaries
 
@@ -53,6 +53,9 @@ ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 # The log_router mounts this with volumesFrom; ECS copies the image's
 # fluent-launch into it, so it is there before the sidecar starts.
 VOLUME /var/sidewatch/lib/fluent-bit
+# The AWS sinks' disk spool (--spool-dir): writable under a read-only root
+# filesystem, and kept across a restart of the sidecar within the task.
+VOLUME /var/sidewatch/spool
 # Non-root. sidewatch carries only cap_net_raw+ep, so exec under Fargate's
 # default bounding set gives it CAP_NET_RAW and nothing else.
 USER 65532:65532

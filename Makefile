@@ -57,6 +57,11 @@ clean: ## remove build output
 bench-capture: ## (root) live capture benchmark: sidewatch vs tcpdump, zero-drop rate and CPU (sidecar/capture/bench)
 	sidecar/capture/bench/bench-capture.sh
 
+.PHONY: bench-sinks
+bench-sinks: ## AWS sinks against moto_server: events/s, CPU µs and peak RSS per sink; spool write and replay rates
+	go test -run '^$$' -bench . -benchtime $${BENCHTIME:-20000x} -count $${COUNT:-3} ./sidecar/sink/s3 ./sidecar/sink/cloudwatch ./sidecar/sink/firehose
+	go test -run '^$$' -bench . -benchmem -count $${COUNT:-3} ./sidecar/spool
+
 .PHONY: bench-syslog
 bench-syslog: ## syslog end to end: sidewatch run vs rsyslog imptcp, msg/s and RSS (N, CONNS, RATE)
 	sidecar/syslog/bench/bench.sh

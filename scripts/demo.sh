@@ -119,7 +119,7 @@ if command -v jq >/dev/null; then
 	jq -r '
 	  def ep(ip; port): if port then (if (ip | contains(":")) then "[\(ip)]" else ip end) + ":\(port)" else ip end;
 	  if .event_type == "log" then
-	    "\(.timestamp)  log   \(.ecs.container.name // "-")  \(.log.message | gsub("\n"; " ⏎ "))"
+	    "\(.timestamp)  log   \(.aws_ecs.container.name // "-")  \(.log.message | gsub("\n"; " ⏎ "))"
 	  elif .event_type == "flow" then
 	    "\(.timestamp)  flow  \(.proto) \(ep(.src_ip; .src_port)) → \(ep(.dest_ip; .dest_port))  pkts \(.flow.pkts_toserver)/\(.flow.pkts_toclient)  \(.flow.state // "")"
 	  else

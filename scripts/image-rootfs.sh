@@ -4,8 +4,9 @@
 # and the task simulation:
 #
 #   DEST/rootfs/  the image tree; sidewatch carries cap_net_raw+ep
-#   DEST/volume/  fluent-bit/, an empty directory the prebuilt stage copies
-#                 with --chown so that the launcher volume is owned by 65532
+#   DEST/volume/  lib/fluent-bit/ and spool/, empty directories the prebuilt
+#                 stage copies with --chown so that the launcher volume and
+#                 the AWS sinks' spool volume are owned by 65532
 #
 # Usage: scripts/image-rootfs.sh BIN_DIR DEST_DIR
 # BIN_DIR holds sidewatch and fluent-launch. Needs setcap (Debian
@@ -22,7 +23,8 @@ compgen -G "$certs/*.crt" >/dev/null || { echo "image-rootfs.sh: no CA certifica
 root=$dest/rootfs
 rm -rf "$root" "$dest/volume"
 install -d -m 0755 "$root/etc/ssl/certs" "$root/usr/local/bin" "$root/usr/local/lib/sidewatch" \
-	"$root/var/sidewatch/lib/fluent-bit" "$dest/volume/fluent-bit"
+	"$root/var/sidewatch/lib/fluent-bit" "$root/var/sidewatch/spool" \
+	"$dest/volume/lib/fluent-bit" "$dest/volume/spool"
 cat "$certs"/*.crt >"$root/etc/ssl/certs/ca-certificates.crt"
 chmod 0644 "$root/etc/ssl/certs/ca-certificates.crt"
 

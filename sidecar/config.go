@@ -13,6 +13,12 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
 	"github.com/sidewatch/sidewatch/sidecar/privdrop"
 	"github.com/sidewatch/sidewatch/sidecar/sink"
+	"github.com/sidewatch/sidewatch/sidecar/sink/awscfg"
+	"github.com/sidewatch/sidewatch/sidecar/sink/cloudwatch"
+	"github.com/sidewatch/sidewatch/sidecar/sink/delivery"
+	"github.com/sidewatch/sidewatch/sidecar/sink/firehose"
+	"github.com/sidewatch/sidewatch/sidecar/sink/s3"
+	"github.com/sidewatch/sidewatch/sidecar/spool"
 	"github.com/sidewatch/sidewatch/sidecar/syslog"
 )
 
@@ -20,7 +26,7 @@ import (
 // SIDEWATCH_* environment variable, since Fargate containers are configured
 // through their task definition's environment.
 type Config struct {
-	Sinks           []string      `name:"sink" env:"SIDEWATCH_SINK" default:"stdout" enum:"stdout,file" sep:"," help:"Where events go: stdout, file, or both (comma-separated)."`
+	Sinks           []string      `name:"sink" env:"SIDEWATCH_SINK" default:"stdout" enum:"stdout,file,s3,cloudwatch,firehose" sep:"," help:"Where events go, comma-separated: stdout, file, s3, cloudwatch (CloudWatch Logs), firehose."`
 	QueueMaxBytes   int64         `name:"queue-max-bytes" env:"SIDEWATCH_QUEUE_MAX_BYTES" default:"33554432" help:"Encoded bytes the event queue holds (32 MiB); when full, log producers wait and network events are dropped and counted."`
 	StatsInterval   time.Duration `name:"stats-interval" env:"SIDEWATCH_STATS_INTERVAL" default:"60s" help:"Period of stats events (0 disables the periodic ones; one is always written at shutdown)."`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"SIDEWATCH_SHUTDOWN_TIMEOUT" default:"25s" help:"Time allowed after SIGTERM to drain the queue and flush the sinks (ECS kills at 30s)."`
@@ -31,12 +37,19 @@ type Config struct {
 	NoLauncher      bool          `name:"no-launcher" env:"SIDEWATCH_NO_LAUNCHER" help:"Do not install fluent-launch (no log_router in this task)."`
 	NoCapture       bool          `name:"no-capture" env:"SIDEWATCH_NO_CAPTURE" help:"Do not capture packets (then run needs no CAP_NET_RAW)."`
 	User            string        `name:"user" env:"SIDEWATCH_USER" placeholder:"UID[:GID]" help:"Once every socket is open, switch to this numeric user and group and clear all capabilities."`
+	EVEIPv6Compress bool          `name:"eve-ipv6-compress" env:"SIDEWATCH_EVE_IPV6_COMPRESS" help:"Write IPv6 addresses compressed (fd99::1) instead of expanded as Suricata writes them (fd99:0000:...:0001)."`
 
-	File     sink.FileConfig `embed:"" group:"File sink"`
-	Metadata metadata.Config `embed:"" group:"Task metadata"`
-	Syslog   syslog.Config   `embed:"" group:"Syslog receiver"`
-	Capture  capture.Config  `embed:"" group:"Packet capture"`
-	Flow     flow.Config     `embed:"" group:"Flows"`
+	File       sink.FileConfig   `embed:"" group:"File sink"`
+	AWS        awscfg.Config     `embed:"" group:"AWS sinks"`
+	Delivery   delivery.Options  `embed:"" group:"AWS sinks"`
+	Spool      spool.Config      `embed:"" group:"AWS sinks"`
+	S3         s3.Config         `embed:"" group:"S3 sink"`
+	CloudWatch cloudwatch.Config `embed:"" group:"CloudWatch Logs sink"`
+	Firehose   firehose.Config   `embed:"" group:"Firehose sink"`
+	Metadata   metadata.Config   `embed:"" group:"Task metadata"`
+	Syslog     syslog.Config     `embed:"" group:"Syslog receiver"`
+	Capture    capture.Config    `embed:"" group:"Packet capture"`
+	Flow       flow.Config       `embed:"" group:"Flows"`
 }
 
 // Bounds of the options checked by Validate. Every numeric option has
@@ -80,6 +93,28 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if c.awsSinks() {
+		for _, err := range []error{c.AWS.Validate(), c.Delivery.Validate(), c.Spool.Validate()} {
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if slices.Contains(c.Sinks, s3.Name) {
+		if err := c.S3.Validate(true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if slices.Contains(c.Sinks, cloudwatch.Name) {
+		if err := c.CloudWatch.Validate(true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if slices.Contains(c.Sinks, firehose.Name) {
+		if err := c.Firehose.Validate(true); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := c.Metadata.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -103,4 +138,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("--launcher-source (SIDEWATCH_LAUNCHER_SOURCE) and --launcher-dir (SIDEWATCH_LAUNCHER_DIR) must be set unless --no-launcher (SIDEWATCH_NO_LAUNCHER)"))
 	}
 	return errors.Join(errs...)
+}
+
+// awsSinks reports whether an AWS sink is selected.
+func (c *Config) awsSinks() bool {
+	return slices.ContainsFunc(c.Sinks, func(s string) bool { return s == s3.Name || s == cloudwatch.Name || s == firehose.Name })
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sidewatch/sidewatch/sidecar/capture"
+	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/health"
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
@@ -22,6 +23,11 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/pipeline"
 	"github.com/sidewatch/sidewatch/sidecar/privdrop"
 	"github.com/sidewatch/sidewatch/sidecar/sink"
+	"github.com/sidewatch/sidewatch/sidecar/sink/awscfg"
+	"github.com/sidewatch/sidewatch/sidecar/sink/cloudwatch"
+	"github.com/sidewatch/sidewatch/sidecar/sink/delivery"
+	"github.com/sidewatch/sidewatch/sidecar/sink/firehose"
+	"github.com/sidewatch/sidewatch/sidecar/sink/s3"
 	"github.com/sidewatch/sidewatch/sidecar/syslog"
 )
 
@@ -33,7 +39,7 @@ import (
 func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, version string) error {
 	started := time.Now()
 	reg := metrics.New()
-	reg.GaugeFunc("build", "info", "Always 1; the version label names the build.", func() float64 { return 1 }, "version", version)
+	reg.Info("build", "info", "Always 1; the version label names the build.", "version", version)
 	ps, hs, err := open(ctx, cfg, stdout, log, reg)
 	if err != nil {
 		return err
@@ -78,7 +84,7 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 		ps.add("metadata", stageService, meta)
 	}
 
-	sinks, err := openSinks(cfg, stdout, reg)
+	sinks, err := openSinks(cfg, stdout, meta, log, reg)
 	if err != nil {
 		return ps, nil, err
 	}
@@ -87,6 +93,7 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 		StatsInterval: cfg.StatsInterval,
 		StallTimeout:  cfg.StallTimeout,
 		Logger:        log.With("component", "pipeline"),
+		EVE:           event.Options{CompressIPv6: cfg.EVEIPv6Compress},
 	}, reg, meta, sinks...)
 	ps.add("pipeline", stagePipeline, pipe)
 
@@ -123,6 +130,11 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 			return ps, nil, err
 		}
 		ps.add("health", stageService, hs)
+		for _, s := range sinks {
+			if h, ok := s.(interface{ Health() error }); ok {
+				hs.AddCheck(h.Health)
+			}
+		}
 	}
 	return ps, hs, nil
 }
@@ -135,18 +147,56 @@ type capturePart struct {
 
 func (c capturePart) Run(ctx context.Context) error { return c.Capture.Run(ctx, c.table) }
 
-func openSinks(cfg Config, stdout io.Writer, reg *metrics.Registry) ([]pipeline.Sink, error) {
-	var sinks []pipeline.Sink
+// openSinks opens the selected sinks in a fixed order: stdout, file, then
+// the AWS sinks (s3, cloudwatch, firehose), each behind its own spool.
+func openSinks(cfg Config, stdout io.Writer, meta *metadata.Watcher, log *slog.Logger, reg *metrics.Registry) (sinks []pipeline.Sink, err error) {
+	defer func() {
+		if err != nil {
+			closeSinks(sinks)
+		}
+	}()
 	if slices.Contains(cfg.Sinks, "stdout") {
 		sinks = append(sinks, sink.NewStdout(stdout))
 	}
 	if slices.Contains(cfg.Sinks, "file") {
 		f, err := sink.OpenFile(cfg.File, reg)
 		if err != nil {
-			closeSinks(sinks)
-			return nil, err
+			return sinks, err
 		}
 		sinks = append(sinks, f)
+	}
+	if !cfg.awsSinks() {
+		return sinks, nil
+	}
+	awsCfg, err := awscfg.Load(cfg.AWS, meta.Task())
+	if err != nil {
+		return sinks, err
+	}
+	task := awscfg.TaskOf(meta.Task())
+	sinkLog := log.With("component", "sink")
+	opens := []struct {
+		name string
+		open func() (*delivery.Sink, error)
+	}{
+		{s3.Name, func() (*delivery.Sink, error) {
+			return s3.Open(cfg.S3, awsCfg, task, cfg.Spool, cfg.Delivery, sinkLog, reg)
+		}},
+		{cloudwatch.Name, func() (*delivery.Sink, error) {
+			return cloudwatch.Open(cfg.CloudWatch, awsCfg, task, cfg.Spool, cfg.Delivery, sinkLog, reg)
+		}},
+		{firehose.Name, func() (*delivery.Sink, error) {
+			return firehose.Open(cfg.Firehose, awsCfg, cfg.Spool, cfg.Delivery, sinkLog, reg)
+		}},
+	}
+	for _, o := range opens {
+		if !slices.Contains(cfg.Sinks, o.name) {
+			continue
+		}
+		s, err := o.open()
+		if err != nil {
+			return sinks, err
+		}
+		sinks = append(sinks, s)
 	}
 	return sinks, nil
 }

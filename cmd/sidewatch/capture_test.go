@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sidewatch/sidewatch/internal/eveschema"
 	"github.com/sidewatch/sidewatch/sidecar/event"
 )
 
@@ -202,8 +203,11 @@ func TestRunCapturesNamespace(t *testing.T) {
 		Pkts, Bytes            [2]uint64
 		Reason                 string
 	}
+	// Every event, stats included, is EVE as Suricata's schema (with
+	// sidewatch's declared additions) says.
+	eveschema.New(t).ValidateLines(t, stdout.Bytes())
 	var got []flow
-	var capStats map[string]any
+	var capStats, ownCapStats, decoder map[string]any
 	logs := 0
 	sc := bufio.NewScanner(&stdout)
 	for sc.Scan() {
@@ -227,6 +231,9 @@ func TestRunCapturesNamespace(t *testing.T) {
 			}
 			json.Unmarshal(sc.Bytes(), &raw)
 			capStats, _ = raw.Stats["capture"].(map[string]any)
+			decoder, _ = raw.Stats["decoder"].(map[string]any)
+			own, _ := raw.Stats["sidewatch"].(map[string]any)
+			ownCapStats, _ = own["capture"].(map[string]any)
 		}
 	}
 	slices.SortFunc(got, func(a, b flow) int { return strings.Compare(a.Proto+a.Dst, b.Proto+b.Dst) })
@@ -244,14 +251,21 @@ func TestRunCapturesNamespace(t *testing.T) {
 	if logs != 1 {
 		t.Errorf("got %d log events, want the 1 line sent to the receiver; stdout:\n%s", logs, stdout.String())
 	}
-	if capStats == nil {
-		t.Fatalf("no capture group in the final stats event; stdout:\n%s", stdout.String())
+	if capStats == nil || ownCapStats == nil || decoder == nil {
+		t.Fatalf("no capture, decoder or sidewatch.capture group in the final stats event; stdout:\n%s", stdout.String())
 	}
-	if drops, ok := capStats["kernel_drops_total"].(float64); !ok || drops != 0 {
-		t.Errorf("stats capture.kernel_drops_total = %v, want 0", capStats["kernel_drops_total"])
+	// Suricata's names for what Suricata counts, sidewatch's own apart.
+	if drops, ok := capStats["kernel_drops"].(float64); !ok || drops != 0 {
+		t.Errorf("stats capture.kernel_drops = %v, want 0", capStats["kernel_drops"])
 	}
-	if pkts, _ := capStats["packets_total"].(float64); pkts < 12 {
-		t.Errorf("stats capture.packets_total = %v, want at least the 12 packets of the flows", pkts)
+	if pkts, _ := capStats["kernel_packets"].(float64); pkts < 12 {
+		t.Errorf("stats capture.kernel_packets = %v, want at least the 12 packets of the flows", pkts)
+	}
+	if pkts, _ := ownCapStats["packets_total"].(float64); pkts < 12 {
+		t.Errorf("stats sidewatch.capture.packets_total = %v, want at least the 12 packets of the flows", pkts)
+	}
+	if n, _ := decoder["ipv4"].(float64); n < 10 || decoder["pkts"] != ownCapStats["packets_total"] {
+		t.Errorf("stats decoder %v: want ipv4 >= 10 (the packets of the flows) and pkts = sidewatch.capture.packets_total (%v)", decoder, ownCapStats["packets_total"])
 	}
 }
 

@@ -16,8 +16,9 @@ import (
 // through the sidecar's decode → flow → event path, with packet time as the
 // clock, and prints the events as JSON lines on stdout.
 type ReplayCmd struct {
-	Files []string    `arg:"" type:"existingfile" name:"file" help:"pcap or pcapng files, read in turn as one capture."`
-	Flow  flow.Config `embed:"" group:"Flows"`
+	Files        []string    `arg:"" type:"existingfile" name:"file" help:"pcap or pcapng files, read in turn as one capture."`
+	IPv6Compress bool        `name:"eve-ipv6-compress" help:"Write IPv6 addresses compressed (fd99::1) instead of expanded as Suricata writes them."`
+	Flow         flow.Config `embed:"" group:"Flows"`
 }
 
 // Run replays the files. A file that fails part-way (a capture cut short)
@@ -26,7 +27,7 @@ func (c *ReplayCmd) Run(e *env) error {
 	if err := c.Flow.Validate(); err != nil {
 		return err
 	}
-	out := &lineWriter{w: bufio.NewWriterSize(e.stdout, 64<<10)}
+	out := &lineWriter{w: bufio.NewWriterSize(e.stdout, 64<<10), opt: event.Options{CompressIPv6: c.IPv6Compress}}
 	reg := metrics.New()
 	table := flow.NewTable(c.Flow, out, reg)
 	var errs []error
@@ -61,6 +62,7 @@ func (c *ReplayCmd) Run(e *env) error {
 // up with.
 type lineWriter struct {
 	w   *bufio.Writer
+	opt event.Options
 	buf []byte
 	err error
 }
@@ -69,7 +71,7 @@ func (l *lineWriter) Offer(ev event.Event) bool {
 	if l.err != nil {
 		return false
 	}
-	l.buf = append(ev.AppendJSON(l.buf[:0]), '\n')
+	l.buf = append(ev.Append(l.buf[:0], l.opt), '\n')
 	if _, err := l.w.Write(l.buf); err != nil {
 		l.err = err
 		return false

@@ -23,10 +23,6 @@ func TestRepositoryEventsValidate(t *testing.T) {
 	}
 	for _, b := range blocks {
 		// Examples are one event per block, possibly pretty-printed.
-		// Known departure until issue 11 lands: stats groups are sidewatch's own.
-		if bytes.Contains(b[1], []byte(`"event_type":"stats"`)) {
-			continue
-		}
 		if err := v.Validate(b[1]); err != nil {
 			t.Errorf("docs/events.md example does not validate: %v\n%s", err, b[1])
 		}

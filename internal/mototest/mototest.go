@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -80,5 +81,14 @@ func Env() []string {
 	return []string{
 		"AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x", "AWS_DEFAULT_REGION=us-east-1", "AWS_REGION=us-east-1",
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=",
+	}
+}
+
+// SetEnv points this process's AWS SDK at throwaway credentials (Env) for
+// the rest of the test.
+func SetEnv(t interface{ Setenv(k, v string) }) {
+	for _, kv := range Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
 	}
 }

@@ -108,6 +108,11 @@ func Open(cfg Config, reg *metrics.Registry) (*Capture, error) {
 		func() float64 { return float64(c.kernelStats()[1]) })
 	reg.CounterFunc(sub, "kernel_queue_freezes_total", "Times the kernel froze the capture ring because every block was full (tp_freeze_q_cnt).",
 		func() float64 { return float64(c.kernelStats()[2]) })
+	// The same quantities under Suricata's names (its AF_PACKET source
+	// reads the same socket statistics).
+	reg.Suricata("capture.kernel_packets", func() uint64 { return c.kernelStats()[0] })
+	reg.Suricata("capture.kernel_drops", func() uint64 { return c.kernelStats()[1] })
+	reg.Suricata("capture.errors", c.readErrors.Load)
 	return c, nil
 }
 

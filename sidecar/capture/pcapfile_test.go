@@ -255,11 +255,53 @@ func TestTsharkFrameConvs(t *testing.T) {
 	}
 }
 
+// tsharkICMPErrors adds to convs the ICMP errors tshark dissects in path
+// that quote a packet of one of them: sidewatch counts such an error into
+// the quoted packet's flow (as Suricata does), in the direction back to its
+// sender; tshark's conversation tables leave it out.
+func tsharkICMPErrors(t *testing.T, path string, convs []conv) {
+	t.Helper()
+	out := runTshark(t, "-r", path, "-Y", "icmp.type == 3 || icmp.type == 4 || icmp.type == 5 || icmp.type == 11 || icmp.type == 12 || (icmpv6.type >= 1 && icmpv6.type <= 4)", "-T", "fields",
+		"-E", "separator=/t", "-E", "occurrence=l",
+		"-e", "frame.len", "-e", "ip.src", "-e", "ipv6.src", "-e", "ip.dst", "-e", "ipv6.dst",
+		"-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "udp.srcport", "-e", "udp.dstport")
+	for line := range strings.Lines(out) {
+		f := strings.Split(strings.TrimRight(line, "\n"), "\t")
+		if len(f) != 9 {
+			t.Fatalf("tshark fields %q: want 9", line)
+		}
+		n, err := strconv.ParseUint(f[0], 10, 64)
+		if err != nil {
+			t.Fatalf("tshark frame.len %q: %v", f[0], err)
+		}
+		proto, sport, dport := "TCP", f[5], f[6]
+		if sport == "" {
+			proto, sport, dport = "UDP", f[7], f[8]
+		}
+		if sport == "" {
+			continue // it quotes neither TCP nor UDP
+		}
+		// The last ip.src/ip.dst are the quoted packet's.
+		src := parseEndpoint(t, f[1]+f[2]+":"+sport)
+		dst := parseEndpoint(t, f[3]+f[4]+":"+dport)
+		for i := range convs {
+			c := &convs[i]
+			switch {
+			case c.proto == proto && c.a == src && c.b == dst:
+				c.framesBA, c.bytesBA = c.framesBA+1, c.bytesBA+n
+			case c.proto == proto && c.a == dst && c.b == src:
+				c.framesAB, c.bytesAB = c.framesAB+1, c.bytesAB+n
+			}
+		}
+	}
+}
+
 // checkAgainstTshark replays path and compares the packets and bytes of
 // every TCP and UDP flow, each way, with tshark's conversations.
 func checkAgainstTshark(t *testing.T, path string) {
 	t.Helper()
 	want := tsharkConvs(t, path)
+	tsharkICMPErrors(t, path, want)
 	events, _, _ := replayFile(t, path)
 	byTuple := map[string]event.Event{}
 	for _, ev := range events {
@@ -478,6 +520,7 @@ func FuzzReadFile(f *testing.F) {
 		cfg.MaxFlows = 8
 		table := flow.NewTable(cfg, &eventList{}, reg)
 		st, _ := readPackets(context.Background(), bytes.NewReader(data), table)
+		table.Flush(st.Last, flow.ReasonShutdown)
 		stats := reg.Stats()["flow"].(map[string]any)
 		n := stats["packets_total"].(uint64)
 		for _, v := range stats["packets_skipped_total"].(map[string]any) {

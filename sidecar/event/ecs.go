@@ -1,7 +1,10 @@
 package event
 
-// ECS identifies the task and container an event belongs to. The pipeline
-// fills the task fields; producers set Container when they know it.
+// ECS identifies the Amazon ECS task and container an event belongs to,
+// written as the top-level object aws_ecs: a top-level "ecs" means Elastic
+// Common Schema to Elastic's pipelines (ecs.version) and is not in
+// Suricata's schema. The pipeline fills the task fields; producers set
+// Container when they know it.
 type ECS struct {
 	Cluster          string    `json:"cluster,omitempty"`
 	TaskARN          string    `json:"task_arn,omitempty"`
@@ -19,7 +22,7 @@ type Container struct {
 }
 
 func (c *ECS) appendJSON(dst []byte) []byte {
-	dst = append(dst, `,"ecs":{`...)
+	dst = append(dst, `,"aws_ecs":{`...)
 	start := len(dst)
 	dst = appendStringField(dst, "cluster", c.Cluster)
 	dst = appendStringField(dst, "task_arn", c.TaskARN)

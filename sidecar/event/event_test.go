@@ -133,6 +133,12 @@ func TestAppendString(t *testing.T) {
 		{"invalid_utf8", "a\xffb", `"a\ufffdb"`},
 		{"truncated_utf8", "a\xe2\x98", `"a\ufffd\ufffd"`},
 		{"line_separators", "a\u2028b\u2029", `"a\u2028b\u2029"`},
+		{"c0_line_breakers", "a\x0b\x0c\x1c\x1d\x1eb", `"a\u000b\u000c\u001c\u001d\u001eb"`},
+		{"del", "a\x7fb", `"a\u007fb"`},
+		{"c1_next_line", "a\u0085b", `"a\u0085b"`},
+		{"c1_csi", "\u009b31m", `"\u009b31m"`},
+		{"c1_first_and_last", "\u0080\u009f", `"\u0080\u009f"`},
+		{"latin1_after_c1_kept", "\u00a0é", `"` + "\u00a0é" + `"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,25 +147,6 @@ func TestAppendString(t *testing.T) {
 			}
 		})
 	}
-}
-
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"hello", "a\"b\\c", "a\nb", "\x00", "a\xffb", "a\u2028", "héllo"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		b := appendString(nil, s)
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("appendString(%q) = %s: %v", s, b, err)
-		}
-		if utf8.ValidString(s) && got != s {
-			t.Errorf("appendString(%q) decodes to %q", s, got)
-		}
-		if strings.ContainsAny(string(b[1:len(b)-1]), "\n\r") {
-			t.Errorf("appendString(%q) = %q has a raw line break", s, b)
-		}
-	})
 }
 
 func TestUnmarshalErrors(t *testing.T) {
@@ -215,5 +202,94 @@ func TestTimeAppendMatchesLayout(t *testing.T) {
 				t.Errorf("Time(%v).appendJSON = %s, want %s", tm, got, want)
 			}
 		}
+	}
+}
+
+// FuzzAppendString checks that any string encodes to one JSON string that
+// decodes back to it (invalid UTF-8 replaced) and holds nothing a common
+// line-oriented reader splits on or takes for a control.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "x", "a\u2028b", "\x85\xc2\x85", "\u0085", "\x7f", "\xe2\x80\xa9", "é\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := appendString(nil, s)
+		var back string
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("appendString(%q) = %s: not JSON: %v", s, out, err)
+		}
+		if want := strings.ToValidUTF8(s, "\ufffd"); back != want && !strings.Contains(s, "\ufffd") {
+			// ToValidUTF8 merges runs of invalid bytes; the encoder
+			// replaces each byte. Compare with every invalid byte replaced.
+			var b strings.Builder
+			for i := 0; i < len(s); {
+				r, size := utf8.DecodeRuneInString(s[i:])
+				b.WriteRune(r)
+				i += size
+			}
+			if back != b.String() {
+				t.Fatalf("appendString(%q) decodes to %q", s, back)
+			}
+		}
+		for i, c := range out {
+			if c < 0x20 || c == 0x7f {
+				t.Fatalf("appendString(%q) = %q: raw control 0x%02x at %d", s, out, c, i)
+			}
+		}
+		for _, r := range string(out) {
+			if (r >= 0x80 && r <= 0x9f) || r == '\u2028' || r == '\u2029' {
+				t.Fatalf("appendString(%q) = %q: raw U+%04X", s, out, r)
+			}
+		}
+	})
+}
+
+func TestAppendAddr(t *testing.T) {
+	tests := []struct {
+		addr     string
+		compress bool
+		want     string
+	}{
+		{"10.0.0.1", false, `"10.0.0.1"`},
+		{"fd99::1", false, `"fd99:0000:0000:0000:0000:0000:0000:0001"`},
+		{"fd99::1", true, `"fd99::1"`},
+		{"::ffff:10.0.0.1", false, `"0000:0000:0000:0000:0000:ffff:0a00:0001"`},
+		{"fe80::b0ab:1cff:fe0f:a111", false, `"fe80:0000:0000:0000:b0ab:1cff:fe0f:a111"`},
+		{"::", false, `"0000:0000:0000:0000:0000:0000:0000:0000"`},
+	}
+	for _, tt := range tests {
+		a := netip.MustParseAddr(tt.addr)
+		if got := string(appendAddr(nil, a, Options{CompressIPv6: tt.compress})); got != tt.want {
+			t.Errorf("appendAddr(%s, compress %v) = %s, want %s", tt.addr, tt.compress, got, tt.want)
+		}
+		// Either form reads back as the same address.
+		var back netip.Addr
+		if err := json.Unmarshal([]byte(tt.want), &back); err != nil || back != a {
+			t.Errorf("%s reads back as %v, %v; want %s", tt.want, back, err, a)
+		}
+	}
+}
+
+func TestPortsAndICMPFields(t *testing.T) {
+	ev := flowEvent()
+	ev.Proto, ev.SrcPort, ev.DestPort = "TCP", 0, 0
+	got := string(ev.AppendJSON(nil))
+	if !strings.Contains(got, `"src_ip":"10.0.193.10","src_port":0,"dest_ip":"10.0.0.2","dest_port":0,"proto":"TCP"`) {
+		t.Errorf("TCP flow with ports 0: %s; want both ports written, as Suricata does", got)
+	}
+	icmp := flowEvent()
+	icmp.Proto, icmp.SrcPort, icmp.DestPort = "ICMP", 0, 0
+	icmp.ICMPType, icmp.ICMPCode, icmp.ResponseICMPType, icmp.ResponseICMPCode = u8(8), u8(0), u8(0), u8(0)
+	got = string(icmp.AppendJSON(nil))
+	if strings.Contains(got, "_port") || !strings.Contains(got, `"icmp_type":8,"icmp_code":0,"response_icmp_type":0,"response_icmp_code":0`) {
+		t.Errorf("ICMP flow: %s; want no ports and both ICMP pairs", got)
+	}
+	six := flowEvent()
+	six.SrcIP, six.DestIP, six.IPVersion = netip.MustParseAddr("fd99::1"), netip.MustParseAddr("fd99::2"), 6
+	if got := string(six.Append(nil, Options{CompressIPv6: true})); !strings.Contains(got, `"src_ip":"fd99::1"`) {
+		t.Errorf("with CompressIPv6: %s", got)
+	}
+	if got := string(six.AppendJSON(nil)); !strings.Contains(got, `"src_ip":"fd99:0000:0000:0000:0000:0000:0000:0001"`) {
+		t.Errorf("by default: %s; want the expanded form", got)
 	}
 }

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"net/netip"
 	"strconv"
 	"unicode/utf8"
 )
@@ -62,13 +63,18 @@ func closeObject(dst []byte, start int) []byte {
 
 // appendString writes s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
 // in encoding/json; unlike it, <, > and & are not escaped (EVE does not).
+// Every character that some common reader takes for a line break or a
+// control is escaped, so that one event is always one line: the C0
+// controls, DEL, the C1 controls (U+0080 to U+009F: U+0085 is a line break
+// to Python's splitlines) and U+2028/U+2029 (line and paragraph
+// separators to JavaScript and Unicode-aware readers).
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
 				i++
 				continue
 			}
@@ -83,31 +89,52 @@ func appendString(dst []byte, s string) []byte {
 			case '\t':
 				dst = append(dst, '\\', 't')
 			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+				dst = appendEscape(dst, rune(c))
 			}
 			i++
 			start = i
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
+		switch {
+		case r == utf8.RuneError && size == 1:
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 break JavaScript consumers of JSON lines.
-		if r == '\u2028' || r == '\u2029' {
+		case r <= 0x9f, r == '\u2028', r == '\u2029':
 			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			dst = appendEscape(dst, r)
+		default:
 			i += size
-			start = i
 			continue
 		}
 		i += size
+		start = i
 	}
 	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// appendEscape writes r (below U+10000) as \uXXXX.
+func appendEscape(dst []byte, r rune) []byte {
+	return append(dst, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
+}
+
+// appendAddr writes an IP address as a JSON string. IPv6 is written as
+// Suricata writes it, all eight groups of four hex digits
+// (fd99:0000:0000:0000:0000:0000:0000:0001), unless o.CompressIPv6.
+func appendAddr(dst []byte, a netip.Addr, o Options) []byte {
+	dst = append(dst, '"')
+	if a.Is4() || o.CompressIPv6 {
+		dst = a.WithZone("").AppendTo(dst)
+		return append(dst, '"')
+	}
+	b := a.As16()
+	for i := 0; i < 16; i += 2 {
+		if i > 0 {
+			dst = append(dst, ':')
+		}
+		dst = append(dst, hexDigits[b[i]>>4], hexDigits[b[i]&0xf], hexDigits[b[i+1]>>4], hexDigits[b[i+1]&0xf])
+	}
 	return append(dst, '"')
 }
 

@@ -45,9 +45,11 @@ func benchMix(b *testing.B) [][]byte {
 	return frames
 }
 
-func BenchmarkPacket(b *testing.B) {
+func BenchmarkPacket(b *testing.B) { benchPacket(b) }
+
+func benchPacket(b *testing.B, inspectors ...Inspector) {
 	frames := benchMix(b)
-	tab := NewTable(DefaultConfig(), &recorder{}, nil)
+	tab := NewTable(DefaultConfig(), &recorder{}, nil, inspectors...)
 	ts := t0
 	for _, f := range frames { // create the flows outside the timing
 		tab.Packet(ts, "eth1", layers.LinkTypeEthernet, f, len(f))
@@ -82,7 +84,7 @@ func BenchmarkTableMemory(b *testing.B) {
 		p.dst = [16]byte{10, 0, 0, 2}
 		for i := range flows {
 			p.src = [16]byte{10, 1, byte(i >> 8), byte(i)}
-			tab.update(t0.UnixNano(), "eth1", &p, 60)
+			tab.update(t0, "eth1", &p, 60)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

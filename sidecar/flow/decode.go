@@ -1,19 +1,36 @@
 package flow
 
 import (
-	"github.com/gopacket/gopacket"
+	"encoding/binary"
+
 	"github.com/gopacket/gopacket/layers"
 )
 
-// packet is what the flow table needs from one decoded frame.
+// packet is what the decoder extracts from one frame.
 type packet struct {
-	src, dst     [16]byte // IPv4 in the first 4 bytes, the rest zero
-	sport, dport uint16   // for ICMP: type and code
+	src, dst     [16]byte
+	ipv          uint8
 	proto        uint8
-	ipv          uint8 // 4 or 6
+	sport, dport uint16 // ICMP: type and code
 	tcpFlags     uint8
-	seq, ack     uint32 // TCP only
-	payload      uint32 // TCP payload length, for telling when a FIN is acknowledged
+	seq, ack     uint32
+	payload      []byte // the captured transport payload (TCP, UDP)
+	payloadLen   uint32 // the payload length the headers declare
+
+	// IP fragments: the first (offset 0) and the others.
+	fragFirst, fragRest bool
+	fragID              uint32
+
+	// An ICMP error: the header of the packet it refers to.
+	emb embedded
+}
+
+// embedded is the start of the packet an ICMP error quotes.
+type embedded struct {
+	ok           bool
+	src, dst     [16]byte
+	proto        uint8
+	sport, dport uint16
 }
 
 // decodeResult says why a frame did or did not yield a packet.
@@ -25,183 +42,407 @@ const (
 	skipFragment
 	skipLinkType
 	skipMalformed
+	skipTruncated
 )
 
-// decoder turns frames into packets with gopacket's DecodingLayerParser,
-// one parser per link type, all sharing the same preallocated layers so
-// that decoding allocates nothing.
+// Link-layer header types (EtherType values) the decoder follows.
+const (
+	etherIPv4     = 0x0800
+	etherIPv6     = 0x86dd
+	etherVLAN     = 0x8100
+	etherQinQ     = 0x88a8
+	etherQinQOld  = 0x9100
+	etherMPLS     = 0x8847
+	etherMPLSMult = 0x8848
+	etherPPPoE    = 0x8864
+)
+
+// maxTunnelDepth bounds IP-in-IP nesting (and the recursion it costs).
+const maxTunnelDepth = 4
+
+// decoder turns frames into packets by reading the headers in place: it
+// allocates nothing and keeps the layer counts of Suricata's decoder.*
+// stats in cnt (owned by the table's goroutine).
 type decoder struct {
-	eth     layers.Ethernet
-	dot1q   layers.Dot1Q
-	sll     layers.LinuxSLL
-	sll2    layers.LinuxSLL2
-	loop    layers.Loopback
-	ip4     layers.IPv4
-	ip6     layers.IPv6
-	ip6ext  layers.IPv6ExtensionSkipper
-	ip6frag layers.IPv6Fragment
-	tcp     layers.TCP
-	udp     layers.UDP
-	icmp4   layers.ICMPv4
-	icmp6   layers.ICMPv6
-
-	ethP, sllP, sll2P, loopP *gopacket.DecodingLayerParser
-	v4P, v6P                 *gopacket.DecodingLayerParser // raw IP link types
-	decoded                  []gopacket.LayerType
+	cnt *counts
 }
 
-func newDecoder() *decoder {
-	d := &decoder{decoded: make([]gopacket.LayerType, 0, 16)}
-	d.ethP = d.parser(layers.LayerTypeEthernet)
-	d.sllP = d.parser(layers.LayerTypeLinuxSLL)
-	d.sll2P = d.parser(layers.LayerTypeLinuxSLL2)
-	d.loopP = d.parser(layers.LayerTypeLoopback)
-	d.v4P = d.parser(layers.LayerTypeIPv4)
-	d.v6P = d.parser(layers.LayerTypeIPv6)
-	return d
-}
-
-func (d *decoder) parser(first gopacket.LayerType) *gopacket.DecodingLayerParser {
-	p := gopacket.NewDecodingLayerParser(first)
-	// The sparse container is the fastest; the skipper goes in before the
-	// fragment decoder so that fragments get their own layer type.
-	p.SetDecodingLayerContainer(gopacket.DecodingLayerSparse(nil))
-	for _, l := range []gopacket.DecodingLayer{
-		&d.eth, &d.dot1q, &d.sll, &d.sll2, &d.loop, &d.ip4, &d.ip6, &d.ip6ext, &d.ip6frag,
-		&d.tcp, &d.udp, &d.icmp4, &d.icmp6,
-	} {
-		p.AddDecodingLayer(l)
-	}
-	// Unknown layers (TLS behind port 443, ARP, GRE...) end decoding
-	// without an error; what was decoded so far still counts.
-	p.IgnoreUnsupported = true
-	return p
-}
-
-// decode fills p from one frame.
-func (d *decoder) decode(link layers.LinkType, data []byte, p *packet) decodeResult {
-	var parser *gopacket.DecodingLayerParser
+// decode fills p from one frame of link type link.
+func (d *decoder) decode(link layers.LinkType, b []byte, p *packet) decodeResult {
 	switch link {
 	case layers.LinkTypeEthernet:
-		parser = d.ethP
+		d.cnt[cEthernet]++
+		if len(b) < 14 {
+			return skipMalformed
+		}
+		return d.ether(binary.BigEndian.Uint16(b[12:14]), b[14:], p)
 	case layers.LinkTypeLinuxSLL:
-		parser = d.sllP
+		d.cnt[cSLL]++
+		if len(b) < 16 {
+			return skipMalformed
+		}
+		return d.ether(binary.BigEndian.Uint16(b[14:16]), b[16:], p)
 	case layers.LinkTypeLinuxSLL2:
-		parser = d.sll2P
+		d.cnt[cSLL2]++
+		if len(b) < 20 {
+			return skipMalformed
+		}
+		return d.ether(binary.BigEndian.Uint16(b[0:2]), b[20:], p)
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
-		parser = d.loopP
-	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
-		if len(data) == 0 {
+		d.cnt[cNull]++
+		if len(b) < 4 {
 			return skipMalformed
 		}
-		switch data[0] >> 4 {
-		case 4:
-			parser = d.v4P
-		case 6:
-			parser = d.v6P
-		default:
-			return skipMalformed
+		// The address family is in the capturing host's byte order (Null)
+		// or big-endian (Loop); BSDs number AF_INET6 24, 28 or 30.
+		fam := binary.LittleEndian.Uint32(b)
+		if link == layers.LinkTypeLoop || fam > 0xffff {
+			fam = binary.BigEndian.Uint32(b)
 		}
-	default:
-		return skipLinkType
-	}
-	err := parser.DecodeLayers(data, &d.decoded)
-	// The last IP layer decoded is the packet's (the inner one of a tunnel
-	// gopacket decodes, such as IP in IP).
-	var ip gopacket.LayerType
-	transport := gopacket.LayerTypeZero
-	var extNext layers.IPProtocol
-	var ipPayload []byte // what follows the IP header and its extensions
-	fragment := false
-	for _, t := range d.decoded {
-		switch t {
-		case layers.LayerTypeIPv4:
-			ip, transport, fragment = t, gopacket.LayerTypeZero, d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0
-			ipPayload = d.ip4.Payload
-		case layers.LayerTypeIPv6:
-			ip, transport, fragment, extNext = t, gopacket.LayerTypeZero, false, d.ip6.NextHeader
-			// gopacket decodes a hop-by-hop header as part of IPv6.
-			if d.ip6.HopByHop != nil {
-				extNext = d.ip6.HopByHop.NextHeader
-			}
-			ipPayload = d.ip6.Payload
-		case layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
-			extNext, ipPayload = d.ip6ext.NextHeader, d.ip6ext.Payload
-		case layers.LayerTypeIPv6Fragment:
-			extNext, ipPayload = d.ip6frag.NextHeader, d.ip6frag.Payload
-			fragment = d.ip6frag.FragmentOffset != 0 || d.ip6frag.MoreFragments
-		case layers.LayerTypeTCP, layers.LayerTypeUDP, layers.LayerTypeICMPv4, layers.LayerTypeICMPv6:
-			transport = t
+		switch fam {
+		case 2:
+			return d.ipv4(b[4:], p, 0)
+		case 10, 24, 28, 30:
+			return d.ipv6(b[4:], p, 0)
 		}
-	}
-	if err != nil {
-		return skipMalformed
-	}
-	switch ip {
-	case layers.LayerTypeIPv4:
-		*p = packet{ipv: 4, proto: uint8(d.ip4.Protocol)}
-		copy(p.src[:], d.ip4.SrcIP)
-		copy(p.dst[:], d.ip4.DstIP)
-	case layers.LayerTypeIPv6:
-		*p = packet{ipv: 6, proto: uint8(extNext)}
-		copy(p.src[:], d.ip6.SrcIP)
-		copy(p.dst[:], d.ip6.DstIP)
-	default:
 		return skipNotIP
+	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12, 14:
+		// 12 and 14 are DLT_RAW of some BSDs, found in old files.
+		d.cnt[cRaw]++
+		return d.rawIP(b, p, 0)
 	}
-	if fragment {
-		return skipFragment
-	}
-	switch transport {
-	case layers.LayerTypeTCP:
-		p.sport, p.dport = uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
-		p.tcpFlags = d.tcp.Contents[13]
-		p.seq, p.ack = d.tcp.Seq, d.tcp.Ack
-		p.payload = uint32(len(d.tcp.Payload))
-		// A snap length may have cut the segment short: the IP header
-		// still tells its size.
-		if n, ok := d.declaredL4Len(ip, ipPayload); ok && n >= len(d.tcp.Contents) {
-			p.payload = uint32(n - len(d.tcp.Contents))
-		}
-	case layers.LayerTypeUDP:
-		p.sport, p.dport = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
-	case layers.LayerTypeICMPv4:
-		p.sport, p.dport = uint16(d.icmp4.TypeCode.Type()), uint16(d.icmp4.TypeCode.Code())
-	case layers.LayerTypeICMPv6:
-		p.sport, p.dport = uint16(d.icmp6.TypeCode.Type()), uint16(d.icmp6.TypeCode.Code())
-	default:
-		switch p.proto {
-		case protoTCP, protoUDP, protoICMP, protoICMPv6:
-			// The IP header names a transport whose header did not decode.
-			return skipMalformed
-		case protoSCTP:
-			// gopacket's SCTP layer allocates; the ports are all we need.
-			if len(ipPayload) < 4 {
+	return skipLinkType
+}
+
+// ether follows an EtherType: VLAN tags, MPLS and PPPoE in front of IP.
+func (d *decoder) ether(typ uint16, b []byte, p *packet) decodeResult {
+	for tags := 0; ; tags++ {
+		switch typ {
+		case etherIPv4:
+			return d.ipv4(b, p, 0)
+		case etherIPv6:
+			return d.ipv6(b, p, 0)
+		case etherVLAN, etherQinQ, etherQinQOld:
+			if tags == 0 {
+				d.cnt[cVLAN]++
+			} else {
+				d.cnt[cVLANQinQ]++
+			}
+			if len(b) < 4 || tags == 8 {
 				return skipMalformed
 			}
-			p.sport = uint16(ipPayload[0])<<8 | uint16(ipPayload[1])
-			p.dport = uint16(ipPayload[2])<<8 | uint16(ipPayload[3])
+			typ, b = binary.BigEndian.Uint16(b[2:4]), b[4:]
+		case etherMPLS, etherMPLSMult:
+			d.cnt[cMPLS]++
+			for {
+				if len(b) < 4 {
+					return skipMalformed
+				}
+				bottom := b[2]&1 != 0
+				b = b[4:]
+				if bottom {
+					break
+				}
+			}
+			if len(b) == 0 {
+				return skipMalformed
+			}
+			switch b[0] >> 4 {
+			case 4, 6:
+				return d.rawIP(b, p, 0)
+			}
+			return skipNotIP // Ethernet pseudowire, control word...
+		case etherPPPoE:
+			d.cnt[cPPPoE]++
+			if len(b) < 8 {
+				return skipMalformed
+			}
+			switch binary.BigEndian.Uint16(b[6:8]) {
+			case 0x0021:
+				return d.ipv4(b[8:], p, 0)
+			case 0x0057:
+				return d.ipv6(b[8:], p, 0)
+			}
+			return skipNotIP
+		default:
+			return skipNotIP
 		}
+	}
+}
+
+// rawIP decodes an IP packet of either version, told by its first nibble.
+func (d *decoder) rawIP(b []byte, p *packet, depth int) decodeResult {
+	if len(b) == 0 {
+		return skipMalformed
+	}
+	switch b[0] >> 4 {
+	case 4:
+		return d.ipv4(b, p, depth)
+	case 6:
+		return d.ipv6(b, p, depth)
+	}
+	return skipMalformed
+}
+
+func (d *decoder) ipv4(b []byte, p *packet, depth int) decodeResult {
+	d.cnt[cIPv4]++
+	if len(b) < 20 {
+		// Without both addresses there is nothing to attribute.
+		if len(b) > 0 && b[0]>>4 != 4 {
+			return skipMalformed
+		}
+		return skipTruncated
+	}
+	ihl := int(b[0]&0x0f) * 4
+	if b[0]>>4 != 4 || ihl < 20 {
+		return skipMalformed
+	}
+	total := int(binary.BigEndian.Uint16(b[2:4]))
+	switch {
+	case total == 0:
+		// Segmentation offload (and BIG TCP) leave the length unset in
+		// what the capture sees: the frame is the packet.
+		total = len(b)
+	case total < ihl:
+		return skipMalformed
+	}
+	*p = packet{ipv: 4, proto: b[9]}
+	copy(p.src[:], b[12:16])
+	copy(p.dst[:], b[16:20])
+	frag := binary.BigEndian.Uint16(b[6:8])
+	if off, more := frag&0x1fff, frag&0x2000 != 0; off != 0 || more {
+		d.cnt[cFrag4]++
+		p.fragID = uint32(binary.BigEndian.Uint16(b[4:6]))
+		if off != 0 {
+			p.fragRest = true
+			return skipFragment
+		}
+		p.fragFirst = true
+	}
+	if len(b) < ihl {
+		return skipTruncated // options cut by the snap length
+	}
+	// The captured part of the transport, without link-layer padding.
+	l4 := b[ihl:min(total, len(b))]
+	return d.transport(l4, total-ihl, p, depth)
+}
+
+func (d *decoder) ipv6(b []byte, p *packet, depth int) decodeResult {
+	d.cnt[cIPv6]++
+	if len(b) < 40 {
+		if len(b) > 0 && b[0]>>4 != 6 {
+			return skipMalformed
+		}
+		return skipTruncated
+	}
+	if b[0]>>4 != 6 {
+		return skipMalformed
+	}
+	plen := int(binary.BigEndian.Uint16(b[4:6]))
+	if plen == 0 {
+		// A jumbogram, or offloaded segments (BIG TCP): the frame is the
+		// packet.
+		plen = len(b) - 40
+	}
+	*p = packet{ipv: 6}
+	copy(p.src[:], b[8:24])
+	copy(p.dst[:], b[24:40])
+	next := b[6]
+	rest := b[40:min(40+plen, len(b))] // captured, without padding
+	declared := plen
+	for {
+		var hlen int
+		switch next {
+		case 0, 43, 60, 135, 139, 140: // hop-by-hop, routing, destination, mobility, HIP, shim6
+			if len(rest) < 2 {
+				return d.cutExtension(p, declared)
+			}
+			hlen = (int(rest[1]) + 1) * 8
+		case 51: // AH
+			if len(rest) < 2 {
+				return d.cutExtension(p, declared)
+			}
+			hlen = (int(rest[1]) + 2) * 4
+		case 44: // fragment
+			if len(rest) < 8 {
+				return d.cutExtension(p, declared)
+			}
+			d.cnt[cFrag6]++
+			p.fragID = binary.BigEndian.Uint32(rest[4:8])
+			off, more := binary.BigEndian.Uint16(rest[2:4])>>3, rest[3]&1 != 0
+			if off != 0 {
+				p.proto, p.fragRest = rest[0], true
+				return skipFragment
+			}
+			p.fragFirst = more
+			hlen = 8
+		default:
+			p.proto = next
+			return d.transport(rest, declared, p, depth)
+		}
+		if hlen > declared {
+			return skipMalformed
+		}
+		if hlen > len(rest) {
+			return d.cutExtension(p, declared)
+		}
+		next, rest, declared = rest[0], rest[hlen:], declared-hlen
+	}
+}
+
+// cutExtension is the result for an IPv6 packet whose extension headers
+// the snap length cut: the transport protocol is unknown.
+func (d *decoder) cutExtension(p *packet, declared int) decodeResult {
+	if declared < 2 {
+		return skipMalformed
+	}
+	return skipTruncated
+}
+
+// transport reads the transport header from b, the captured part of a
+// segment of declared bytes (what the IP header says).
+func (d *decoder) transport(b []byte, declared int, p *packet, depth int) decodeResult {
+	switch p.proto {
+	case protoTCP:
+		d.cnt[cTCP]++
+		if declared < 20 {
+			return skipMalformed
+		}
+		if len(b) < 4 {
+			return skipTruncated
+		}
+		p.sport, p.dport = binary.BigEndian.Uint16(b[0:2]), binary.BigEndian.Uint16(b[2:4])
+		if len(b) < 13 {
+			// A snap length cut the header after the ports: the
+			// packet still counts; its flags, sequence numbers and
+			// payload are unknown.
+			return decodedIP
+		}
+		off := int(b[12]>>4) * 4
+		if off < 20 || off > declared {
+			return skipMalformed
+		}
+		p.seq, p.ack = binary.BigEndian.Uint32(b[4:8]), binary.BigEndian.Uint32(b[8:12])
+		if len(b) >= 14 {
+			p.tcpFlags = b[13]
+		}
+		p.payloadLen = uint32(declared - off)
+		if len(b) > off {
+			p.payload = b[off:]
+		}
+	case protoUDP:
+		d.cnt[cUDP]++
+		if declared < 8 {
+			return skipMalformed
+		}
+		if len(b) < 4 {
+			return skipTruncated
+		}
+		p.sport, p.dport = binary.BigEndian.Uint16(b[0:2]), binary.BigEndian.Uint16(b[2:4])
+		p.payloadLen = uint32(declared - 8)
+		if len(b) > 8 {
+			p.payload = b[8:]
+		}
+	case protoSCTP:
+		d.cnt[cSCTP]++
+		if declared < 12 {
+			return skipMalformed
+		}
+		if len(b) < 4 {
+			return skipTruncated
+		}
+		p.sport, p.dport = binary.BigEndian.Uint16(b[0:2]), binary.BigEndian.Uint16(b[2:4])
+	case protoICMP, protoICMPv6:
+		if (p.proto == protoICMP) != (p.ipv == 4) {
+			return decodedIP // ICMP in IPv6 or ICMPv6 in IPv4: a protocol without type
+		}
+		if p.ipv == 4 {
+			d.cnt[cICMPv4]++
+		} else {
+			d.cnt[cICMPv6]++
+		}
+		if declared < 4 {
+			return skipMalformed
+		}
+		if len(b) < 2 {
+			return skipTruncated
+		}
+		p.sport, p.dport = uint16(b[0]), uint16(b[1])
+		if icmpError(p.ipv == 6, b[0]) && len(b) > 8 {
+			quoted(b[8:], p.ipv, &p.emb)
+		}
+	case 4, 41: // IP in IP: the inner packet is the flow's
+		if p.fragFirst || depth >= maxTunnelDepth {
+			return decodedIP
+		}
+		d.cnt[tunnelCounter(p.ipv, p.proto)]++
+		if p.proto == 4 {
+			return d.ipv4(b, p, depth+1)
+		}
+		return d.ipv6(b, p, depth+1)
 	}
 	return decodedIP
 }
 
-// declaredL4Len is the length of the transport segment that the IP header
-// declares, whatever was captured of it; ipPayload is the captured part
-// after the IP header and its extensions.
-func (d *decoder) declaredL4Len(ip gopacket.LayerType, ipPayload []byte) (int, bool) {
-	switch ip {
-	case layers.LayerTypeIPv4:
-		return int(d.ip4.Length) - int(d.ip4.IHL)*4, true
-	case layers.LayerTypeIPv6:
-		if d.ip6.Length == 0 { // jumbogram
-			return 0, false
-		}
-		ext := len(d.ip6.Payload) - len(ipPayload)
-		if d.ip6.HopByHop != nil {
-			ext += d.ip6.HopByHop.ActualLength
-		}
-		return int(d.ip6.Length) - ext, true
+func tunnelCounter(outer, proto uint8) counter {
+	switch {
+	case outer == 4 && proto == 4:
+		return cIPv4InIPv4
+	case outer == 4:
+		return cIPv6InIPv4
+	case proto == 4:
+		return cIPv4InIPv6
 	}
-	return 0, false
+	return cIPv6InIPv6
+}
+
+// icmpError reports whether an ICMP type is an error message, which quotes
+// the start of the packet that caused it.
+func icmpError(v6 bool, typ uint8) bool {
+	if v6 {
+		return typ >= 1 && typ <= 4 // unreachable, too big, time exceeded, parameter problem
+	}
+	switch typ {
+	case 3, 4, 5, 11, 12: // unreachable, source quench, redirect, time exceeded, parameter problem
+		return true
+	}
+	return false
+}
+
+// quoted reads the IP header and the ports (or ICMP type and code) of the
+// packet an ICMP error quotes. It needs both; otherwise e stays unset.
+func quoted(b []byte, ipv uint8, e *embedded) {
+	var l4 []byte
+	switch ipv {
+	case 4:
+		if len(b) < 20 || b[0]>>4 != 4 {
+			return
+		}
+		ihl := int(b[0]&0x0f) * 4
+		if ihl < 20 || len(b) < ihl+4 || binary.BigEndian.Uint16(b[6:8])&0x1fff != 0 {
+			return
+		}
+		copy(e.src[:], b[12:16])
+		copy(e.dst[:], b[16:20])
+		e.proto, l4 = b[9], b[ihl:]
+	default:
+		if len(b) < 44 || b[0]>>4 != 6 {
+			return
+		}
+		copy(e.src[:], b[8:24])
+		copy(e.dst[:], b[24:40])
+		e.proto, l4 = b[6], b[40:] // extension headers are not followed
+	}
+	switch e.proto {
+	case protoTCP, protoUDP, protoSCTP:
+		e.sport, e.dport = binary.BigEndian.Uint16(l4[0:2]), binary.BigEndian.Uint16(l4[2:4])
+	case protoICMP, protoICMPv6:
+		if (e.proto == protoICMP) != (ipv == 4) || icmpError(ipv == 6, l4[0]) {
+			return // an error about an error is never sent
+		}
+		e.sport, e.dport = uint16(l4[0]), uint16(l4[1])
+	default:
+		return
+	}
+	e.ok = true
 }

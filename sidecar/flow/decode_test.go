@@ -116,9 +116,10 @@ func TestPacketSkipped(t *testing.T) {
 		}
 		return buf.Bytes()
 	}()
-	// An IPv4 fragment: set MF on a UDP packet.
+	// An IPv4 fragment after the first (offset 8 bytes) whose first
+	// fragment was not seen.
 	frag4 := ethFrame(t, udp(cli, srv, 5000, 53))
-	frag4[14+6] |= 0x20
+	frag4[14+7] = 1
 	// An IPv6 fragment header in front of UDP, not the first fragment.
 	frag6 := func() []byte {
 		buf := gopacket.NewSerializeBuffer()
@@ -134,9 +135,22 @@ func TestPacketSkipped(t *testing.T) {
 		return buf.Bytes()
 	}()
 	tcp := ethFrame(t, tcpSeg(cli, srv, 40000, 80, tcpSYN, 1, 0))
-	truncatedTCP := tcp[:14+20+10]
 	badIHL := append([]byte(nil), tcp...)
 	badIHL[14] = 0x42
+	// An IPv4 header with version 2 behind EtherType IPv4.
+	badVersion := append([]byte(nil), tcp...)
+	badVersion[14] = 0x25
+	// IPv6 behind EtherType IPv4.
+	v6AsV4 := ethFrame(t, tcpSeg(cli6, srv6, 40000, 80, tcpSYN, 1, 0))
+	v6AsV4[12], v6AsV4[13] = 0x08, 0x00
+	// A TCP segment whose IP length leaves less than a TCP header.
+	shortTCP := append([]byte(nil), tcp...)
+	binary.BigEndian.PutUint16(shortTCP[14+2:], 20+12)
+	// A TCP header claiming a 16-byte header (data offset 4).
+	badOffset := append([]byte(nil), tcp...)
+	badOffset[14+20+12] = 0x40
+	// SCTP with an 8-byte common header (it has 12).
+	shortSCTP := ethFrame(t, seg{src: cli, dst: srv, proto: protoSCTP, payload: 8})
 	tests := []struct {
 		name   string
 		link   layers.LinkType
@@ -146,8 +160,14 @@ func TestPacketSkipped(t *testing.T) {
 		{"arp", layers.LinkTypeEthernet, arp, "not_ip"},
 		{"ipv4_fragment", layers.LinkTypeEthernet, frag4, "fragment"},
 		{"ipv6_fragment", layers.LinkTypeEthernet, frag6, "fragment"},
-		{"truncated_tcp", layers.LinkTypeEthernet, truncatedTCP, "malformed"},
+		{"ip_header_cut_by_snaplen", layers.LinkTypeEthernet, tcp[:14+16], "truncated"},
+		{"tcp_cut_before_ports", layers.LinkTypeEthernet, tcp[:14+20+3], "truncated"},
 		{"bad_ipv4_header_length", layers.LinkTypeEthernet, badIHL, "malformed"},
+		{"wrong_ip_version", layers.LinkTypeEthernet, badVersion, "malformed"},
+		{"ipv6_behind_ipv4_ethertype", layers.LinkTypeEthernet, v6AsV4, "malformed"},
+		{"ip_length_shorter_than_tcp_header", layers.LinkTypeEthernet, shortTCP, "malformed"},
+		{"tcp_data_offset_below_5", layers.LinkTypeEthernet, badOffset, "malformed"},
+		{"sctp_shorter_than_its_header", layers.LinkTypeEthernet, shortSCTP, "malformed"},
 		{"short_ethernet", layers.LinkTypeEthernet, tcp[:10], "malformed"},
 		{"empty_raw", layers.LinkTypeRaw, nil, "malformed"},
 		{"raw_not_ip", layers.LinkTypeRaw, []byte{0x10, 0, 0, 0}, "malformed"},
@@ -162,8 +182,8 @@ func TestPacketSkipped(t *testing.T) {
 			if tab.Len() != 0 {
 				t.Errorf("Len() = %d, want 0: the frame must not make a flow", tab.Len())
 			}
-			got := reg.Stats()["flow"].(map[string]any)["packets_skipped_total"].(map[string]any)
-			want := map[string]any{"not_ip": uint64(0), "fragment": uint64(0), "malformed": uint64(0), "link_type": uint64(0)}
+			got := flowStats(tab, reg)["packets_skipped_total"].(map[string]any)
+			want := map[string]any{"not_ip": uint64(0), "fragment": uint64(0), "malformed": uint64(0), "link_type": uint64(0), "truncated": uint64(0)}
 			want[tt.reason] = uint64(1)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("packets_skipped_total (-want +got):\n%s", diff)
@@ -239,7 +259,7 @@ func TestPacketTLSPort(t *testing.T) {
 	b := ethFrame(t, s)
 	copy(b[len(b)-200:], []byte{0x16, 0x03, 0x01, 0x00, 0xc3, 0x01})
 	tab.Packet(t0, "eth1", layers.LinkTypeEthernet, b, len(b))
-	if tab.Len() != 1 || reg.Stats()["flow"].(map[string]any)["packets_total"] != uint64(1) {
+	if tab.Len() != 1 || flowStats(tab, reg)["packets_total"] != uint64(1) {
 		t.Errorf("a TLS segment on 443 made %d flows, want 1", tab.Len())
 	}
 }
@@ -273,7 +293,7 @@ func FuzzPacket(f *testing.F) {
 				t.Fatalf("Len() = %d, above MaxFlows %d", tab.Len(), cfg.MaxFlows)
 			}
 		}
-		st := reg.Stats()["flow"].(map[string]any)
+		st := flowStats(tab, reg)
 		n := st["packets_total"].(uint64)
 		for _, v := range st["packets_skipped_total"].(map[string]any) {
 			n += v.(uint64)

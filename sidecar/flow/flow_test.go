@@ -11,8 +11,9 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
 
-// summary is the part of a flow event the tests compare.
+// summary is the part of a flow or flow_update event the tests compare.
 type summary struct {
+	Update           bool // a flow_update event
 	Src, Dst         string
 	Proto            string
 	PktsTS, PktsTC   uint64
@@ -24,16 +25,20 @@ type summary struct {
 
 func summarize(ev event.Event) summary {
 	s := summary{
-		Src:     netip.AddrPortFrom(ev.SrcIP, ev.SrcPort).String(),
-		Dst:     netip.AddrPortFrom(ev.DestIP, ev.DestPort).String(),
-		Proto:   ev.Proto,
-		PktsTS:  ev.Flow.PktsToServer,
-		PktsTC:  ev.Flow.PktsToClient,
-		BytesTS: ev.Flow.BytesToServer,
-		BytesTC: ev.Flow.BytesToClient,
-		State:   ev.Flow.State,
-		Reason:  ev.Flow.Reason,
+		Src:   netip.AddrPortFrom(ev.SrcIP, ev.SrcPort).String(),
+		Dst:   netip.AddrPortFrom(ev.DestIP, ev.DestPort).String(),
+		Proto: ev.Proto,
 	}
+	if u := ev.FlowUpdate; u != nil {
+		s.Update = true
+		s.PktsTS, s.PktsTC, s.BytesTS, s.BytesTC, s.State = u.PktsToServer, u.PktsToClient, u.BytesToServer, u.BytesToClient, u.State
+		if u.Final {
+			s.Reason = "final"
+		}
+		return s
+	}
+	s.PktsTS, s.PktsTC, s.BytesTS, s.BytesTC = ev.Flow.PktsToServer, ev.Flow.PktsToClient, ev.Flow.BytesToServer, ev.Flow.BytesToClient
+	s.State, s.Reason = ev.Flow.State, ev.Flow.Reason
 	if ev.TCP != nil {
 		s.TCPState, s.FlagsTS, s.FlagsTC = ev.TCP.State, ev.TCP.TCPFlagsTS, ev.TCP.TCPFlagsTC
 	}

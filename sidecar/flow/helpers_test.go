@@ -9,6 +9,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/sidewatch/sidewatch/sidecar/event"
+	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
 
 // recorder is an Emitter that keeps every event.
@@ -32,6 +33,7 @@ type seg struct {
 	flags        uint8 // TCP
 	seq, ack     uint32
 	payload      int
+	data         []byte // the payload's bytes, if not payload zeros
 	icmpType     uint8
 	icmpCode     uint8
 }
@@ -71,7 +73,11 @@ func ethFrame(t testing.TB, s seg) []byte {
 		icmp.SetNetworkLayerForChecksum(ip)
 		ls = append(ls, icmp)
 	}
-	ls = append(ls, gopacket.Payload(make([]byte, s.payload)))
+	if s.data != nil {
+		ls = append(ls, gopacket.Payload(s.data))
+	} else {
+		ls = append(ls, gopacket.Payload(make([]byte, s.payload)))
+	}
 	buf := gopacket.NewSerializeBuffer()
 	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
 		t.Fatal(err)
@@ -107,4 +113,11 @@ func feed(t testing.TB, tab *Table, start time.Time, segs []seg) time.Time {
 		tab.Packet(ts, "eth1", layers.LinkTypeEthernet, b, len(b))
 	}
 	return ts
+}
+
+// flowStats publishes the table's counts and returns its group of the
+// registry's stats.
+func flowStats(tab *Table, reg *metrics.Registry) map[string]any {
+	tab.publish()
+	return reg.Stats()["flow"].(map[string]any)
 }

@@ -6,22 +6,25 @@ import (
 )
 
 // checkInvariants verifies the table's internal structure: every open flow
-// is indexed under its key, sits in the idle list of its class and in the
-// report list, and the lists are well linked and ordered (for a clock
-// that does not go back).
+// is indexed under its key and hash, sits in the idle list of its class and
+// in the report list, the lists are well linked and ordered (for a clock
+// that does not go back), and every probe chain of the index is unbroken.
 func checkInvariants(t *testing.T, tab *Table) {
 	t.Helper()
 	seen := map[int32]int{}
-	walk := func(name string, l list, w int, order func(*entry) int64) {
+	walk := func(name string, l list, w int, order func(*Entry) int64) {
 		prev := noEntry
 		var last int64
-		for i := l.head; i != noEntry; i = tab.entries[i].links[w].next {
-			e := &tab.entries[i]
+		for i := l.head; i != noEntry; i = tab.entry(i).links[w].next {
+			e := tab.entry(i)
 			if e.links[w].prev != prev {
 				t.Fatalf("%s: entry %d has prev %d, want %d", name, i, e.links[w].prev, prev)
 			}
-			if j, ok := tab.index[e.key]; !ok || j != i {
-				t.Fatalf("%s: entry %d is not indexed under its key", name, i)
+			if h := tab.ix.hash(&e.key); h != e.hash {
+				t.Fatalf("%s: entry %d holds hash %x, its key hashes to %x", name, i, e.hash, h)
+			}
+			if _, j, ok := tab.find(e.hash, &e.key); !ok || j != i {
+				t.Fatalf("%s: entry %d is not found under its key (got %d, %v)", name, i, j, ok)
 			}
 			if o := order(e); prev != noEntry && o < last {
 				t.Fatalf("%s: entry %d out of order", name, i)
@@ -36,27 +39,40 @@ func checkInvariants(t *testing.T, tab *Table) {
 		}
 	}
 	for c := range tab.idle {
-		walk("idle", tab.idle[c], idleList, func(e *entry) int64 { return e.last })
-		for i := tab.idle[c].head; i != noEntry; i = tab.entries[i].links[idleList].next {
-			if int(tab.entries[i].class) != c {
-				t.Fatalf("entry %d of class %d in list %d", i, tab.entries[i].class, c)
+		walk("idle", tab.idle[c], idleList, func(e *Entry) int64 { return e.last })
+		for i := tab.idle[c].head; i != noEntry; i = tab.entry(i).links[idleList].next {
+			if int(tab.entry(i).class) != c {
+				t.Fatalf("entry %d of class %d in list %d", i, tab.entry(i).class, c)
 			}
 		}
 	}
-	walk("report", tab.report, reportList, func(e *entry) int64 { return e.reported })
-	for k, i := range tab.index {
-		if tab.entries[i].key != k {
-			t.Fatalf("index maps a key to entry %d holding another", i)
+	walk("report", tab.report, reportList, func(e *Entry) int64 { return e.reported })
+	occupied := 0
+	for pos, s := range tab.ix.slots {
+		if s.ref == 0 {
+			continue
 		}
+		occupied++
+		i := int32(s.ref - 1)
 		if seen[i] != 2 {
-			t.Fatalf("entry %d is in %d lists, want 2", i, seen[i])
+			t.Fatalf("slot %d points at entry %d, which is in %d lists, want 2", pos, i, seen[i])
+		}
+		// Every slot between the hash's home and this one is occupied,
+		// or a lookup would stop before reaching it.
+		for p := s.hash & tab.ix.mask; p != uint32(pos); p = (p + 1) & tab.ix.mask {
+			if tab.ix.slots[p].ref == 0 {
+				t.Fatalf("slot %d (home %d) is cut off by the empty slot %d", pos, s.hash&tab.ix.mask, p)
+			}
 		}
 	}
-	if len(seen) != len(tab.index) || len(tab.index) > tab.cfg.MaxFlows {
-		t.Fatalf("%d entries in lists, %d indexed, max %d", len(seen), len(tab.index), tab.cfg.MaxFlows)
+	if occupied != tab.ix.n || occupied != tab.open || len(seen) != tab.open || tab.open > tab.cfg.MaxFlows {
+		t.Fatalf("%d slots occupied (index says %d), %d entries in lists, %d open, max %d", occupied, tab.ix.n, len(seen), tab.open, tab.cfg.MaxFlows)
 	}
-	if len(tab.index)+len(tab.free) != len(tab.entries) {
-		t.Fatalf("%d open + %d free != %d entries", len(tab.index), len(tab.free), len(tab.entries))
+	if tab.open+len(tab.free) != int(tab.used) {
+		t.Fatalf("%d open + %d free != %d entries", tab.open, len(tab.free), tab.used)
+	}
+	if 2*tab.ix.n > len(tab.ix.slots) && len(tab.ix.slots) < tab.ix.max {
+		t.Fatalf("index %d of %d slots full: it should have grown", tab.ix.n, len(tab.ix.slots))
 	}
 }
 
@@ -94,7 +110,7 @@ func FuzzTableOps(f *testing.F) {
 				p.sport, p.dport = uint16(arg%20), uint16(op%4)
 			}
 			now += int64(op) * int64(time.Millisecond)
-			tab.update(now, "eth1", &p, 60)
+			tab.update(time.Unix(0, now), "eth1", &p, 60)
 			checkInvariants(t, tab)
 		}
 		tab.Flush(time.Unix(0, now), ReasonShutdown)

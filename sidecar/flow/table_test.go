@@ -200,9 +200,11 @@ func TestTableScenarios(t *testing.T) {
 			{at: 30*time.Minute + 2*time.Second, flush: true},
 		},
 		want: []summary{
-			// One interim record at 5:00; none after, the flow is silent.
-			{Src: "10.0.0.1:40000", Dst: "10.0.0.2:80", Proto: "TCP", PktsTS: 2, PktsTC: 1, BytesTS: 120, BytesTC: 60, State: "established", Reason: "active_timeout", TCPState: "established", FlagsTS: tcpSYN | tcpACK, FlagsTC: tcpSYN | tcpACK},
+			// One flow_update at 5:00; none after while the flow is
+			// silent, and a final one for its last packet.
+			{Update: true, Src: "10.0.0.1:40000", Dst: "10.0.0.2:80", Proto: "TCP", PktsTS: 2, PktsTC: 1, BytesTS: 120, BytesTC: 60, State: "established"},
 			{Src: "10.0.0.1:1", Dst: "10.0.0.2:2", Proto: "UDP", PktsTS: 1, BytesTS: 62, State: "new", Reason: "shutdown"},
+			{Update: true, Src: "10.0.0.1:40000", Dst: "10.0.0.2:80", Proto: "TCP", PktsTS: 1, BytesTS: 154, State: "established", Reason: "final"},
 			{Src: "10.0.0.1:40000", Dst: "10.0.0.2:80", Proto: "TCP", PktsTS: 3, PktsTC: 1, BytesTS: 60 + 60 + 154, BytesTC: 60, State: "established", Reason: "shutdown", TCPState: "established", FlagsTS: tcpSYN | tcpACK | tcpPSH, FlagsTC: tcpSYN | tcpACK},
 		},
 	}, {
@@ -301,16 +303,18 @@ func TestTableActiveTimeout(t *testing.T) {
 	steps = append(steps, step{at: 12 * time.Minute, flush: true})
 	got, _, reg := runSteps(t, cfg, steps)
 	want := []summary{
-		// Expire at 5:00 runs before the packet of 5:00.
-		{Src: "10.0.0.1:5000", Dst: "10.0.0.2:514", Proto: "UDP", PktsTS: 10, BytesTS: 10 * 62, State: "new", Reason: "active_timeout"},
-		{Src: "10.0.0.1:5000", Dst: "10.0.0.2:514", Proto: "UDP", PktsTS: 20, BytesTS: 20 * 62, State: "new", Reason: "active_timeout"},
+		// Expire at 5:00 runs before the packet of 5:00. The updates
+		// add up to the flow record.
+		{Update: true, Src: "10.0.0.1:5000", Dst: "10.0.0.2:514", Proto: "UDP", PktsTS: 10, BytesTS: 10 * 62, State: "new"},
+		{Update: true, Src: "10.0.0.1:5000", Dst: "10.0.0.2:514", Proto: "UDP", PktsTS: 10, BytesTS: 10 * 62, State: "new"},
+		{Update: true, Src: "10.0.0.1:5000", Dst: "10.0.0.2:514", Proto: "UDP", PktsTS: 4, BytesTS: 4 * 62, State: "new", Reason: "final"},
 		{Src: "10.0.0.1:5000", Dst: "10.0.0.2:514", Proto: "UDP", PktsTS: 24, BytesTS: 24 * 62, State: "new", Reason: "shutdown"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("flow events (-want +got):\n%s", diff)
 	}
-	if n := reg.Stats()["flow"].(map[string]any)["interim_total"]; n != uint64(2) {
-		t.Errorf("interim_total = %v, want 2", n)
+	if n := reg.Stats()["flow"].(map[string]any)["updates_total"]; n != uint64(3) {
+		t.Errorf("updates_total = %v, want 3", n)
 	}
 
 	cfg.ActiveTimeout = 0
@@ -330,11 +334,11 @@ func TestTableFlowIDStable(t *testing.T) {
 	feed(t, tab, t0.Add(61*time.Second), tcpSession(cli, srv, 40001, 80)[:1])
 	tab.Flush(t0.Add(2*time.Minute), ReasonShutdown)
 	if len(rec.events) != 3 {
-		t.Fatalf("%d events, want 3 (interim, final, other flow)", len(rec.events))
+		t.Fatalf("%d events, want 3 (flow_update, flow, other flow)", len(rec.events))
 	}
 	ids := []uint64{rec.events[0].FlowID, rec.events[1].FlowID, rec.events[2].FlowID}
 	if ids[0] != ids[1] || ids[0] == ids[2] || ids[0] == 0 || ids[0] >= 1<<53 {
-		t.Errorf("flow ids %v: want the interim and final records of one flow equal, another flow's different, all in (0, 2^53)", ids)
+		t.Errorf("flow ids %v: want the flow_update and flow records of one flow equal, another flow's different, all in (0, 2^53)", ids)
 	}
 }
 
@@ -358,7 +362,7 @@ func TestTableFINAckedWhenSnapped(t *testing.T) {
 			// captured 100 bytes must not make it look so.
 			partial := ethFrame(t, tcpSeg(c.srv, c.cli, 80, 40000, tcpACK, 501, 101+500))
 			tab.Packet(t0.Add(2*time.Second), "eth1", layers.LinkTypeEthernet, partial, len(partial))
-			if got := tab.entries[tab.idle[classTCPEstablished].head].tcp; got != tcpFinWait1 {
+			if got := tab.entry(tab.idle[classTCPEstablished].head).tcp; got != tcpFinWait1 {
 				t.Errorf("after a partial ACK: tcp.state %s, want fin_wait1", got)
 			}
 			ack := ethFrame(t, tcpSeg(c.srv, c.cli, 80, 40000, tcpACK, 501, 101+1000+1))

@@ -29,6 +29,7 @@ const (
 	tcpCloseWait
 	tcpLastAck // the server sent a FIN, then the client
 	tcpClosed
+	numTCPStates
 )
 
 var tcpStateNames = [...]string{
@@ -52,35 +53,44 @@ func (s tcpState) String() string {
 	return "unknown"
 }
 
-// trackTCP advances the state with one segment sent in direction dir.
-func (e *entry) trackTCP(dir int, p *packet) {
+// trackTCP advances the state with one segment sent in direction dir. A
+// FIN moves a connection to the closing states only once it is
+// established (or its SYN-ACK was seen, as Suricata): a FIN scan or one
+// side of a connection captured alone stays none/syn_sent, so its flow
+// stays "new".
+func (e *Entry) trackTCP(dir int, p *packet) {
 	f := p.tcpFlags
+	fromClient := dir == toServer
+	if e.tcp == tcpNone {
+		switch {
+		case f&(tcpSYN|tcpACK|tcpRST) == tcpSYN && fromClient:
+			e.tcp = tcpSynSent
+		case f&(tcpSYN|tcpACK|tcpRST) == tcpSYN|tcpACK:
+			e.tcp = tcpSynRecv
+		case e.seen[toServer] && e.seen[toClient]:
+			// Picked up midstream: both sides are talking.
+			e.tcp = tcpEstablished
+		}
+	}
 	if f&tcpRST != 0 {
-		e.tcp = tcpClosed
+		// A RST without a connection (backscatter, a RST scan) leaves
+		// the state alone, as Suricata does.
+		if e.tcp != tcpNone {
+			e.tcp = tcpClosed
+		}
 		return
 	}
-	fromClient := dir == toServer
 	peer := 1 - dir
 	// Does this segment acknowledge the peer's FIN?
 	acksFIN := f&tcpACK != 0 && e.flags[peer]&tcpFIN != 0 && int32(p.ack-e.finSeq[peer]) >= 0
 	fin := f&tcpFIN != 0
 	if fin {
-		e.finSeq[dir] = p.seq + p.payload + 1
+		e.finSeq[dir] = p.seq + p.payloadLen + 1
 		if f&tcpSYN != 0 {
 			e.finSeq[dir]++
 		}
 	}
 	switch e.tcp {
-	case tcpNone:
-		switch {
-		case f&(tcpSYN|tcpACK) == tcpSYN && fromClient:
-			e.tcp = tcpSynSent
-		case f&(tcpSYN|tcpACK) == tcpSYN|tcpACK:
-			e.tcp = tcpSynRecv
-		case e.pkts[toServer] > 0 && e.pkts[toClient] > 0:
-			// Picked up midstream: both sides are talking.
-			e.tcp = tcpEstablished
-		}
 	case tcpSynSent:
 		// The SYN-ACK, or any later segment of the server's if the capture
 		// missed it: a lost frame must not leave a busy flow "new".
@@ -93,7 +103,7 @@ func (e *entry) trackTCP(dir int, p *packet) {
 		}
 	}
 	switch e.tcp {
-	case tcpNone, tcpSynSent, tcpSynRecv, tcpEstablished:
+	case tcpSynRecv, tcpEstablished:
 		if !fin {
 			return
 		}
@@ -139,7 +149,7 @@ func (e *entry) trackTCP(dir int, p *packet) {
 
 // tcpClass is the timeout class of a TCP flow: new before the handshake
 // completes, closed once a RST or FINs from both sides were seen.
-func (e *entry) tcpClass() uint8 {
+func (e *Entry) tcpClass() uint8 {
 	switch e.tcp {
 	case tcpNone, tcpSynSent, tcpSynRecv:
 		return classTCPNew
@@ -147,4 +157,17 @@ func (e *entry) tcpClass() uint8 {
 		return classTCPClosed
 	}
 	return classTCPEstablished
+}
+
+// flowState is EVE's flow.state of a TCP flow, mapped from tcp.state as
+// Suricata does: established from the handshake through fin_wait, closing
+// and close_wait; closed from last_ack, time_wait and closed.
+func (s tcpState) flowState() string {
+	switch s {
+	case tcpNone, tcpSynSent, tcpSynRecv:
+		return "new"
+	case tcpLastAck, tcpTimeWait, tcpClosed:
+		return "closed"
+	}
+	return "established"
 }

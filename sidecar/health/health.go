@@ -25,6 +25,7 @@ type Server struct {
 	ln      net.Listener
 	srv     *http.Server
 	ready   atomic.Bool
+	checks  []func() error // set before Run; each nil while its part is healthy
 	metrics MetricsWriter
 }
 
@@ -48,6 +49,11 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Ready marks the sidecar healthy: listeners are up and the launcher is
 // installed.
 func (s *Server) Ready() { s.ready.Store(true) }
+
+// AddCheck adds a condition to /healthz: while f returns an error, the
+// answer is 503 with the error as the reason (an AWS sink that cannot
+// deliver). Call it before Run.
+func (s *Server) AddCheck(f func() error) { s.checks = append(s.checks, f) }
 
 // Run answers requests until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
@@ -82,6 +88,13 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, "starting\n")
 		return
+	}
+	for _, check := range s.checks {
+		if err := check(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, err.Error()+"\n")
+			return
+		}
 	}
 	io.WriteString(w, "ok\n")
 }

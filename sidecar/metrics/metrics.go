@@ -1,6 +1,12 @@
 // Package metrics holds the sidecar's counters and gauges and renders them
 // both as Prometheus text (for /metrics) and as the stats event's groups.
 //
+// The stats event has two parts (see EVEStats): the quantities Suricata
+// also counts, under Suricata's own names ("capture.kernel_drops",
+// "decoder.ipv4", "flow.total"...), so that the consumers of Suricata's
+// stats read them unchanged; and every sidewatch series, under its own
+// names, in the group "sidewatch".
+//
 // It is a deliberately small replacement for prometheus/client_golang: the
 // sidecar needs only label-fixed counters and gauges, increments must be one
 // atomic add on per-packet paths, and the image has a 20 MB budget that the
@@ -52,6 +58,7 @@ type kind uint8
 const (
 	kindCounter kind = iota
 	kindGauge
+	kindInfo // a constant 1 whose labels are the information (build version)
 )
 
 // series is one metric name with one fixed label set.
@@ -66,13 +73,16 @@ func (s *series) fullName() string { return Namespace + "_" + s.subsystem + "_" 
 
 // Registry owns every series. The zero value is not usable; use New.
 type Registry struct {
-	mu     sync.Mutex
-	series []*series
-	seen   map[string]bool
+	mu       sync.Mutex
+	series   []*series
+	seen     map[string]bool
+	suricata map[string]func() uint64 // dotted Suricata stats name -> value
 }
 
 // New returns an empty registry.
-func New() *Registry { return &Registry{seen: map[string]bool{}} }
+func New() *Registry {
+	return &Registry{seen: map[string]bool{}, suricata: map[string]func() uint64{}}
+}
 
 // Counter registers and returns a counter named
 // sidewatch_<subsystem>_<name> with the given label pairs
@@ -102,6 +112,68 @@ func (r *Registry) GaugeFunc(subsystem, name, help string, fn func() float64, la
 // (for counters kept elsewhere, such as the kernel's packet drop count).
 func (r *Registry) CounterFunc(subsystem, name, help string, fn func() float64, labels ...string) {
 	r.add(&series{subsystem: subsystem, name: name, help: help, kind: kindCounter, labels: pairs(labels), value: fn})
+}
+
+// Info registers a series that carries information in its labels, such as
+// the build version: Prometheus gets the usual name{labels} 1, the stats
+// event an object of the labels ({"version":"v0.1.0"}), so that a new value
+// is a new value, not a new field name.
+func (r *Registry) Info(subsystem, name, help string, labels ...string) {
+	r.add(&series{subsystem: subsystem, name: name, help: help, kind: kindInfo, labels: pairs(labels),
+		value: func() float64 { return 1 }})
+}
+
+// Suricata declares that the value fn reads is the quantity Suricata's
+// stats event calls path (dot-separated: "capture.kernel_packets",
+// "decoder.ipv4"), so that EVEStats writes it there for Suricata's
+// consumers. It is not a Prometheus series of its own; fn is called from any
+// goroutine. Declaring a path twice, or a path inside another, panics.
+func (r *Registry) Suricata(path string, fn func() uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for p := range r.suricata {
+		if p == path || strings.HasPrefix(p, path+".") || strings.HasPrefix(path, p+".") {
+			panic("metrics: Suricata stats path " + path + " collides with " + p)
+		}
+	}
+	if path == "" || path == "uptime" || strings.HasPrefix(path, OwnGroup+".") || path == OwnGroup {
+		panic("metrics: reserved Suricata stats path " + path)
+	}
+	r.suricata[path] = fn
+}
+
+// OwnGroup is the stats event's group holding sidewatch's own series.
+const OwnGroup = "sidewatch"
+
+// EVEStats returns the groups of the stats event: every value declared
+// with Suricata, nested by the dots of its path, and Stats under OwnGroup.
+func (r *Registry) EVEStats() map[string]any {
+	out := map[string]any{OwnGroup: r.Stats()}
+	r.mu.Lock()
+	paths := make([]string, 0, len(r.suricata))
+	for p := range r.suricata {
+		paths = append(paths, p)
+	}
+	fns := make([]func() uint64, len(paths))
+	slices.Sort(paths)
+	for i, p := range paths {
+		fns[i] = r.suricata[p]
+	}
+	r.mu.Unlock()
+	for i, p := range paths {
+		m := out
+		parts := strings.Split(p, ".")
+		for _, part := range parts[:len(parts)-1] {
+			next, _ := m[part].(map[string]any)
+			if next == nil {
+				next = map[string]any{}
+				m[part] = next
+			}
+			m = next
+		}
+		m[parts[len(parts)-1]] = fns[i]()
+	}
+	return out
 }
 
 func pairs(kv []string) [][2]string {
@@ -165,7 +237,7 @@ func (r *Registry) WritePrometheus(w io.Writer) error {
 		name := s.fullName()
 		if name != last {
 			typ := "counter"
-			if s.kind == kindGauge {
+			if s.kind != kindCounter {
 				typ = "gauge"
 			}
 			fmt.Fprintf(bw, "# HELP %s %s\n# TYPE %s %s\n", name, strings.ReplaceAll(s.help, "\n", " "), name, typ)
@@ -194,8 +266,8 @@ func formatValue(v float64) string {
 
 // Stats returns every series as nested groups for the stats event:
 // stats[subsystem][name] is the value, or, for labelled series, a map from
-// the label values (joined with ".") to the value. Integral values are
-// uint64 or int64, others float64.
+// the label values (joined with ".") to the value; an Info series is the
+// map of its labels. Integral values are uint64 or int64, others float64.
 func (r *Registry) Stats() map[string]any {
 	out := map[string]any{}
 	for _, s := range r.sorted() {
@@ -203,6 +275,14 @@ func (r *Registry) Stats() map[string]any {
 		if group == nil {
 			group = map[string]any{}
 			out[s.subsystem] = group
+		}
+		if s.kind == kindInfo {
+			info := map[string]any{}
+			for _, l := range s.labels {
+				info[l[0]] = l[1]
+			}
+			group[s.name] = info
+			continue
 		}
 		v := statValue(s.value())
 		if len(s.labels) == 0 {

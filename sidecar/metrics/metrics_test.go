@@ -95,3 +95,68 @@ func BenchmarkCounterInc(b *testing.B) {
 		c.Inc()
 	}
 }
+
+func TestInfo(t *testing.T) {
+	r := New()
+	r.Info("build", "info", "The build.", "version", "v1.2.3")
+	var buf bytes.Buffer
+	if err := r.WritePrometheus(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "# TYPE sidewatch_build_info gauge\nsidewatch_build_info{version=\"v1.2.3\"} 1\n") {
+		t.Errorf("Prometheus output %q, want the info gauge with its label", buf.String())
+	}
+	want := map[string]any{"build": map[string]any{"info": map[string]any{"version": "v1.2.3"}}}
+	if diff := cmp.Diff(want, r.Stats()); diff != "" {
+		t.Errorf("Stats() (-want +got):\n%s", diff)
+	}
+}
+
+func TestEVEStats(t *testing.T) {
+	r := newTestRegistry()
+	drops := &Counter{}
+	drops.Add(4)
+	r.Suricata("capture.kernel_drops", drops.Load)
+	r.Suricata("capture.kernel_packets", func() uint64 { return 100 })
+	r.Suricata("flow.end.state.new", func() uint64 { return 2 })
+	got := r.EVEStats()
+	want := map[string]any{
+		"capture": map[string]any{"kernel_drops": uint64(4), "kernel_packets": uint64(100)},
+		"flow":    map[string]any{"end": map[string]any{"state": map[string]any{"new": uint64(2)}}},
+		OwnGroup:  newTestRegistry().Stats(),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("EVEStats() (-want +got):\n%s", diff)
+	}
+	// A Suricata-named value is not a Prometheus series of its own.
+	var buf bytes.Buffer
+	if err := r.WritePrometheus(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "kernel_drops") {
+		t.Errorf("Prometheus output has the Suricata-named value:\n%s", buf.String())
+	}
+}
+
+func TestSuricataPathCollisionsPanic(t *testing.T) {
+	for _, tc := range []struct{ name, first, second string }{
+		{"same_path", "decoder.ipv4", "decoder.ipv4"},
+		{"inside_a_value", "decoder.ipv4", "decoder.ipv4.x"},
+		{"around_a_value", "flow.end.state.new", "flow.end"},
+		{"own_group", "", "sidewatch.x"},
+		{"uptime", "", "uptime"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := New()
+			if tc.first != "" {
+				r.Suricata(tc.first, func() uint64 { return 0 })
+			}
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Suricata(%q) after %q did not panic", tc.second, tc.first)
+				}
+			}()
+			r.Suricata(tc.second, func() uint64 { return 0 })
+		})
+	}
+}

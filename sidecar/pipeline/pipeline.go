@@ -118,6 +118,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time (tests replace it).
 	Now func() time.Time
+	// EVE selects encoding options (IPv6 written compressed or expanded).
+	EVE event.Options
 }
 
 // Pipeline is the bounded queue and its single consumer.
@@ -202,7 +204,7 @@ func New(cfg Config, reg *metrics.Registry, enrich Enricher, sinks ...Sink) *Pip
 		runDone:  make(chan struct{}),
 	}
 	p.ioCtx, p.ioCancel = context.WithCancel(context.Background())
-	p.q.batch = cfg.BatchBytes
+	p.q.batch, p.q.eve = cfg.BatchBytes, cfg.EVE
 	p.types.init(reg)
 	p.statsBit = p.types.bit(event.TypeStats)
 	const sub = "pipeline"
@@ -517,7 +519,7 @@ func (p *Pipeline) StatsEvent() event.Event {
 	ev := event.Event{
 		Timestamp: event.At(now),
 		EventType: event.TypeStats,
-		Stats:     &event.Stats{Uptime: int64(now.Sub(p.start) / time.Second), Groups: p.reg.Stats()},
+		Stats:     &event.Stats{Uptime: int64(now.Sub(p.start) / time.Second), Groups: p.reg.EVEStats()},
 	}
 	if p.enrich != nil {
 		p.enrich.Enrich(&ev.ECS)
@@ -527,7 +529,7 @@ func (p *Pipeline) StatsEvent() event.Event {
 
 func (p *Pipeline) writeStats() {
 	ev := p.StatsEvent()
-	p.statsBuf = append(ev.AppendJSON(p.statsBuf[:0]), '\n')
+	p.statsBuf = append(ev.Append(p.statsBuf[:0], p.cfg.EVE), '\n')
 	for _, s := range p.sinks {
 		if s.want&p.statsBit != 0 {
 			s.write(p.ioCtx, p.statsBuf, 1, p.cfg.Logger)

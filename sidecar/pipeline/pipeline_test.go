@@ -120,7 +120,7 @@ func TestPublishDeliversInOrderThenFinalStats(t *testing.T) {
 	if last.EventType != event.TypeStats || last.Stats == nil {
 		t.Fatalf("last event = %+v, want stats", last)
 	}
-	written := last.Stats.Groups["pipeline"].(map[string]any)["written_total"]
+	written := last.Stats.Groups[metrics.OwnGroup].(map[string]any)["pipeline"].(map[string]any)["written_total"]
 	if written != float64(100) {
 		t.Errorf("stats pipeline.written_total = %v, want 100", written)
 	}

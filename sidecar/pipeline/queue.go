@@ -49,6 +49,7 @@ func (b *block) size() int64 { return int64(cap(b.buf)) + int64(cap(b.lines))*8 
 // queue is the list of batches. Every method runs under Pipeline.mu.
 type queue struct {
 	batch      int
+	eve        event.Options
 	cur        *block // being filled
 	head, tail *block // sealed batches, oldest first
 	free       *block
@@ -66,7 +67,7 @@ func (q *queue) append(ev *event.Event, typ uint8) {
 	}
 	b := q.cur
 	before, start := b.size(), len(b.buf)
-	b.buf = ev.AppendJSON(b.buf)
+	b.buf = ev.Append(b.buf, q.eve)
 	b.buf = append(b.buf, '\n')
 	b.lines = append(b.lines, line{end: uint32(len(b.buf)), typ: typ})
 	b.n++
@@ -164,7 +165,7 @@ type typeIndex struct {
 
 func (x *typeIndex) init(reg *metrics.Registry) {
 	x.reg = reg
-	for _, t := range []event.Type{event.TypeFlow, event.TypeDNS, event.TypeTLS, event.TypeHTTP, event.TypeAlert, event.TypeLog, event.TypeStats} {
+	for _, t := range []event.Type{event.TypeFlow, event.TypeFlowUpdate, event.TypeDNS, event.TypeTLS, event.TypeHTTP, event.TypeAlert, event.TypeLog, event.TypeStats} {
 		x.of(t)
 	}
 }

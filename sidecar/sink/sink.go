@@ -9,29 +9,9 @@
 // from one goroutine; the sinks here lock anyway, so a caller may Flush from
 // elsewhere.
 //
-// Adding a remote sink (S3, CloudWatch Logs, Firehose) means one more type in
-// this package with its own Config (kong tags, Validate) and constructor, and
-// the AWS SDK confined to it:
-//   - Batching: Write copies lines into a pending batch and sends it when the
-//     service's limit is reached, splitting at line boundaries: CloudWatch
-//     PutLogEvents takes 1,048,576 bytes (message + 26 bytes per event) and
-//     10,000 events, in timestamp order, spanning at most 24 h; Firehose
-//     PutRecordBatch 500 records and 4 MB; S3 one object per rolled batch
-//     (a size or age bound, like File's rotation).
-//   - Sending synchronously from Write passes backpressure to the pipeline
-//     (log producers wait, network events are dropped and counted), which
-//     is simpler and safer than a second queue. A sink that must not block
-//     owns one goroutine, started by its constructor and stopped and waited
-//     for by Close.
-//   - Retry: retry throttling and 5xx with exponential backoff and jitter,
-//     bounded by the ctx passed to Write or Flush (the shutdown deadline),
-//     with the SDK's client-side retry token bucket disabled so sustained
-//     throttling backs off instead of failing fast. Partial failures
-//     (Firehose FailedPutCount, CloudWatch RejectedLogEventsInfo) resend or
-//     count only the failed records. What is finally given up on is returned
-//     as an error, which the pipeline counts as lost events.
-//   - Flush sends the partial batch; Close calls nothing remote. Counters
-//     as File's: bytes, batches, retries, errors, labelled sink="<name>".
+// The remote sinks (S3, CloudWatch Logs, Firehose) live in packages of
+// their own under this directory, behind a disk spool (sidecar/spool) and
+// run by sidecar/sink/delivery; docs/sinks.md describes them.
 package sink
 
 import (

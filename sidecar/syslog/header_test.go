@@ -174,7 +174,7 @@ func TestRecordEvent(t *testing.T) {
 	var le logEvent
 	ev := le.set(&r, "tcp")
 	got := string(ev.AppendJSON(nil))
-	want := `{"timestamp":"2026-11-22T05:40:00.000000+0000","event_type":"log","log":{"message":"m","facility":"local0","severity":"err","procid":"1","format":"rfc3164","transport":"tcp","truncated":true},"ecs":{"container":{"id":"abc123","name":"web"}}}`
+	want := `{"timestamp":"2026-11-22T05:40:00.000000+0000","event_type":"log","log":{"message":"m","facility":"local0","severity":"err","procid":"1","format":"rfc3164","transport":"tcp","truncated":true},"aws_ecs":{"container":{"id":"abc123","name":"web"}}}`
 	if got != want {
 		t.Errorf("recordEvent(%+v) =\n%s\nwant\n%s", r, got, want)
 	}

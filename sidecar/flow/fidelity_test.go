@@ -1,0 +1,311 @@
+package flow
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/sidewatch/sidewatch/sidecar/event"
+	"github.com/sidewatch/sidewatch/sidecar/metrics"
+)
+
+// run feeds frames (ts offset, frame) to a fresh table, flushes it and
+// returns the events and the registry.
+type frameAt struct {
+	at   time.Duration
+	data []byte
+	wire int // original length; 0: len(data)
+}
+
+func runFrames(t *testing.T, frames []frameAt) ([]event.Event, *Table, *metrics.Registry) {
+	t.Helper()
+	rec := &recorder{}
+	reg := metrics.New()
+	tab := NewTable(DefaultConfig(), rec, reg)
+	last := t0
+	for _, f := range frames {
+		ts := t0.Add(f.at)
+		wire := f.wire
+		if wire == 0 {
+			wire = len(f.data)
+		}
+		tab.Packet(ts, "eth1", layers.LinkTypeEthernet, f.data, wire)
+		last = ts
+	}
+	tab.Flush(last, ReasonShutdown)
+	return rec.events, tab, reg
+}
+
+// quote is what an ICMP error carries of the packet it answers: its IP
+// header and the first 8 bytes after it.
+func quote(t *testing.T, s seg, v6 bool) []byte {
+	b := ethFrame(t, s)[14:]
+	if v6 {
+		return append([]byte{0, 0, 0, 0}, b[:40+8]...) // ICMPv6: 4 unused bytes first
+	}
+	return b[:20+8]
+}
+
+func TestICMPEchoResponseType(t *testing.T) {
+	evs, _, _ := runFrames(t, []frameAt{
+		{at: 0, data: ethFrame(t, seg{src: cli, dst: srv, proto: protoICMP, icmpType: 8, payload: 56})},
+		{at: time.Millisecond, data: ethFrame(t, seg{src: srv, dst: cli, proto: protoICMP, icmpType: 0, payload: 56})},
+		{at: time.Second, data: ethFrame(t, seg{src: cli6, dst: srv6, proto: protoICMPv6, icmpType: 128, payload: 56})},
+	})
+	if len(evs) != 2 {
+		t.Fatalf("%d events, want 2", len(evs))
+	}
+	v4, v6 := evs[0], evs[1]
+	if v4.ResponseICMPType == nil || *v4.ResponseICMPType != 0 || *v4.ResponseICMPCode != 0 || *v4.ICMPType != 8 {
+		t.Errorf("echo with a reply: icmp_type %v response_icmp_type %v, want 8 and 0", v4.ICMPType, v4.ResponseICMPType)
+	}
+	if v6.ResponseICMPType != nil || *v6.ICMPType != 128 {
+		t.Errorf("echo without a reply: response_icmp_type %v, want none", v6.ResponseICMPType)
+	}
+}
+
+func TestICMPErrorsJoinTheirFlow(t *testing.T) {
+	probe := udp(cli, srv, 40000, 9)
+	probe6 := udp(cli6, srv6, 40001, 9)
+	unreach := seg{src: srv, dst: cli, proto: protoICMP, icmpType: 3, icmpCode: 3, data: quote(t, probe, false)}
+	unreach6 := seg{src: srv6, dst: cli6, proto: protoICMPv6, icmpType: 1, icmpCode: 4, data: quote(t, probe6, true)}
+	// A router's time exceeded about the client's packet also joins it.
+	ttl := seg{src: "10.0.9.1", dst: cli, proto: protoICMP, icmpType: 11, data: quote(t, probe, false)}
+	// An unreachable quoting a packet never seen is a flow of its own.
+	stray := seg{src: srv, dst: cli, proto: protoICMP, icmpType: 3, icmpCode: 1, data: quote(t, udp(cli, srv, 50000, 53), false)}
+	frames := []frameAt{
+		{at: 0, data: ethFrame(t, probe)},
+		{at: time.Millisecond, data: ethFrame(t, unreach)},
+		{at: 2 * time.Millisecond, data: ethFrame(t, ttl)},
+		{at: 3 * time.Millisecond, data: ethFrame(t, probe6)},
+		{at: 4 * time.Millisecond, data: ethFrame(t, unreach6)},
+		{at: 5 * time.Millisecond, data: ethFrame(t, stray)},
+	}
+	evs, tab, reg := runFrames(t, frames)
+	var got []summary
+	for _, ev := range evs {
+		got = append(got, summarize(ev))
+	}
+	n := func(i int) uint64 { return uint64(len(frames[i].data)) }
+	want := []summary{
+		// The errors count toward the client, but do not make the flow
+		// answered: it stays new, as in Suricata.
+		{Src: "10.0.0.1:40000", Dst: "10.0.0.2:9", Proto: "UDP", PktsTS: 1, PktsTC: 2, BytesTS: n(0), BytesTC: n(1) + n(2), State: "new", Reason: "shutdown"},
+		{Src: "[fd00::1]:40001", Dst: "[fd00::2]:9", Proto: "UDP", PktsTS: 1, PktsTC: 1, BytesTS: n(3), BytesTC: n(4), State: "new", Reason: "shutdown"},
+		{Src: "10.0.0.2:0", Dst: "10.0.0.1:0", Proto: "ICMP", PktsTS: 1, BytesTS: n(5), State: "new", Reason: "shutdown"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("flows (-want +got):\n%s", diff)
+	}
+	if st := flowStats(tab, reg); st["icmp_errors_attributed_total"] != uint64(3) {
+		t.Errorf("icmp_errors_attributed_total = %v, want 3", st["icmp_errors_attributed_total"])
+	}
+}
+
+func TestFragmentsJoinTheFlowOfTheirFirst(t *testing.T) {
+	// A 3000-byte UDP datagram in three fragments (ids 7), and a lone
+	// trailing fragment of another (id 8).
+	first := ethFrame(t, seg{src: srv, dst: cli, sport: 53, dport: 5000, proto: protoUDP, payload: 1472})
+	ip := first[14:]
+	binary.BigEndian.PutUint16(ip[4:], 7)
+	ip[6] = 0x20 // MF, offset 0
+	rest := func(id uint16, off int, more bool) []byte {
+		b := ethFrame(t, seg{src: srv, dst: cli, proto: protoUDP, payload: 1000})
+		binary.BigEndian.PutUint16(b[14+4:], id)
+		fo := uint16(off / 8)
+		if more {
+			fo |= 0x2000
+		}
+		binary.BigEndian.PutUint16(b[14+6:], fo)
+		return b
+	}
+	query := ethFrame(t, udp(cli, srv, 5000, 53))
+	evs, tab, reg := runFrames(t, []frameAt{
+		{at: 0, data: query},
+		{at: time.Millisecond, data: first},
+		{at: 2 * time.Millisecond, data: rest(7, 1480, true)},
+		{at: 3 * time.Millisecond, data: rest(7, 2480, false)},
+		{at: 4 * time.Millisecond, data: rest(8, 1480, false)},
+	})
+	if len(evs) != 1 {
+		t.Fatalf("%d flows, want the DNS flow alone: %v", len(evs), summaries(evs))
+	}
+	got := summarize(evs[0])
+	want := summary{Src: "10.0.0.1:5000", Dst: "10.0.0.2:53", Proto: "UDP", PktsTS: 1, PktsTC: 3,
+		BytesTS: uint64(len(query)), BytesTC: uint64(len(first) + 2*len(rest(7, 0, false))), State: "established", Reason: "shutdown"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("flow (-want +got):\n%s", diff)
+	}
+	st := flowStats(tab, reg)
+	if st["fragments_attributed_total"] != uint64(2) || st["packets_skipped_total"].(map[string]any)["fragment"] != uint64(1) {
+		t.Errorf("stats %v: want 2 fragments attributed, 1 skipped", st)
+	}
+	eve := reg.EVEStats()["defrag"].(map[string]any)["ipv4"].(map[string]any)["fragments"]
+	if eve != uint64(4) {
+		t.Errorf("defrag.ipv4.fragments = %v, want 4", eve)
+	}
+}
+
+func TestTCPOneSidedNeverEstablished(t *testing.T) {
+	tests := []struct {
+		name      string
+		segs      []seg
+		state     string
+		tcpState  string
+		flagsSeen event.HexByte
+	}{
+		{"fin_scan", []seg{tcpSeg(cli, srv, 40000, 22, tcpFIN, 1, 0)}, "new", "none", tcpFIN},
+		{"xmas_scan", []seg{tcpSeg(cli, srv, 40000, 22, tcpFIN|tcpPSH|tcpURG, 1, 0)}, "new", "none", tcpFIN | tcpPSH | tcpURG},
+		{"lone_rst", []seg{tcpSeg(srv, cli, 22, 40000, tcpRST|tcpACK, 1, 1)}, "new", "none", tcpRST | tcpACK},
+		{"syn_then_fin", []seg{tcpSeg(cli, srv, 40000, 22, tcpSYN, 1, 0), tcpSeg(cli, srv, 40000, 22, tcpFIN, 2, 0)}, "new", "syn_sent", tcpSYN | tcpFIN},
+		{"client_side_only_with_fin", []seg{
+			tcpSeg(cli, srv, 40000, 80, tcpACK|tcpPSH, 1, 1),
+			tcpSeg(cli, srv, 40000, 80, tcpACK|tcpFIN, 2, 1),
+		}, "new", "none", tcpACK | tcpPSH | tcpFIN},
+		{"syn_refused", []seg{tcpSeg(cli, srv, 40000, 22, tcpSYN, 1, 0), tcpSeg(srv, cli, 22, 40000, tcpRST|tcpACK, 0, 2)}, "closed", "closed", tcpSYN | tcpRST | tcpACK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var frames []frameAt
+			for i, s := range tt.segs {
+				frames = append(frames, frameAt{at: time.Duration(i) * time.Millisecond, data: ethFrame(t, s)})
+			}
+			evs, _, _ := runFrames(t, frames)
+			if len(evs) != 1 {
+				t.Fatalf("%d events, want 1", len(evs))
+			}
+			ev := evs[0]
+			if ev.Flow.State != tt.state || ev.TCP.State != tt.tcpState || ev.TCP.TCPFlags != tt.flagsSeen {
+				t.Errorf("flow.state %s tcp.state %s flags %02x, want %s %s %02x", ev.Flow.State, ev.TCP.State, ev.TCP.TCPFlags, tt.state, tt.tcpState, tt.flagsSeen)
+			}
+		})
+	}
+}
+
+// TestTCPFlowStateAsSuricata checks flow.state against tcp.state for the
+// closing sequences: established until last_ack/time_wait/closed.
+func TestTCPFlowStateAsSuricata(t *testing.T) {
+	want := map[tcpState]string{
+		tcpNone: "new", tcpSynSent: "new", tcpSynRecv: "new", tcpEstablished: "established",
+		tcpFinWait1: "established", tcpFinWait2: "established", tcpClosing: "established", tcpCloseWait: "established",
+		tcpLastAck: "closed", tcpTimeWait: "closed", tcpClosed: "closed",
+	}
+	for st := tcpNone; st < numTCPStates; st++ {
+		if got := st.flowState(); got != want[st] {
+			t.Errorf("tcp.state %s: flow.state %s, want %s", st, got, want[st])
+		}
+	}
+}
+
+func TestFlowIDDiffersByIPVersion(t *testing.T) {
+	// The same 16 address bytes as IPv4 (10.0.0.1 in the first four) and
+	// IPv6 (0a00:0001::).
+	k4 := key{a: [16]byte{10, 0, 0, 1}, b: [16]byte{10, 0, 0, 2}, aport: 1, bport: 2, proto: protoUDP, ipv: 4}
+	k6 := k4
+	k6.ipv = 6
+	if flowID(&k4, 1) == flowID(&k6, 1) {
+		t.Error("an IPv4 and an IPv6 flow with the same numbers got the same flow_id")
+	}
+}
+
+func TestTimestampsGoingBack(t *testing.T) {
+	evs, _, _ := runFrames(t, []frameAt{
+		{at: time.Second, data: ethFrame(t, udp(cli, srv, 5000, 53))},
+		{at: 0, data: ethFrame(t, udp(srv, cli, 53, 5000))},
+		{at: 500 * time.Millisecond, data: ethFrame(t, udp(cli, srv, 5000, 53))},
+	})
+	f := evs[0].Flow
+	if !f.Start.Equal(t0) || !f.End.Equal(t0.Add(time.Second)) {
+		t.Errorf("start %v end %v, want the earliest and the latest packet (%v, %v)", f.Start.Time, f.End.Time, t0, t0.Add(time.Second))
+	}
+}
+
+func TestAgeAsSuricata(t *testing.T) {
+	start := 900 * time.Millisecond
+	evs, _, _ := runFrames(t, []frameAt{
+		{at: start, data: ethFrame(t, udp(cli, srv, 5000, 53))},
+		{at: start + 200*time.Millisecond, data: ethFrame(t, udp(srv, cli, 53, 5000))},
+	})
+	// 0.2 s apart, but across a second boundary: Suricata's age is 1.
+	if age := evs[0].Flow.Age; age != 1 {
+		t.Errorf("flow.age = %d, want secs(end) - secs(start) = 1", age)
+	}
+}
+
+func TestIPv6PayloadLengthZero(t *testing.T) {
+	b := ethFrame(t, udp(cli6, srv6, 5000, 53))
+	b[14+4], b[14+5] = 0, 0 // as segmentation offload leaves it
+	evs, _, _ := runFrames(t, []frameAt{{at: 0, data: b}})
+	if len(evs) != 1 || evs[0].SrcPort != 5000 || evs[0].Flow.BytesToServer != uint64(len(b)) {
+		t.Errorf("events %v, want the UDP flow with its frame counted", summaries(evs))
+	}
+}
+
+func TestSnapLengthCutsHeaders(t *testing.T) {
+	// A SYN with 20 bytes of options, captured with snaplen 68 as
+	// tcpdump -s 68 does: 14 + 20 + 34 of the 40 bytes of TCP header.
+	syn := tcpSeg(cli, srv, 40000, 80, tcpSYN, 100, 0)
+	syn.data = make([]byte, 0)
+	full := ethFrame(t, syn)
+	withOpts := append(append([]byte(nil), full[:14+20+20]...), make([]byte, 20)...)
+	withOpts[14+20+12] = 10 << 4 // data offset: 40 bytes
+	binary.BigEndian.PutUint16(withOpts[14+2:], 20+40)
+	synack := ethFrame(t, tcpSeg(srv, cli, 80, 40000, tcpSYN|tcpACK, 500, 101))
+	evs, _, reg := runFrames(t, []frameAt{
+		{at: 0, data: withOpts[:68], wire: len(withOpts)},
+		{at: time.Millisecond, data: synack},
+		// Cut right after the ports: counted, flags unknown.
+		{at: 2 * time.Millisecond, data: full[:14+20+4], wire: len(full)},
+	})
+	if len(evs) != 1 {
+		t.Fatalf("events %v, want one flow", summaries(evs))
+	}
+	got := summarize(evs[0])
+	want := summary{Src: "10.0.0.1:40000", Dst: "10.0.0.2:80", Proto: "TCP", PktsTS: 2, PktsTC: 1,
+		BytesTS: uint64(len(withOpts) + len(full)), BytesTC: uint64(len(synack)), State: "new", Reason: "shutdown",
+		TCPState: "syn_recv", FlagsTS: tcpSYN, FlagsTC: tcpSYN | tcpACK}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("flow (-want +got):\n%s", diff)
+	}
+	if !evs[0].Flow.Start.Equal(t0) {
+		t.Errorf("flow.start %v, want the cut SYN's time", evs[0].Flow.Start.Time)
+	}
+	if d := reg.EVEStats()["decoder"].(map[string]any)["invalid"]; d != uint64(0) {
+		t.Errorf("decoder.invalid = %v, want 0", d)
+	}
+}
+
+func TestProtoNames(t *testing.T) {
+	for p, want := range map[uint8]string{
+		1: "ICMP", 2: "IGMP", 4: "IP-in-IP", 6: "TCP", 17: "UDP", 41: "IPv6", 47: "GRE", 50: "ESP", 51: "AH",
+		58: "IPv6-ICMP", 89: "OSPF", 103: "PIM", 112: "VRRP", 132: "SCTP", 136: "UDPLite", 143: "Ethernet",
+		144: "144", 253: "253", 255: "255",
+	} {
+		if got := protoName(p); got != want {
+			t.Errorf("protoName(%d) = %q, want %q", p, got, want)
+		}
+	}
+}
+
+func TestNextDeadline(t *testing.T) {
+	cfg := DefaultConfig()
+	tab := NewTable(cfg, &recorder{}, nil)
+	if _, ok := tab.NextDeadline(); ok {
+		t.Error("an empty table has a deadline")
+	}
+	feed(t, tab, t0, []seg{udp(cli, srv, 1, 2)})
+	d, ok := tab.NextDeadline()
+	if want := t0.Add(cfg.UDPTimeout); !ok || !d.Equal(want) {
+		t.Errorf("NextDeadline() = %v, %v; want the UDP timeout %v", d, ok, want)
+	}
+	feed(t, tab, t0, []seg{tcpSeg(cli, srv, 3, 4, tcpSYN, 1, 0)})
+	cfg.ActiveTimeout = 10 * time.Second
+	tab2 := NewTable(cfg, &recorder{}, nil)
+	feed(t, tab2, t0, []seg{udp(cli, srv, 1, 2)})
+	if d, _ := tab2.NextDeadline(); !d.Equal(t0.Add(10 * time.Second)) {
+		t.Errorf("NextDeadline() = %v, want the flow_update due at %v", d, t0.Add(10*time.Second))
+	}
+}
