@@ -39,6 +39,7 @@ type Config struct {
 	User            string        `name:"user" env:"SIDEWATCH_USER" placeholder:"UID[:GID]" help:"Once every socket is open, switch to this numeric user and group and clear all capabilities."`
 	EVEIPv6Compress bool          `name:"eve-ipv6-compress" env:"SIDEWATCH_EVE_IPV6_COMPRESS" help:"Write IPv6 addresses compressed (fd99::1) instead of expanded as Suricata writes them (fd99:0000:...:0001)."`
 
+	Stdout     sink.StdoutConfig `embed:"" group:"Stdout sink"`
 	File       sink.FileConfig   `embed:"" group:"File sink"`
 	AWS        awscfg.Config     `embed:"" group:"AWS sinks"`
 	Delivery   delivery.Options  `embed:"" group:"AWS sinks"`

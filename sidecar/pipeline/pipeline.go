@@ -230,10 +230,16 @@ func New(cfg Config, reg *metrics.Registry, enrich Enricher, sinks ...Sink) *Pip
 		defer p.mu.Unlock()
 		return float64(p.q.events)
 	})
-	for _, s := range sinks {
-		p.sinks = append(p.sinks, newSinkState(s, reg, &p.types, cfg.Now))
-	}
+	p.Attach(sinks...)
 	return p
+}
+
+// Attach adds sinks. Call it before Run (the sidecar opens its sinks after
+// the privilege drop, once the pipeline exists for the inputs).
+func (p *Pipeline) Attach(sinks ...Sink) {
+	for _, s := range sinks {
+		p.sinks = append(p.sinks, newSinkState(s, p.reg, &p.types, p.cfg.Now))
+	}
 }
 
 // Publish queues ev, waiting for room. It returns ctx.Err() if ctx ends
