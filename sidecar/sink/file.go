@@ -19,9 +19,9 @@ import (
 
 // FileConfig configures the file sink.
 type FileConfig struct {
-	Path     string `name:"file-path" env:"SIDEWATCH_FILE_PATH" help:"File the file sink appends events to; its directory must exist. Rotated files are PATH.1 (newest) to PATH.N."`
-	MaxBytes int64  `name:"file-max-bytes" env:"SIDEWATCH_FILE_MAX_BYTES" default:"104857600" help:"Rotate the file before it would exceed this size in bytes; 0 never rotates."`
-	Keep     int    `name:"file-keep" env:"SIDEWATCH_FILE_KEEP" default:"5" help:"Rotated files to keep; the oldest beyond this is removed."`
+	Path     string   `name:"file-path" env:"SIDEWATCH_FILE_PATH" help:"File the file sink appends events to; its directory must exist. Rotated files are PATH.1 (newest) to PATH.N."`
+	MaxBytes int64    `name:"file-max-bytes" env:"SIDEWATCH_FILE_MAX_BYTES" default:"104857600" help:"Rotate the file before it would exceed this size in bytes; 0 never rotates."`
+	Keep     int      `name:"file-keep" env:"SIDEWATCH_FILE_KEEP" default:"5" help:"Rotated files to keep; the oldest beyond this is removed."`
 	Types    []string `name:"file-event-types" env:"SIDEWATCH_FILE_EVENT_TYPES" sep:"," placeholder:"TYPE" help:"Event types the file sink writes (alert,flow,log,stats…); empty writes every type."`
 }
 
