@@ -50,7 +50,8 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, ve
 			hs.Ready()
 			log.Info("health listener up", "addr", hs.Addr().String())
 		}
-		log.Info("sidewatch running", "version", version, "sinks", cfg.Sinks, "startup", time.Since(started).Round(time.Microsecond).String())
+		log.Info("sidewatch running", "version", version, "sinks", cfg.Sinks, "startup", time.Since(started).Round(time.Microsecond).String(),
+			"record_memory_max_mib", recordMemory(cfg)>>20, "rss_max_mib", rssBound(cfg)>>20)
 	}
 	stopping := func(cause error) {
 		log.Info("shutting down", "timeout", cfg.ShutdownTimeout, "cause", cause)

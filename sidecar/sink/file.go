@@ -27,7 +27,7 @@ type FileConfig struct {
 
 // Limits checked by Validate.
 const (
-	maxFileBytes = 1 << 40
+	maxFileBytes = 64 << 30
 	maxFileKeep  = 1000
 )
 

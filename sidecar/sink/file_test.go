@@ -202,7 +202,7 @@ func TestOpenFileErrors(t *testing.T) {
 		{"parent_is_file", FileConfig{Path: filepath.Join(dir, "plain", "events.json"), Keep: 1}, "is not a directory"},
 		{"path_is_directory", FileConfig{Path: filepath.Join(dir, "sub"), Keep: 1}, "is not a regular file"},
 		{"not_regular_file", FileConfig{Path: os.DevNull, Keep: 1}, "is not a regular file"},
-		{"negative_max", FileConfig{Path: filepath.Join(dir, "e"), MaxBytes: -1, Keep: 1}, "--file-max-bytes (SIDEWATCH_FILE_MAX_BYTES) must be in [0, 1099511627776], got -1"},
+		{"negative_max", FileConfig{Path: filepath.Join(dir, "e"), MaxBytes: -1, Keep: 1}, "--file-max-bytes (SIDEWATCH_FILE_MAX_BYTES) must be in [0, 68719476736], got -1"},
 		{"zero_keep", FileConfig{Path: filepath.Join(dir, "e"), Keep: 0}, "--file-keep (SIDEWATCH_FILE_KEEP) must be in [1, 1000], got 0"},
 	}
 	for _, tt := range tests {

@@ -15,7 +15,7 @@ import (
 type Config struct {
 	TCPAddr        string        `name:"syslog-tcp-addr" env:"SIDEWATCH_SYSLOG_TCP_ADDR" default:"127.0.0.1:1514" help:"TCP address of the syslog receiver (empty disables). Keep it on loopback: anything that can reach it can inject log events."`
 	UDPAddr        string        `name:"syslog-udp-addr" env:"SIDEWATCH_SYSLOG_UDP_ADDR" default:"127.0.0.1:1514" help:"UDP address of the syslog receiver (empty disables)."`
-	MaxConns       int           `name:"syslog-max-conns" env:"SIDEWATCH_SYSLOG_MAX_CONNS" default:"64" help:"TCP connections read at once; a newcomer beyond it resets the idlest or slowest one (counted), or waits while all are busy."`
+	MaxConns       int           `name:"syslog-max-conns" env:"SIDEWATCH_SYSLOG_MAX_CONNS" default:"16" help:"TCP connections read at once; a newcomer beyond it resets the idlest or slowest one (counted), or waits while all are busy."`
 	MaxMessageSize int           `name:"syslog-max-message-size" env:"SIDEWATCH_SYSLOG_MAX_MESSAGE_SIZE" default:"786432" help:"Largest message in bytes (Fluent Bit's Syslog_Maxsize); a longer frame is truncated and flagged."`
 	IdleTimeout    time.Duration `name:"syslog-idle-timeout" env:"SIDEWATCH_SYSLOG_IDLE_TIMEOUT" default:"10m" help:"Close a TCP connection after this long without data (at least 5m: Fluent Bit loses a write on a connection closed under it)."`
 	MultilineWait  time.Duration `name:"syslog-multiline-wait" env:"SIDEWATCH_SYSLOG_MULTILINE_WAIT" default:"100ms" help:"Quiet time after which a record that may still get continuation lines is emitted."`
@@ -30,7 +30,7 @@ func DefaultConfig() Config {
 	return Config{
 		TCPAddr:        "127.0.0.1:1514",
 		UDPAddr:        "127.0.0.1:1514",
-		MaxConns:       64,
+		MaxConns:       16,
 		MaxMessageSize: 786432,
 		IdleTimeout:    10 * time.Minute,
 		MultilineWait:  100 * time.Millisecond,
