@@ -49,6 +49,11 @@ func recordMemory(cfg Config) int64 {
 // code and metadata (23 MiB measured idle with --no-capture, unstripped).
 const baseRSS = 32 << 20
 
+// MemoryBounds returns the most bytes records can hold in the heap at once
+// with cfg, and the worst-case resident size of the process (docs/sinks.md,
+// "Memory").
+func MemoryBounds(cfg Config) (records, rss int64) { return recordMemory(cfg), rssBound(cfg) }
+
 // rssBound is the worst-case resident size: the base, the capture ring,
 // and twice the record memory, since Go's garbage collector lets the heap
 // grow to twice what is live (GOGC=100) before collecting.

@@ -13,7 +13,8 @@
 //   - When every slot is taken, a new connection is served by evicting the
 //     connection that has gone longest without completing a frame, among
 //     those waiting on their peer (blocked in Read for at least
-//     MinReadWait, so that its receive buffer is empty: idle or slow). A
+//     Config.MinReadWait, so that its receive buffer is empty: idle or
+//     slow). A
 //     connection the receiver is busy with (publishing, waiting for room
 //     in the pipeline) is never evicted: when all are busy, Admit waits,
 //     and the kernel's accept queue holds the newcomer (TCP backpressure,
@@ -46,6 +47,11 @@ type Config struct {
 	// FrameTimeout bounds the read-wait of one frame after its first byte;
 	// 0 disables it (the health listener relies on net/http's timeouts).
 	FrameTimeout time.Duration
+	// MinReadWait is how long a connection must have been blocked in Read
+	// to be evicted (DefaultMinReadWait if 0): one whose peer has written
+	// (or closed) returns from Read at once, so none with unread bytes is
+	// reset. It also paces evictions: at most MaxConns per MinReadWait.
+	MinReadWait time.Duration
 	// Evicted and Waited, if set, count evictions and Admit calls that had
 	// to wait for a slot.
 	Evicted, Waited *metrics.Counter
@@ -65,6 +71,9 @@ type Guard struct {
 // New returns a Guard with cfg's limits.
 func New(cfg Config) *Guard {
 	cfg.MaxConns = max(cfg.MaxConns, 1)
+	if cfg.MinReadWait <= 0 {
+		cfg.MinReadWait = DefaultMinReadWait
+	}
 	return &Guard{cfg: cfg, reading: make(map[*Conn]struct{}, cfg.MaxConns), freed: make(chan struct{}, 1)}
 }
 
@@ -92,7 +101,7 @@ func (g *Guard) Admit(ctx context.Context, nc net.Conn) (*Conn, error) {
 		g.waiters++
 		g.mu.Unlock()
 		// A connection may become evictable without a slot being freed.
-		recheck := time.NewTimer(MinReadWait)
+		recheck := time.NewTimer(g.cfg.MinReadWait)
 		select {
 		case <-g.freed:
 		case <-recheck.C:
@@ -122,17 +131,15 @@ func (g *Guard) Open() int {
 	return len(g.reading)
 }
 
-// MinReadWait is how long a connection must have been blocked in Read to
-// be evicted: one whose peer has written (or closed) returns from Read at
-// once, so none with unread bytes is reset.
-const MinReadWait = 50 * time.Millisecond
+// DefaultMinReadWait is Config.MinReadWait's default.
+const DefaultMinReadWait = 50 * time.Millisecond
 
 // victim is the connection waiting on its peer that has gone longest
 // without completing a frame, or nil. g.mu is held.
 func (g *Guard) victim() *Conn {
 	var best *Conn
 	var bestAt time.Time
-	waitedSince := time.Now().Add(-MinReadWait)
+	waitedSince := time.Now().Add(-g.cfg.MinReadWait)
 	for c := range g.reading {
 		c.mu.Lock()
 		in, since, at := c.inRead, c.readSince, c.lastFrame

@@ -87,7 +87,7 @@ func TestAdmitEvictsTheConnectionLongestWithoutAFrame(t *testing.T) {
 	b.Progress(1, false)
 	doneA, doneB := reader(a), reader(b)
 	waitInRead(t, a, b)
-	time.Sleep(MinReadWait)
+	time.Sleep(DefaultMinReadWait)
 
 	s3, _ := pair(t, ln)
 	admitted := make(chan *Conn, 1)

@@ -32,6 +32,10 @@ const (
 	writeTimeout      = 10 * time.Second
 	idleTimeout       = 30 * time.Second
 	maxHeaderBytes    = 8 << 10
+	// minReadWait lets a flood of idle connections be worked through
+	// quickly: a request is read at once, so the risk connguard's default
+	// guards against (resetting a connection with unread bytes) is small.
+	minReadWait = 2 * time.Millisecond
 )
 
 // MetricsWriter renders the metrics exposition.
@@ -56,7 +60,7 @@ func Listen(addr string, m MetricsWriter) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("health listener: %w", err)
 	}
-	s := &Server{ln: ln, metrics: m, guard: connguard.New(connguard.Config{MaxConns: MaxConns})}
+	s := &Server{ln: ln, metrics: m, guard: connguard.New(connguard.Config{MaxConns: MaxConns, MinReadWait: minReadWait})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /metrics", s.serveMetrics)
