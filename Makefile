@@ -62,6 +62,10 @@ bench-sinks: ## AWS sinks against moto_server: events/s, CPU µs and peak RSS pe
 	go test -run '^$$' -bench . -benchtime $${BENCHTIME:-20000x} -count $${COUNT:-3} ./sidecar/sink/s3 ./sidecar/sink/cloudwatch ./sidecar/sink/firehose
 	go test -run '^$$' -bench . -benchmem -count $${COUNT:-3} ./sidecar/spool
 
+.PHONY: reliability
+reliability: build ## issue 10's hostile scenarios at full size against bin/sidewatch, one table row each (rows 7 and 9 need root; ONLY=1,2 picks rows)
+	go run ./internal/reliability/campaign -bin bin/sidewatch $(if $(ONLY),-only $(ONLY))
+
 .PHONY: bench-syslog
 bench-syslog: ## syslog end to end: sidewatch run vs rsyslog imptcp, msg/s and RSS (N, CONNS, RATE)
 	sidecar/syslog/bench/bench.sh

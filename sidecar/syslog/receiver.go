@@ -183,7 +183,7 @@ func (r *Receiver) Run(ctx context.Context) error {
 	<-ctx.Done()
 	close(r.stopping)
 	if r.ln != nil {
-		r.ln.SetDeadline(time.Now().Add(acceptBacklogWait))
+		r.ln.SetDeadline(time.Now()) // wakes the accept loop to apply its shutdown deadline
 	}
 	return nil
 }
@@ -273,15 +273,24 @@ func (r *Receiver) accept() {
 	defer r.ln.Close()
 	var backoff time.Duration
 	for {
+		stopping := false
+		select {
+		case <-r.stopping:
+			// Take what is queued (connected, and maybe written, before
+			// shutdown): keep accepting while connections keep coming.
+			stopping = true
+			r.ln.SetDeadline(time.Now().Add(acceptBacklogWait))
+		default:
+		}
 		nc, err := r.ln.Accept()
 		if err != nil {
+			if stopping || errors.Is(err, net.ErrClosed) {
+				return
+			}
 			select {
 			case <-r.stopping:
-				return // the queued connections are taken
+				continue // woken by Run: apply the shutdown deadline
 			default:
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return
 			}
 			// Out of file descriptors and the like: wait, as net/http does.
 			r.m.acceptErrors.Inc()
@@ -293,13 +302,13 @@ func (r *Receiver) accept() {
 			continue
 		}
 		backoff = 0
-		select {
-		case <-r.stopping:
-			r.ln.SetDeadline(time.Now().Add(acceptBacklogWait))
-		default:
-		}
 		gc, err := r.guard.Admit(r.pubCtx, nc)
 		if err != nil {
+			// The drain deadline passed before a slot freed: what the
+			// sender wrote is counted, not read.
+			if n := unreadBytes(nc); n > 0 {
+				r.m.unreadBytes.Add(uint64(n))
+			}
 			nc.Close()
 			r.m.closedShutdown.Inc()
 			continue
