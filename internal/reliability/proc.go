@@ -54,9 +54,13 @@ type Row struct {
 	Failed []string
 }
 
-func (r *Row) note(format string, args ...any) { r.Notes = append(r.Notes, fmt.Sprintf(format, args...)) }
+func (r *Row) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
 
-func (r *Row) fail(format string, args ...any) { r.Failed = append(r.Failed, fmt.Sprintf(format, args...)) }
+func (r *Row) fail(format string, args ...any) {
+	r.Failed = append(r.Failed, fmt.Sprintf(format, args...))
+}
 
 // check records a failed guarantee unless ok.
 func (r *Row) check(ok bool, format string, args ...any) {
@@ -313,7 +317,11 @@ func (o *Output) add(line []byte) {
 		e.Stats = nil
 	}
 	if e.Log != nil && len(e.Log.Message) > 256 {
-		if i := strings.Index(e.Log.Message, "ID s="); i > 0 { fmt.Println("RECV", e.Log.Message[i:i+14], len(e.Log.Message)) } else { fmt.Println("RECV?", len(e.Log.Message)) }
+		if i := strings.Index(e.Log.Message, "ID s="); i > 0 {
+			fmt.Println("RECV", e.Log.Message[i:i+14], len(e.Log.Message))
+		} else {
+			fmt.Println("RECV?", len(e.Log.Message))
+		}
 		e.Log.Message = e.Log.Message[:256] // keep memory small
 	}
 	o.events = append(o.events, e)
