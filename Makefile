@@ -67,7 +67,7 @@ reliability: build ## issue 10's hostile scenarios at full size against bin/side
 	go run ./internal/reliability/campaign -bin bin/sidewatch $(if $(ONLY),-only $(ONLY))
 
 .PHONY: bench-syslog
-bench-syslog: ## syslog end to end: sidewatch run vs rsyslog imptcp, msg/s and RSS (N, CONNS, RATE)
+bench-syslog: ## syslog end to end: sidewatch run vs rsyslog imptcp, alternating rounds, median msg/s and CPU per message ratios, RSS (N, CONNS, ROUNDS, RATE)
 	sidecar/syslog/bench/bench.sh
 
 # ---- image, task simulation and demo (docs/image.md) ----

@@ -318,9 +318,7 @@ func (o *Output) add(line []byte) {
 	}
 	if e.Log != nil && len(e.Log.Message) > 256 {
 		if i := strings.Index(e.Log.Message, "ID s="); i > 0 {
-			fmt.Println("RECV", e.Log.Message[i:i+14], len(e.Log.Message))
 		} else {
-			fmt.Println("RECV?", len(e.Log.Message))
 		}
 		e.Log.Message = e.Log.Message[:256] // keep memory small
 	}
