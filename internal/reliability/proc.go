@@ -317,9 +317,6 @@ func (o *Output) add(line []byte) {
 		e.Stats = nil
 	}
 	if e.Log != nil && len(e.Log.Message) > 256 {
-		if i := strings.Index(e.Log.Message, "ID s="); i > 0 {
-		} else {
-		}
 		e.Log.Message = e.Log.Message[:256] // keep memory small
 	}
 	o.events = append(o.events, e)
