@@ -66,6 +66,11 @@ bench-sinks: ## AWS sinks against moto_server: events/s, CPU µs and peak RSS pe
 reliability: build ## issue 10's hostile scenarios at full size against bin/sidewatch, one table row each (rows 7 and 9 need root; ONLY=1,2 picks rows)
 	go run ./internal/reliability/campaign -bin bin/sidewatch $(if $(ONLY),-only $(ONLY))
 
+.PHONY: bench-applayer
+bench-applayer: ## app layer on vs off side by side: CPU per packet and ratio on three mixes; allocations per packet; memory with 10,000 connections
+	go test ./sidecar/applayer -run '^$$' -bench 'ReplayMix|DNSUDP|TLSConnection|HTTPKeepAlive|EngineMemory' -benchmem -count 3
+	go test ./sidecar/reassembly ./sidecar/applayer/dns ./sidecar/applayer/tls ./sidecar/applayer/http -run '^$$' -bench . -benchmem
+
 .PHONY: bench-syslog
 bench-syslog: ## syslog end to end: sidewatch run vs rsyslog imptcp, alternating rounds, median msg/s and CPU per message ratios, RSS (N, CONNS, ROUNDS, RATE)
 	sidecar/syslog/bench/bench.sh
@@ -123,3 +128,5 @@ demo: build ## as root: run sidewatch in a throwaway task namespace with a littl
 pcaps: ## regenerate the replay test captures from real traffic in network namespaces (root), then their golden files
 	sidecar/capture/testdata/mkpcaps.sh
 	go test ./sidecar/capture -run Golden -update
+	go test ./sidecar/applayer -count=1 -run TestLiveTraffic -args -save-pcaps $(CURDIR)/sidecar/applayer/testdata
+	go test ./sidecar/applayer -count=1 -run '^TestGolden' -args -update

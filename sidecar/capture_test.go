@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sidewatch/sidewatch/sidecar/applayer"
 	"github.com/sidewatch/sidewatch/sidecar/capture"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 )
@@ -14,7 +15,7 @@ func TestValidateCaptureAndUser(t *testing.T) {
 	base := func(t *testing.T) Config {
 		cfg := testConfig(t)
 		cfg.NoCapture = false
-		cfg.Capture, cfg.Flow = capture.DefaultConfig(), flow.DefaultConfig()
+		cfg.Capture, cfg.Flow, cfg.App = capture.DefaultConfig(), flow.DefaultConfig(), applayer.DefaultConfig()
 		return cfg
 	}
 	tests := []struct {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sidewatch/sidewatch/internal/bounds"
+	"github.com/sidewatch/sidewatch/sidecar/applayer"
 	"github.com/sidewatch/sidewatch/sidecar/capture"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
@@ -51,6 +52,7 @@ type Config struct {
 	Syslog     syslog.Config     `embed:"" group:"Syslog receiver"`
 	Capture    capture.Config    `embed:"" group:"Packet capture"`
 	Flow       flow.Config       `embed:"" group:"Flows"`
+	App        applayer.Config   `embed:"" group:"App layer"`
 }
 
 // Bounds of the options checked by Validate. Every numeric option has
@@ -127,6 +129,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 		if err := c.Flow.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := c.App.Validate(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sidewatch/sidewatch/sidecar/applayer"
 	"github.com/sidewatch/sidewatch/sidecar/capture"
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
@@ -117,7 +118,7 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 		if err != nil {
 			return ps, nil, fmt.Errorf("packet capture: %w", err)
 		}
-		ps.add("capture", stageInput, newCapturePart(capt, flow.NewTable(cfg.Flow, pipe, reg)))
+		ps.add("capture", stageInput, newCapturePart(capt, flow.NewTable(cfg.Flow, pipe, reg, inspectors(cfg.App, pipe, reg)...)))
 	}
 
 	// The privileged sockets are open: drop privileges before any input is
@@ -153,6 +154,15 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 		}
 	}
 	return ps, hs, nil
+}
+
+// inspectors returns the flow table's inspectors: the app layer, unless
+// every protocol is off.
+func inspectors(cfg applayer.Config, out applayer.Emitter, reg *metrics.Registry) []flow.Inspector {
+	if !cfg.Enabled() {
+		return nil
+	}
+	return []flow.Inspector{applayer.New(cfg, out, reg)}
 }
 
 // capturePart runs the packet capture into its flow table. The flush that

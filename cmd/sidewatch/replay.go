@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sidewatch/sidewatch/sidecar/applayer"
 	"github.com/sidewatch/sidewatch/sidecar/capture"
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
@@ -16,20 +17,25 @@ import (
 // through the sidecar's decode → flow → event path, with packet time as the
 // clock, and prints the events as JSON lines on stdout.
 type ReplayCmd struct {
-	Files        []string    `arg:"" type:"existingfile" name:"file" help:"pcap or pcapng files, read in turn as one capture."`
-	IPv6Compress bool        `name:"eve-ipv6-compress" help:"Write IPv6 addresses compressed (fd99::1) instead of expanded as Suricata writes them."`
-	Flow         flow.Config `embed:"" group:"Flows"`
+	Files        []string        `arg:"" type:"existingfile" name:"file" help:"pcap or pcapng files, read in turn as one capture."`
+	IPv6Compress bool            `name:"eve-ipv6-compress" help:"Write IPv6 addresses compressed (fd99::1) instead of expanded as Suricata writes them."`
+	Flow         flow.Config     `embed:"" group:"Flows"`
+	App          applayer.Config `embed:"" group:"App layer"`
 }
 
 // Run replays the files. A file that fails part-way (a capture cut short)
 // is reported, and the flows read so far are still printed.
 func (c *ReplayCmd) Run(e *env) error {
-	if err := c.Flow.Validate(); err != nil {
+	if err := errors.Join(c.Flow.Validate(), c.App.Validate()); err != nil {
 		return err
 	}
 	out := &lineWriter{w: bufio.NewWriterSize(e.stdout, 64<<10), opt: event.Options{CompressIPv6: c.IPv6Compress}}
 	reg := metrics.New()
-	table := flow.NewTable(c.Flow, out, reg)
+	var insp []flow.Inspector
+	if c.App.Enabled() {
+		insp = append(insp, applayer.New(c.App, out, reg))
+	}
+	table := flow.NewTable(c.Flow, out, reg, insp...)
 	var errs []error
 	var last time.Time
 	packets := 0
@@ -53,7 +59,8 @@ func (c *ReplayCmd) Run(e *env) error {
 	if out.err != nil {
 		errs = append(errs, fmt.Errorf("write events: %w", out.err))
 	}
-	e.log.Info("replay done", "files", len(c.Files), "packets", packets, "flow", reg.Stats()["flow"])
+	stats := reg.Stats()
+	e.log.Info("replay done", "files", len(c.Files), "packets", packets, "flow", stats["flow"], "applayer", stats["applayer"], "reassembly", stats["reassembly"])
 	return errors.Join(errs...)
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sidewatch/sidewatch/sidecar/applayer"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 )
 
@@ -23,13 +24,22 @@ func replayEnv(stdout, stderr io.Writer) *env {
 	return &env{ctx: context.Background(), stdout: stdout, stderr: stderr, log: slog.New(slog.NewTextHandler(stderr, nil))}
 }
 
+// flowsOnly is the app layer switched off: the replay is then the capture
+// package's flow path alone.
+func flowsOnly() applayer.Config {
+	c := applayer.DefaultConfig()
+	c.DNS, c.TLS, c.HTTP, c.SSH = false, false, false, false
+	return c
+}
+
 // TestReplayMatchesCaptureGolden checks that the command prints exactly
-// the events of the capture package's golden replay files.
+// the events of the capture package's golden replay files (made without
+// the app layer).
 func TestReplayMatchesCaptureGolden(t *testing.T) {
 	for _, name := range []string{"eth.pcap", "eth.pcapng", "lo_sll.pcap", "lo_sll2.pcap", "bulk.pcap"} {
 		t.Run(strings.ReplaceAll(name, ".", "_"), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			cmd := &ReplayCmd{Files: []string{filepath.Join(captures, name)}, Flow: flow.DefaultConfig()}
+			cmd := &ReplayCmd{Files: []string{filepath.Join(captures, name)}, Flow: flow.DefaultConfig(), App: flowsOnly()}
 			if err := cmd.Run(replayEnv(&stdout, &stderr)); err != nil {
 				t.Fatalf("replay %s: %v\n%s", name, err, stderr.String())
 			}
@@ -57,7 +67,7 @@ func TestReplayFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := parser.Parse([]string{"replay", "--flow-udp-timeout=2m", "--flow-max-flows=10", file, file}); err != nil {
+	if _, err := parser.Parse([]string{"replay", "--flow-udp-timeout=2m", "--flow-max-flows=10", "--no-app-http", "--app-stream-kib=64", file, file}); err != nil {
 		t.Fatal(err)
 	}
 	want := flow.DefaultConfig()
@@ -65,6 +75,11 @@ func TestReplayFlags(t *testing.T) {
 	want.MaxFlows = 10
 	if diff := cmp.Diff(want, c.Replay.Flow); diff != "" {
 		t.Errorf("flow config (-want +got):\n%s", diff)
+	}
+	wantApp := applayer.DefaultConfig()
+	wantApp.HTTP, wantApp.StreamKiB = false, 64
+	if diff := cmp.Diff(wantApp, c.Replay.App); diff != "" {
+		t.Errorf("app layer config (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{file, file}, c.Replay.Files); diff != "" {
 		t.Errorf("files (-want +got):\n%s", diff)
@@ -85,7 +100,7 @@ func TestReplayErrors(t *testing.T) {
 	}
 	t.Run("cut_short_still_prints_flows", func(t *testing.T) {
 		var stdout, stderr bytes.Buffer
-		cmd := &ReplayCmd{Files: []string{cut}, Flow: flow.DefaultConfig()}
+		cmd := &ReplayCmd{Files: []string{cut}, Flow: flow.DefaultConfig(), App: flowsOnly()}
 		err := cmd.Run(replayEnv(&stdout, &stderr))
 		if err == nil || !strings.Contains(err.Error(), cut) {
 			t.Errorf("Run = %v, want an error naming %s", err, cut)
@@ -107,14 +122,14 @@ func TestReplayErrors(t *testing.T) {
 	t.Run("invalid_config", func(t *testing.T) {
 		cfg := flow.DefaultConfig()
 		cfg.MaxFlows = 0
-		cmd := &ReplayCmd{Files: []string{cut}, Flow: cfg}
+		cmd := &ReplayCmd{Files: []string{cut}, Flow: cfg, App: applayer.DefaultConfig()}
 		err := cmd.Run(replayEnv(io.Discard, io.Discard))
 		if err == nil || !strings.Contains(err.Error(), "--flow-max-flows") {
 			t.Errorf("Run = %v, want the --flow-max-flows error", err)
 		}
 	})
 	t.Run("write_error", func(t *testing.T) {
-		cmd := &ReplayCmd{Files: []string{filepath.Join(captures, "eth.pcap")}, Flow: flow.DefaultConfig()}
+		cmd := &ReplayCmd{Files: []string{filepath.Join(captures, "eth.pcap")}, Flow: flow.DefaultConfig(), App: applayer.DefaultConfig()}
 		err := cmd.Run(replayEnv(failingWriter{}, io.Discard))
 		if err == nil || !strings.Contains(err.Error(), "write events") {
 			t.Errorf("Run = %v, want a write error", err)

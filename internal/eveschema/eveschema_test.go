@@ -31,6 +31,11 @@ func TestRepositoryEventsValidate(t *testing.T) {
 	if err != nil || len(goldens) == 0 {
 		t.Fatalf("no replay golden files: %v", err)
 	}
+	app, err := filepath.Glob("../../sidecar/applayer/testdata/*.golden.jsonl")
+	if err != nil || len(app) == 0 {
+		t.Fatalf("no app-layer golden files: %v", err)
+	}
+	goldens = append(goldens, app...)
 	for _, g := range goldens {
 		t.Run(filepath.Base(g), func(t *testing.T) {
 			b, err := os.ReadFile(g)

@@ -3,6 +3,7 @@
 package event
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 )
@@ -18,6 +19,7 @@ const (
 	TypeDNS        Type = "dns"
 	TypeTLS        Type = "tls"
 	TypeHTTP       Type = "http"
+	TypeSSH        Type = "ssh"
 	TypeAlert      Type = "alert"
 	TypeLog        Type = "log"
 	TypeStats      Type = "stats"
@@ -48,6 +50,7 @@ type Event struct {
 	CommunityID      string `json:"community_id,omitempty"`
 	AppProto         string `json:"app_proto,omitempty"`
 	Direction        string `json:"direction,omitempty"`
+	TxID             TxID   `json:"tx_id,omitzero"`
 
 	Flow       *Flow       `json:"flow,omitempty"`
 	FlowUpdate *FlowUpdate `json:"flow_update,omitempty"`
@@ -55,6 +58,7 @@ type Event struct {
 	DNS        *DNS        `json:"dns,omitempty"`
 	TLS        *TLS        `json:"tls,omitempty"`
 	HTTP       *HTTP       `json:"http,omitempty"`
+	SSH        *SSH        `json:"ssh,omitempty"`
 	Alert      *Alert      `json:"alert,omitempty"`
 	Log        *Log        `json:"log,omitempty"`
 	Stats      *Stats      `json:"stats,omitempty"`
@@ -119,6 +123,10 @@ func (e *Event) Append(dst []byte, o Options) []byte {
 	dst = appendStringField(dst, "community_id", e.CommunityID)
 	dst = appendStringField(dst, "app_proto", e.AppProto)
 	dst = appendStringField(dst, "direction", e.Direction)
+	if e.TxID.Set {
+		dst = append(dst, `,"tx_id":`...)
+		dst = strconv.AppendUint(dst, e.TxID.N, 10)
+	}
 	if e.Flow != nil {
 		dst = e.Flow.appendJSON(dst)
 	}
@@ -136,6 +144,9 @@ func (e *Event) Append(dst []byte, o Options) []byte {
 	}
 	if e.HTTP != nil {
 		dst = e.HTTP.appendJSON(dst)
+	}
+	if e.SSH != nil {
+		dst = e.SSH.appendJSON(dst)
 	}
 	if e.Alert != nil {
 		dst = e.Alert.appendJSON(dst)
@@ -171,3 +182,30 @@ func appendPortField(dst []byte, name string, v uint16, always bool) []byte {
 
 // MarshalJSON makes encoding/json produce the same bytes as AppendJSON.
 func (e Event) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil), nil }
+
+// TxID is EVE's tx_id: the number of a transaction within its flow, from
+// 0 (HTTP request/response pairs). The zero value is absent, so that tx_id
+// 0 can be written.
+type TxID struct {
+	N   uint64
+	Set bool
+}
+
+// Tx returns the TxID n.
+func Tx(n uint64) TxID { return TxID{N: n, Set: true} }
+
+// IsZero reports an absent tx_id (for omitzero).
+func (t TxID) IsZero() bool { return !t.Set }
+
+// MarshalJSON writes the number.
+func (t TxID) MarshalJSON() ([]byte, error) { return strconv.AppendUint(nil, t.N, 10), nil }
+
+// UnmarshalJSON reads the number.
+func (t *TxID) UnmarshalJSON(b []byte) error {
+	n, err := strconv.ParseUint(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("tx_id %s: %w", b, err)
+	}
+	*t = Tx(n)
+	return nil
+}

@@ -139,3 +139,37 @@ func appendAddr(dst []byte, a netip.Addr, o Options) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// appendObjectsField writes v as an array of objects, each by enc; nothing
+// when v is empty.
+func appendObjectsField[T any](dst []byte, name string, v []T, enc func(*T, []byte) []byte) []byte {
+	if len(v) == 0 {
+		return dst
+	}
+	dst = append(dst, ",\""...)
+	dst = append(dst, name...)
+	dst = append(dst, "\":["...)
+	for i := range v {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = enc(&v[i], dst)
+	}
+	return append(dst, ']')
+}
+
+func appendUint16sField(dst []byte, name string, v []uint16) []byte {
+	if len(v) == 0 {
+		return dst
+	}
+	dst = append(dst, ",\""...)
+	dst = append(dst, name...)
+	dst = append(dst, "\":["...)
+	for i, n := range v {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendUint(dst, uint64(n), 10)
+	}
+	return append(dst, ']')
+}

@@ -165,7 +165,7 @@ type typeIndex struct {
 
 func (x *typeIndex) init(reg *metrics.Registry) {
 	x.reg = reg
-	for _, t := range []event.Type{event.TypeFlow, event.TypeFlowUpdate, event.TypeDNS, event.TypeTLS, event.TypeHTTP, event.TypeAlert, event.TypeLog, event.TypeStats} {
+	for _, t := range []event.Type{event.TypeFlow, event.TypeFlowUpdate, event.TypeDNS, event.TypeTLS, event.TypeHTTP, event.TypeSSH, event.TypeAlert, event.TypeLog, event.TypeStats} {
 		x.of(t)
 	}
 }
