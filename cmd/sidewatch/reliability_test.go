@@ -73,7 +73,7 @@ func TestSlowConnectionsCannotBlind(t *testing.T) {
 
 // Row 6: received + counted kernel drops = sent.
 func TestUDPLossIsCounted(t *testing.T) {
-	r, err := scenarioEnv(t).UDPLoss(20_000)
+	r, err := scenarioEnv(t).UDPLoss(20_000, 65536, true)
 	checkRow(t, r, err)
 	if r.Counted == 0 {
 		t.Errorf("no kernel drop with a stalled reader and a 64 KiB buffer; the scenario did not overflow")

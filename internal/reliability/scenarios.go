@@ -306,7 +306,7 @@ func (e *Env) BrokenStdout(lines int) (Row, error) {
 		return r, err
 	}
 	time.Sleep(200 * time.Millisecond)
-	stdoutFailed := p.MustMetric(`sidewatch_pipeline_sink_events_total{result="failed",sink="stdout"}`)
+	stdoutFailed := p.MustMetric(`sidewatch_pipeline_sink_events_total{sink="stdout",result="failed"}`)
 	r.Exit, err = p.Stop(30 * time.Second)
 	if err != nil {
 		return r, err
@@ -420,12 +420,18 @@ func okErr(err error) string {
 	return "FAILED (" + err.Error() + ")"
 }
 
-// UDPLoss is row 6: datagrams sent while the reader is stalled (stdout
-// unread), then a marker once stdout is read: received + counted kernel
-// drops must equal sent.
-func (e *Env) UDPLoss(datagrams int) (Row, error) {
+// UDPLoss is row 6: a burst of datagrams as fast as the sender can, with
+// --syslog-udp-read-buffer readBuffer (0: the default); stall leaves
+// stdout unread during the burst, so that the reader stalls and the kernel
+// must drop. Then a marker: received + counted kernel drops must equal
+// sent.
+func (e *Env) UDPLoss(datagrams, readBuffer int, stall bool) (Row, error) {
 	r := Row{Scenario: "6 UDP burst"}
-	p, err := e.Start(nil, "--queue-max-bytes", "1048576")
+	args := []string{"--queue-max-bytes", "1048576"}
+	if readBuffer > 0 {
+		args = append(args, "--syslog-udp-read-buffer", strconv.Itoa(readBuffer))
+	}
+	p, err := e.Start(nil, args...)
 	if err != nil {
 		return r, err
 	}
@@ -435,10 +441,17 @@ func (e *Env) UDPLoss(datagrams int) (Row, error) {
 		return r, err
 	}
 	defer c.Close()
+	var out *Output
+	if !stall {
+		out = p.ReadStdout(0)
+	}
 	for i := range datagrams {
 		fmt.Fprintf(c, "<14>Nov 14 22:13:20 abc web[1]: datagram %d %s", i, strings.Repeat(".", 100))
 	}
-	out := p.ReadStdout(0)
+	if stall {
+		out = p.ReadStdout(0)
+		r.note("stdout unread during the burst")
+	}
 	time.Sleep(500 * time.Millisecond)
 	fmt.Fprintf(c, "<14>Nov 14 22:13:20 abc web[1]: marker")
 	r.Sent, r.Acked = int64(datagrams+1), int64(datagrams+1)
@@ -456,7 +469,7 @@ func (e *Env) UDPLoss(datagrams int) (Row, error) {
 	r.PeakRSS = p.Peak()
 	r.Written = int64(len(out.Logs()))
 	r.Lost = r.Sent - r.Written
-	r.note("UDP is at-most-once; the kernel's drops are counted (SO_RXQ_OVFL); receive buffer %.0f KiB (default --syslog-udp-read-buffer)", buf/1024)
+	r.note("UDP is at-most-once; the kernel's drops are counted (SO_RXQ_OVFL); receive buffer %.0f KiB as the kernel reports it (twice the data it holds)", buf/1024)
 	r.check(r.Written+r.Counted == r.Sent, "received %d + counted drops %d != sent %d", r.Written, r.Counted, r.Sent)
 	return r, nil
 }

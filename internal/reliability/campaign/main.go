@@ -36,7 +36,7 @@ func main() {
 		{"3", false, func() (reliability.Row, error) { return e.Kill9(12) }},
 		{"4", false, func() (reliability.Row, error) { return e.BrokenStdout(20_000) }},
 		{"5", false, func() (reliability.Row, error) { return e.SlowConns(100, 10, 8000) }},
-		{"6", false, func() (reliability.Row, error) { return e.UDPLoss(200_000) }},
+		{"6", false, func() (reliability.Row, error) { return e.UDPLoss(200_000, 0, false) }},
 		{"7", true, func() (reliability.Row, error) { return e.Flows(65_536, 2_000_000) }},
 		{"8", false, func() (reliability.Row, error) { return e.Sequential(30_000, 2_000_000) }},
 		{"9", true, e.UserDir},
