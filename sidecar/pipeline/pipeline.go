@@ -98,6 +98,10 @@ const (
 	// trimAfter is how long the queue stays empty before the blocks of a
 	// burst are given back.
 	trimAfter = time.Second
+	// A busy consumer that finds less than 1/lingerShare of a batch queued
+	// waits up to lingerFor for more (see Run).
+	lingerShare = 8
+	lingerFor   = 500 * time.Microsecond
 )
 
 // Config tunes the pipeline.
@@ -133,15 +137,16 @@ type Pipeline struct {
 	// limit is where Publish and Offer stop; OfferAlert stops at MaxBytes.
 	limit int64
 
-	mu       sync.Mutex
-	q        queue
-	closed   bool
-	closedCh chan struct{} // closed by Drain: wakes waiting publishers
-	waiting  int           // publishers waiting for room
-	room     chan struct{} // one token: room was freed
-	idle     bool          // the consumer waits for a batch
-	wake     chan struct{} // one token: a batch is ready
-	ecs      event.ECS     // enrichment scratch (a local would escape)
+	mu        sync.Mutex
+	q         queue
+	closed    bool
+	closedCh  chan struct{} // closed by Drain: wakes waiting publishers
+	waiting   int           // publishers waiting for room
+	room      chan struct{} // one token: room was freed
+	idle      bool          // the consumer waits for a batch
+	lingering bool          // the consumer waits for the partial batch to fill
+	wake      chan struct{} // one token: a batch is ready
+	ecs       event.ECS     // enrichment scratch (a local would escape)
 	// busySince is when the queue last went from empty to non-empty (zero
 	// while empty).
 	busySince time.Time
@@ -320,12 +325,12 @@ func (p *Pipeline) appendLocked(ev *event.Event) {
 		p.busySince = p.cfg.Now()
 	}
 	t := p.types.of(ev.EventType)
-	p.q.append(ev, t)
+	sealed := p.q.append(ev, t)
 	p.types.published[t].Inc()
 	if p.q.used > p.queueHighMark.Load() {
 		p.queueHighMark.Set(p.q.used)
 	}
-	if p.idle {
+	if p.idle || sealed && p.lingering {
 		p.idle = false
 		select {
 		case p.wake <- struct{}{}:
@@ -369,8 +374,28 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	trim := time.NewTimer(time.Hour)
 	trim.Stop()
 	defer trim.Stop()
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	defer linger.Stop()
+	delivered := false // the last pass wrote a batch: producers are busy
 	for {
 		p.mu.Lock()
+		if delivered && p.q.head == nil && p.q.cur != nil && len(p.q.cur.buf) < p.cfg.BatchBytes/lingerShare {
+			// Busy, but the next batch is small: let it fill a little, so
+			// that a busy pipeline makes fewer, larger writes (fewer
+			// syscalls and wake-ups). An idle one writes at once.
+			p.lingering = true
+			p.mu.Unlock()
+			linger.Reset(lingerFor)
+			select {
+			case <-p.wake:
+			case <-linger.C:
+			case <-ctx.Done():
+			}
+			linger.Stop()
+			p.mu.Lock()
+			p.lingering = false
+		}
 		b := p.q.take()
 		if b == nil {
 			p.idle = true
@@ -379,6 +404,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			}
 		}
 		p.mu.Unlock()
+		delivered = b != nil
 		if b != nil {
 			p.deliver(b)
 			if ctx.Err() != nil {

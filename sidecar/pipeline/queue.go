@@ -60,8 +60,8 @@ type queue struct {
 }
 
 // append encodes ev at the end of the current batch, sealing the batch
-// when it reaches the batch size.
-func (q *queue) append(ev *event.Event, typ uint8) {
+// when it reaches the batch size (and then reports true).
+func (q *queue) append(ev *event.Event, typ uint8) bool {
 	if q.cur == nil {
 		q.cur = q.get()
 	}
@@ -77,7 +77,9 @@ func (q *queue) append(ev *event.Event, typ uint8) {
 	q.events++
 	if len(b.buf) >= q.batch {
 		q.seal()
+		return true
 	}
+	return false
 }
 
 func (q *queue) seal() {

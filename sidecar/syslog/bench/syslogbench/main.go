@@ -37,8 +37,9 @@ func main() {
 	rounds := flag.Int("rounds", 5, "rounds; each measures both receivers")
 	rate := flag.Int("rate", 100000, "lines per second of the paced run (0 skips it)")
 	paced := flag.Duration("paced", 10*time.Second, "duration of the paced run")
+	outDir := flag.String("dir", "/dev/shm", "where the receivers write (tmpfs by default: a disk's writeback would bound both by its speed, and sidewatch writes three times the bytes)")
 	flag.Parse()
-	if err := run(*sw, *tmde, *n, *conns, *rounds, *rate, *paced); err != nil {
+	if err := run(*sw, *tmde, *outDir, *n, *conns, *rounds, *rate, *paced); err != nil {
 		fmt.Fprintln(os.Stderr, "syslogbench:", err)
 		os.Exit(1)
 	}
@@ -59,7 +60,7 @@ type measurement struct {
 	cpuMsg float64 // CPU microseconds per line
 }
 
-func run(swBin, tmde string, n, conns, rounds, rate int, paced time.Duration) error {
+func run(swBin, tmde, outDir string, n, conns, rounds, rate int, paced time.Duration) error {
 	if _, err := exec.LookPath("rsyslogd"); err != nil {
 		return errors.New("needs rsyslogd (apt-get install rsyslog)")
 	}
@@ -75,7 +76,10 @@ func run(swBin, tmde string, n, conns, rounds, rate int, paced time.Duration) er
 		http.NotFound(w, r)
 	}))
 	defer meta.Close()
-	dir, err := os.MkdirTemp("", "syslogbench")
+	if st, err := os.Stat(outDir); err != nil || !st.IsDir() {
+		outDir = ""
+	}
+	dir, err := os.MkdirTemp(outDir, "syslogbench")
 	if err != nil {
 		return err
 	}
@@ -93,8 +97,8 @@ func run(swBin, tmde string, n, conns, rounds, rate int, paced time.Duration) er
 	defer stop(rs)
 
 	lines := fluentBitLines(n, conns)
-	fmt.Printf("syslog end to end: %d lines of %d bytes per round over %d TCP connection(s), %d rounds alternating (ABBA), %d CPUs, load %s\n",
-		n, len(lines[0])/max(1, strings.Count(string(lines[0]), "\n")), conns, rounds, runtime.NumCPU(), loadavg())
+	fmt.Printf("syslog end to end: %d lines of %d bytes per round over %d TCP connection(s), %d rounds alternating (ABBA), output in %s, %d CPUs, load %s\n",
+		n, len(lines[0])/max(1, strings.Count(string(lines[0]), "\n")), conns, rounds, dir, runtime.NumCPU(), loadavg())
 	var swM, rsM []measurement
 	for r := range rounds {
 		order := []*receiver{sw, rs}
@@ -220,7 +224,13 @@ func freeAddr() (string, error) {
 // measure sends the lines and waits until rc has written n more: the rate
 // is over that span, and so is the receiver's CPU.
 func measure(rc *receiver, lines [][]byte, n int) (measurement, error) {
-	want := rc.tail.lines() + n
+	// Start from an empty file: the receivers append (O_APPEND), so
+	// truncating between rounds keeps the output small.
+	if err := os.Truncate(rc.out, 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return measurement{}, err
+	}
+	rc.tail.reset()
+	want := n
 	cpu0 := cpuTime(rc.cmd.Process.Pid)
 	start := time.Now()
 	if err := send(rc.addr, lines, 0); err != nil {
@@ -320,6 +330,14 @@ func (t *tail) lines() int {
 			return t.n
 		}
 	}
+}
+
+func (t *tail) reset() {
+	if t.f != nil {
+		t.f.Close()
+		t.f = nil
+	}
+	t.n = 0
 }
 
 func (t *tail) waitFor(n int, timeout time.Duration) error {
