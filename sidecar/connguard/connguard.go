@@ -13,8 +13,8 @@
 //   - When every slot is taken, a new connection is served by evicting the
 //     connection that has gone longest without completing a frame, among
 //     those waiting on their peer (blocked in Read for at least
-//     Config.MinReadWait, so that its receive buffer is empty: idle or
-//     slow). A
+//     Config.MinReadWait, with nothing unread and no FIN from its peer:
+//     idle or slow). A
 //     connection the receiver is busy with (publishing, waiting for room
 //     in the pipeline) is never evicted: when all are busy, Admit waits,
 //     and the kernel's accept queue holds the newcomer (TCP backpressure,
@@ -144,7 +144,7 @@ func (g *Guard) victim() *Conn {
 		c.mu.Lock()
 		in, since, at := c.inRead, c.readSince, c.lastFrame
 		c.mu.Unlock()
-		if in && !since.After(waitedSince) && (best == nil || at.Before(bestAt)) {
+		if in && !since.After(waitedSince) && (best == nil || at.Before(bestAt)) && !busyOnPeer(c.Conn) {
 			best, bestAt = c, at
 		}
 	}

@@ -116,7 +116,7 @@ func (c *conn) end(err error, timeout, atDrainDeadline bool) {
 		c.cut()
 		c.r.m.closedFrameTimeout.Inc()
 	case timeout && atDrainDeadline:
-		if n := unreadBytes(c.gc.Conn); n > 0 {
+		if n := connguard.Unread(c.gc.Conn); n > 0 {
 			c.r.m.unreadBytes.Add(uint64(n))
 		}
 		if c.cut() {

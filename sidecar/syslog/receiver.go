@@ -306,7 +306,7 @@ func (r *Receiver) accept() {
 		if err != nil {
 			// The drain deadline passed before a slot freed: what the
 			// sender wrote is counted, not read.
-			if n := unreadBytes(nc); n > 0 {
+			if n := connguard.Unread(nc); n > 0 {
 				r.m.unreadBytes.Add(uint64(n))
 			}
 			nc.Close()

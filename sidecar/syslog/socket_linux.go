@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
-	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -12,26 +11,6 @@ import (
 
 // oobSize holds one SO_RXQ_OVFL control message.
 const oobSize = 64
-
-// unreadBytes returns the bytes waiting in a TCP socket's receive queue
-// (SIOCINQ), 0 if it cannot tell.
-func unreadBytes(c net.Conn) int {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return 0
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return 0
-	}
-	n := 0
-	raw.Control(func(fd uintptr) {
-		if v, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ); err == nil {
-			n = v
-		}
-	})
-	return n
-}
 
 // setReadBuffer asks for a receive buffer of n bytes, beyond
 // net.core.rmem_max when the process has CAP_NET_ADMIN (SO_RCVBUFFORCE),

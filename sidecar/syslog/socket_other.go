@@ -10,9 +10,6 @@ import (
 // oobSize: no control messages are asked for outside Linux.
 const oobSize = 0
 
-// unreadBytes cannot tell outside Linux.
-func unreadBytes(net.Conn) int { return 0 }
-
 func setReadBuffer(pc *net.UDPConn, n int) (int, error) {
 	if err := pc.SetReadBuffer(n); err != nil {
 		return 0, err
