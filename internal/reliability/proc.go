@@ -386,6 +386,19 @@ func (o *Output) HasStats() bool {
 	return o.lastStats != nil
 }
 
+// SendLines sends LogLines(from, n) on a new TCP connection, closes it,
+// and returns how many lines the kernel accepted.
+func (p *Proc) SendLines(from, n int) (int64, error) {
+	c, err := net.Dial("tcp", p.TCP)
+	if err != nil {
+		return 0, err
+	}
+	data := LogLines(from, n)
+	k, _ := c.Write(data)
+	c.Close()
+	return int64(bytes.Count(data[:k], []byte("\n"))), nil
+}
+
 // LogLines returns n RFC 3164 lines as Fluent Bit writes them (about 150
 // bytes), numbered seq=from...from+n-1.
 func LogLines(from, n int) []byte {

@@ -80,15 +80,10 @@ func (e *Env) Drain(lines, rate int, budget time.Duration) (Row, error) {
 		return r, err
 	}
 	out := p.ReadStdout(rate)
-	c, err := net.Dial("tcp", p.TCP)
-	if err != nil {
+	if r.Acked, err = p.SendLines(0, lines); err != nil {
 		p.Kill()
 		return r, err
 	}
-	data := LogLines(0, lines)
-	n, _ := c.Write(data)
-	c.Close()
-	r.Acked = int64(bytes.Count(data[:n], []byte("\n")))
 	r.Exit, err = p.Stop(budget + 10*time.Second)
 	if err != nil {
 		return r, err
@@ -288,15 +283,10 @@ func (e *Env) BrokenStdout(lines int) (Row, error) {
 		return r, err
 	}
 	head := p.Head(5)
-	c, err := net.Dial("tcp", p.TCP)
-	if err != nil {
+	if r.Acked, err = p.SendLines(0, lines); err != nil {
 		p.Kill()
 		return r, err
 	}
-	data := LogLines(0, lines)
-	n, _ := c.Write(data)
-	c.Close()
-	r.Acked = int64(bytes.Count(data[:n], []byte("\n")))
 	<-head.Done
 	err = waitFor(60*time.Second, "every line accepted", func() bool {
 		return p.MustMetric(`sidewatch_pipeline_events_total{type="log"}`) >= float64(r.Acked)
@@ -575,13 +565,8 @@ func (e *Env) UserDir() (Row, error) {
 	if err != nil {
 		return r, err
 	}
-	c, err := net.Dial("tcp", p.TCP)
-	if err == nil {
-		data := LogLines(0, 20000)
-		n, _ := c.Write(data)
-		c.Close()
-		r.Sent, r.Acked = 20000, int64(bytes.Count(data[:n], []byte("\n")))
-	}
+	r.Sent = 20000
+	r.Acked, _ = p.SendLines(0, 20000)
 	waitFor(30*time.Second, "the lines written", func() bool {
 		return p.MustMetric("sidewatch_pipeline_written_total") >= float64(r.Acked)
 	})

@@ -27,11 +27,7 @@ func lines(n int) []byte {
 func TestDrainReadsUntilSenderCloses(t *testing.T) {
 	col := &collector{gate: make(chan struct{})}
 	r, stop := serve(t, testConfig(), col, metrics.New(), fixedNow)
-	tcp, _ := r.Addrs()
-	c, err := net.Dial("tcp", tcp.String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dial(t, r)
 	const n = 20000
 	sent := make(chan error, 1)
 	go func() {
@@ -65,12 +61,7 @@ func TestDrainReadsUntilSenderCloses(t *testing.T) {
 func TestDrainDeadlineCutsAndCounts(t *testing.T) {
 	col := &collector{gate: make(chan struct{})}
 	r, stop := serve(t, testConfig(), col, metrics.New(), fixedNow)
-	tcp, _ := r.Addrs()
-	c, err := net.Dial("tcp", tcp.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, r)
 	// A partial line first (the receiver holds it), then the pipeline
 	// frees up and the sender fills the socket buffers behind a stall.
 	if _, err := c.Write([]byte("<14>Nov 14 22:13:20 abc123 web[1]: first whole\n<14>Nov 14 22:13:20 abc123 web[1]: cut he")); err != nil {
@@ -84,7 +75,7 @@ func TestDrainDeadlineCutsAndCounts(t *testing.T) {
 	go c.Write(lines(50000)) // more than the socket buffers hold
 	time.Sleep(200 * time.Millisecond)
 	start := time.Now()
-	err = stop(300 * time.Millisecond)
+	err := stop(300 * time.Millisecond)
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("drain took %s with a 300ms budget", d)
 	}
@@ -108,17 +99,12 @@ func TestDrainDeadlineCutsAndCounts(t *testing.T) {
 func TestDrainCutLineFlaggedTruncated(t *testing.T) {
 	col := &collector{}
 	r, stop := serve(t, testConfig(), col, metrics.New(), fixedNow)
-	tcp, _ := r.Addrs()
-	c, err := net.Dial("tcp", tcp.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, r)
 	if _, err := c.Write([]byte("<14>Jan  2 0")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the bytes", func() bool { return r.m.tcpBytes.Load() == 12 })
-	err = stop(100 * time.Millisecond)
+	err := stop(100 * time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "1 records cut") {
 		t.Errorf("Drain = %v, want it to report the cut record", err)
 	}
@@ -135,12 +121,7 @@ func TestFrameTimeoutClosesSlowSender(t *testing.T) {
 	cfg := testConfig()
 	cfg.FrameTimeout = 300 * time.Millisecond
 	h := start(t, cfg, fixedNow)
-	tcp, _ := h.r.Addrs()
-	c, err := net.Dial("tcp", tcp.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(t, h.r)
 	go func() {
 		for _, b := range []byte("<14>Nov 14 22:13:20 abc123 web[1]: never ends") {
 			if _, err := c.Write([]byte{b}); err != nil {

@@ -106,35 +106,6 @@ func (f *framer) partial() bool {
 	return false
 }
 
-// cut emits what is held when the connection is cut short (shutdown
-// deadline, eviction, frame timeout): the frame in progress is flagged
-// truncated, a complete record held for continuation lines is not.
-func (f *framer) cut() {
-	partial := f.partial()
-	switch f.framing {
-	case framingLines:
-		if len(f.head) > 0 {
-			f.startLine(f.head, true)
-			f.head = f.head[:0]
-		}
-		f.inLine = false
-	case framingOctets:
-		if f.remaining > 0 {
-			f.m.shortFrame.Inc()
-			f.remaining = 0
-		} else if len(f.lenDigits) > 0 {
-			f.m.shortFrame.Inc()
-			f.open = true
-			f.appendRec(f.lenDigits)
-			f.lenDigits = f.lenDigits[:0]
-		}
-	}
-	if partial {
-		f.trunc = true
-	}
-	f.flush()
-}
-
 // idle emits the held record (see waiting).
 func (f *framer) idle() {
 	if f.waiting() {
@@ -144,7 +115,15 @@ func (f *framer) idle() {
 
 // end emits what is left when the stream ends: an unterminated last line
 // counts as a line; an incomplete octet-counted frame is emitted truncated.
-func (f *framer) end() {
+func (f *framer) end() { f.finish(false) }
+
+// cut emits what is held when the connection is cut short (shutdown
+// deadline, eviction, frame timeout): the frame in progress is flagged
+// truncated, a complete record held for continuation lines is not.
+func (f *framer) cut() { f.finish(true) }
+
+func (f *framer) finish(cutShort bool) {
+	truncate := cutShort && f.partial()
 	switch f.framing {
 	case framingLines:
 		if len(f.head) > 0 {
@@ -155,7 +134,7 @@ func (f *framer) end() {
 	case framingOctets:
 		if f.remaining > 0 {
 			f.m.shortFrame.Inc()
-			f.trunc = true
+			truncate = true
 			f.remaining = 0
 		} else if len(f.lenDigits) > 0 {
 			f.m.shortFrame.Inc()
@@ -163,6 +142,9 @@ func (f *framer) end() {
 			f.appendRec(f.lenDigits)
 			f.lenDigits = f.lenDigits[:0]
 		}
+	}
+	if truncate {
+		f.trunc = true
 	}
 	f.flush()
 }

@@ -153,6 +153,19 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// dial connects to the receiver's TCP listener; the connection is closed
+// when the test ends.
+func dial(t testing.TB, r *Receiver) net.Conn {
+	t.Helper()
+	tcp, _ := r.Addrs()
+	c, err := net.Dial("tcp", tcp.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // sendTCP writes b on a new connection, closes it, and waits until the
 // receiver has finished with the connection.
 func (h *harness) sendTCP(t testing.TB, b []byte) {
