@@ -31,3 +31,22 @@ func TestPlain8(t *testing.T) {
 		}
 	}
 }
+
+// TestECSAppendMemberIsLast checks what the pipeline relies on: an event
+// encodes as itself without its ECS, less the closing brace, then its ECS
+// member, then the brace.
+func TestECSAppendMemberIsLast(t *testing.T) {
+	ev := logEvent()
+	ev.ECS = ECS{Cluster: "c", TaskARN: "arn:aws:ecs:us-east-1:1:task/c/x", Family: "f", Revision: "1", Container: Container{ID: "id", Name: "n"}}
+	want := ev.AppendJSON(nil)
+	ecs := ev.ECS
+	ev.ECS = ECS{}
+	got := ev.AppendJSON(nil)
+	got = append(ecs.AppendMember(got[:len(got)-1]), '}')
+	if string(got) != string(want) {
+		t.Errorf("split encoding =\n%s\nwant\n%s", got, want)
+	}
+	if b := (&ECS{}).AppendMember([]byte("x")); string(b) != "x" {
+		t.Errorf("zero ECS member = %q, want nothing", b)
+	}
+}

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
@@ -591,4 +593,32 @@ func BenchmarkThroughput(b *testing.B) {
 	stop()
 	<-done
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestECSCacheKeepsNothingOfTheProducer: the cached aws_ecs member is
+// keyed by copies, so a producer reusing its buffers (as the receivers do)
+// never gets another event's container.
+func TestECSCacheKeepsNothingOfTheProducer(t *testing.T) {
+	s := &memSink{}
+	p := New(Config{}, metrics.New(), nil, s)
+	buf := []byte("container-a")
+	for _, id := range []string{"container-a", "container-b", "container-b", "container-a"} {
+		copy(buf, id)
+		ev := logEv("m")
+		ev.ECS.Container.ID = unsafe.String(&buf[0], len(buf)) // a view, reused
+		p.Publish(context.Background(), ev)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.Run(ctx)
+	p.Drain(context.Background())
+	var got []string
+	for _, e := range s.events(t) {
+		if e.Log != nil {
+			got = append(got, e.ECS.Container.ID)
+		}
+	}
+	if want := []string{"container-a", "container-b", "container-b", "container-a"}; !slices.Equal(got, want) {
+		t.Errorf("containers = %q, want %q", got, want)
+	}
 }

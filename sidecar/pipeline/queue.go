@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"unsafe"
+
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
@@ -50,6 +52,7 @@ func (b *block) size() int64 { return int64(cap(b.buf)) + int64(cap(b.lines))*8 
 type queue struct {
 	batch      int
 	eve        event.Options
+	ecs        ecsCache
 	cur        *block // being filled
 	head, tail *block // sealed batches, oldest first
 	free       *block
@@ -67,7 +70,14 @@ func (q *queue) append(ev *event.Event, typ uint8) bool {
 	}
 	b := q.cur
 	before, start := b.size(), len(b.buf)
+	// The aws_ecs member is mostly the same from one event to the next:
+	// encode it once (see event.ECS.AppendMember).
+	ecs := ev.ECS
+	ev.ECS = event.ECS{}
 	b.buf = ev.Append(b.buf, q.eve)
+	if ecs != (event.ECS{}) {
+		b.buf = append(append(b.buf[:len(b.buf)-1], q.ecs.member(&ecs)...), '}')
+	}
 	b.buf = append(b.buf, '\n')
 	b.lines = append(b.lines, line{end: uint32(len(b.buf)), typ: typ})
 	b.n++
@@ -190,3 +200,33 @@ func (x *typeIndex) of(t event.Type) uint8 {
 }
 
 func (x *typeIndex) bit(t event.Type) uint64 { return 1 << x.of(t) }
+
+// ecsCache holds the last aws_ecs member encoded and the ECS it encodes.
+// The key's strings are copies in buf, not the producer's: the pipeline
+// keeps nothing an event points to.
+type ecsCache struct {
+	key event.ECS
+	buf []byte
+	enc []byte
+}
+
+func (c *ecsCache) member(e *event.ECS) []byte {
+	if *e == c.key && c.enc != nil {
+		return c.enc
+	}
+	c.buf = c.buf[:0]
+	for _, s := range []string{e.Cluster, e.TaskARN, e.Family, e.Revision, e.AvailabilityZone, e.LaunchType, e.Container.ID, e.Container.Name} {
+		c.buf = append(c.buf, s...)
+	}
+	rest := c.buf
+	take := func(s string) string {
+		v := unsafe.String(unsafe.SliceData(rest), len(s))
+		rest = rest[len(s):]
+		return v
+	}
+	c.key = event.ECS{Cluster: take(e.Cluster), TaskARN: take(e.TaskARN), Family: take(e.Family), Revision: take(e.Revision),
+		AvailabilityZone: take(e.AvailabilityZone), LaunchType: take(e.LaunchType),
+		Container: event.Container{ID: take(e.Container.ID), Name: take(e.Container.Name)}}
+	c.enc = e.AppendMember(c.enc[:0])
+	return c.enc
+}
