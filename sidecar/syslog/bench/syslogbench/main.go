@@ -10,6 +10,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -283,7 +284,7 @@ func send(addr string, bufs [][]byte, rate int) error {
 			for len(buf) > 0 {
 				k := 0
 				for range 100 { // 100 lines per write
-					j := strings.IndexByte(string(buf[k:]), '\n')
+					j := bytes.IndexByte(buf[k:], '\n')
 					if j < 0 {
 						k = len(buf)
 						break
