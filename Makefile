@@ -75,6 +75,15 @@ bench-applayer: ## app layer on vs off side by side: CPU per packet and ratio on
 bench-syslog: ## syslog end to end: sidewatch run vs rsyslog imptcp, alternating rounds, median msg/s and CPU per message ratios, RSS (N, CONNS, ROUNDS, RATE)
 	sidecar/syslog/bench/bench.sh
 
+.PHONY: bench-msgpack
+bench-msgpack: ## forward decoder vs tinylib/msgp and vmihailenco/msgpack on one Fluent Bit chunk (ns and allocs per record)
+	go test -run '^$$' -bench 'BenchmarkDecode$$' -benchmem -count $${COUNT:-5} ./sidecar/forward
+	cd sidecar/forward/msgpackcmp && go test -run '^$$' -bench . -benchmem -count $${COUNT:-5} .
+
+.PHONY: bench-forward
+bench-forward: ## (root) Fluent Bit -> sidewatch forward vs Fluent Bit -> Fluent Bit in_forward -> null: records/s, CPU per record, ratio
+	sidecar/forward/bench/bench-forward.sh
+
 # ---- image, task simulation and demo (docs/image.md) ----
 IMAGE_ARCHES ?= amd64 arm64
 IMAGE_NAME ?= sidewatch

@@ -44,6 +44,8 @@ type eve struct {
 	Log       *struct {
 		Message   string `json:"message"`
 		Transport string `json:"transport"`
+		Format    string `json:"format"`
+		Source    string `json:"source"`
 	} `json:"log"`
 }
 
@@ -123,11 +125,17 @@ func TestTaskSimulation(t *testing.T) {
 		}
 	})
 
-	routerBundle := newRouterBundle(t, dir, cloneSpec(t, imageSpec), tn, volume)
+	fluentBit := realFluentBit()
+	if fluentBit == "" {
+		t.Log("no Fluent Bit 5.x installed (SIDEWATCH_FLUENT_BIT, fluent-bit-5.1.1 or fluent-bit on PATH): the log_router runs the stand-in")
+	} else {
+		t.Logf("log_router runs the real Fluent Bit: %s", fluentBit)
+	}
+	routerBundle, routerRun := newRouterBundle(t, dir, cloneSpec(t, imageSpec), tn, volume, fluentBit)
 	router := startContainer(t, runcRoot, "log_router-"+suffix, routerBundle)
 
 	t.Run("launcher", func(t *testing.T) {
-		checkLauncher(t, router, volume)
+		checkLauncher(t, router, volume, fluentBit != "")
 	})
 
 	t.Logf("sidecar memory idle: %s", memory(t, pid))
@@ -146,6 +154,36 @@ func TestTaskSimulation(t *testing.T) {
 			}
 			if len(got) != 1 || got[0].Log.Transport != transport {
 				t.Errorf("log events with %q = %+v, want one with transport %q", want, got, transport)
+			}
+		}
+	})
+
+	t.Run("forward_logs", func(t *testing.T) {
+		if fluentBit == "" {
+			t.Skip("needs the real Fluent Bit as the log_router")
+		}
+		const n = 500
+		mark := "fwd-" + nonce
+		lines := []string{mark + " stack trace\n\tat App.main(App.java:7)", mark + " <14>Jan  1 00:00:00 x admin[1]: forged"}
+		for i := range n {
+			lines = append(lines, fmt.Sprintf("%s forward line %d", mark, i))
+		}
+		id := "0123456789abcdef0123456789abcdef-2495160603"
+		sendAsLogDriver(t, filepath.Join(routerRun, "fluent.sock"), "app-firelens-0123456789abcdef0123456789abcdef", id, lines)
+		waitFor(eventTimeout, func() bool { return len(findLogs(t, sidecar, mark)) >= len(lines) })
+		got := findLogs(t, sidecar, mark)
+		count := map[string]int{}
+		for _, e := range got {
+			count[e.Log.Message]++
+			if e.Log.Transport != "tcp" || e.Log.Format != "forward" || e.Log.Source != "stdout" {
+				t.Errorf("event %q: transport %q, format %q, source %q; want tcp, forward, stdout", e.Log.Message, e.Log.Transport, e.Log.Format, e.Log.Source)
+				break
+			}
+		}
+		for _, l := range lines {
+			if count[l] != 1 {
+				t.Errorf("%d events with message %q through the real Fluent Bit, want exactly 1\nrouter stderr:\n%s", count[l], l, router.stderr.String())
+				break
 			}
 		}
 	})

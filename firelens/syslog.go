@@ -23,8 +23,14 @@ type SyslogOutput struct {
 	RetryLimit  string // "False": retry forever; Fluent Bit's default 1 drops after ~10 s
 	HostnameKey string
 	AppnameKey  string
-	ProcidKey   string
-	MessageKey  string
+	// ProcidKey is the record key sent as PROCID; "" sends none.
+	ProcidKey  string
+	MessageKey string
+	// ProcidPreset is Syslog_Procid_Preset (Fluent Bit 2.0 and later):
+	// the PROCID when the record has no ProcidKey. Set, it replaces the
+	// record_modifier that adds "pid" to every record, which the user's
+	// other outputs then receive too.
+	ProcidPreset string
 }
 
 // DefaultSyslogOutput is the documented recipe: RFC 3164 over TCP to
@@ -47,7 +53,7 @@ func DefaultSyslogOutput() SyslogOutput {
 // FluentBitArgs returns the output as Fluent Bit command-line arguments,
 // one argv element per token.
 func (o SyslogOutput) FluentBitArgs() []string {
-	return []string{
+	args := []string{
 		"-o", "syslog", "-m", "*",
 		"-p", "Mode=" + o.Mode,
 		"-p", "Host=" + o.Host,
@@ -57,9 +63,14 @@ func (o SyslogOutput) FluentBitArgs() []string {
 		"-p", "Syslog_Maxsize=" + strconv.Itoa(o.Maxsize),
 		"-p", "Syslog_Hostname_Key=" + o.HostnameKey,
 		"-p", "Syslog_Appname_Key=" + o.AppnameKey,
-		"-p", "Syslog_Procid_Key=" + o.ProcidKey,
-		"-p", "Syslog_Message_Key=" + o.MessageKey,
 	}
+	if o.ProcidKey != "" {
+		args = append(args, "-p", "Syslog_Procid_Key="+o.ProcidKey)
+	}
+	if o.ProcidPreset != "" {
+		args = append(args, "-p", "Syslog_Procid_Preset="+o.ProcidPreset)
+	}
+	return append(args, "-p", "Syslog_Message_Key="+o.MessageKey)
 }
 
 // LauncherCommand is the log_router's command (its entryPoint is
@@ -71,6 +82,9 @@ func LauncherCommand(o SyslogOutput, goPlugins ...string) []string {
 	for _, p := range goPlugins {
 		cmd = append(cmd, "-e", p)
 	}
-	cmd = append(cmd, "-F", "record_modifier", "-m", "*", "-p", "Record=pid 1")
+	if o.ProcidKey != "" && o.ProcidPreset == "" {
+		// The documented recipe's constant PROCID, added to every record.
+		cmd = append(cmd, "-F", "record_modifier", "-m", "*", "-p", "Record="+o.ProcidKey+" 1")
+	}
 	return append(cmd, o.FluentBitArgs()...)
 }

@@ -25,10 +25,22 @@ type Options struct {
 	// "-c OUT".
 	FluentBitArgs []string
 	DryRun        bool
+	// KeyFile is the forward shared key that the sidecar keeps in the
+	// shared volume; it is exported as KeyEnv for Fluent Bit to expand.
+	KeyFile string
+	KeyEnv  string // "" means firelens.SharedKeyEnv
 	// InlineIncludes replaces @INCLUDE lines with the included files.
 	InlineIncludes bool
-	Help           bool
-	Version        bool
+	// AWSInit is aws-for-fluent-bit's init process, run first; its
+	// exports, Fluent Bit arguments and included files are kept.
+	AWSInit string
+	// ECSEnv exports the task's metadata (ECS_TASK_ID, AWS_REGION, ...)
+	// as aws-for-fluent-bit's init process does, where not already set.
+	ECSEnv bool
+	// MultilineParsers are written to a parsers file passed with -R.
+	MultilineParsers []MultilineParser
+	Help             bool
+	Version          bool
 }
 
 type optionKind uint8
@@ -37,6 +49,7 @@ const (
 	optPath    optionKind = iota // one argument
 	optSetting                   // KEY VALUE
 	optBool                      // no argument
+	optPair                      // NAME VALUE, not a section setting
 )
 
 type option struct {
@@ -50,12 +63,17 @@ var options = []option{
 	{'r', "run-path", optPath, 0},
 	{'c', "in-config", optPath, 0},
 	{'m', "out-config", optPath, 0},
+	{0, "key-file", optPath, 0},
+	{0, "key-env", optPath, 0},
 	{'i', "input", optSetting, firelens.SectionInput},
 	{'f', "filter", optSetting, firelens.SectionFilter},
 	{'o', "output", optSetting, firelens.SectionOutput},
 	{'s', "service", optSetting, firelens.SectionService},
 	{0, "dry-run", optBool, 0},
 	{0, "inline-includes", optBool, 0},
+	{0, "aws-init", optPath, 0},
+	{0, "ecs-env", optBool, 0},
+	{0, "multiline-parser", optPair, 0},
 	{'h', "help", optBool, 0},
 	{0, "version", optBool, 0},
 }
@@ -107,7 +125,7 @@ func ParseArgs(args []string) (Options, error) {
 		switch opt.kind {
 		case optPath:
 			want = 1
-		case optSetting:
+		case optSetting, optPair:
 			want = 2
 		}
 		var vals []string
@@ -122,6 +140,9 @@ func ParseArgs(args []string) (Options, error) {
 			if i >= len(args) {
 				if opt.kind == optSetting {
 					return Options{}, usagef("%s needs KEY and VALUE", name)
+				}
+				if opt.kind == optPair {
+					return Options{}, usagef("%s needs NAME and REGEX", name)
 				}
 				return Options{}, usagef("%s needs a PATH", name)
 			}
@@ -143,6 +164,15 @@ func ParseArgs(args []string) (Options, error) {
 				o.InConfig = p
 			case "out-config":
 				o.OutConfig = p
+			case "aws-init":
+				o.AWSInit = p
+			case "key-file":
+				o.KeyFile = p
+			case "key-env":
+				if !validEnvName(p) {
+					return Options{}, usagef("%s %q: want a variable name ([A-Za-z_][A-Za-z0-9_]*)", name, p)
+				}
+				o.KeyEnv = p
 			}
 		case optSetting:
 			key, value := vals[0], vals[1]
@@ -162,8 +192,16 @@ func ParseArgs(args []string) (Options, error) {
 				return Options{}, usagef("%s %q %q: %v", name, key, value, err)
 			}
 			o.Settings = append(o.Settings, s)
+		case optPair:
+			mp := MultilineParser{Name: vals[0], Start: vals[1]}
+			if err := mp.validate(); err != nil {
+				return Options{}, usagef("%s: %v", name, err)
+			}
+			o.MultilineParsers = append(o.MultilineParsers, mp)
 		case optBool:
 			switch opt.long {
+			case "ecs-env":
+				o.ECSEnv = true
 			case "dry-run":
 				o.DryRun = true
 			case "inline-includes":
@@ -231,4 +269,18 @@ func looksLikeOption(v string) bool {
 	}
 	c := v[1]
 	return c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// validEnvName reports whether s is a portable environment variable name.
+func validEnvName(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '_' && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -66,6 +66,10 @@ func TestParseArgs(t *testing.T) {
 			o.Settings = []firelens.Setting{{Section: firelens.SectionOutput, Key: "apikey", Value: "${apikey_1}"}}
 		})},
 		{"dry_run", []string{"--dry-run", "--"}, defaults(func(o *Options) { o.DryRun = true })},
+		{"aws_init_ecs_env_multiline", []string{"--aws-init", "/init/p", "--ecs-env", "--multiline-parser", "a", `^\d+`, "--multiline-parser=b", "-x-", "--"}, defaults(func(o *Options) {
+			o.AWSInit, o.ECSEnv = "/init/p", true
+			o.MultilineParsers = []MultilineParser{{"a", `^\d+`}, {"b", "-x-"}}
+		})},
 		{"help_without_dash", []string{"--help"}, defaults(func(o *Options) { o.Help, o.FluentBitArgs = true, nil })},
 		{"help_short", []string{"-h"}, defaults(func(o *Options) { o.Help, o.FluentBitArgs = true, nil })},
 		{"version", []string{"--version"}, defaults(func(o *Options) { o.Version, o.FluentBitArgs = true, nil })},
@@ -120,6 +124,11 @@ func TestParseArgsErrors(t *testing.T) {
 		{"key_is_comment", []string{"-o", "#k", "v", "--"}, `starts with "#"`},
 		{"value_with_newline", []string{"-o", "k", "a\nb", "--"}, "line break"},
 		{"bool_with_argument", []string{"--dry-run=yes", "--"}, "--dry-run takes no argument"},
+		{"multiline_missing_regex", []string{"--multiline-parser", "a"}, "--multiline-parser needs NAME and REGEX"},
+		{"multiline_name_with_space", []string{"--multiline-parser", "a b", "x", "--"}, "want one word"},
+		{"multiline_regex_newline", []string{"--multiline-parser", "a", "x\ny", "--"}, "one non-empty line"},
+		{"multiline_trailing_backslash", []string{"--multiline-parser", "a", `x\`, "--"}, "ends in a backslash"},
+		{"aws_init_without_path", []string{"--aws-init"}, "--aws-init needs a PATH"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/sidewatch/sidewatch/firelens"
 )
@@ -31,8 +32,22 @@ Options:
   -o, --output KEY VALUE   set KEY to VALUE in every [OUTPUT] section
   -s, --service KEY VALUE  set KEY to VALUE in every [SERVICE] section
                            (one is added at the end if there is none)
+      --key-file PATH      read the forward shared key the sidecar keeps in
+                           the shared volume (waiting up to 30s for it) and
+                           export it as --key-env for Fluent Bit to expand
+      --key-env NAME       the variable (default SIDEWATCH_FORWARD_KEY)
       --inline-includes    replace each @INCLUDE with the files it names, so
                            that the settings reach their sections too
+      --aws-init PATH      run aws-for-fluent-bit's init process PATH first
+                           and keep what it sets up: its exported variables,
+                           Fluent Bit arguments and included config files
+      --ecs-env            export the task's metadata (AWS_REGION,
+                           ECS_CLUSTER, ECS_TASK_ID, ...) from the ECS task
+                           metadata endpoint, where not already set
+      --multiline-parser NAME REGEX
+                           write a multiline parser NAME (a line matching
+                           REGEX starts an event, other lines continue it)
+                           to a parsers file beside the config, passed -R
       --dry-run            print the config to stdout and the argv to stderr;
                            write and exec nothing
   -h, --help               print this help
@@ -49,7 +64,7 @@ error, 1 for any other error.
 // Error is a failed step of the launch. It prints as one line:
 // "<step>: <path>: <error>".
 type Error struct {
-	Step string // usage, locate, read, parse, include, patch, write or exec
+	Step string // usage, locate, aws-init, ecs-env, read, parse, include, patch, key, write or exec
 	Path string
 	Err  error
 }
@@ -77,6 +92,12 @@ type system struct {
 	executable func() (string, error)
 	exec       func(path string, argv, env []string) error
 	version    string
+	environ    func() []string
+	// awsInitInvoke is the file the init process writes (tests move it).
+	awsInitInvoke string
+	// metadataWait bounds the retries of the task metadata endpoint.
+	metadataWait time.Duration
+	keyWait      time.Duration // how long --key-file may take to appear
 }
 
 // Main runs fluent-launch with the arguments after the program name. It
@@ -85,7 +106,10 @@ type system struct {
 // version is printed by --version; "" means the module version recorded
 // in the binary.
 func Main(args []string, stdout, stderr io.Writer, version string) int {
-	err := run(args, stdout, stderr, system{executable: os.Executable, exec: execve, version: version})
+	err := run(args, stdout, stderr, system{
+		executable: os.Executable, exec: execve, version: version, environ: os.Environ,
+		awsInitInvoke: AWSInitInvokeFile, metadataWait: 10 * time.Second, keyWait: keyWait,
+	})
 	if err == nil {
 		return 0
 	}
@@ -125,28 +149,95 @@ func run(args []string, stdout, stderr io.Writer, sys system) error {
 			return &Error{Step: "write", Path: out, Err: errors.New("the default out-config is the in-config; pass -m to overwrite it")}
 		}
 	}
+	env := os.Environ()
+	if sys.environ != nil {
+		env = sys.environ()
+	}
+	if o.DryRun && (o.AWSInit != "" || o.ECSEnv) {
+		// Run and fetch nothing: say what would be added.
+		if o.AWSInit != "" {
+			fmt.Fprintf(stderr, "would run %s first and add its exports, arguments and includes\n", o.AWSInit)
+		}
+		if o.ECSEnv {
+			fmt.Fprintf(stderr, "would export the task's metadata from %s\n", MetadataURIEnv)
+		}
+	}
+	var ai awsInit
+	if o.AWSInit != "" && !o.DryRun {
+		invoke := sys.awsInitInvoke
+		if invoke == "" {
+			invoke = AWSInitInvokeFile
+		}
+		if ai, err = runAWSInit(o.AWSInit, invoke, o.InConfig, env); err != nil {
+			return &Error{Step: "aws-init", Path: o.AWSInit, Err: err}
+		}
+		env = mergeEnv(env, ai.env)
+	}
+	if o.ECSEnv && !o.DryRun {
+		vars, err := ecsEnv(env, sys.metadataWait)
+		if err != nil {
+			return &Error{Step: "ecs-env", Path: lookupEnv(env, MetadataURIEnv), Err: err}
+		}
+		env = mergeEnv(env, vars)
+	}
 	patched, err := patch(o)
 	if err != nil {
 		return err
 	}
-	argv := append([]string{o.RunPath, "-c", out}, o.FluentBitArgs...)
+	patched = appendIncludes(patched, ai.includes)
+	runPath := o.RunPath
+	if ai.runPath != "" {
+		runPath = ai.runPath
+	}
+	argv := append([]string{runPath, "-c", out}, ai.args...)
+	parsers := filepath.Join(filepath.Dir(out), MultilineParsersName)
+	if len(o.MultilineParsers) > 0 {
+		argv = append(argv, "-R", parsers)
+	}
+	argv = append(argv, o.FluentBitArgs...)
+	if o.KeyEnv == "" {
+		o.KeyEnv = firelens.SharedKeyEnv
+	}
 	if o.DryRun {
 		if _, err := stdout.Write(patched); err != nil {
 			return err
 		}
+		if o.KeyFile != "" {
+			if _, err := fmt.Fprintf(stderr, "# %s from %s\n", o.KeyEnv, o.KeyFile); err != nil {
+				return err
+			}
+		}
+		if len(o.MultilineParsers) > 0 {
+			fmt.Fprintf(stdout, "\n# %s\n", parsers)
+			if _, err := stdout.Write(multilineParsersFile(o.MultilineParsers)); err != nil {
+				return err
+			}
+		}
 		_, err := fmt.Fprintln(stderr, shellQuote(argv))
 		return err
 	}
+	if o.KeyFile != "" {
+		key, err := waitSharedKey(o.KeyFile, sys.keyWait)
+		if err != nil {
+			return &Error{Step: "key", Path: o.KeyFile, Err: err}
+		}
+		env = setEnv(env, o.KeyEnv, key)
+	}
 	// Fail before writing anything if there is nothing to run.
-	if _, err := os.Stat(o.RunPath); err != nil {
-		return &Error{Step: "exec", Path: o.RunPath, Err: pathErr(err)}
+	if _, err := os.Stat(runPath); err != nil {
+		return &Error{Step: "exec", Path: runPath, Err: pathErr(err)}
+	}
+	if len(o.MultilineParsers) > 0 {
+		if err := writeFileAtomic(parsers, multilineParsersFile(o.MultilineParsers)); err != nil {
+			return &Error{Step: "write", Path: parsers, Err: err}
+		}
 	}
 	if err := writeFileAtomic(out, patched); err != nil {
 		return &Error{Step: "write", Path: out, Err: err}
 	}
 	// On success exec does not return: Fluent Bit replaces this process.
-	if err := sys.exec(o.RunPath, argv, os.Environ()); err != nil {
-		return &Error{Step: "exec", Path: o.RunPath, Err: err}
+	if err := sys.exec(runPath, argv, env); err != nil {
+		return &Error{Step: "exec", Path: runPath, Err: err}
 	}
 	return nil
 }
@@ -258,4 +349,31 @@ func buildVersion() string {
 		}
 	}
 	return "devel"
+}
+
+// keyWait covers a log_router that starts before the sidecar has written
+// the key (dependsOn START rather than HEALTHY).
+const keyWait = 30 * time.Second
+
+// waitSharedKey reads the key file, waiting up to wait for it to appear.
+func waitSharedKey(path string, wait time.Duration) (string, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		key, err := firelens.ReadSharedKey(path)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || time.Now().After(deadline) {
+			return key, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// setEnv returns env with name set to value, replacing any earlier value.
+func setEnv(env []string, name, value string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, name+"="+value)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/applayer"
 	"github.com/sidewatch/sidewatch/sidecar/capture"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
+	"github.com/sidewatch/sidewatch/sidecar/forward"
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
 	"github.com/sidewatch/sidewatch/sidecar/privdrop"
 	"github.com/sidewatch/sidewatch/sidecar/sink"
@@ -50,6 +51,7 @@ type Config struct {
 	Firehose   firehose.Config   `embed:"" group:"Firehose sink"`
 	Metadata   metadata.Config   `embed:"" group:"Task metadata"`
 	Syslog     syslog.Config     `embed:"" group:"Syslog receiver"`
+	Forward    forward.Config    `embed:"" group:"Forward receiver"`
 	Capture    capture.Config    `embed:"" group:"Packet capture"`
 	Flow       flow.Config       `embed:"" group:"Flows"`
 	App        applayer.Config   `embed:"" group:"App layer"`
@@ -124,6 +126,11 @@ func (c *Config) Validate() error {
 	if err := c.Syslog.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if fw := c.forwardConfig(); fw.Enabled() {
+		if err := fw.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if !c.NoCapture {
 		if err := c.Capture.Validate(); err != nil {
 			errs = append(errs, err)
@@ -149,4 +156,21 @@ func (c *Config) Validate() error {
 // awsSinks reports whether an AWS sink is selected.
 func (c *Config) awsSinks() bool {
 	return slices.ContainsFunc(c.Sinks, func(s string) bool { return s == s3.Name || s == cloudwatch.Name || s == firehose.Name })
+}
+
+// forwardConfig is the forward receiver's config with its files in the
+// launcher directory unless set. Without the launcher (no log_router) the
+// files have no default, so the receiver is off unless they are given.
+func (c *Config) forwardConfig() forward.Config {
+	if c.NoLauncher {
+		f := c.Forward
+		if f.KeyFile == "" {
+			f.TCPAddr = ""
+		}
+		if f.UnixPath == "" {
+			f.UnixPath = forward.Off
+		}
+		return f
+	}
+	return c.Forward.WithLauncherDir(c.LauncherDir)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/capture"
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
+	"github.com/sidewatch/sidewatch/sidecar/forward"
 	"github.com/sidewatch/sidewatch/sidecar/health"
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
@@ -112,6 +113,15 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 		}
 		tcp, udp := rcv.Addrs()
 		log.Info("syslog receiver up", "tcp", addrString(tcp), "udp", addrString(udp))
+	}
+	if fc := cfg.forwardConfig(); fc.Enabled() {
+		fwd, err := forward.Listen(fc, pipe, reg)
+		if err != nil {
+			return ps, nil, err
+		}
+		ps.add("forward", stageInput, fwd)
+		tcp, unix := fwd.Addrs()
+		log.Info("forward receiver up", "tcp", tcp, "unix", unix)
 	}
 	if !cfg.NoCapture {
 		capt, err := capture.Open(captureConfig(cfg), reg)
@@ -270,7 +280,7 @@ func openSinks(cfg Config, stdout io.Writer, meta *metadata.Watcher, log *slog.L
 func captureConfig(cfg Config) capture.Config {
 	c := cfg.Capture
 	c.IgnorePorts = slices.Clone(c.IgnorePorts)
-	for _, addr := range []string{cfg.Syslog.TCPAddr, cfg.Syslog.UDPAddr, cfg.HealthAddr} {
+	for _, addr := range []string{cfg.Syslog.TCPAddr, cfg.Syslog.UDPAddr, cfg.Forward.TCPAddr, cfg.HealthAddr} {
 		if _, port, err := net.SplitHostPort(addr); err == nil {
 			if p, err := strconv.ParseUint(port, 10, 16); err == nil && p != 0 && !slices.Contains(c.IgnorePorts, uint16(p)) {
 				c.IgnorePorts = append(c.IgnorePorts, uint16(p))

@@ -50,7 +50,7 @@ func TestDiffAppliesWithPatch(t *testing.T) {
 	for _, tc := range injectCases {
 		t.Run(tc.name, func(t *testing.T) {
 			base := filepath.Join("testdata", "inject", tc.name)
-			a := mustEncode(t, readDef(t, base+".json"))
+			a := mustEncode(t, readDef(t, tc.inputPath()))
 			b, err := os.ReadFile(base + ".golden.json")
 			if err != nil {
 				t.Fatal(err)

@@ -2,8 +2,10 @@ package taskdefs
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,23 +14,85 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// injectCases are the inputs under testdata/inject and their options.
-var injectCases = []struct {
-	name string
-	opts func(*Options)
-	// afterLint are the error checks Lint still reports on the output:
-	// what inject can't fix and warns about.
-	afterLint []string
-}{
+// injectCases are the inputs under testdata/inject and their options;
+// names starting iNN_ reproduce item NN of issue 15 (a task definition
+// that registered but broke logging) and show the fix.
+var injectCases = []injectCase{
 	{name: "fargate_awslogs", afterLint: []string{"task-role"}},
 	{name: "describe_output"},
 	{name: "existing_firelens"},
-	{name: "secrets"},
+	{name: "secrets", opts: withLogGroup("/ecs/app", "us-east-1")},
 	{name: "multi_container"},
-	{name: "ec2_bridge", opts: func(o *Options) { o.AllowBridge = true }},
+	{name: "ec2_bridge", opts: func(o *Options) { o.AllowBridge, o.LogGroup, o.LogRegion = true, "/ecs/bridge", "us-east-1" }},
 	{name: "upstream_image", opts: func(o *Options) { o.RouterImage = "fluent/fluent-bit:3.2" }},
-	{name: "manual_recipe"},
+	{name: "manual_recipe", opts: withLogGroup("/ecs/manual", "us-east-1"), afterLint: []string{"execution-role"}},
 	{name: "core_cloudwatch_plugin", opts: func(o *Options) { o.CloudWatchPlugin = "cloudwatch_logs" }},
+	// 1: the router's start is kept: an image built FROM aws-for-fluent-bit
+	// loads its Go plugins, a custom image's plugin stays loaded, the init
+	// image's init process still runs, a task definition's own command is
+	// kept, a firehose plugin named by flag is accepted.
+	{name: "i01_custom_image_like_aws", opts: func(o *Options) {
+		o.RouterImageLike = "public.ecr.aws/aws-observability/aws-for-fluent-bit:2.32.3"
+	}},
+	{name: "i01_start_command_newrelic", opts: func(o *Options) {
+		o.RouterStartCommand = []string{"/fluent-bit/bin/fluent-bit", "-c", "/fluent-bit/etc/fluent-bit.conf", "-e", "/fluent-bit/bin/out_newrelic.so"}
+	}},
+	{name: "i01_init_image"},
+	{name: "i01_firehose_plugins_flag", opts: func(o *Options) { o.RouterPlugins = []string{"/fluent-bit/firehose.so"} }},
+	{name: "i01_td_command"},
+	// 2: bridge mode reaches the sidecar over a link; host mode only when
+	// allowed.
+	{name: "i02_bridge", opts: func(o *Options) { o.AllowBridge = true }},
+	{name: "i02_host", opts: func(o *Options) { o.AllowHostNetwork = true }},
+	// ... over a unix socket in the shared volume where the router's
+	// Fluent Bit matches acks there (5.1.1), else the link with the key
+	// (above); the syslog recipe over a link, unauthenticated.
+	{name: "i02_bridge_unix_socket", input: "i02_bridge", opts: func(o *Options) { o.AllowBridge, o.RouterImage = true, "fluent/fluent-bit:5.1.1" }},
+	{name: "i02_bridge_syslog", input: "i02_bridge", opts: func(o *Options) { o.AllowBridge, o.Recipe = true, RecipeSyslog }},
+	// 3: the copy to the sidecar never stalls the user's destinations
+	// (forward recipe: filesystem-buffered copy, bounded backlog, acks).
+	{name: "i03_isolation"},
+	// 4: the IAM statement for the task role (i04_iam_migration.iam.json).
+	{name: "i04_iam_migration", iam: true},
+	// 5, 6: multiline and datetime options become Fluent Bit multiline
+	// parsers for the app only; buffer options map to FireLens'.
+	{name: "i05_i06_multiline", iam: true},
+	{name: "i05_i06_multiline_core_plugin", input: "i05_i06_multiline", opts: func(o *Options) { o.CloudWatchPlugin = "cloudwatch_logs" }},
+	// 7: the sidecar's own logs reuse the router's destination (without
+	// the app-specific options it had), or the first app's CloudWatch
+	// group with its own prefix.
+	{name: "i07_router_destination"},
+	{name: "i07_firelens_cloudwatch_only"},
+	// 8, 11, 12: EC2: the stream is the container's ID without a prefix,
+	// the region the task's; the instance role writes awslogs.
+	{name: "i08_i11_i12_ec2"},
+	{name: "i08_i11_i12_ec2_core_plugin", input: "i08_i11_i12_ec2", opts: func(o *Options) { o.CloudWatchPlugin = "cloudwatch_logs" }},
+	// 9: Fluent Bit 5.1.1 sets PROCID with a preset, no record_modifier.
+	{name: "i09_presets", opts: func(o *Options) { o.RouterImage, o.Recipe = "fluent/fluent-bit:5.1.1", RecipeSyslog }},
+	// 15: --cloudwatch-plugin on an injected file converts its outputs.
+	{name: "i15_plugin_switch", input: "fargate_awslogs.golden", opts: func(o *Options) { o.CloudWatchPlugin = "cloudwatch_logs" }, afterLint: []string{"task-role"}},
+}
+
+type injectCase struct {
+	name  string
+	input string // file under testdata/inject without .json; default name
+	opts  func(*Options)
+	// afterLint are the error checks Lint still reports on the output:
+	// what inject can't fix and warns about.
+	afterLint []string
+	iam       bool // also golden-test the IAM policy
+}
+
+func (c injectCase) inputPath() string {
+	in := c.input
+	if in == "" {
+		in = c.name
+	}
+	return filepath.Join("testdata", "inject", in+".json")
+}
+
+func withLogGroup(group, region string) func(*Options) {
+	return func(o *Options) { o.LogGroup, o.LogRegion = group, region }
 }
 
 func caseOptions(f func(*Options)) Options {
@@ -83,7 +147,7 @@ func TestGoldenInject(t *testing.T) {
 	for _, tc := range injectCases {
 		t.Run(tc.name, func(t *testing.T) {
 			base := filepath.Join("testdata", "inject", tc.name)
-			in := readDef(t, base+".json")
+			in := readDef(t, tc.inputPath())
 			before := mustEncode(t, in)
 			res, err := Inject(in, caseOptions(tc.opts))
 			if err != nil {
@@ -106,6 +170,12 @@ func TestGoldenInject(t *testing.T) {
 			if diff := cmp.Diff(tc.afterLint, errs); diff != "" {
 				t.Errorf("Lint(injected) error checks (-want +got):\n%s", diff)
 			}
+			if tc.iam {
+				if res.IAM == nil {
+					t.Fatal("Inject gave no IAM needs")
+				}
+				golden(t, base+".iam.json", res.IAM.PolicyJSON())
+			}
 		})
 	}
 }
@@ -114,7 +184,7 @@ func TestInjectIdempotent(t *testing.T) {
 	for _, tc := range injectCases {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := caseOptions(tc.opts)
-			once, err := Inject(readDef(t, filepath.Join("testdata", "inject", tc.name+".json")), opts)
+			once, err := Inject(readDef(t, tc.inputPath()), opts)
 			if err != nil {
 				t.Fatalf("Inject = %v", err)
 			}
@@ -130,123 +200,252 @@ func TestInjectIdempotent(t *testing.T) {
 }
 
 func TestInjectErrors(t *testing.T) {
-	const app = `{"name": "app", "image": "a", "memoryReservation": 256}`
+	const app = `{"name": "app", "image": "a", "memoryReservation": 256, "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/f", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "app"}}}`
+	const fargate = `"networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"]`
+	file := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("testdata", "inject", name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
 	tests := []struct {
 		name string
 		def  string
 		opts func(*Options)
-		want string // substring of the error
+		want []string // substrings of the error
 	}{
 		{
 			name: "bridge_without_flag",
 			def:  `{"family": "f", "networkMode": "bridge", "containerDefinitions": [` + app + `]}`,
-			want: `networkMode: is "bridge", want "awsvpc"`,
+			want: []string{`networkMode: is "bridge"`, "the sidecar captures only its own traffic", "pass --allow-bridge"},
 		},
 		{
 			name: "missing_network_mode",
 			def:  `{"family": "f", "containerDefinitions": [` + app + `]}`,
-			want: "networkMode: is missing (bridge on EC2)",
+			want: []string{"networkMode: is missing (bridge on EC2)"},
 		},
 		{
 			name: "network_mode_none",
 			def:  `{"family": "f", "networkMode": "none", "containerDefinitions": [` + app + `]}`,
 			opts: func(o *Options) { o.AllowBridge = true },
-			want: `networkMode: "none"`,
+			want: []string{`networkMode: "none"`},
+		},
+		{
+			name: "i02_host_without_flag",
+			def:  file("i02_host"),
+			want: []string{`networkMode: is "host"`, "a second such task on the same instance cannot start its sidecar", "capture would record every task's and the instance's traffic", "--allow-host-network"},
+		},
+		{
+			name: "fargate_bridge",
+			def:  `{"family": "f", "networkMode": "bridge", "requiresCompatibilities": ["FARGATE"], "containerDefinitions": [` + app + `]}`,
+			opts: func(o *Options) { o.AllowBridge = true },
+			want: []string{"networkMode: Fargate tasks need awsvpc"},
 		},
 		{
 			name: "memory_too_small",
-			def:  `{"family": "f", "networkMode": "awsvpc", "memory": "300", "containerDefinitions": [` + app + `]}`,
-			want: "memory: task memory 300 MiB is below the containers' reservations 256 (app) + 64 (sidewatch) + 50 (log_router) = 370 MiB",
+			def:  `{"family": "f", ` + fargate + `, "cpu": "256", "memory": "300", "containerDefinitions": [` + app + `]}`,
+			want: []string{"memory: task memory 300 MiB is below the containers' reservations 256 (app) + 64 (sidewatch) + 50 (log_router) = 370 MiB", `cpu "256" with memory "512"`},
 		},
 		{
 			name: "cpu_too_small",
-			def:  `{"family": "f", "networkMode": "awsvpc", "cpu": "256", "containerDefinitions": [{"name": "app", "image": "a", "cpu": 256}]}`,
-			want: "cpu: task cpu 256 units is below the containers' cpu 256 (app) + 64 (sidewatch) + 0 (log_router) = 320 units",
+			def:  `{"family": "f", ` + fargate + `, "cpu": "256", "memory": "512", "containerDefinitions": [{"name": "app", "image": "a", "cpu": 256, "memoryReservation": 128}]}`,
+			opts: withLogGroup("/ecs/f", "us-east-1"),
+			want: []string{"cpu: task cpu 256 units is below the containers' cpu 256 (app) + 64 (sidewatch) + 0 (log_router) = 320 units", `cpu "512" with memory "1024"`},
 		},
 		{
-			name: "fluentd_router",
-			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `, {"name": "r", "image": "fluentd", "firelensConfiguration": {"type": "fluentd"}}]}`,
-			want: `containerDefinitions[1].firelensConfiguration.type: is "fluentd"`,
+			// 13: every dimension at once, a valid Fargate size, and the
+			// common fix.
+			name: "i13_hard_limit",
+			def:  file("i13_hard_limit"),
+			want: []string{
+				"memory: task memory 512 MiB is below the containers' reservations 512 (thumbnails) + 64 (sidewatch) + 50 (log_router) = 626 MiB; cpu: task cpu 256 units is below the containers' cpu 256 (thumbnails) + 64 (sidewatch) + 0 (log_router) = 320 units",
+				"give thumbnails (containerDefinitions[0]) a memoryReservation of at most 398 MiB",
+				`or raise the task to the smallest Fargate size that fits: cpu "512" with memory "1024"`,
+			},
+		},
+		{
+			name: "i14_fluentd_router",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "a", "logConfiguration": {"logDriver": "awsfirelens", "options": {"@type": "cloudwatch_logs", "log_group_name": "g"}}}, {"name": "r", "image": "fluent/fluentd:v1.17", "firelensConfiguration": {"type": "fluentd"}}]}`,
+			want: []string{`containerDefinitions[1].firelensConfiguration.type: is "fluentd"; sidewatch's log_router recipe runs in Fluent Bit`, "switch it to type fluentbit", "@type"},
+		},
+		{
+			name: "i01_unknown_image",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "a", "logConfiguration": {"logDriver": "awsfirelens", "options": {"Name": "newrelic"}}}, {"name": "r", "image": "newrelic/newrelic-fluentbit-output:2.0.0", "firelensConfiguration": {"type": "fluentbit"}, "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "g", "awslogs-region": "us-east-1"}}}]}`,
+			want: []string{"containerDefinitions[1].image: sidewatch cannot tell how newrelic/newrelic-fluentbit-output:2.0.0 starts Fluent Bit (it is not an image sidewatch knows)", "--router-start-command", "docker inspect", "--router-image-like", "--router-plugins", "sidewatch taskdef lint"},
+		},
+		{
+			name: "i01_shell_command",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "a"}, {"name": "r", "image": "public.ecr.aws/aws-observability/aws-for-fluent-bit:2.32.3", "firelensConfiguration": {"type": "fluentbit"}, "entryPoint": ["sh", "-c"], "command": ["curl -so /extra.conf $URL && exec /entrypoint.sh"]}]}`,
+			opts: withLogGroup("/ecs/f", "us-east-1"),
+			want: []string{"containerDefinitions[1].entryPoint: sidewatch cannot tell how", "it starts with a shell script (sh -c 'curl -so /extra.conf $URL && exec /entrypoint.sh')", "--router-start-command"},
 		},
 		{
 			name: "router_custom_entrypoint",
 			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `, {"name": "r", "image": "x", "firelensConfiguration": {"type": "fluentbit"}, "entryPoint": ["/init"]}]}`,
-			want: "containerDefinitions[1].entryPoint: is [/init]",
+			want: []string{"containerDefinitions[1].entryPoint: sidewatch cannot tell how x starts Fluent Bit (it starts /init, which is not Fluent Bit)"},
 		},
 		{
-			name: "router_custom_command",
-			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `, {"name": "r", "image": "x", "firelensConfiguration": {"type": "fluentbit"}, "command": ["/fluent-bit/bin/fluent-bit", "-c", "/x.conf"]}]}`,
-			want: "containerDefinitions[1].command: is",
+			name: "router_own_config",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `, {"name": "r", "image": "x", "firelensConfiguration": {"type": "fluentbit"}, "entryPoint": ["/fluent-bit/bin/fluent-bit"], "command": ["-c", "/x.conf"]}]}`,
+			want: []string{"it runs Fluent Bit with its own config /x.conf instead of the FireLens one"},
+		},
+		{
+			name: "router_command_under_unknown_entrypoint",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `, {"name": "r", "image": "x", "firelensConfiguration": {"type": "fluentbit"}, "command": ["/fluent-bit/bin/fluent-bit", "-c", "/fluent-bit/etc/fluent-bit.conf"]}]}`,
+			want: []string{"its command runs under the image's ENTRYPOINT, which sidewatch does not know"},
+		},
+		{
+			name: "router_image_like_unknown",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: func(o *Options) { o.RouterImage, o.RouterImageLike = "myorg/fb:1", "myorg/base:1" },
+			want: []string{"--router-image-like myorg/base:1: not an image sidewatch knows"},
+		},
+		{
+			name: "i10_windows",
+			def:  `{"family": "f", "networkMode": "awsvpc", "runtimePlatform": {"operatingSystemFamily": "WINDOWS_SERVER_2022_CORE", "cpuArchitecture": "X86_64"}, "containerDefinitions": [` + app + `]}`,
+			want: []string{"runtimePlatform.operatingSystemFamily: WINDOWS_SERVER_2022_CORE: FireLens (the log_router) and the sidewatch sidecar run on Linux only"},
+		},
+		{
+			name: "i10_windows_router_image",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `, {"name": "r", "image": "public.ecr.aws/aws-observability/aws-for-fluent-bit:windowsservercore-stable", "firelensConfiguration": {"type": "fluentbit"}}]}`,
+			want: []string{"containerDefinitions[1].image: public.ecr.aws/aws-observability/aws-for-fluent-bit:windowsservercore-stable is a Windows image"},
+		},
+		{
+			name: "i16_cpu_as_string",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "a", "cpu": "128", "memory": 256}]}`,
+			want: []string{`containerDefinitions[0].cpu: is the string "128", want a JSON number such as 128`},
+		},
+		{
+			name: "i16_twelve_containers",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + strings.Repeat(`{"name": "c", "image": "a"},`, 0) + manyContainers(12) + `]}`,
+			want: []string{"containerDefinitions: 12 containers; ECS allows at most 10"},
+		},
+		{
+			name: "i16_nine_plus_two",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + manyContainers(9) + `]}`,
+			opts: withLogGroup("/ecs/f", "us-east-1"),
+			want: []string{"the task would have 11 containers with the sidecar and the log_router; ECS allows 10"},
+		},
+		{
+			name: "i16_too_large",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "a", "environment": [{"name": "BIG", "value": "` + strings.Repeat("x", 70000) + `"}]}]}`,
+			want: []string{"(document): 70", "bytes as compact JSON; ECS registers at most 65536 (64 KiB)"},
+		},
+		{
+			name: "i16_null",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "a", "healthCheck": null}]}`,
+			want: []string{"containerDefinitions[0].healthCheck: null: the AWS CLI rejects null values"},
+		},
+		{
+			name: "i07_no_destination",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "a"}]}`,
+			want: []string{"containerDefinitions[1].logConfiguration: the sidecar's own output", "would go nowhere", "pass --sidecar-log-group GROUP --sidecar-log-region REGION"},
+		},
+		{
+			name: "multiline_both_options",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "a", "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "g", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "p", "awslogs-multiline-pattern": "^x", "awslogs-datetime-format": "%Y"}}}]}`,
+			want: []string{"containerDefinitions[0].logConfiguration.options (container \"app\"): awslogs-multiline-pattern and awslogs-datetime-format are both set"},
+		},
+		{
+			name: "multiline_unsupported_regex",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "a", "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "g", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "p", "awslogs-multiline-pattern": "\\Q[x]\\E"}}}]}`,
+			want: []string{`multiline pattern "\\Q[x]\\E"`, `\Q...\E quoting has no equivalent`},
+		},
+		{
+			name: "multiline_on_old_fluent_bit",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "a", "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "g", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "p", "awslogs-multiline-pattern": "^x"}}}]}`,
+			opts: func(o *Options) { o.RouterImage = "amazon/aws-for-fluent-bit:2.12.0" },
+			want: []string{"Fluent Bit 1.7 has no multiline filter (1.8.2 and later)"},
+		},
+		{
+			name: "convert_unconvertible",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "a", "logConfiguration": {"logDriver": "awsfirelens", "options": {"Name": "cloudwatch", "region": "us-east-1", "log_group_name": "g", "log_stream_name": "$(kubernetes['pod'])"}}}]}`,
+			opts: func(o *Options) {
+				o.CloudWatchPlugin, o.LogGroup, o.LogRegion = "cloudwatch_logs", "/ecs/f", "us-east-1"
+			},
+			want: []string{"containerDefinitions[0].logConfiguration.options: converting cloudwatch to cloudwatch_logs: log_stream_name", "--cloudwatch-plugin cloudwatch"},
+		},
+		{
+			name: "router_fluent_bit_version_bad",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: func(o *Options) { o.RouterFluentBit = "five" },
+			want: []string{"--router-fluent-bit-version: fluent bit version \"five\""},
+		},
+		{
+			name: "fluentd_router_is_refused_before_outputs",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "r", "image": "fluentd", "firelensConfiguration": {"type": "fluentd"}}]}`,
+			want: []string{`containerDefinitions[0].firelensConfiguration.type: is "fluentd"`},
 		},
 		{
 			name: "two_firelens_containers",
 			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "a", "image": "x", "firelensConfiguration": {"type": "fluentbit"}}, {"name": "b", "image": "x", "firelensConfiguration": {"type": "fluentbit"}}]}`,
-			want: "containerDefinitions[1].firelensConfiguration: a second FireLens container",
+			want: []string{"containerDefinitions[1].firelensConfiguration: a second FireLens container"},
 		},
 		{
 			name: "splunk_driver",
 			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "a", "logConfiguration": {"logDriver": "splunk", "options": {"splunk-url": "https://x"}}}]}`,
-			want: `containerDefinitions[0].logConfiguration.logDriver: container "app" logs with "splunk"`,
+			want: []string{`containerDefinitions[0].logConfiguration.logDriver: container "app" logs with "splunk"`},
 		},
 		{
 			name: "go_plugin_on_upstream_image",
-			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "a", "logConfiguration": {"logDriver": "awsfirelens", "options": {"Name": "cloudwatch", "log_group_name": "g"}}}]}`,
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "a", "logConfiguration": {"logDriver": "awsfirelens", "options": {"Name": "firehose", "delivery_stream": "s"}}}]}`,
 			opts: func(o *Options) { o.RouterImage = "fluent/fluent-bit:3.2" },
-			want: `containerDefinitions[0].logConfiguration.options.Name: "cloudwatch" is a Go plugin`,
+			want: []string{`containerDefinitions[0].logConfiguration.options.Name: "firehose" is a Go plugin`},
 		},
 		{
 			name: "firelens_options_without_name",
 			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "a", "logConfiguration": {"logDriver": "awsfirelens", "options": {"name": "cloudwatch_logs"}}}]}`,
-			want: `containerDefinitions[0].logConfiguration.options.name: FireLens needs the key spelled "Name"`,
+			want: []string{`containerDefinitions[0].logConfiguration.options.name: FireLens needs the key spelled "Name"`},
 		},
 		{
 			name: "awslogs_without_group",
 			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "app", "image": "a", "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-region": "us-east-1"}}}]}`,
-			want: "containerDefinitions[0].logConfiguration.options.awslogs-group: missing",
+			want: []string{"containerDefinitions[0].logConfiguration.options (container \"app\"): awslogs-group: missing"},
 		},
 		{
 			name: "sidecar_on_firelens",
 			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "sidewatch", "image": "s", "logConfiguration": {"logDriver": "awsfirelens"}}]}`,
-			want: "containerDefinitions[0].logConfiguration.logDriver: the sidecar must not log through FireLens",
+			want: []string{"containerDefinitions[0].logConfiguration.logDriver: the sidecar must not log through FireLens"},
 		},
 		{
 			name: "router_name_taken",
 			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "log_router", "image": "a"}]}`,
-			want: `a container is already named "log_router"`,
+			want: []string{`a container is already named "log_router"`},
 		},
 		{
 			name: "bad_sidecar_env",
 			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
 			opts: func(o *Options) { o.SidecarEnv = []string{"NOVALUE"} },
-			want: `sidecar environment "NOVALUE": want NAME=VALUE`,
+			want: []string{`sidecar environment "NOVALUE": want NAME=VALUE`},
 		},
 		{
 			name: "go_cloudwatch_plugin_on_upstream_image",
 			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
 			opts: func(o *Options) { o.RouterImage, o.CloudWatchPlugin = "fluent/fluent-bit:3.2", "cloudwatch" },
-			want: "CloudWatch plugin cloudwatch: a Go plugin of the AWS for Fluent Bit image, absent from fluent/fluent-bit:3.2",
+			want: []string{"--cloudwatch-plugin cloudwatch: a Go plugin of the AWS for Fluent Bit image, absent from fluent/fluent-bit:3.2"},
 		},
 		{
 			name: "unknown_cloudwatch_plugin",
 			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
 			opts: func(o *Options) { o.CloudWatchPlugin = "cw" },
-			want: `CloudWatch plugin "cw": want auto, cloudwatch or cloudwatch_logs`,
+			want: []string{`CloudWatch plugin "cw": want auto, cloudwatch or cloudwatch_logs`},
 		},
 		{
 			name: "log_group_without_region",
 			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
 			opts: func(o *Options) { o.LogGroup = "/ecs/f" },
-			want: "a log group for the sidecar needs its region too",
+			want: []string{"a log group for the sidecar needs its region too"},
 		},
 		{
 			name: "sidecar_is_router",
 			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "sidewatch", "image": "s", "firelensConfiguration": {"type": "fluentbit"}}]}`,
-			want: `containerDefinitions[0]: "sidewatch" is the FireLens container`,
+			want: []string{`containerDefinitions[0]: "sidewatch" is the FireLens container`},
 		},
 		{
 			name: "bad_task_memory",
 			def:  `{"family": "f", "networkMode": "awsvpc", "memory": "lots", "containerDefinitions": [` + app + `]}`,
-			want: `memory: memory "lots"`,
+			want: []string{`memory: memory "lots"`},
 		},
 	}
 	for _, tt := range tests {
@@ -256,11 +455,25 @@ func TestInjectErrors(t *testing.T) {
 				t.Fatalf("Read = %v", err)
 			}
 			_, err = Inject(def, caseOptions(tt.opts))
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Inject = %v, want an error containing %q", err, tt.want)
+			if err == nil {
+				t.Fatalf("Inject = nil, want an error containing %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Inject = %v\nwant it to contain %q", err, w)
+				}
 			}
 		})
 	}
+}
+
+// manyContainers returns n container definitions, comma-separated.
+func manyContainers(n int) string {
+	var cs []string
+	for i := range n {
+		cs = append(cs, fmt.Sprintf(`{"name": "c%d", "image": "a", "memoryReservation": 32}`, i))
+	}
+	return strings.Join(cs, ", ")
 }
 
 func TestInjectOptOut(t *testing.T) {
@@ -273,6 +486,7 @@ func TestInjectOptOut(t *testing.T) {
 	}
 	opts := DefaultOptions()
 	opts.Ignore = []string{"b"}
+	opts.LogGroup, opts.LogRegion = "/ecs/f", "us-east-1"
 	res, err := Inject(def, opts)
 	if err != nil {
 		t.Fatalf("Inject = %v", err)
@@ -281,7 +495,7 @@ func TestInjectOptOut(t *testing.T) {
 	for _, c := range containers(res.Def) {
 		got = append(got, c.String("name")+":"+c.Object("logConfiguration").String("logDriver"))
 	}
-	want := []string{"a:awsfirelens", "b:json-file", "c:splunk", "sidewatch:", "log_router:"}
+	want := []string{"a:awsfirelens", "b:json-file", "c:splunk", "sidewatch:awslogs", "log_router:awslogs"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("containers:logDriver (-want +got):\n%s", diff)
 	}
@@ -305,5 +519,42 @@ func BenchmarkInject(b *testing.B) {
 		if _, err := Encode(res.Def); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestInjectKeepsRecordedStart: what the --router-* flags said survives
+// in the router's label, so injecting again without them (deploy from CI)
+// changes nothing.
+func TestInjectKeepsRecordedStart(t *testing.T) {
+	for _, name := range []string{"i01_custom_image_like_aws", "i01_start_command_newrelic", "i01_firehose_plugins_flag", "i01_td_command"} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", "inject", name+".golden.json")
+			res, err := Inject(readDef(t, path), DefaultOptions())
+			if err != nil {
+				t.Fatalf("Inject without the flags = %v", err)
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mustEncode(t, res.Def); string(got) != string(want) {
+				t.Errorf("Inject without the flags changed it:\n%s", Diff("golden", "again", want, got))
+			}
+		})
+	}
+	// A new image given with --router-image drops the recorded start.
+	def := readDef(t, filepath.Join("testdata", "inject", "i01_start_command_newrelic.golden.json"))
+	opts := DefaultOptions()
+	opts.RouterImage = "fluent/fluent-bit:5.1.1"
+	res, err := Inject(def, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	router := containers(res.Def)[1]
+	if l := router.Object("dockerLabels").String(StartLabel); l != "" {
+		t.Errorf("label after --router-image = %q, want none", l)
+	}
+	if cmd := strList(router.Array("command")); slices.Contains(cmd, "/fluent-bit/bin/out_newrelic.so") {
+		t.Errorf("command after --router-image still loads the old image's plugin: %q", cmd)
 	}
 }

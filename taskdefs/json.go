@@ -35,6 +35,14 @@ func (o *Object) Get(key string) (any, bool) {
 	return nil, false
 }
 
+// All returns the members; none for a nil object.
+func (o *Object) All() []Member {
+	if o == nil {
+		return nil
+	}
+	return o.Members
+}
+
 // Set replaces the value of key in place, or appends key.
 func (o *Object) Set(key string, v any) {
 	for i := range o.Members {

@@ -1,7 +1,9 @@
 package taskdefs
 
 import (
+	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -39,6 +41,7 @@ func TestLint(t *testing.T) {
 			name: "go_plugin_without_e",
 			break_: func(_ *Object, cs []*Object) {
 				cs[app].Object("logConfiguration").Set("options", obj("Name", "firehose", "delivery_stream", "s"))
+				cs[router].Set("command", strs([]string{"--", "-o", "syslog"}))
 			},
 			want: []finding{{SeverityError, "go-plugin-missing", "containerDefinitions[2].command"}},
 		},
@@ -47,28 +50,79 @@ func TestLint(t *testing.T) {
 			break_: func(_ *Object, cs []*Object) {
 				cs[app].Object("logConfiguration").Set("options", obj("Name", "kinesis", "stream", "s"))
 				cs[router].Set("image", "fluent/fluent-bit:3.2")
+				cs[router].Set("command", strs([]string{"--", "-o", "syslog"}))
 			},
 			want: []finding{{SeverityError, "go-plugin-image", "containerDefinitions[2].image"}},
 		},
 		{
+			// 17: a plugin a config file may use, lost with the image's start.
+			name: "config_file_needs_image_plugins",
+			break_: func(_ *Object, cs []*Object) {
+				cs[router].Object("firelensConfiguration").Set("options", obj("config-file-type", "file", "config-file-value", "/fluent-bit/configs/extra.conf"))
+				cs[router].Set("command", strs([]string{"--", "-e", "/fluent-bit/cloudwatch.so", "-o", "syslog"}))
+			},
+			want: []finding{{SeverityError, "router-plugins", "containerDefinitions[2].command"}},
+		},
+		{
+			name: "recorded_start_plugin_missing",
+			break_: func(_ *Object, cs []*Object) {
+				cs[router].Set("image", "example.com/fluent-bit-newrelic:2")
+				cs[router].Set("dockerLabels", obj(StartLabel, `{"run":"/fluent-bit/bin/fluent-bit","args":["-e","/fluent-bit/bin/out_newrelic.so"]}`))
+			},
+			want: []finding{{SeverityError, "router-plugins", "containerDefinitions[2].command"}},
+		},
+		{
+			name:   "unknown_image_without_start",
+			break_: func(_ *Object, cs []*Object) { cs[router].Set("image", "example.com/fluent-bit-newrelic:2") },
+			want:   []finding{{SeverityWarning, "router-start", "containerDefinitions[2].image"}},
+		},
+		{
+			name:   "init_image_bypassed",
+			break_: func(_ *Object, cs []*Object) { cs[router].Set("image", "amazon/aws-for-fluent-bit:init-2.32.3") },
+			want:   []finding{{SeverityError, "router-init", "containerDefinitions[2].command"}},
+		},
+		{
 			name: "bad_log_group_name",
 			break_: func(_ *Object, cs []*Object) {
-				cs[app].Object("logConfiguration").Set("options", obj("Name", "cloudwatch_logs", "log_group_name", "/ecs/my app", "log_stream_prefix", "web/"))
+				cs[app].Object("logConfiguration").Set("options", obj("Name", "cloudwatch_logs", "region", "us-east-1", "log_group_name", "/ecs/my app", "log_stream_prefix", "web/"))
 			},
-			want: []finding{{SeverityError, "log-group-name", "containerDefinitions[0].logConfiguration.options.log_group_name"}},
+			want: []finding{{SeverityError, "log-group-name", "containerDefinitions[0].logConfiguration.options.log_group_name"}, {SeverityWarning, "task-role-logs", "taskRoleArn"}},
 		},
 		{
 			name: "templated_log_group_name_is_fine",
 			break_: func(_ *Object, cs []*Object) {
-				cs[app].Object("logConfiguration").Set("options", obj("Name", "cloudwatch_logs", "log_group_name", "/ecs/$(ecs_task_id)", "log_stream_prefix", "web/"))
+				cs[app].Object("logConfiguration").Set("options", obj("Name", "cloudwatch_logs", "region", "us-east-1", "log_group_name", "/ecs/$(ecs_task_id)", "log_stream_prefix", "web/"))
 			},
+			want: []finding{{SeverityWarning, "task-role-logs", "taskRoleArn"}},
 		},
 		{
 			name: "bad_stream_prefix",
 			break_: func(_ *Object, cs []*Object) {
-				cs[app].Object("logConfiguration").Set("options", obj("Name", "cloudwatch_logs", "log_group_name", "/ecs/app", "log_stream_prefix", "web:1/"))
+				cs[app].Object("logConfiguration").Set("options", obj("Name", "cloudwatch_logs", "region", "us-east-1", "log_group_name", "/ecs/app", "log_stream_prefix", "web:1/"))
 			},
-			want: []finding{{SeverityError, "log-stream-prefix", "containerDefinitions[0].logConfiguration.options.log_stream_prefix"}},
+			want: []finding{{SeverityError, "log-stream-prefix", "containerDefinitions[0].logConfiguration.options.log_stream_prefix"}, {SeverityWarning, "task-role-logs", "taskRoleArn"}},
+		},
+		{
+			// 11: without region the plugin refuses to start.
+			name: "cloudwatch_without_region",
+			break_: func(_ *Object, cs []*Object) {
+				cs[app].Object("logConfiguration").Set("options", obj("Name", "cloudwatch", "log_group_name", "/ecs/app", "log_stream_name", "web/web/$(ecs_task_id)"))
+			},
+			want: []finding{{SeverityError, "cloudwatch-region", "containerDefinitions[0].logConfiguration.options.region"}, {SeverityWarning, "task-role-logs", "taskRoleArn"}},
+		},
+		{
+			name: "task_id_variable_without_ecs_env",
+			break_: func(_ *Object, cs []*Object) {
+				cs[app].Object("logConfiguration").Set("options", obj("Name", "cloudwatch_logs", "region", "us-east-1", "log_group_name", "/ecs/app", "log_stream_name", "web/web/${ECS_TASK_ID}"))
+			},
+			want: []finding{{SeverityWarning, "task-role-logs", "taskRoleArn"}, {SeverityError, "ecs-env", "containerDefinitions[0].logConfiguration.options.log_stream_name"}},
+		},
+		{
+			name: "awslogs_option_in_firelens",
+			break_: func(_ *Object, cs []*Object) {
+				cs[app].Object("logConfiguration").Object("options").Set("awslogs-multiline-pattern", "^x")
+			},
+			want: []finding{{SeverityError, "firelens-option", "containerDefinitions[0].logConfiguration.options.awslogs-multiline-pattern"}},
 		},
 		{
 			name:   "syslog_port_exposed",
@@ -89,22 +143,41 @@ func TestLint(t *testing.T) {
 			name: "cloudwatch_without_task_role",
 			break_: func(def *Object, cs []*Object) {
 				def.Delete("taskRoleArn")
-				cs[app].Object("logConfiguration").Set("options", obj("Name", "cloudwatch_logs", "log_group_name", "/ecs/app", "log_stream_prefix", "web/"))
+				cs[app].Object("logConfiguration").Set("options", obj("Name", "cloudwatch_logs", "region", "us-east-1", "log_group_name", "/ecs/app", "log_stream_prefix", "web/"))
 			},
 			want: []finding{{SeverityError, "task-role", "taskRoleArn"}},
 		},
 		{
-			name: "awslogs_without_execution_role",
+			name:   "awslogs_without_execution_role_on_fargate",
+			break_: func(def *Object, cs []*Object) { def.Delete("executionRoleArn") },
+			want:   []finding{{SeverityError, "execution-role", "executionRoleArn"}},
+		},
+		{
+			// 12: on EC2 the instance's role writes awslogs.
+			name: "awslogs_without_execution_role_on_ec2",
 			break_: func(def *Object, cs []*Object) {
 				def.Delete("executionRoleArn")
-				cs[sidecar].Set("logConfiguration", obj("logDriver", "awslogs", "options", obj("awslogs-group", "g")))
+				def.Set("requiresCompatibilities", []any{"EC2"})
 			},
-			want: []finding{{SeverityError, "execution-role", "executionRoleArn"}},
 		},
 		{
 			name:   "depends_on_missing",
 			break_: func(_ *Object, cs []*Object) { cs[router].Delete("dependsOn") },
 			want:   []finding{{SeverityError, "depends-on", "containerDefinitions[2].dependsOn"}},
+		},
+		{
+			name: "depends_on_unknown_container",
+			break_: func(_ *Object, cs []*Object) {
+				cs[app].Set("dependsOn", []any{obj("containerName", "db", "condition", "START")})
+			},
+			want: []finding{{SeverityError, "depends-on-missing", "containerDefinitions[0].dependsOn[0].containerName"}},
+		},
+		{
+			name: "depends_on_cycle",
+			break_: func(_ *Object, cs []*Object) {
+				cs[sidecar].Set("dependsOn", []any{obj("containerName", "log_router", "condition", "START")})
+			},
+			want: []finding{{SeverityError, "depends-on-cycle", "containerDefinitions[1].dependsOn"}},
 		},
 		{
 			name:   "healthy_without_health_check",
@@ -125,6 +198,24 @@ func TestLint(t *testing.T) {
 			name:   "sidecar_on_firelens",
 			break_: func(_ *Object, cs []*Object) { cs[sidecar].Set("logConfiguration", obj("logDriver", "awsfirelens")) },
 			want:   []finding{{SeverityError, "sidecar-firelens", "containerDefinitions[1].logConfiguration.logDriver"}},
+		},
+		{
+			name:   "sidecar_without_logging",
+			break_: func(_ *Object, cs []*Object) { cs[sidecar].Delete("logConfiguration") },
+			want:   []finding{{SeverityWarning, "sidecar-logging", "containerDefinitions[1].logConfiguration"}},
+		},
+		{
+			name:   "router_without_logging",
+			break_: func(_ *Object, cs []*Object) { cs[router].Delete("logConfiguration") },
+			want:   []finding{{SeverityWarning, "router-logging", "containerDefinitions[2].logConfiguration"}},
+		},
+		{
+			// 5: the app's line format on the sidecar's own logs.
+			name: "inherited_multiline",
+			break_: func(_ *Object, cs []*Object) {
+				cs[sidecar].Object("logConfiguration").Object("options").Set("awslogs-datetime-format", "%Y-%m-%d")
+			},
+			want: []finding{{SeverityError, "inherited-multiline", "containerDefinitions[1].logConfiguration.options.awslogs-datetime-format"}},
 		},
 		{
 			name:   "app_not_on_firelens",
@@ -156,18 +247,136 @@ func TestLint(t *testing.T) {
 		{
 			name:   "no_router",
 			break_: func(_ *Object, cs []*Object) { cs[router].Delete("firelensConfiguration") },
-			// The former router is now an app container without a log driver.
+			// The former router is now an app container on awslogs.
 			want: []finding{{SeverityWarning, "not-firelens", "containerDefinitions[2].logConfiguration.logDriver"}, {SeverityError, "router-missing", "containerDefinitions"}},
 		},
 		{
 			name:   "no_sidecar",
 			break_: func(_ *Object, cs []*Object) { cs[sidecar].Set("name", "agent") },
-			want:   []finding{{SeverityError, "sidecar-missing", "containerDefinitions"}, {SeverityWarning, "not-firelens", "containerDefinitions[1].logConfiguration.logDriver"}},
+			want: []finding{
+				{SeverityError, "depends-on-missing", "containerDefinitions[2].dependsOn[0].containerName"},
+				{SeverityError, "sidecar-missing", "containerDefinitions"},
+				{SeverityWarning, "not-firelens", "containerDefinitions[1].logConfiguration.logDriver"},
+			},
 		},
 		{
-			name:   "bridge",
+			name:   "fargate_bridge",
 			break_: func(def *Object, _ []*Object) { def.Set("networkMode", "bridge") },
-			want:   []finding{{SeverityWarning, "network-mode", "networkMode"}},
+			want:   []finding{{SeverityError, "network-mode", "networkMode"}, {SeverityError, "loopback-listener", "containerDefinitions[2].command"}},
+		},
+		{
+			// 2, 17: in bridge mode a loopback address never reaches the
+			// other container.
+			name: "bridge_loopback_host",
+			break_: func(def *Object, _ []*Object) {
+				def.Set("networkMode", "bridge")
+				def.Set("requiresCompatibilities", []any{"EC2"})
+			},
+			want: []finding{{SeverityWarning, "network-mode", "networkMode"}, {SeverityError, "loopback-listener", "containerDefinitions[2].command"}},
+		},
+		{
+			name: "bridge_sidecar_on_loopback",
+			break_: func(def *Object, cs []*Object) {
+				def.Set("networkMode", "bridge")
+				def.Set("requiresCompatibilities", []any{"EC2"})
+				cmd := strList(cs[router].Array("command"))
+				cmd[slices.Index(cmd, "Host=127.0.0.1")] = "Host=sidewatch"
+				cs[router].Set("command", strs(cmd))
+			},
+			want: []finding{
+				{SeverityWarning, "network-mode", "networkMode"},
+				{SeverityError, "loopback-listener", "containerDefinitions[1].environment"},
+				{SeverityError, "link-missing", "containerDefinitions[2].links"},
+			},
+		},
+		{
+			// 3: the forward copy authenticates with the key fluent-launch
+			// reads; without --key-file the key is empty.
+			name: "forward_without_key_file",
+			break_: func(_ *Object, cs []*Object) {
+				cmd := strList(cs[router].Array("command"))
+				i := slices.Index(cmd, "--key-file")
+				cs[router].Set("command", strs(slices.Delete(cmd, i, i+2)))
+			},
+			want: []finding{{SeverityError, "forward-key", "containerDefinitions[2].command"}},
+		},
+		{
+			name: "forward_without_shared_key",
+			break_: func(_ *Object, cs []*Object) {
+				cmd := strList(cs[router].Array("command"))
+				i := slices.Index(cmd, "Shared_Key=${SIDEWATCH_FORWARD_KEY}")
+				cs[router].Set("command", strs(slices.Delete(cmd, i-1, i+1)))
+			},
+			want: []finding{{SeverityError, "forward-key", "containerDefinitions[2].command"}},
+		},
+		{
+			// 2: acks over a unix socket never match on 1.9.10.
+			name: "forward_unix_socket_on_fluent_bit_1_9",
+			break_: func(_ *Object, cs []*Object) {
+				cs[router].Set("image", "public.ecr.aws/aws-observability/aws-for-fluent-bit:2.32.3")
+				cmd := strList(cs[router].Array("command"))
+				i := slices.Index(cmd, "Host=127.0.0.1")
+				cs[router].Set("command", strs(slices.Replace(cmd, i, i+7, "unix_path=/var/sidewatch/lib/fluent-bit/forward.sock")))
+			},
+			want: []finding{{SeverityError, "forward-unix-acks", "containerDefinitions[2].command"}},
+		},
+		{
+			name: "forward_unix_socket_unknown_version",
+			break_: func(_ *Object, cs []*Object) {
+				cmd := strList(cs[router].Array("command"))
+				i := slices.Index(cmd, "Host=127.0.0.1")
+				cs[router].Set("command", strs(slices.Replace(cmd, i, i+7, "unix_path=/var/sidewatch/lib/fluent-bit/forward.sock")))
+			},
+			want: []finding{{SeverityWarning, "forward-unix-acks", "containerDefinitions[2].image"}},
+		},
+		{
+			name: "host_mode",
+			break_: func(def *Object, _ []*Object) {
+				def.Set("networkMode", "host")
+				def.Set("requiresCompatibilities", []any{"EC2"})
+			},
+			want: []finding{{SeverityWarning, "network-mode", "networkMode"}},
+		},
+		{
+			name: "windows",
+			break_: func(def *Object, _ []*Object) {
+				def.Set("runtimePlatform", obj("operatingSystemFamily", "WINDOWS_SERVER_2019_CORE"))
+			},
+			want: []finding{{SeverityError, "windows", "runtimePlatform.operatingSystemFamily"}},
+		},
+		{
+			name: "windows_router_image",
+			break_: func(_ *Object, cs []*Object) {
+				cs[router].Set("image", "amazon/aws-for-fluent-bit:windowsservercore-latest")
+			},
+			want: []finding{{SeverityError, "windows", "containerDefinitions[2].image"}, {SeverityWarning, "router-start", "containerDefinitions[2].image"}},
+		},
+		{
+			// 16: what the console shows as a number but is a string.
+			name:   "cpu_as_string",
+			break_: func(_ *Object, cs []*Object) { cs[app].Set("cpu", "128") },
+			want:   []finding{{SeverityError, "register-input", "containerDefinitions[0].cpu"}},
+		},
+		{
+			name:   "null_value",
+			break_: func(_ *Object, cs []*Object) { cs[app].Set("healthCheck", nil) },
+			want:   []finding{{SeverityError, "register-input", "containerDefinitions[0].healthCheck"}},
+		},
+		{
+			name:   "unknown_field",
+			break_: func(_ *Object, cs []*Object) { cs[app].Set("restartPolicyX", true) },
+			want:   []finding{{SeverityWarning, "unknown-field", "containerDefinitions[0].restartPolicyX"}},
+		},
+		{
+			name: "eleven_containers",
+			break_: func(def *Object, cs []*Object) {
+				all := def.Array("containerDefinitions")
+				for i := range 8 {
+					all = append(all, obj("name", fmt.Sprintf("extra%d", i), "image", "x", "logConfiguration", obj("logDriver", "awsfirelens")))
+				}
+				def.Set("containerDefinitions", all)
+			},
+			want: []finding{{SeverityError, "register-input", "containerDefinitions"}},
 		},
 	}
 	for _, tt := range tests {
@@ -184,6 +393,8 @@ func TestLint(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Lint findings (-want +got):\n%s", diff)
 			}
+			// The messages and fixes, as users read them.
+			golden(t, filepath.Join("testdata", "lint", tt.name+".txt"), []byte(FormatFindings(Lint(def, LintOptions{}))))
 		})
 	}
 }

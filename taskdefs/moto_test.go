@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 	if moto.server != nil {
 		moto.server.Close()
 	}
+	if launcherBin.dir != "" {
+		os.RemoveAll(launcherBin.dir)
+	}
 	os.Exit(code)
 }
 

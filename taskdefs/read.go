@@ -1,10 +1,18 @@
 package taskdefs
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
+
+// MaxInputBytes bounds what Read parses: far above any task definition
+// ECS registers (MaxRequestBytes), even indented or in the describe shape.
+const MaxInputBytes = 1 << 20
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // readOnlyFields are what describe-task-definition returns but
 // register-task-definition rejects.
@@ -19,6 +27,17 @@ var readOnlyFields = []string{
 // register shape with the read-only fields removed. Unknown fields and key
 // order are kept.
 func Read(data []byte) (*Object, error) {
+	if len(data) > MaxInputBytes {
+		return nil, fmt.Errorf("%d bytes: larger than any task definition ECS accepts (%d bytes of JSON); is this the right file?", len(data), MaxRequestBytes)
+	}
+	// Editors on Windows write a BOM; JSON forbids it, ECS never sees it.
+	skipped := 0
+	if bytes.HasPrefix(data, utf8BOM) {
+		data, skipped = data[len(utf8BOM):], len(utf8BOM)
+	}
+	if off := invalidUTF8(data); off >= 0 {
+		return nil, fmt.Errorf("byte %d (0x%02x): not UTF-8; ECS takes UTF-8 JSON only (convert the file, e.g. iconv -f LATIN1 -t UTF-8)", off+skipped, data[off])
+	}
 	v, err := Decode(data)
 	if err != nil {
 		return nil, fmt.Errorf("parse task definition: %w", err)
@@ -178,4 +197,17 @@ func parseCPU(s string) (int64, error) {
 		return 0, fmt.Errorf("cpu %q: want CPU units such as \"256\" or vCPUs such as \"1 vCPU\"", s)
 	}
 	return int64(f * mul), nil
+}
+
+// invalidUTF8 returns the offset of the first byte that is not part of
+// valid UTF-8, or -1.
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }

@@ -67,6 +67,10 @@ func TestReadErrors(t *testing.T) {
 		{"unexpected_sibling", `{"taskDefinition":{"family":"f","containerDefinitions":[{"name":"a"}]},"failures":[]}`, "failures: unexpected beside taskDefinition"},
 		{"tags_twice", `{"taskDefinition":{"family":"f","tags":[],"containerDefinitions":[{"name":"a"}]},"tags":[]}`, "tags: given both"},
 		{"deep_nesting", `{"family":"f","x":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}`, "nested more than 100 levels"},
+		// 16: Latin-1 bytes are refused with their offset, not replaced.
+		{"not_utf8", "{\"family\":\"caf\xe9\",\"containerDefinitions\":[{\"name\":\"a\"}]}", "byte 14 (0xe9): not UTF-8"},
+		{"not_utf8_after_bom", "\xef\xbb\xbf{\"family\":\"caf\xe9\"}", "byte 17 (0xe9): not UTF-8"},
+		{"huge", `{"family":"f","x":"` + strings.Repeat("x", MaxInputBytes) + `"}`, "larger than any task definition ECS accepts"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,6 +79,19 @@ func TestReadErrors(t *testing.T) {
 				t.Errorf("Read(%q) = %v, %v; want an error containing %q", tt.in, def, err, tt.want)
 			}
 		})
+	}
+}
+
+// 16: Windows editors write a BOM; the document reads as without one.
+func TestReadBOM(t *testing.T) {
+	const doc = `{"family":"f","containerDefinitions":[{"name":"a"}]}`
+	def, err := Read([]byte("\xef\xbb\xbf" + doc))
+	if err != nil {
+		t.Fatalf("Read with a BOM = %v", err)
+	}
+	plain, _ := Read([]byte(doc))
+	if got, want := mustEncode(t, def), mustEncode(t, plain); string(got) != string(want) {
+		t.Errorf("Read with a BOM = %s, want %s", got, want)
 	}
 }
 

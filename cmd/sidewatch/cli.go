@@ -87,7 +87,8 @@ const (
 
 // run parses args and runs the chosen command. It returns the process exit
 // status: 0 ok, 1 the command failed, 2 bad usage or configuration, 3 the
-// sidecar discarded accepted data at shutdown (counted and logged).
+// sidecar discarded accepted data at shutdown (counted and logged), or the
+// status an error carries (ExitCode).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	var c cli
 	parser, err := kong.New(&c,
@@ -123,6 +124,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 			return exitDiscarded
 		}
 		e.log.Error(kctx.Command()+" failed", "err", err)
+		var ec interface{ ExitCode() int }
+		if errors.As(err, &ec) {
+			return ec.ExitCode()
+		}
 		return exitFailed
 	}
 	return exitOK

@@ -25,24 +25,31 @@ type TaskdefCommands struct {
 // TaskdefCmd groups the task definition commands.
 type TaskdefCmd struct {
 	Inject   InjectCmd   `cmd:"" help:"Add the sidewatch sidecar and a FireLens log_router to a task definition."`
-	Lint     LintCmd     `cmd:"" help:"Check that a task definition runs sidewatch correctly (exit 1 on errors)."`
+	Lint     LintCmd     `cmd:"" help:"Check that a task definition runs sidewatch correctly (exit 1 on error findings, 3 when the file cannot be read)."`
 	Register RegisterCmd `cmd:"" help:"Register a task definition (tags included) and print its ARN."`
 	Deploy   DeployCmd   `cmd:"" help:"Inject the sidecar into a service's task definition, register it and update the service."`
 }
 
 // injectFlags are the options of inject and deploy.
 type injectFlags struct {
-	SidecarImage     string   `name:"sidecar-image" env:"SIDEWATCH_TASKDEF_SIDECAR_IMAGE" help:"Sidecar image (default public.ecr.aws/sidewatch/sidewatch:latest for a new sidecar; an existing one keeps its image)."`
-	SidecarEssential bool     `name:"sidecar-essential" env:"SIDEWATCH_TASKDEF_SIDECAR_ESSENTIAL" default:"true" negatable:"" help:"Mark the sidecar essential, so the task stops if it does (--no-sidecar-essential while testing)."`
-	SidecarEnv       []string `name:"sidecar-env" env:"SIDEWATCH_TASKDEF_SIDECAR_ENV" sep:"none" placeholder:"NAME=VALUE" help:"Environment of the sidecar, e.g. SIDEWATCH_SINK=stdout (repeatable)."`
-	RouterImage      string   `name:"router-image" env:"SIDEWATCH_TASKDEF_ROUTER_IMAGE" help:"log_router image (default public.ecr.aws/aws-observability/aws-for-fluent-bit:stable for a new log_router, or e.g. fluent/fluent-bit:3.2; an existing one keeps its image)."`
-	RouterName       string   `name:"router-name" env:"SIDEWATCH_TASKDEF_ROUTER_NAME" default:"log_router" help:"Name of a new log_router (an existing FireLens container is reused)."`
-	SidecarName      string   `name:"sidecar-name" env:"SIDEWATCH_TASKDEF_SIDECAR_NAME" default:"sidewatch" help:"Name of the sidecar container."`
-	Ignore           []string `name:"ignore" env:"SIDEWATCH_TASKDEF_IGNORE" placeholder:"CONTAINER" help:"Leave these app containers alone (also: dockerLabels sidewatch.ignore=true)."`
-	SidecarLogGroup  string   `name:"sidecar-log-group" env:"SIDEWATCH_TASKDEF_SIDECAR_LOG_GROUP" placeholder:"GROUP" help:"CloudWatch log group (awslogs) for the new sidecar's and log_router's own output, e.g. the sidecar's events (default: the first app container's awslogs group)."`
-	SidecarLogRegion string   `name:"sidecar-log-region" env:"SIDEWATCH_TASKDEF_SIDECAR_LOG_REGION" placeholder:"REGION" help:"Region of --sidecar-log-group."`
-	CloudWatchPlugin string   `name:"cloudwatch-plugin" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_PLUGIN" default:"auto" enum:"auto,cloudwatch,cloudwatch_logs" help:"Fluent Bit output replacing awslogs: cloudwatch (the AWS image's Go plugin), cloudwatch_logs (core plugin, any image) or auto (cloudwatch with the AWS image)."`
-	AllowBridge      bool     `name:"allow-bridge" env:"SIDEWATCH_TASKDEF_ALLOW_BRIDGE" help:"Accept networkMode bridge or host (EC2 only; the sidecar then sees only its own traffic)."`
+	SidecarImage       string   `name:"sidecar-image" env:"SIDEWATCH_TASKDEF_SIDECAR_IMAGE" help:"Sidecar image (default public.ecr.aws/sidewatch/sidewatch:latest for a new sidecar; an existing one keeps its image)."`
+	SidecarEssential   bool     `name:"sidecar-essential" env:"SIDEWATCH_TASKDEF_SIDECAR_ESSENTIAL" default:"true" negatable:"" help:"Mark the sidecar essential, so the task stops if it does (--no-sidecar-essential while testing)."`
+	SidecarEnv         []string `name:"sidecar-env" env:"SIDEWATCH_TASKDEF_SIDECAR_ENV" sep:"none" placeholder:"NAME=VALUE" help:"Environment of the sidecar, e.g. SIDEWATCH_SINK=stdout (repeatable)."`
+	RouterImage        string   `name:"router-image" env:"SIDEWATCH_TASKDEF_ROUTER_IMAGE" help:"log_router image (default public.ecr.aws/aws-observability/aws-for-fluent-bit:stable for a new log_router, or e.g. fluent/fluent-bit:5.1.1; an existing one keeps its image)."`
+	RouterImageLike    string   `name:"router-image-like" env:"SIDEWATCH_TASKDEF_ROUTER_IMAGE_LIKE" placeholder:"IMAGE" help:"The log_router's image is built FROM this known image (aws-for-fluent-bit or fluent/fluent-bit, with its tag) and keeps its CMD."`
+	RouterStartCommand string   `name:"router-start-command" env:"SIDEWATCH_TASKDEF_ROUTER_START_COMMAND" placeholder:"COMMAND" help:"What the log_router's image runs (its ENTRYPOINT and CMD, as words or a JSON array), for an image sidewatch does not know."`
+	RouterPlugins      []string `name:"router-plugins" env:"SIDEWATCH_TASKDEF_ROUTER_PLUGINS" placeholder:"PATH" help:"Fluent Bit plugins (-e shared objects) the log_router must load besides those its image loads."`
+	RouterFluentBit    string   `name:"router-fluent-bit-version" env:"SIDEWATCH_TASKDEF_ROUTER_FLUENT_BIT_VERSION" placeholder:"VERSION" help:"Fluent Bit version of the log_router's image, when its tag does not tell (e.g. 5.1.1)."`
+	RouterName         string   `name:"router-name" env:"SIDEWATCH_TASKDEF_ROUTER_NAME" default:"log_router" help:"Name of a new log_router (an existing FireLens container is reused)."`
+	SidecarName        string   `name:"sidecar-name" env:"SIDEWATCH_TASKDEF_SIDECAR_NAME" default:"sidewatch" help:"Name of the sidecar container."`
+	Ignore             []string `name:"ignore" env:"SIDEWATCH_TASKDEF_IGNORE" placeholder:"CONTAINER" help:"Leave these app containers alone (also: dockerLabels sidewatch.ignore=true)."`
+	SidecarLogGroup    string   `name:"sidecar-log-group" env:"SIDEWATCH_TASKDEF_SIDECAR_LOG_GROUP" placeholder:"GROUP" help:"CloudWatch log group (awslogs) for the sidecar's and log_router's own output, e.g. the sidecar's events (default: an existing destination of theirs, else the first app's CloudWatch group)."`
+	SidecarLogRegion   string   `name:"sidecar-log-region" env:"SIDEWATCH_TASKDEF_SIDECAR_LOG_REGION" placeholder:"REGION" help:"Region of --sidecar-log-group."`
+	CloudWatchPlugin   string   `name:"cloudwatch-plugin" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_PLUGIN" default:"auto" enum:"auto,cloudwatch,cloudwatch_logs" help:"Fluent Bit output for CloudWatch Logs: cloudwatch (the AWS image's Go plugin), cloudwatch_logs (core plugin, any image) or auto (cloudwatch where the log_router has it). An explicit value converts existing CloudWatch outputs too."`
+	AllowBridge        bool     `name:"allow-bridge" env:"SIDEWATCH_TASKDEF_ALLOW_BRIDGE" help:"Accept networkMode bridge (EC2 only; the sidecar then sees only its own traffic, the log_router reaches it over a link)."`
+	AllowHostNetwork   bool     `name:"allow-host-network" env:"SIDEWATCH_TASKDEF_ALLOW_HOST_NETWORK" help:"Accept networkMode host (EC2 only; one such task per instance, capture sees the whole instance)."`
+	Recipe             string   `name:"recipe" env:"SIDEWATCH_TASKDEF_RECIPE" default:"forward" enum:"forward,syslog" help:"How the log_router copies records to the sidecar: forward (acknowledged, on its own disk buffer, never stalls your other outputs) or syslog (the Alert Logic-compatible recipe)."`
+	IAMPolicy          string   `name:"iam-policy" env:"SIDEWATCH_TASKDEF_IAM_POLICY" placeholder:"FILE" help:"Write the IAM policy the task role needs for the log_router's CloudWatch Logs outputs to FILE (JSON, for infrastructure code)."`
 }
 
 // Validate checks flags that only make sense together.
@@ -50,23 +57,67 @@ func (f injectFlags) Validate() error {
 	if f.SidecarLogGroup != "" && f.SidecarLogRegion == "" {
 		return errors.New("--sidecar-log-group (SIDEWATCH_TASKDEF_SIDECAR_LOG_GROUP) needs --sidecar-log-region (SIDEWATCH_TASKDEF_SIDECAR_LOG_REGION)")
 	}
+	if f.RouterStartCommand != "" {
+		if _, err := taskdefs.ParseStartCommand(f.RouterStartCommand); err != nil {
+			return fmt.Errorf("--router-start-command (SIDEWATCH_TASKDEF_ROUTER_START_COMMAND): %w", err)
+		}
+	}
+	if f.RouterFluentBit != "" {
+		if _, err := taskdefs.ParseVersion(f.RouterFluentBit); err != nil {
+			return fmt.Errorf("--router-fluent-bit-version (SIDEWATCH_TASKDEF_ROUTER_FLUENT_BIT_VERSION): %w", err)
+		}
+	}
 	return nil
 }
 
 func (f injectFlags) options() taskdefs.Options {
-	return taskdefs.Options{
-		SidecarName:      f.SidecarName,
-		SidecarImage:     f.SidecarImage,
-		SidecarEssential: f.SidecarEssential,
-		SidecarEnv:       f.SidecarEnv,
-		RouterName:       f.RouterName,
-		RouterImage:      f.RouterImage,
-		Ignore:           f.Ignore,
-		AllowBridge:      f.AllowBridge,
-		CloudWatchPlugin: f.CloudWatchPlugin,
-		LogGroup:         f.SidecarLogGroup,
-		LogRegion:        f.SidecarLogRegion,
+	var start []string
+	if f.RouterStartCommand != "" {
+		start, _ = taskdefs.ParseStartCommand(f.RouterStartCommand) // Validate checked it
 	}
+	return taskdefs.Options{
+		SidecarName:        f.SidecarName,
+		SidecarImage:       f.SidecarImage,
+		SidecarEssential:   f.SidecarEssential,
+		SidecarEnv:         f.SidecarEnv,
+		RouterName:         f.RouterName,
+		RouterImage:        f.RouterImage,
+		RouterImageLike:    f.RouterImageLike,
+		RouterStartCommand: start,
+		RouterPlugins:      f.RouterPlugins,
+		RouterFluentBit:    f.RouterFluentBit,
+		Ignore:             f.Ignore,
+		AllowBridge:        f.AllowBridge,
+		AllowHostNetwork:   f.AllowHostNetwork,
+		CloudWatchPlugin:   f.CloudWatchPlugin,
+		Recipe:             f.Recipe,
+		LogGroup:           f.SidecarLogGroup,
+		LogRegion:          f.SidecarLogRegion,
+	}
+}
+
+// report tells the user what inject changed beyond the document: its
+// warnings, and who now writes to CloudWatch Logs with what permissions.
+// It writes the IAM policy to --iam-policy.
+func (f injectFlags) report(e *env, res taskdefs.Result) error {
+	warn(e, res.Warnings)
+	if res.IAM == nil {
+		if f.IAMPolicy != "" {
+			e.log.Warn("no log goes to CloudWatch Logs through FireLens, so the task role needs no logs permission; --iam-policy file not written", "file", f.IAMPolicy)
+		}
+		return nil
+	}
+	if len(res.IAM.Migrated) > 0 || res.IAM.TaskRole == "" {
+		e.log.Warn(res.IAM.Summary())
+	} else {
+		e.log.Info(res.IAM.Summary())
+	}
+	if f.IAMPolicy != "" {
+		if err := writeOutput(e.stdout, f.IAMPolicy, res.IAM.PolicyJSON()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // awsFlags select the account, region and endpoint on top of the standard
@@ -99,7 +150,9 @@ func (c *InjectCmd) Run(e *env) error {
 	if err != nil {
 		return fmt.Errorf("inject %s: %w", c.In, err)
 	}
-	warn(e, res.Warnings)
+	if err := c.report(e, res); err != nil {
+		return err
+	}
 	out, err := taskdefs.Encode(res.Def)
 	if err != nil {
 		return err
@@ -126,6 +179,18 @@ type LintCmd struct {
 
 // errFindings makes the exit status 1 when lint found errors.
 var errFindings = errors.New("error-level findings")
+
+// exitUnreadable is the exit status when the task definition file could
+// not be read or parsed, so that scripts can tell it from 1 (lint found
+// errors, inject refused, an AWS call failed) and 2 (bad usage).
+const exitUnreadable = 3
+
+// unreadableError is a task definition that could not be read.
+type unreadableError struct{ err error }
+
+func (e *unreadableError) Error() string { return e.err.Error() }
+func (e *unreadableError) Unwrap() error { return e.err }
+func (e *unreadableError) ExitCode() int { return exitUnreadable }
 
 // Run lints and prints the findings.
 func (c *LintCmd) Run(e *env) error {
@@ -216,7 +281,10 @@ func (c *DeployCmd) Run(e *env) error {
 	if err != nil {
 		return fmt.Errorf("inject into the task definition of service %s: %w", c.Service, err)
 	}
-	warn(e, res.Warnings)
+	// Said before anything is registered or rolled out.
+	if err := c.report(e, res); err != nil {
+		return err
+	}
 	before, err := taskdefs.Encode(current)
 	if err != nil {
 		return err
@@ -288,11 +356,11 @@ func readTaskdef(path string) (*taskdefs.Object, error) {
 		data, err = os.ReadFile(path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read task definition: %w", err)
+		return nil, &unreadableError{fmt.Errorf("read task definition: %w", err)}
 	}
 	def, err := taskdefs.Read(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, &unreadableError{fmt.Errorf("%s: %w", path, err)}
 	}
 	return def, nil
 }

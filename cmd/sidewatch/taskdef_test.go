@@ -78,8 +78,12 @@ func TestTaskdefInjectDryRun(t *testing.T) {
 			t.Errorf("inject --dry-run output lacks %q:\n%s", want, stdout)
 		}
 	}
-	if !strings.Contains(stderr, "taskRoleArn: missing") {
-		t.Errorf("inject stderr = %q, want the taskRoleArn warning", stderr)
+	// The IAM change is said, with the statement, and that there is no
+	// task role.
+	for _, want := range []string{"fargate-app moved from awslogs", "with the task role (none: add taskRoleArn)", "logs:PutLogEvents", "log-group:/ecs/fargate-task-definition:*"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("inject stderr = %q, want it to contain %q", stderr, want)
+		}
 	}
 }
 
@@ -88,8 +92,50 @@ func TestTaskdefInjectRefuses(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "networkMode") || !strings.Contains(err.Error(), "--allow-bridge") {
 		t.Errorf("inject bridge = %v, want an error naming networkMode and --allow-bridge", err)
 	}
-	if _, _, err := runTaskdef(t, "inject", "../../taskdefs/testdata/inject/ec2_bridge.json", "--allow-bridge"); err != nil {
+	if _, _, err := runTaskdef(t, "inject", "../../taskdefs/testdata/inject/i02_bridge.json", "--allow-bridge"); err != nil {
 		t.Errorf("inject bridge --allow-bridge = %v", err)
+	}
+	_, _, err = runTaskdef(t, "inject", "../../taskdefs/testdata/inject/i01_start_command_newrelic.json")
+	if err == nil || !strings.Contains(err.Error(), "--router-start-command") {
+		t.Errorf("inject with an unknown router image = %v, want the flags to describe it", err)
+	}
+	stdout, stderr, err := runTaskdef(t, "inject", "../../taskdefs/testdata/inject/i01_start_command_newrelic.json",
+		"--router-start-command", `["/fluent-bit/bin/fluent-bit", "-c", "/fluent-bit/etc/fluent-bit.conf", "-e", "/fluent-bit/bin/out_newrelic.so"]`)
+	if err != nil || !strings.Contains(stdout, `"/fluent-bit/bin/out_newrelic.so"`) {
+		t.Errorf("inject --router-start-command = %v\n%s\n%s", err, stderr, stdout)
+	}
+}
+
+func TestTaskdefRecipe(t *testing.T) {
+	stdout, stderr, err := runTaskdef(t, "inject", example)
+	if err != nil || !strings.Contains(stdout, `"forward",`) || !strings.Contains(stdout, `"--key-file",`) {
+		t.Errorf("inject = %v, want the forward recipe by default\n%s\n%s", err, stderr, stdout)
+	}
+	stdout, stderr, err = runTaskdef(t, "inject", example, "--recipe", "syslog")
+	if err != nil || !strings.Contains(stdout, `"syslog",`) || strings.Contains(stdout, `"--key-file",`) {
+		t.Errorf("inject --recipe syslog = %v, want the syslog recipe\n%s\n%s", err, stderr, stdout)
+	}
+}
+
+func TestTaskdefIAMPolicy(t *testing.T) {
+	policy := filepath.Join(t.TempDir(), "policy.json")
+	_, stderr, err := runTaskdef(t, "inject", "../../taskdefs/testdata/inject/i04_iam_migration.json", "--iam-policy", policy)
+	if err != nil {
+		t.Fatalf("inject --iam-policy = %v\n%s", err, stderr)
+	}
+	got, err := os.ReadFile(policy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("../../taskdefs/testdata/inject/i04_iam_migration.iam.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("--iam-policy wrote\n%s\nwant\n%s", got, want)
+	}
+	if !strings.Contains(stderr, "api, worker moved from awslogs") || !strings.Contains(stderr, "arn:aws-us-gov:iam::210987654321:role/payments-task") {
+		t.Errorf("inject stderr = %q, want who writes the logs now and with which role", stderr)
 	}
 }
 
@@ -161,6 +207,10 @@ func TestTaskdefRegisterAndDeploy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("deploy --wait = %v\n%s", err, stderr)
 	}
+	// Deploy says who writes the logs now before it rolls out.
+	if i, j := strings.Index(stderr, "web moved from awslogs"), strings.Index(stderr, "running"); i < 0 || j >= 0 && i > j {
+		t.Errorf("deploy stderr = %q, want the IAM change before the rollout", stderr)
+	}
 	arn1 := strings.TrimSpace(stdout)
 	if want := strings.TrimSuffix(arn0, ":1") + ":2"; arn1 != want {
 		t.Errorf("deploy printed %q, want %s", arn1, want)
@@ -196,6 +246,16 @@ func TestTaskdefRegisterAndDeploy(t *testing.T) {
 	}
 }
 
+// writeTemp writes content to a file and returns its path.
+func writeTemp(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "td.json")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestTaskdefExitStatus(t *testing.T) {
 	tests := []struct {
 		name string
@@ -205,7 +265,12 @@ func TestTaskdefExitStatus(t *testing.T) {
 		{"lint_clean", []string{"taskdef", "lint", "../../taskdefs/testdata/inject/secrets.golden.json"}, 0},
 		{"lint_errors", []string{"taskdef", "lint", example}, 1},
 		{"inject_refused", []string{"taskdef", "inject", "../../taskdefs/testdata/inject/ec2_bridge.json"}, 1},
-		{"missing_file", []string{"taskdef", "lint", "does-not-exist.json"}, 1},
+		{"missing_file", []string{"taskdef", "lint", "does-not-exist.json"}, 3},
+		{"not_json", []string{"taskdef", "lint", writeTemp(t, "{nope")}, 3},
+		{"not_utf8", []string{"taskdef", "inject", writeTemp(t, "{\"family\": \"f\xe9\"}")}, 3},
+		{"bom_accepted", []string{"taskdef", "lint", writeTemp(t, "\xef\xbb\xbf"+`{"family": "f", "containerDefinitions": [{"name": "a", "image": "i"}]}`)}, 1},
+		{"inject_cpu_string", []string{"taskdef", "inject", writeTemp(t, `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "a", "image": "i", "cpu": "128"}]}`)}, 1},
+		{"lint_warnings_only", []string{"taskdef", "lint", "../../taskdefs/testdata/inject/i04_iam_migration.golden.json"}, 0},
 		{"log_group_without_region", []string{"taskdef", "inject", "--sidecar-log-group", "/ecs/x", example}, 2},
 		{"deploy_log_group_without_region", []string{"taskdef", "deploy", "--cluster", "c", "--service", "s", "--sidecar-log-group", "/ecs/x"}, 2},
 		{"deploy_zero_wait_interval", []string{"taskdef", "deploy", "--cluster", "c", "--service", "s", "--wait-interval", "0s"}, 2},

@@ -150,7 +150,12 @@ type Pipeline struct {
 	// busySince is when the queue last went from empty to non-empty (zero
 	// while empty).
 	busySince time.Time
-	types     typeIndex
+	// appended counts the events queued and delivered those of the batches
+	// written (batches leave in order): Sync waits for delivered to reach
+	// what appended was when it was called.
+	appended, delivered uint64
+	syncs               []syncWaiter // in target order
+	types               typeIndex
 	statsBit  uint64 // fixed at New: the consumer reads it unlocked
 
 	// lastDeliver is the unix ns at which the consumer last finished a
@@ -326,6 +331,7 @@ func (p *Pipeline) appendLocked(ev *event.Event) {
 	}
 	t := p.types.of(ev.EventType)
 	sealed := p.q.append(ev, t)
+	p.appended++
 	p.types.published[t].Inc()
 	if p.q.used > p.queueHighMark.Load() {
 		p.queueHighMark.Set(p.q.used)
@@ -349,6 +355,68 @@ func (p *Pipeline) passRoom() {
 		default:
 		}
 	}
+}
+
+// syncWaiter is a Sync waiting for the events published before it.
+type syncWaiter struct {
+	target uint64
+	done   chan error // buffered: released once, read or not
+}
+
+// Sync returns once every event published before the call has been
+// encoded and handed to every sink (Write returned; a failed write is
+// counted as sink_error like any other). The forward receiver acknowledges
+// a chunk at this point. It returns ctx.Err() if ctx ends first, and
+// ErrClosed once intake has stopped or if the shutdown deadline discarded
+// events it waited for.
+func (p *Pipeline) Sync(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	if p.delivered >= p.appended {
+		p.mu.Unlock()
+		return nil
+	}
+	w := syncWaiter{target: p.appended, done: make(chan error, 1)}
+	p.syncs = append(p.syncs, w)
+	if p.idle || p.lingering { // take the partial batch now
+		p.idle = false
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	p.mu.Unlock()
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// releaseSyncs releases the Syncs whose events are all delivered, or, if
+// the last batch was discarded, fails every one. p.mu is held.
+func (p *Pipeline) releaseSyncs(written bool) {
+	if !written {
+		p.failSyncs()
+		return
+	}
+	i := 0
+	for ; i < len(p.syncs) && p.syncs[i].target <= p.delivered; i++ {
+		p.syncs[i].done <- nil
+	}
+	p.syncs = p.syncs[i:]
+}
+
+// failSyncs fails every waiting Sync. p.mu is held.
+func (p *Pipeline) failSyncs() {
+	for _, w := range p.syncs {
+		w.done <- ErrClosed
+	}
+	p.syncs = nil
 }
 
 // Run consumes the queue until ctx is done: it writes batches to the sinks
@@ -380,7 +448,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	delivered := false // the last pass wrote a batch: producers are busy
 	for {
 		p.mu.Lock()
-		if delivered && p.q.head == nil && p.q.cur != nil && len(p.q.cur.buf) < p.cfg.BatchBytes/lingerShare {
+		if delivered && len(p.syncs) == 0 && p.q.head == nil && p.q.cur != nil && len(p.q.cur.buf) < p.cfg.BatchBytes/lingerShare {
 			// Busy, but the next batch is small: let it fill a little, so
 			// that a busy pipeline makes fewer, larger writes (fewer
 			// syscalls and wake-ups). An idle one writes at once.
@@ -463,7 +531,7 @@ func (p *Pipeline) Drain(ctx context.Context) error {
 		}
 		if p.ioCtx.Err() != nil {
 			p.droppedStop.Add(uint64(b.n))
-			p.release(b)
+			p.release(b, false)
 			continue
 		}
 		p.deliver(b)
@@ -481,6 +549,9 @@ func (p *Pipeline) Drain(ctx context.Context) error {
 	if n := p.lost.Load() - lostBefore; n > 0 {
 		errs = append(errs, fmt.Errorf("pipeline: %d events failed in a sink during shutdown", n))
 	}
+	p.mu.Lock()
+	p.failSyncs()
+	p.mu.Unlock()
 	return errors.Join(errs...)
 }
 
@@ -491,6 +562,7 @@ func (p *Pipeline) discardQueued() uint64 {
 	defer p.mu.Unlock()
 	n := uint64(p.q.events)
 	p.droppedStop.Add(n)
+	p.failSyncs()
 	return n
 }
 
@@ -531,12 +603,15 @@ func (p *Pipeline) deliver(b *block) {
 		p.lost.Add(uint64(b.n))
 	}
 	p.lastDeliver.Store(p.cfg.Now().UnixNano())
-	p.release(b)
+	p.release(b, true)
 }
 
-// release returns a written batch's room to the queue.
-func (p *Pipeline) release(b *block) {
+// release returns a batch's room to the queue once every sink has had it
+// (written is false when the shutdown deadline discarded it).
+func (p *Pipeline) release(b *block, written bool) {
 	p.mu.Lock()
+	p.delivered += uint64(b.n)
+	p.releaseSyncs(written)
 	p.q.release(b)
 	if p.q.used == 0 {
 		p.busySince = time.Time{}

@@ -1,0 +1,122 @@
+package forward
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+)
+
+// Config is the receiver's part of `sidewatch run`. The names are complete
+// (embed it with `embed:""`, no prefix) so that Validate can name them.
+// The defaults match firelens.DefaultForwardRecipe (a test checks it).
+type Config struct {
+	TCPAddr          string        `name:"forward-tcp-addr" env:"SIDEWATCH_FORWARD_TCP_ADDR" default:"127.0.0.1:24225" help:"TCP address of the forward receiver (empty disables). Senders must pass the shared-key handshake."`
+	UnixPath         string        `name:"forward-unix-path" env:"SIDEWATCH_FORWARD_UNIX_PATH" help:"Unix socket of the forward receiver (default forward.sock in --launcher-dir; \"off\" disables). Only containers that mount the volume reach it."`
+	KeyFile          string        `name:"forward-key-file" env:"SIDEWATCH_FORWARD_KEY_FILE" help:"Shared key file, created at first start and reused (default forward.key in --launcher-dir)."`
+	MaxConns         int           `name:"forward-max-conns" env:"SIDEWATCH_FORWARD_MAX_CONNS" default:"16" help:"Concurrent connections; beyond it the idlest one is closed (unauthenticated ones first)."`
+	MaxMessageSize   int           `name:"forward-max-message-size" env:"SIDEWATCH_FORWARD_MAX_MESSAGE_SIZE" default:"67108864" help:"Largest forward message in bytes, and largest decompressed payload; a larger one closes the connection."`
+	MaxLogSize       int           `name:"forward-max-log-size" env:"SIDEWATCH_FORWARD_MAX_LOG_SIZE" default:"1048576" help:"Bytes of a record's log kept in log.message; the rest is cut and the event flagged truncated."`
+	MaxFieldsSize    int           `name:"forward-max-fields-size" env:"SIDEWATCH_FORWARD_MAX_FIELDS_SIZE" default:"262144" help:"Bytes of log.fields (a record's other keys as JSON) kept; keys beyond are left out and the event flagged truncated."`
+	IdleTimeout      time.Duration `name:"forward-idle-timeout" env:"SIDEWATCH_FORWARD_IDLE_TIMEOUT" default:"10m" help:"Close a connection after this long without a message."`
+	FrameTimeout     time.Duration `name:"forward-frame-timeout" env:"SIDEWATCH_FORWARD_FRAME_TIMEOUT" default:"30s" help:"A message must arrive whole within this time after its first byte."`
+	AckTimeout       time.Duration `name:"forward-ack-timeout" env:"SIDEWATCH_FORWARD_ACK_TIMEOUT" default:"5s" help:"When the pipeline has not written a message's records within this time (a stalled sink), close the connection unacknowledged and refuse messages for as long again: Fluent Bit then retries with backoff from its disk buffer, as when the sidecar is down, instead of holding its chunks in memory."`
+	HandshakeTimeout time.Duration `name:"forward-handshake-timeout" env:"SIDEWATCH_FORWARD_HANDSHAKE_TIMEOUT" default:"10s" help:"Time allowed for the shared-key handshake."`
+}
+
+// DefaultConfig returns the defaults of the kong tags.
+func DefaultConfig() Config {
+	return Config{
+		TCPAddr:          "127.0.0.1:24225",
+		MaxConns:         16,
+		MaxMessageSize:   64 << 20,
+		MaxLogSize:       1 << 20,
+		MaxFieldsSize:    256 << 10,
+		IdleTimeout:      10 * time.Minute,
+		FrameTimeout:     30 * time.Second,
+		AckTimeout:       5 * time.Second,
+		HandshakeTimeout: 10 * time.Second,
+	}
+}
+
+// Off disables the unix socket in UnixPath.
+const Off = "off"
+
+// Names of the files in the launcher directory.
+const (
+	SocketName = "forward.sock"
+	KeyName    = "forward.key"
+)
+
+// WithLauncherDir fills the paths left empty with their files in dir.
+func (c Config) WithLauncherDir(dir string) Config {
+	if c.UnixPath == "" && dir != "" {
+		c.UnixPath = filepath.Join(dir, SocketName)
+	}
+	if c.KeyFile == "" && dir != "" {
+		c.KeyFile = filepath.Join(dir, KeyName)
+	}
+	return c
+}
+
+// Enabled reports whether any listener is configured.
+func (c Config) Enabled() bool { return c.TCPAddr != "" || c.unixPath() != "" }
+
+func (c Config) unixPath() string {
+	if c.UnixPath == Off {
+		return ""
+	}
+	return c.UnixPath
+}
+
+// Limits checked by Validate.
+const (
+	minMessageSize   = 64 << 10
+	maxMessageSize   = 1 << 30
+	minLogSize       = 1 << 10
+	minIdleTimeout   = time.Minute
+	maxSocketPathLen = 107 // sun_path holds 108 bytes with the NUL
+)
+
+// Validate checks the values kong cannot, naming the flag and variable.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.TCPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.TCPAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--forward-tcp-addr (SIDEWATCH_FORWARD_TCP_ADDR) %q: want host:port (e.g. 127.0.0.1:24225): %w", c.TCPAddr, err))
+		}
+	}
+	if p := c.unixPath(); p != "" && (!filepath.IsAbs(p) || len(p) > maxSocketPathLen) {
+		errs = append(errs, fmt.Errorf("--forward-unix-path (SIDEWATCH_FORWARD_UNIX_PATH) %q: want an absolute path of at most %d bytes", p, maxSocketPathLen))
+	}
+	if c.MaxConns < 1 || c.MaxConns > 4096 {
+		errs = append(errs, fmt.Errorf("--forward-max-conns (SIDEWATCH_FORWARD_MAX_CONNS) must be in [1, 4096], got %d", c.MaxConns))
+	}
+	if c.MaxMessageSize < minMessageSize || c.MaxMessageSize > maxMessageSize {
+		errs = append(errs, fmt.Errorf("--forward-max-message-size (SIDEWATCH_FORWARD_MAX_MESSAGE_SIZE) must be in [%d, %d], got %d", minMessageSize, maxMessageSize, c.MaxMessageSize))
+	}
+	if c.MaxLogSize < minLogSize || c.MaxLogSize > c.MaxMessageSize {
+		errs = append(errs, fmt.Errorf("--forward-max-log-size (SIDEWATCH_FORWARD_MAX_LOG_SIZE) must be in [%d, --forward-max-message-size], got %d", minLogSize, c.MaxLogSize))
+	}
+	if c.MaxFieldsSize < minLogSize || c.MaxFieldsSize > c.MaxMessageSize {
+		errs = append(errs, fmt.Errorf("--forward-max-fields-size (SIDEWATCH_FORWARD_MAX_FIELDS_SIZE) must be in [%d, --forward-max-message-size], got %d", minLogSize, c.MaxFieldsSize))
+	}
+	if c.IdleTimeout < minIdleTimeout {
+		errs = append(errs, fmt.Errorf("--forward-idle-timeout (SIDEWATCH_FORWARD_IDLE_TIMEOUT) must be >= %s, got %s", minIdleTimeout, c.IdleTimeout))
+	}
+	if c.FrameTimeout < time.Second || c.FrameTimeout > c.IdleTimeout {
+		errs = append(errs, fmt.Errorf("--forward-frame-timeout (SIDEWATCH_FORWARD_FRAME_TIMEOUT) must be in [1s, --forward-idle-timeout], got %s", c.FrameTimeout))
+	}
+	if c.AckTimeout < 100*time.Millisecond || c.AckTimeout > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("--forward-ack-timeout (SIDEWATCH_FORWARD_ACK_TIMEOUT) must be in [100ms, 10m], got %s", c.AckTimeout))
+	}
+	if c.HandshakeTimeout < time.Second || c.HandshakeTimeout > time.Minute {
+		errs = append(errs, fmt.Errorf("--forward-handshake-timeout (SIDEWATCH_FORWARD_HANDSHAKE_TIMEOUT) must be in [1s, 1m], got %s", c.HandshakeTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) limits() limits {
+	return limits{maxMessage: c.MaxMessageSize, maxLog: c.MaxLogSize, maxFields: c.MaxFieldsSize}
+}
