@@ -165,6 +165,7 @@ func plain8(x uint64) bool {
 	// backslash, or 0x7f and above.
 	return ((x-ones*0x20)&^x|(quote-ones)&^quote|(backslash-ones)&^backslash|(x+ones)|x)&highs == 0
 }
+
 // AppendJSONString appends s as a JSON string, escaped as every string of
 // an event is. Producers that pre-encode a JSON member (log.fields) use it
 // so that one escaping rule holds for the whole line.

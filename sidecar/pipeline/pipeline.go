@@ -156,7 +156,7 @@ type Pipeline struct {
 	appended, delivered uint64
 	syncs               []syncWaiter // in target order
 	types               typeIndex
-	statsBit  uint64 // fixed at New: the consumer reads it unlocked
+	statsBit            uint64 // fixed at New: the consumer reads it unlocked
 
 	// lastDeliver is the unix ns at which the consumer last finished a
 	// batch (written or failed): with busySince it tells a stalled
