@@ -57,6 +57,10 @@ clean: ## remove build output
 bench-capture: ## (root) live capture benchmark: sidewatch vs tcpdump, zero-drop rate and CPU (sidecar/capture/bench)
 	sidecar/capture/bench/bench-capture.sh
 
+.PHONY: bench-detect
+bench-detect: ## detections: CPU per packet on vs off (ratio of medians), per log record, intel load time and memory per 1M indicators (ROUNDS, BENCHTIME)
+	sidecar/detect/bench/bench-detect.sh
+
 .PHONY: bench-sinks
 bench-sinks: ## AWS sinks against moto_server: events/s, CPU µs and peak RSS per sink; spool write and replay rates
 	go test -run '^$$' -bench . -benchtime $${BENCHTIME:-20000x} -count $${COUNT:-3} ./sidecar/sink/s3 ./sidecar/sink/cloudwatch ./sidecar/sink/firehose

@@ -10,6 +10,7 @@ import (
 	"github.com/sidewatch/sidewatch/internal/bounds"
 	"github.com/sidewatch/sidewatch/sidecar/applayer"
 	"github.com/sidewatch/sidewatch/sidecar/capture"
+	"github.com/sidewatch/sidewatch/sidecar/detect"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/forward"
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
@@ -55,6 +56,7 @@ type Config struct {
 	Capture    capture.Config    `embed:"" group:"Packet capture"`
 	Flow       flow.Config       `embed:"" group:"Flows"`
 	App        applayer.Config   `embed:"" group:"App layer"`
+	Detect     detect.Config     `embed:"" group:"Detections"`
 }
 
 // Bounds of the options checked by Validate. Every numeric option has
@@ -141,6 +143,9 @@ func (c *Config) Validate() error {
 		if err := c.App.Validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.Detect.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.User != "" {
 		if _, err := privdrop.ParseUser(c.User); err != nil {

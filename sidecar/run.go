@@ -17,6 +17,7 @@ import (
 
 	"github.com/sidewatch/sidewatch/sidecar/applayer"
 	"github.com/sidewatch/sidewatch/sidecar/capture"
+	"github.com/sidewatch/sidewatch/sidecar/detect"
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/forward"
@@ -102,8 +103,18 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 	}, reg, meta)
 	ps.add("pipeline", stagePipeline, pipe)
 
+	// Detections: the inputs publish through the engine's tap, and the
+	// engine is the flow table's last inspector (docs/detections.md).
+	in, eng, err := openDetect(cfg, pipe, log, reg)
+	if err != nil {
+		return ps, nil, err
+	}
+	if eng != nil {
+		ps.add("detect", stageService, eng)
+	}
+
 	if cfg.Syslog.TCPAddr != "" || cfg.Syslog.UDPAddr != "" {
-		rcv, err := syslog.Listen(cfg.Syslog, pipe, reg)
+		rcv, err := syslog.Listen(cfg.Syslog, in, reg)
 		if err != nil {
 			return ps, nil, err
 		}
@@ -115,7 +126,7 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 		log.Info("syslog receiver up", "tcp", addrString(tcp), "udp", addrString(udp))
 	}
 	if fc := cfg.forwardConfig(); fc.Enabled() {
-		fwd, err := forward.Listen(fc, pipe, reg)
+		fwd, err := forward.Listen(fc, in, reg)
 		if err != nil {
 			return ps, nil, err
 		}
@@ -128,7 +139,7 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 		if err != nil {
 			return ps, nil, fmt.Errorf("packet capture: %w", err)
 		}
-		ps.add("capture", stageInput, newCapturePart(capt, flow.NewTable(cfg.Flow, pipe, reg, inspectors(cfg.App, pipe, reg)...)))
+		ps.add("capture", stageInput, newCapturePart(capt, flow.NewTable(cfg.Flow, in, reg, inspectors(cfg.App, in, reg, eng)...)))
 	}
 
 	// The privileged sockets are open: drop privileges before any input is
@@ -167,12 +178,16 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 }
 
 // inspectors returns the flow table's inspectors: the app layer, unless
-// every protocol is off.
-func inspectors(cfg applayer.Config, out applayer.Emitter, reg *metrics.Registry) []flow.Inspector {
-	if !cfg.Enabled() {
-		return nil
+// every protocol is off, then the detection engine, if any.
+func inspectors(cfg applayer.Config, out applayer.Emitter, reg *metrics.Registry, eng *detect.Engine) []flow.Inspector {
+	var insp []flow.Inspector
+	if cfg.Enabled() {
+		insp = append(insp, applayer.New(cfg, out, reg))
 	}
-	return []flow.Inspector{applayer.New(cfg, out, reg)}
+	if eng != nil {
+		insp = append(insp, eng)
+	}
+	return insp
 }
 
 // capturePart runs the packet capture into its flow table. The flush that

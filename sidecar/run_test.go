@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sidewatch/sidewatch/sidecar/detect"
 )
 
 // testConfig is a Config with the defaults kong would apply, every
@@ -31,6 +33,7 @@ func testConfig(t *testing.T) Config {
 		LauncherDir:     filepath.Join(dir, "vol"),
 	}
 	cfg.Metadata.Wait, cfg.Metadata.Refresh = time.Second, time.Minute
+	cfg.Detect = detect.DefaultConfig()
 	return disableRootComponents(cfg)
 }
 

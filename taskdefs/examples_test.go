@@ -18,6 +18,9 @@ var exampleCases = []exampleCase{
 	{name: "metrics-health"},
 	{name: "multiline"},
 	{name: "init-image"},
+	{name: "aws-sinks", opts: withSinks("stdout,cloudwatch,s3",
+		"SIDEWATCH_CLOUDWATCH_LOG_GROUP=/security/sidewatch-alerts", "SIDEWATCH_CLOUDWATCH_EVENT_TYPES=alert",
+		"SIDEWATCH_S3_BUCKET=acme-security-events", "SIDEWATCH_AWS_REGION=us-east-1")},
 }
 
 type exampleCase struct {

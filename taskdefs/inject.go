@@ -94,6 +94,13 @@ type Options struct {
 	// output (the sidecar's events, with the stdout sink) to CloudWatch
 	// with awslogs. Empty: reuse an existing destination.
 	LogGroup, LogRegion string
+	// Sinks configure the sidecar's sinks (SIDEWATCH_SINK and the AWS
+	// sinks' variables); nil keeps the sidecar's sink configuration.
+	Sinks *SinkOptions
+	// TaskRegion is the task's region when known (from its task
+	// definition's ARN): the IAM statements' ARNs use it where the
+	// region is the task's. Empty: * in the ARNs.
+	TaskRegion string
 }
 
 // DefaultOptions returns the options of `sidewatch taskdef inject` with no
@@ -110,7 +117,8 @@ type Result struct {
 	// consequences).
 	Warnings []string
 	// IAM is what the task role needs for the log_router's CloudWatch
-	// Logs outputs; nil when no log goes to CloudWatch through FireLens.
+	// Logs outputs and the sidecar's AWS sinks; nil when neither writes
+	// to AWS.
 	IAM *IAMNeeds
 	// Router describes the log_router inject configured.
 	Router RouterInfo
@@ -152,7 +160,11 @@ func Inject(in *Object, opts Options) (Result, error) {
 			return Result{}, err
 		}
 	}
-	return Result{Def: j.def, Warnings: j.warnings, IAM: newIAMNeeds(j.def, j.migrated), Router: RouterInfo{Image: j.image, Start: j.start, FluentBit: j.fluentBit, Recipe: j.recipe.name}}, nil
+	iam := newIAMNeeds(j.def, j.migrated, j.sinks, opts.TaskRegion)
+	if iam != nil {
+		iam.SinksChanged = !slices.Equal(sinkEnv(j.sidecarBefore), sinkEnv(j.cs[j.sidecarIdx]))
+	}
+	return Result{Def: j.def, Warnings: j.warnings, IAM: iam, Router: RouterInfo{Image: j.image, Start: j.start, FluentBit: j.fluentBit, Recipe: j.recipe.name}}, nil
 }
 
 // injection is the state of one Inject call.
@@ -176,6 +188,10 @@ type injection struct {
 	migrated  []string
 	ecsEnv    bool // an output needs fluent-launch --ecs-env
 	recipe    copyRecipe
+	// sidecarBefore is the sidecar as given (nil: added), sinks its AWS
+	// sinks' configuration after inject (nil: none).
+	sidecarBefore *Object
+	sinks         *sinkConfig
 }
 
 func (j *injection) warn(format string, args ...any) {
@@ -600,8 +616,11 @@ func (j *injection) addSidecar() error {
 		}
 		j.cs = append(j.cs, sc)
 		j.sidecarIdx = len(j.cs) - 1
-	} else if j.opts.SidecarImage != "" {
-		j.cs[j.sidecarIdx].Set("image", j.opts.SidecarImage)
+	} else {
+		j.sidecarBefore = clone(j.cs[j.sidecarIdx]).(*Object)
+		if j.opts.SidecarImage != "" {
+			j.cs[j.sidecarIdx].Set("image", j.opts.SidecarImage)
+		}
 	}
 	sc := j.cs[j.sidecarIdx]
 	if err := j.setOwnLogs(j.sidecarIdx, true); err != nil {
@@ -621,6 +640,9 @@ func (j *injection) addSidecar() error {
 		// The router is another network namespace: listen beyond loopback.
 		setEnv(sc, kv[0], kv[1])
 	}
+	if err := j.applySinks(sc); err != nil {
+		return err
+	}
 	for _, kv := range j.opts.SidecarEnv {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -628,7 +650,7 @@ func (j *injection) addSidecar() error {
 		}
 		setEnv(sc, k, v)
 	}
-	return nil
+	return j.checkSinks()
 }
 
 // setOwnLogs gives the sidecar or the router its own logging: the flags

@@ -71,6 +71,49 @@ var injectCases = []injectCase{
 	{name: "i09_presets", opts: func(o *Options) { o.RouterImage, o.Recipe = "fluent/fluent-bit:5.1.1", RecipeSyslog }},
 	// 15: --cloudwatch-plugin on an injected file converts its outputs.
 	{name: "i15_plugin_switch", input: "fargate_awslogs.golden", opts: func(o *Options) { o.CloudWatchPlugin = "cloudwatch_logs" }, afterLint: []string{"task-role"}},
+	// Issue 17: the sidecar's AWS sinks, configured by inject's flags
+	// (which set its SIDEWATCH_* variables), with their IAM statements.
+	{name: "sinks_s3", iam: true, opts: withSinks("stdout,s3",
+		"SIDEWATCH_S3_BUCKET=acme-security-events", "SIDEWATCH_S3_PREFIX=ecs/web", "SIDEWATCH_S3_PARTITION_BY_TYPE=true",
+		"SIDEWATCH_S3_KMS_KEY_ID=arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		"SIDEWATCH_S3_EXPECTED_BUCKET_OWNER=123456789012", "SIDEWATCH_S3_MAX_OBJECT_AGE=10m")},
+	// Alerts to CloudWatch Logs, everything to S3 and Firehose; the task's
+	// region from describe-task-definition's ARN.
+	{name: "sinks_alerts_and_all", iam: true, opts: func(o *Options) {
+		withSinks("stdout,cloudwatch,s3,firehose",
+			"SIDEWATCH_CLOUDWATCH_LOG_GROUP=/security/sidewatch", "SIDEWATCH_CLOUDWATCH_EVENT_TYPES=alert", "SIDEWATCH_CLOUDWATCH_CREATE_GROUP=true",
+			"SIDEWATCH_S3_BUCKET=acme-security-events", "SIDEWATCH_S3_KMS_KEY_ID=alias/security-events",
+			"SIDEWATCH_FIREHOSE_DELIVERY_STREAM=sidewatch-to-splunk", "SIDEWATCH_SPOOL_MAX_BYTES=536870912")(o)
+		o.TaskRegion = "eu-west-1"
+	}},
+	// --aws-region names the sinks' region; only Firehose, no stdout.
+	{name: "sinks_region_given", input: "sinks_s3", iam: true, opts: withSinks("firehose",
+		"SIDEWATCH_AWS_REGION=us-west-2", "SIDEWATCH_FIREHOSE_DELIVERY_STREAM=sidewatch-events", "SIDEWATCH_FIREHOSE_EVENT_TYPES=alert,flow,dns")},
+	// The flags describe the state wanted: changed ones update the
+	// variables, dropped sinks and options lose theirs.
+	{name: "sinks_changed", input: "sinks_alerts_and_all.golden", iam: true, opts: withSinks("stdout,s3", "SIDEWATCH_S3_BUCKET=acme-archive", "SIDEWATCH_S3_PREFIX=sidewatch/v2")},
+	{name: "sinks_removed", input: "sinks_alerts_and_all.golden", iam: true, opts: withSinks("stdout")},
+	// A sink without a task role: inject warns, lint says it is an error.
+	{name: "sinks_without_task_role", iam: true, afterLint: []string{"sink-task-role"}, opts: func(o *Options) {
+		withSinks("stdout,cloudwatch", "SIDEWATCH_CLOUDWATCH_LOG_GROUP=/security/batch", "SIDEWATCH_CLOUDWATCH_LOG_STREAM=batch-events")(o)
+		o.LogGroup, o.LogRegion = "/ecs/batch", "us-east-1"
+	}},
+	// A sidecar configured by hand on a read-only root file system: its
+	// sinks are kept (no --sink), and the spool is on the image's volume.
+	{name: "sinks_read_only_root", iam: true},
+}
+
+// withSinks configures the sidecar's sinks as `--sink SINKS` and the
+// sink flags setting env (NAME=VALUE) do.
+func withSinks(sinks string, env ...string) func(*Options) {
+	return func(o *Options) {
+		so := &SinkOptions{Sinks: strings.Split(sinks, ","), Env: map[string]string{}}
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			so.Env[k] = v
+		}
+		o.Sinks = so
+	}
 }
 
 type injectCase struct {
@@ -441,6 +484,101 @@ func TestInjectErrors(t *testing.T) {
 			name: "sidecar_is_router",
 			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [{"name": "sidewatch", "image": "s", "firelensConfiguration": {"type": "fluentbit"}}]}`,
 			want: []string{`containerDefinitions[0]: "sidewatch" is the FireLens container`},
+		},
+		// Issue 17: sink flags checked as the sidecar checks its variables,
+		// with the flag named.
+		{
+			name: "sink_bad_bucket",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: withSinks("stdout,s3", "SIDEWATCH_S3_BUCKET=Acme_Events"),
+			want: []string{"containerDefinitions[1].environment: the sidecar would refuse to start with this sink configuration", `--s3-bucket (SIDEWATCH_S3_BUCKET) "Acme_Events" is not a bucket name`},
+		},
+		{
+			name: "sink_missing_bucket",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: withSinks("s3"),
+			want: []string{"--s3-bucket (SIDEWATCH_S3_BUCKET) is required with --sink s3"},
+		},
+		{
+			name: "sink_missing_group_and_stream",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: withSinks("cloudwatch,firehose"),
+			want: []string{"--cloudwatch-log-group (SIDEWATCH_CLOUDWATCH_LOG_GROUP) is required with --sink cloudwatch", "--firehose-delivery-stream (SIDEWATCH_FIREHOSE_DELIVERY_STREAM) is required with --sink firehose"},
+		},
+		{
+			name: "sink_unknown",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: withSinks("stdout,sqs"),
+			want: []string{`--sink (SIDEWATCH_SINK) "stdout,sqs": "sqs" is not a sink`},
+		},
+		{
+			name: "sink_none",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: withSinks(""),
+			want: []string{"--sink (SIDEWATCH_SINK) names no sink"},
+		},
+		{
+			name: "sink_flag_for_a_sink_not_named",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: withSinks("stdout,s3", "SIDEWATCH_S3_BUCKET=acme-events", "SIDEWATCH_FIREHOSE_DELIVERY_STREAM=events"),
+			want: []string{"--firehose-delivery-stream: configures the firehose sink, which --sink (stdout,s3) does not name"},
+		},
+		{
+			name: "sink_aws_option_without_aws_sink",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: withSinks("stdout", "SIDEWATCH_SPOOL_MAX_BYTES=1048576"),
+			want: []string{"--spool-max-bytes: configures the AWS sinks, and --sink (stdout) names none of s3, cloudwatch, firehose"},
+		},
+		{
+			name: "sink_variable_in_sidecar_env",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: func(o *Options) {
+				withSinks("s3", "SIDEWATCH_S3_BUCKET=acme-events")(o)
+				o.SidecarEnv = []string{"SIDEWATCH_S3_PREFIX=x"}
+			},
+			want: []string{"--sidecar-env SIDEWATCH_S3_PREFIX: with --sink, the sink flags describe the AWS sinks' whole configuration", "use --s3-prefix"},
+		},
+		{
+			name: "sink_bad_duration",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: withSinks("s3", "SIDEWATCH_S3_BUCKET=acme-events", "SIDEWATCH_S3_MAX_OBJECT_AGE=5 minutes"),
+			want: []string{`--s3-max-object-age (SIDEWATCH_S3_MAX_OBJECT_AGE) "5 minutes": want a duration such as 30s or 5m`},
+		},
+		{
+			name: "sink_duration_out_of_range",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: withSinks("s3", "SIDEWATCH_S3_BUCKET=acme-events", "SIDEWATCH_S3_MAX_OBJECT_AGE=2h", "SIDEWATCH_AWS_MAX_BACKOFF=100ms"),
+			want: []string{"--s3-max-object-age (SIDEWATCH_S3_MAX_OBJECT_AGE) must be between 1s and 1h, got 2h0m0s", "--aws-max-backoff (SIDEWATCH_AWS_MAX_BACKOFF) must be between 200ms and 1h0m0s, got 100ms"},
+		},
+		{
+			name: "sink_object_larger_than_half_the_spool",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: withSinks("s3", "SIDEWATCH_S3_BUCKET=acme-events", "SIDEWATCH_S3_MAX_OBJECT_BYTES=8388608", "SIDEWATCH_SPOOL_MAX_BYTES=8388608"),
+			want: []string{"--s3-max-object-bytes (SIDEWATCH_S3_MAX_OBJECT_BYTES) 8388608 must be at most half of --spool-max-bytes (SIDEWATCH_SPOOL_MAX_BYTES) 8388608"},
+		},
+		{
+			name: "sink_bad_event_type_and_region",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: withSinks("cloudwatch", "SIDEWATCH_CLOUDWATCH_LOG_GROUP=/security", "SIDEWATCH_CLOUDWATCH_EVENT_TYPES=Alert", "SIDEWATCH_AWS_REGION=Ireland"),
+			want: []string{`--cloudwatch-event-types (SIDEWATCH_CLOUDWATCH_EVENT_TYPES): "Alert" is not an event type`, `--aws-region (SIDEWATCH_AWS_REGION) "Ireland" is not a region name`},
+		},
+		{
+			name: "sink_bad_number",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: withSinks("s3", "SIDEWATCH_S3_BUCKET=acme-events", "SIDEWATCH_SPOOL_MAX_BYTES=256MiB"),
+			want: []string{`--spool-max-bytes (SIDEWATCH_SPOOL_MAX_BYTES) "256MiB": want a whole number`},
+		},
+		{
+			name: "sink_file_without_path",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `]}`,
+			opts: withSinks("stdout,file"),
+			want: []string{"--file-path (SIDEWATCH_FILE_PATH) is required with --sink file"},
+		},
+		{
+			// Without --sink the sidecar's own configuration is checked too.
+			name: "sink_existing_bad_value",
+			def:  `{"family": "f", "networkMode": "awsvpc", "containerDefinitions": [` + app + `, {"name": "sidewatch", "image": "s", "environment": [{"name": "SIDEWATCH_SINK", "value": "s3"}, {"name": "SIDEWATCH_S3_BUCKET", "value": "b"}, {"name": "SIDEWATCH_S3_PARTITION_BY_TYPE", "value": "on"}]}]}`,
+			want: []string{"containerDefinitions[1].environment: the sidecar would refuse to start", `--s3-bucket (SIDEWATCH_S3_BUCKET) "b" is not a bucket name`, `--s3-partition-by-type (SIDEWATCH_S3_PARTITION_BY_TYPE) "on": want true, 1, yes, false, 0 or no`},
 		},
 		{
 			name: "bad_task_memory",

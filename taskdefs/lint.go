@@ -84,6 +84,7 @@ func Lint(def *Object, opts LintOptions) []Finding {
 	l.lintDependsOn()
 	l.lintSidecar()
 	l.lintApps()
+	l.lintSinks()
 	if l.routerIdx < 0 {
 		l.add(SeverityError, "router-missing", "containerDefinitions", "run `sidewatch taskdef inject`",
 			"no FireLens log_router container (firelensConfiguration)")
@@ -324,7 +325,7 @@ func (l *linter) lintApps() {
 		l.add(SeverityError, "task-role", "taskRoleArn", "add a task role allowing logs:CreateLogStream, logs:DescribeLogStreams and logs:PutLogEvents (and logs:CreateLogGroup with auto_create_group) on the groups",
 			"%s logs to CloudWatch through FireLens, which writes with the task role, and there is none", who)
 	} else if l.def.String("taskRoleArn") != l.def.String("executionRoleArn") {
-		n := newIAMNeeds(l.def, nil)
+		n := newIAMNeeds(l.def, nil, nil, "")
 		l.add(SeverityWarning, "task-role-logs", "taskRoleArn", "make sure the task role allows them (`sidewatch taskdef inject --iam-policy FILE` writes the policy)",
 			"%s logs to CloudWatch through FireLens, written with the task role %s, not the execution role as with awslogs; it needs logs:CreateLogStream, logs:DescribeLogStreams and logs:PutLogEvents on %s", who, l.def.String("taskRoleArn"), strings.Join(n.Statements()[0].Resource, ", "))
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -378,6 +379,108 @@ func TestLint(t *testing.T) {
 			},
 			want: []finding{{SeverityError, "register-input", "containerDefinitions"}},
 		},
+		// Issue 17: the sidecar's sinks, as its environment configures them.
+		{
+			name: "sink_without_task_role",
+			break_: func(def *Object, cs []*Object) {
+				def.Delete("taskRoleArn")
+				addEnv(cs[sidecar], "SIDEWATCH_SINK=stdout,s3,firehose", "SIDEWATCH_S3_BUCKET=acme-events", "SIDEWATCH_FIREHOSE_DELIVERY_STREAM=events")
+			},
+			want: []finding{{SeverityError, "sink-task-role", "taskRoleArn"}},
+		},
+		{
+			// Credentials from the container's own keys (here secrets):
+			// no task role needed.
+			name: "sink_with_static_keys_is_fine",
+			break_: func(def *Object, cs []*Object) {
+				def.Delete("taskRoleArn")
+				addEnv(cs[sidecar], "SIDEWATCH_SINK=s3", "SIDEWATCH_S3_BUCKET=acme-events")
+				cs[sidecar].Set("secrets", []any{
+					obj("name", "AWS_ACCESS_KEY_ID", "valueFrom", "arn:aws:ssm:us-east-1:123456789012:parameter/sw-key-id"),
+					obj("name", "AWS_SECRET_ACCESS_KEY", "valueFrom", "arn:aws:ssm:us-east-1:123456789012:parameter/sw-key"),
+				})
+			},
+		},
+		{
+			name:   "sink_missing_bucket",
+			break_: func(_ *Object, cs []*Object) { addEnv(cs[sidecar], "SIDEWATCH_SINK=stdout,s3") },
+			want:   []finding{{SeverityError, "sink-required", "containerDefinitions[1].environment"}},
+		},
+		{
+			name:   "sink_missing_group_and_stream",
+			break_: func(_ *Object, cs []*Object) { addEnv(cs[sidecar], "SIDEWATCH_SINK=cloudwatch,firehose") },
+			want: []finding{
+				{SeverityError, "sink-required", "containerDefinitions[1].environment"},
+				{SeverityError, "sink-required", "containerDefinitions[1].environment"},
+			},
+		},
+		{
+			// It may be in a file lint cannot read.
+			name: "sink_required_with_environment_files",
+			break_: func(_ *Object, cs []*Object) {
+				addEnv(cs[sidecar], "SIDEWATCH_SINK=s3")
+				cs[sidecar].Set("environmentFiles", []any{obj("value", "arn:aws:s3:::acme-config/sidewatch.env", "type", "s3")})
+			},
+			want: []finding{{SeverityWarning, "sink-required", "containerDefinitions[1].environment"}},
+		},
+		{
+			name: "sink_value_from_secrets_is_fine",
+			break_: func(_ *Object, cs []*Object) {
+				addEnv(cs[sidecar], "SIDEWATCH_SINK=s3")
+				cs[sidecar].Set("secrets", []any{obj("name", "SIDEWATCH_S3_BUCKET", "valueFrom", "arn:aws:ssm:us-east-1:123456789012:parameter/sw-bucket")})
+			},
+		},
+		{
+			name: "sink_bad_value",
+			break_: func(_ *Object, cs []*Object) {
+				addEnv(cs[sidecar], "SIDEWATCH_SINK=s3", "SIDEWATCH_S3_BUCKET=Acme_Events")
+			},
+			want: []finding{{SeverityError, "sink-config", "containerDefinitions[1].environment[2].value"}},
+		},
+		{
+			name:   "sink_bad_duration",
+			break_: func(_ *Object, cs []*Object) { addEnv(cs[sidecar], "SIDEWATCH_CLOUDWATCH_BATCH_DELAY=1 second") },
+			want:   []finding{{SeverityError, "sink-config", "containerDefinitions[1].environment[1].value"}},
+		},
+		{
+			name: "sink_unknown",
+			break_: func(_ *Object, cs []*Object) {
+				addEnv(cs[sidecar], "SIDEWATCH_SINK=stdout, s3", "SIDEWATCH_S3_BUCKET=acme-events")
+			},
+			want: []finding{{SeverityError, "sink-config", "containerDefinitions[1].environment[1].value"}},
+		},
+		{
+			// The image declares a VOLUME at the default spool directory.
+			name: "spool_on_image_volume_is_fine",
+			break_: func(_ *Object, cs []*Object) {
+				cs[sidecar].Set("readonlyRootFilesystem", true)
+				addEnv(cs[sidecar], "SIDEWATCH_SINK=s3", "SIDEWATCH_S3_BUCKET=acme-events")
+			},
+		},
+		{
+			name: "spool_on_read_only_root",
+			break_: func(_ *Object, cs []*Object) {
+				cs[sidecar].Set("readonlyRootFilesystem", true)
+				addEnv(cs[sidecar], "SIDEWATCH_SINK=s3", "SIDEWATCH_S3_BUCKET=acme-events", "SIDEWATCH_SPOOL_DIR=/tmp/spool")
+			},
+			want: []finding{{SeverityError, "spool-volume", "containerDefinitions[1].environment[3].value"}},
+		},
+		{
+			name: "spool_on_read_only_mount",
+			break_: func(_ *Object, cs []*Object) {
+				addEnv(cs[sidecar], "SIDEWATCH_SINK=s3", "SIDEWATCH_S3_BUCKET=acme-events", "SIDEWATCH_SPOOL_DIR=/data/spool")
+				cs[sidecar].Set("mountPoints", []any{obj("sourceVolume", "data", "containerPath", "/data", "readOnly", true)})
+			},
+			want: []finding{{SeverityError, "spool-volume", "containerDefinitions[1].mountPoints[0].readOnly"}},
+		},
+		{
+			name: "spool_on_mount_is_fine",
+			break_: func(_ *Object, cs []*Object) {
+				cs[sidecar].Set("readonlyRootFilesystem", true)
+				addEnv(cs[sidecar], "SIDEWATCH_SINK=s3", "SIDEWATCH_S3_BUCKET=acme-events", "SIDEWATCH_SPOOL_DIR=/data/spool")
+				cs[sidecar].Set("mountPoints", []any{obj("sourceVolume", "data", "containerPath", "/data/", "readOnly", false)})
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -397,4 +500,14 @@ func TestLint(t *testing.T) {
 			golden(t, filepath.Join("testdata", "lint", tt.name+".txt"), []byte(FormatFindings(Lint(def, LintOptions{}))))
 		})
 	}
+}
+
+// addEnv appends NAME=VALUE entries to a container's environment.
+func addEnv(c *Object, kvs ...string) {
+	env := c.Array("environment")
+	for _, kv := range kvs {
+		k, v, _ := strings.Cut(kv, "=")
+		env = append(env, obj("name", k, "value", v))
+	}
+	c.Set("environment", env)
 }

@@ -211,3 +211,33 @@ func invalidUTF8(b []byte) int {
 	}
 	return -1
 }
+
+// TaskRegion returns the region in the task definition ARN of a
+// describe-task-definition output, "" when data has none (the register
+// shape). Read drops that ARN; inject uses its region in the ARNs of the
+// IAM statements it prints.
+func TaskRegion(data []byte) string {
+	if len(data) > MaxInputBytes {
+		return ""
+	}
+	v, err := Decode(bytes.TrimPrefix(data, utf8BOM))
+	top, ok := v.(*Object)
+	if err != nil || !ok {
+		return ""
+	}
+	arn := top.String("taskDefinitionArn")
+	if inner := top.Object("taskDefinition"); inner != nil {
+		arn = inner.String("taskDefinitionArn")
+	}
+	return ARNRegion(arn)
+}
+
+// ARNRegion returns the region of an ARN (arn:PARTITION:SERVICE:REGION:...),
+// "" when it has none.
+func ARNRegion(arn string) string {
+	p := strings.SplitN(arn, ":", 5)
+	if len(p) < 5 || p[0] != "arn" {
+		return ""
+	}
+	return p[3]
+}

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/sidewatch/sidewatch/sidecar"
 	"github.com/sidewatch/sidewatch/sidecar/applayer"
 	"github.com/sidewatch/sidewatch/sidecar/capture"
+	"github.com/sidewatch/sidewatch/sidecar/detect"
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
@@ -21,21 +24,37 @@ type ReplayCmd struct {
 	IPv6Compress bool            `name:"eve-ipv6-compress" help:"Write IPv6 addresses compressed (fd99::1) instead of expanded as Suricata writes them."`
 	Flow         flow.Config     `embed:"" group:"Flows"`
 	App          applayer.Config `embed:"" group:"App layer"`
+	Detect       detect.Config   `embed:"" group:"Detections"`
 }
 
 // Run replays the files. A file that fails part-way (a capture cut short)
 // is reported, and the flows read so far are still printed.
 func (c *ReplayCmd) Run(e *env) error {
-	if err := errors.Join(c.Flow.Validate(), c.App.Validate()); err != nil {
+	if err := errors.Join(c.Flow.Validate(), c.App.Validate(), c.Detect.Validate()); err != nil {
 		return err
 	}
 	out := &lineWriter{w: bufio.NewWriterSize(e.stdout, 64<<10), opt: event.Options{CompressIPv6: c.IPv6Compress}}
 	reg := metrics.New()
+	// As run wires it: events through the detection engine's tap, the
+	// engine after the app layer.
+	var emit flow.Emitter = out
+	var eng *detect.Engine
+	if !c.Detect.Off {
+		var err error
+		eng, err = detect.New(c.Detect, out, reg, detect.Options{CommunityIDSeed: c.Flow.CommunityIDSeed, OnIntelLoad: sidecar.IntelLogger(e.log)})
+		if err != nil {
+			return fmt.Errorf("detections: %w", err)
+		}
+		emit = eng.Tap(out)
+	}
 	var insp []flow.Inspector
 	if c.App.Enabled() {
-		insp = append(insp, applayer.New(c.App, out, reg))
+		insp = append(insp, applayer.New(c.App, emit, reg))
 	}
-	table := flow.NewTable(c.Flow, out, reg, insp...)
+	if eng != nil {
+		insp = append(insp, eng)
+	}
+	table := flow.NewTable(c.Flow, emit, reg, insp...)
 	var errs []error
 	var last time.Time
 	packets := 0
@@ -60,13 +79,13 @@ func (c *ReplayCmd) Run(e *env) error {
 		errs = append(errs, fmt.Errorf("write events: %w", out.err))
 	}
 	stats := reg.Stats()
-	e.log.Info("replay done", "files", len(c.Files), "packets", packets, "flow", stats["flow"], "applayer", stats["applayer"], "reassembly", stats["reassembly"])
+	e.log.Info("replay done", "files", len(c.Files), "packets", packets, "flow", stats["flow"], "applayer", stats["applayer"], "reassembly", stats["reassembly"], "detect", stats["detect"])
 	return errors.Join(errs...)
 }
 
-// lineWriter is the replay's flow.Emitter: it writes each event as a JSON
-// line. Unlike the live pipeline it never drops: replay has no clock to keep
-// up with.
+// lineWriter is the replay's flow.Emitter and the detection engine's
+// pipeline and alert path: it writes each event as a JSON line. Unlike the
+// live pipeline it never drops: replay has no clock to keep up with.
 type lineWriter struct {
 	w   *bufio.Writer
 	opt event.Options
@@ -85,3 +104,14 @@ func (l *lineWriter) Offer(ev event.Event) bool {
 	}
 	return true
 }
+
+// Publish writes ev (no producer of the replay waits).
+func (l *lineWriter) Publish(_ context.Context, ev event.Event) error {
+	if !l.Offer(ev) {
+		return l.err
+	}
+	return nil
+}
+
+// OfferAlert writes an alert.
+func (l *lineWriter) OfferAlert(ev event.Event) bool { return l.Offer(ev) }

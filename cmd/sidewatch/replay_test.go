@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/sidewatch/sidewatch/sidecar/applayer"
+	"github.com/sidewatch/sidewatch/sidecar/detect"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 )
 
@@ -39,7 +40,7 @@ func TestReplayMatchesCaptureGolden(t *testing.T) {
 	for _, name := range []string{"eth.pcap", "eth.pcapng", "lo_sll.pcap", "lo_sll2.pcap", "bulk.pcap"} {
 		t.Run(strings.ReplaceAll(name, ".", "_"), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			cmd := &ReplayCmd{Files: []string{filepath.Join(captures, name)}, Flow: flow.DefaultConfig(), App: flowsOnly()}
+			cmd := &ReplayCmd{Files: []string{filepath.Join(captures, name)}, Flow: flow.DefaultConfig(), App: flowsOnly(), Detect: detect.DefaultConfig()}
 			if err := cmd.Run(replayEnv(&stdout, &stderr)); err != nil {
 				t.Fatalf("replay %s: %v\n%s", name, err, stderr.String())
 			}
@@ -100,7 +101,7 @@ func TestReplayErrors(t *testing.T) {
 	}
 	t.Run("cut_short_still_prints_flows", func(t *testing.T) {
 		var stdout, stderr bytes.Buffer
-		cmd := &ReplayCmd{Files: []string{cut}, Flow: flow.DefaultConfig(), App: flowsOnly()}
+		cmd := &ReplayCmd{Files: []string{cut}, Flow: flow.DefaultConfig(), App: flowsOnly(), Detect: detect.DefaultConfig()}
 		err := cmd.Run(replayEnv(&stdout, &stderr))
 		if err == nil || !strings.Contains(err.Error(), cut) {
 			t.Errorf("Run = %v, want an error naming %s", err, cut)
@@ -122,14 +123,14 @@ func TestReplayErrors(t *testing.T) {
 	t.Run("invalid_config", func(t *testing.T) {
 		cfg := flow.DefaultConfig()
 		cfg.MaxFlows = 0
-		cmd := &ReplayCmd{Files: []string{cut}, Flow: cfg, App: applayer.DefaultConfig()}
+		cmd := &ReplayCmd{Files: []string{cut}, Flow: cfg, App: applayer.DefaultConfig(), Detect: detect.DefaultConfig()}
 		err := cmd.Run(replayEnv(io.Discard, io.Discard))
 		if err == nil || !strings.Contains(err.Error(), "--flow-max-flows") {
 			t.Errorf("Run = %v, want the --flow-max-flows error", err)
 		}
 	})
 	t.Run("write_error", func(t *testing.T) {
-		cmd := &ReplayCmd{Files: []string{filepath.Join(captures, "eth.pcap")}, Flow: flow.DefaultConfig(), App: applayer.DefaultConfig()}
+		cmd := &ReplayCmd{Files: []string{filepath.Join(captures, "eth.pcap")}, Flow: flow.DefaultConfig(), App: applayer.DefaultConfig(), Detect: detect.DefaultConfig()}
 		err := cmd.Run(replayEnv(failingWriter{}, io.Discard))
 		if err == nil || !strings.Contains(err.Error(), "write events") {
 			t.Errorf("Run = %v, want a write error", err)

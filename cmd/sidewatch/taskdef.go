@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/sidewatch/sidewatch/taskdefs"
@@ -16,8 +18,8 @@ import (
 
 // TaskdefCommands adds `sidewatch taskdef` to the CLI. The sidecar image
 // is built with -tags sidecaronly and leaves it out: operators run it from
-// their own machines, and the AWS SDK's ECS client would add 5 MB to an
-// image with a 20 MB budget.
+// their own machines, and the AWS SDK's ECS client would add 4 MB to an
+// image with a 20 MiB budget.
 type TaskdefCommands struct {
 	Taskdef TaskdefCmd `cmd:"" help:"Protect, check, register and deploy ECS task definitions."`
 }
@@ -49,7 +51,106 @@ type injectFlags struct {
 	AllowBridge        bool     `name:"allow-bridge" env:"SIDEWATCH_TASKDEF_ALLOW_BRIDGE" help:"Accept networkMode bridge (EC2 only; the sidecar then sees only its own traffic, the log_router reaches it over a link)."`
 	AllowHostNetwork   bool     `name:"allow-host-network" env:"SIDEWATCH_TASKDEF_ALLOW_HOST_NETWORK" help:"Accept networkMode host (EC2 only; one such task per instance, capture sees the whole instance)."`
 	Recipe             string   `name:"recipe" env:"SIDEWATCH_TASKDEF_RECIPE" default:"forward" enum:"forward,syslog" help:"How the log_router copies records to the sidecar: forward (acknowledged, on its own disk buffer, never stalls your other outputs) or syslog (the Alert Logic-compatible recipe)."`
-	IAMPolicy          string   `name:"iam-policy" env:"SIDEWATCH_TASKDEF_IAM_POLICY" placeholder:"FILE" help:"Write the IAM policy the task role needs for the log_router's CloudWatch Logs outputs to FILE (JSON, for infrastructure code)."`
+	IAMPolicy          string   `name:"iam-policy" env:"SIDEWATCH_TASKDEF_IAM_POLICY" placeholder:"FILE" help:"Write the IAM policy the task role needs for the log_router's CloudWatch Logs outputs and the sidecar's AWS sinks to FILE (JSON, for infrastructure code)."`
+	sinkFlags          `embed:"" group:"Sidecar sinks (given --sink, they describe the sidecar's whole sink configuration; without --sink it is kept)"`
+}
+
+// sinkFlags configure the sidecar's sinks in its environment. Each flag
+// is the sidecar's own (docs/sinks.md) and sets its variable: the flag's
+// variable without TASKDEF_ (SIDEWATCH_TASKDEF_S3_BUCKET sets
+// SIDEWATCH_S3_BUCKET). Values are checked as the sidecar checks them,
+// by taskdefs.Inject.
+type sinkFlags struct {
+	Sink []string `name:"sink" env:"SIDEWATCH_TASKDEF_SINK" placeholder:"SINK" help:"The sidecar's sinks (SIDEWATCH_SINK), comma-separated: stdout, file, s3, cloudwatch, firehose. Sets the AWS sinks' variables from the flags below and removes the others."`
+
+	S3Bucket          string   `name:"s3-bucket" env:"SIDEWATCH_TASKDEF_S3_BUCKET" placeholder:"BUCKET" help:"Bucket of the s3 sink (SIDEWATCH_S3_BUCKET)."`
+	S3Prefix          string   `name:"s3-prefix" env:"SIDEWATCH_TASKDEF_S3_PREFIX" placeholder:"PREFIX" help:"Key prefix of its objects (default sidewatch)."`
+	S3PartitionByType bool     `name:"s3-partition-by-type" env:"SIDEWATCH_TASKDEF_S3_PARTITION_BY_TYPE" help:"Add event_type=TYPE/ to the keys."`
+	S3MaxObjectBytes  string   `name:"s3-max-object-bytes" env:"SIDEWATCH_TASKDEF_S3_MAX_OBJECT_BYTES" placeholder:"BYTES" help:"Uncompressed size that rolls an object (default 16777216)."`
+	S3MaxObjectAge    string   `name:"s3-max-object-age" env:"SIDEWATCH_TASKDEF_S3_MAX_OBJECT_AGE" placeholder:"DURATION" help:"Age that rolls an object (default 5m)."`
+	S3KMSKeyID        string   `name:"s3-kms-key-id" env:"SIDEWATCH_TASKDEF_S3_KMS_KEY_ID" placeholder:"KEY" help:"SSE-KMS key id, alias or ARN (adds kms:GenerateDataKey to the IAM statements)."`
+	S3BucketOwner     string   `name:"s3-expected-bucket-owner" env:"SIDEWATCH_TASKDEF_S3_EXPECTED_BUCKET_OWNER" placeholder:"ACCOUNT" help:"Account id the bucket must belong to."`
+	S3EventTypes      []string `name:"s3-event-types" env:"SIDEWATCH_TASKDEF_S3_EVENT_TYPES" placeholder:"TYPE" help:"Event types the s3 sink takes (default all)."`
+	S3EndpointURL     string   `name:"s3-endpoint-url" env:"SIDEWATCH_TASKDEF_S3_ENDPOINT_URL" placeholder:"URL" help:"S3 endpoint of the sidecar (VPC endpoints, emulators)."`
+	S3Region          string   `name:"s3-region" env:"SIDEWATCH_TASKDEF_S3_REGION" placeholder:"REGION" help:"The bucket's region when not the sinks'."`
+
+	CloudWatchLogGroup    string   `name:"cloudwatch-log-group" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_LOG_GROUP" placeholder:"GROUP" help:"Log group of the cloudwatch sink (SIDEWATCH_CLOUDWATCH_LOG_GROUP)."`
+	CloudWatchLogStream   string   `name:"cloudwatch-log-stream" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_LOG_STREAM" placeholder:"STREAM" help:"Its log stream (default sidewatch/<task id>)."`
+	CloudWatchCreateGroup bool     `name:"cloudwatch-create-group" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_CREATE_GROUP" help:"Let the sink create the group (adds logs:CreateLogGroup)."`
+	CloudWatchEventTypes  []string `name:"cloudwatch-event-types" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_EVENT_TYPES" placeholder:"TYPE" help:"Event types the cloudwatch sink takes, e.g. alert (default all)."`
+	CloudWatchEndpointURL string   `name:"cloudwatch-endpoint-url" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_ENDPOINT_URL" placeholder:"URL" help:"CloudWatch Logs endpoint of the sidecar."`
+	CloudWatchBatchDelay  string   `name:"cloudwatch-batch-delay" env:"SIDEWATCH_TASKDEF_CLOUDWATCH_BATCH_DELAY" placeholder:"DURATION" help:"Longest wait to share a PutLogEvents call (default 1s)."`
+
+	FirehoseDeliveryStream string   `name:"firehose-delivery-stream" env:"SIDEWATCH_TASKDEF_FIREHOSE_DELIVERY_STREAM" placeholder:"STREAM" help:"Delivery stream of the firehose sink (SIDEWATCH_FIREHOSE_DELIVERY_STREAM)."`
+	FirehoseEventTypes     []string `name:"firehose-event-types" env:"SIDEWATCH_TASKDEF_FIREHOSE_EVENT_TYPES" placeholder:"TYPE" help:"Event types the firehose sink takes (default all)."`
+	FirehoseEndpointURL    string   `name:"firehose-endpoint-url" env:"SIDEWATCH_TASKDEF_FIREHOSE_ENDPOINT_URL" placeholder:"URL" help:"Firehose endpoint of the sidecar."`
+	FirehoseBatchDelay     string   `name:"firehose-batch-delay" env:"SIDEWATCH_TASKDEF_FIREHOSE_BATCH_DELAY" placeholder:"DURATION" help:"Longest wait to share a PutRecordBatch call (default 1s)."`
+
+	AWSRegion           string `name:"aws-region" env:"SIDEWATCH_TASKDEF_SINK_AWS_REGION" placeholder:"REGION" help:"Region of the sidecar's AWS sinks (SIDEWATCH_AWS_REGION; default the task's). Not --region, which is the ECS API's."`
+	AWSAttemptTimeout   string `name:"aws-attempt-timeout" env:"SIDEWATCH_TASKDEF_AWS_ATTEMPT_TIMEOUT" placeholder:"DURATION" help:"Bound of one request of an AWS sink (default 30s)."`
+	AWSMaxBackoff       string `name:"aws-max-backoff" env:"SIDEWATCH_TASKDEF_AWS_MAX_BACKOFF" placeholder:"DURATION" help:"Longest wait between retries (default 30s)."`
+	AWSFailingAfter     string `name:"aws-failing-after" env:"SIDEWATCH_TASKDEF_AWS_FAILING_AFTER" placeholder:"DURATION" help:"Failing sends for this long make /healthz 503 (default 60s)."`
+	AWSErrorLogInterval string `name:"aws-error-log-interval" env:"SIDEWATCH_TASKDEF_AWS_ERROR_LOG_INTERVAL" placeholder:"DURATION" help:"At most one error line per class per interval (default 60s)."`
+	SpoolDir            string `name:"spool-dir" env:"SIDEWATCH_TASKDEF_SPOOL_DIR" placeholder:"DIR" help:"The AWS sinks' spool directory (default /var/sidewatch/spool, the image's volume)."`
+	SpoolMaxBytes       string `name:"spool-max-bytes" env:"SIDEWATCH_TASKDEF_SPOOL_MAX_BYTES" placeholder:"BYTES" help:"Bound of each AWS sink's spool (default 268435456)."`
+}
+
+// sinkFlagEnv maps a sink flag's variable to the sidecar's.
+func sinkFlagEnv(taskdefEnv string) string {
+	if taskdefEnv == "SIDEWATCH_TASKDEF_SINK_AWS_REGION" {
+		return "SIDEWATCH_AWS_REGION" // SIDEWATCH_TASKDEF_AWS_REGION is --region's
+	}
+	return strings.Replace(taskdefEnv, "SIDEWATCH_TASKDEF_", "SIDEWATCH_", 1)
+}
+
+// options returns the sink options the flags give, nil without --sink.
+func (f sinkFlags) options() *taskdefs.SinkOptions {
+	if len(f.Sink) == 0 {
+		return nil
+	}
+	so := &taskdefs.SinkOptions{Sinks: f.Sink, Env: map[string]string{}}
+	f.each(func(_, env, value string) { so.Env[env] = value })
+	return so
+}
+
+// each calls fn with the flag, the sidecar variable it sets and the value
+// of every sink option flag given (not --sink).
+func (f sinkFlags) each(fn func(flag, env, value string)) {
+	v := reflect.ValueOf(f)
+	for i := range v.NumField() {
+		field := v.Type().Field(i)
+		if field.Name == "Sink" {
+			continue
+		}
+		var value string
+		switch x := v.Field(i).Interface().(type) {
+		case string:
+			value = x
+		case bool:
+			if x {
+				value = "true"
+			}
+		case []string:
+			value = strings.Join(x, ",")
+		}
+		if value != "" {
+			fn("--"+field.Tag.Get("name"), sinkFlagEnv(field.Tag.Get("env")), value)
+		}
+	}
+}
+
+// Validate refuses sink options without --sink: the sinks they belong to
+// must be said.
+func (f sinkFlags) Validate() error {
+	if len(f.Sink) > 0 {
+		return nil
+	}
+	var given []string
+	f.each(func(flag, _, _ string) { given = append(given, flag) })
+	if len(given) > 0 {
+		return fmt.Errorf("%s given without --sink: name the sinks wanted too (e.g. --sink stdout,s3)", strings.Join(given, ", "))
+	}
+	return nil
 }
 
 // Validate checks flags that only make sense together.
@@ -67,7 +168,7 @@ func (f injectFlags) Validate() error {
 			return fmt.Errorf("--router-fluent-bit-version (SIDEWATCH_TASKDEF_ROUTER_FLUENT_BIT_VERSION): %w", err)
 		}
 	}
-	return nil
+	return f.sinkFlags.Validate()
 }
 
 func (f injectFlags) options() taskdefs.Options {
@@ -93,6 +194,7 @@ func (f injectFlags) options() taskdefs.Options {
 		Recipe:             f.Recipe,
 		LogGroup:           f.SidecarLogGroup,
 		LogRegion:          f.SidecarLogRegion,
+		Sinks:              f.sinkFlags.options(),
 	}
 }
 
@@ -103,11 +205,11 @@ func (f injectFlags) report(e *env, res taskdefs.Result) error {
 	warn(e, res.Warnings)
 	if res.IAM == nil {
 		if f.IAMPolicy != "" {
-			e.log.Warn("no log goes to CloudWatch Logs through FireLens, so the task role needs no logs permission; --iam-policy file not written", "file", f.IAMPolicy)
+			e.log.Warn("neither the log_router (no FireLens CloudWatch Logs output) nor the sidecar (no AWS sink) writes to AWS, so the task role needs no permission for them; --iam-policy file not written", "file", f.IAMPolicy)
 		}
 		return nil
 	}
-	if len(res.IAM.Migrated) > 0 || res.IAM.TaskRole == "" {
+	if len(res.IAM.Migrated) > 0 || res.IAM.TaskRole == "" || res.IAM.SinksChanged {
 		e.log.Warn(res.IAM.Summary())
 	} else {
 		e.log.Info(res.IAM.Summary())
@@ -142,11 +244,13 @@ type InjectCmd struct {
 
 // Run injects and writes the result.
 func (c *InjectCmd) Run(e *env) error {
-	in, err := readTaskdef(c.In)
+	in, region, err := readTaskdefRegion(c.In)
 	if err != nil {
 		return err
 	}
-	res, err := taskdefs.Inject(in, c.options())
+	opts := c.options()
+	opts.TaskRegion = region
+	res, err := taskdefs.Inject(in, opts)
 	if err != nil {
 		return fmt.Errorf("inject %s: %w", c.In, err)
 	}
@@ -277,7 +381,9 @@ func (c *DeployCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	res, err := taskdefs.Inject(current, c.options())
+	opts := c.options()
+	opts.TaskRegion = taskdefs.ARNRegion(currentARN)
+	res, err := taskdefs.Inject(current, opts)
 	if err != nil {
 		return fmt.Errorf("inject into the task definition of service %s: %w", c.Service, err)
 	}
@@ -348,6 +454,13 @@ func warn(e *env, warnings []string) {
 
 // readTaskdef reads and parses a file, or stdin for "-".
 func readTaskdef(path string) (*taskdefs.Object, error) {
+	def, _, err := readTaskdefRegion(path)
+	return def, err
+}
+
+// readTaskdefRegion reads and parses a file, or stdin for "-", and
+// returns the region of its task definition ARN, "" when it has none.
+func readTaskdefRegion(path string) (*taskdefs.Object, string, error) {
 	var data []byte
 	var err error
 	if path == "-" {
@@ -356,13 +469,13 @@ func readTaskdef(path string) (*taskdefs.Object, error) {
 		data, err = os.ReadFile(path)
 	}
 	if err != nil {
-		return nil, &unreadableError{fmt.Errorf("read task definition: %w", err)}
+		return nil, "", &unreadableError{fmt.Errorf("read task definition: %w", err)}
 	}
 	def, err := taskdefs.Read(data)
 	if err != nil {
-		return nil, &unreadableError{fmt.Errorf("%s: %w", path, err)}
+		return nil, "", &unreadableError{fmt.Errorf("%s: %w", path, err)}
 	}
-	return def, nil
+	return def, taskdefs.TaskRegion(data), nil
 }
 
 // writeOutput writes to path atomically, or to stdout when path is empty

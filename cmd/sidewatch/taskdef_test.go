@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,7 +22,8 @@ import (
 	"github.com/sidewatch/sidewatch/taskdefs"
 )
 
-// runTaskdef parses args as `sidewatch taskdef ...` and runs the command.
+// runTaskdef parses args as `sidewatch taskdef ...` and runs the command;
+// a parse error (flag validation included) is its error.
 func runTaskdef(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var cli struct {
@@ -35,7 +37,7 @@ func runTaskdef(t *testing.T, args ...string) (stdout, stderr string, err error)
 	}
 	kctx, err := parser.Parse(append([]string{"taskdef"}, args...))
 	if err != nil {
-		t.Fatalf("parse %v: %v", args, err)
+		return "", "", fmt.Errorf("parse: %w", err)
 	}
 	e := &env{ctx: t.Context(), stdout: &out, stderr: &errb, log: slog.New(slog.NewTextHandler(&errb, nil))}
 	err = kctx.Run(e)
@@ -244,6 +246,25 @@ func TestTaskdefRegisterAndDeploy(t *testing.T) {
 	if len(list.TaskDefinitionArns) != 2 {
 		t.Errorf("revisions after two deploys = %v, want 2 (the original and one protected)", list.TaskDefinitionArns)
 	}
+
+	// Sink flags: the statements use the region of the service's task
+	// definition; a later deploy without the flags keeps the sinks.
+	sinks := append(deploy, "--sink", "stdout,cloudwatch", "--cloudwatch-log-group", "/security/alerts")
+	stdout, stderr, err = runTaskdef(t, sinks...)
+	if err != nil {
+		t.Fatalf("deploy --sink = %v\n%s", err, stderr)
+	}
+	arn2 := strings.TrimSpace(stdout)
+	if want := strings.TrimSuffix(arn0, ":1") + ":3"; arn2 != want {
+		t.Errorf("deploy --sink printed %q, want %s", arn2, want)
+	}
+	if want := `arn:aws:logs:us-east-1:123456789012:log-group:/security/alerts:log-stream:sidewatch/*`; !strings.Contains(stderr, want) {
+		t.Errorf("deploy --sink stderr lacks %s:\n%s", want, stderr)
+	}
+	stdout, _, err = runTaskdef(t, deploy...)
+	if got := strings.TrimSpace(stdout); err != nil || got != arn2 {
+		t.Errorf("deploy without sink flags after deploy --sink = %q, %v; want the current ARN %s", got, err, arn2)
+	}
 }
 
 // writeTemp writes content to a file and returns its path.
@@ -274,7 +295,10 @@ func TestTaskdefExitStatus(t *testing.T) {
 		{"log_group_without_region", []string{"taskdef", "inject", "--sidecar-log-group", "/ecs/x", example}, 2},
 		{"deploy_log_group_without_region", []string{"taskdef", "deploy", "--cluster", "c", "--service", "s", "--sidecar-log-group", "/ecs/x"}, 2},
 		{"deploy_zero_wait_interval", []string{"taskdef", "deploy", "--cluster", "c", "--service", "s", "--wait-interval", "0s"}, 2},
-		{"sidecar_env_keeps_commas", []string{"taskdef", "inject", "--sidecar-env", "SIDEWATCH_SINK=stdout,file", example}, 0},
+		{"sidecar_env_keeps_commas", []string{"taskdef", "inject", "--sidecar-env", "SIDEWATCH_SINK=stdout,file", "--sidecar-env", "SIDEWATCH_FILE_PATH=/var/log/sidewatch/events.json", example}, 0},
+		// A sink configuration the sidecar would refuse.
+		{"sidecar_env_refused", []string{"taskdef", "inject", "--sidecar-env", "SIDEWATCH_SINK=stdout,file", example}, 1},
+		{"sink_option_without_sink", []string{"taskdef", "inject", "--s3-bucket", "b", example}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -85,6 +85,8 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		{"ssh", Event{Timestamp: At(t0), EventType: TypeSSH, SSH: &SSH{Client: &SSHPeer{ProtoVersion: "2.0", SoftwareVersion: "OpenSSH_9.2p1", HASSH: &TLSHash{"ec7378c1a92f5a8dde7e8b7a1ddf33d1", "curve25519-sha256;aes128-ctr;hmac-sha2-256;none"}},
 			Server: &SSHPeer{ProtoVersion: "1.99"}}}},
 		{"alert", Event{Timestamp: At(t0), EventType: TypeAlert, Alert: &Alert{Action: "allowed", GID: 1, SignatureID: 9000001, Rev: 1, Signature: "IMDS access", Category: "Attempted Information Leak", Severity: 2}}},
+		{"alert_with_metadata", alertEvent()},
+		{"alert_metadata_escaped", alertEscaped()},
 		{"stats", Event{Timestamp: At(t0), EventType: TypeStats, Stats: &Stats{Uptime: 60, Groups: map[string]any{"pipeline": map[string]any{"dropped_total": map[string]any{"queue_full": uint64(3)}, "written_total": uint64(10)}}}}},
 		{"container_only", Event{Timestamp: At(t0), EventType: TypeLog, Log: &Log{Message: ""}, ECS: ECS{Container: Container{Name: "web"}}}},
 	}

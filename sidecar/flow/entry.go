@@ -105,6 +105,10 @@ func (e *Entry) port(p uint16) uint16 {
 	return 0
 }
 
+// Packets returns the packets seen going d so far (in Inspect, the
+// current one included).
+func (e *Entry) Packets(d Direction) uint64 { return e.pkts[d] }
+
 // IPVersion returns 4 or 6.
 func (e *Entry) IPVersion() uint8 { return e.key.ipv }
 

@@ -477,6 +477,11 @@ func (t *Table) end(i int32, reason string, now int64) {
 // second of wall time when live, as packet time passes when replaying. It
 // also publishes the table's counters to the registry.
 func (t *Table) Expire(now time.Time) {
+	for _, in := range t.insp {
+		if tk, ok := in.(Ticker); ok {
+			tk.Tick(now)
+		}
+	}
 	n := now.UnixNano()
 	for c := range t.idle {
 		for i := t.idle[c].head; i != noEntry; i = t.idle[c].head {

@@ -16,6 +16,14 @@ type Inspector interface {
 	Expire(e *Entry)
 }
 
+// Ticker is an Inspector that also follows the table's clock: Expire calls
+// Tick first, with its own now (each second of wall time when live, of
+// packet time when replaying), so that an inspector can time out what it
+// waits for (a reply to a connection attempt) without a packet to do it.
+type Ticker interface {
+	Tick(now time.Time)
+}
+
 // Direction is the way a packet travels within its flow.
 type Direction uint8
 

@@ -105,14 +105,23 @@ func (c Config) Validate(required bool) error {
 	return errors.Join(errs...)
 }
 
+// ValidateSpool checks that the spool holds at least two objects: an
+// object's events stay in the spool until it is uploaded.
+func (c Config) ValidateSpool(sp spool.Config) error {
+	if c.MaxObjectBytes > sp.MaxBytes/2 {
+		return fmt.Errorf("--s3-max-object-bytes (SIDEWATCH_S3_MAX_OBJECT_BYTES) %d must be at most half of --spool-max-bytes (SIDEWATCH_SPOOL_MAX_BYTES) %d: an object's events stay in the spool until it is uploaded", c.MaxObjectBytes, sp.MaxBytes)
+	}
+	return nil
+}
+
 // Open opens the sink's spool in spoolDir/s3 and starts the sink. The
 // spool must hold at least two objects.
 func Open(c Config, awsCfg aws.Config, task awscfg.Task, sp spool.Config, opts delivery.Options, log *slog.Logger, reg *metrics.Registry) (*delivery.Sink, error) {
 	if err := c.Validate(true); err != nil {
 		return nil, err
 	}
-	if c.MaxObjectBytes > sp.MaxBytes/2 {
-		return nil, fmt.Errorf("--s3-max-object-bytes (SIDEWATCH_S3_MAX_OBJECT_BYTES) %d must be at most half of --spool-max-bytes (SIDEWATCH_SPOOL_MAX_BYTES) %d: an object's events stay in the spool until it is uploaded", c.MaxObjectBytes, sp.MaxBytes)
+	if err := c.ValidateSpool(sp); err != nil {
+		return nil, err
 	}
 	s, err := spool.Open(filepath.Join(sp.Dir, Name), sp.MaxBytes, Name, reg)
 	if err != nil {
