@@ -72,13 +72,17 @@ bench-sinks: ## AWS sinks against moto_server: events/s, CPU µs and peak RSS pe
 	go test -run '^$$' -bench . -benchtime $${BENCHTIME:-20000x} -count $${COUNT:-3} ./sidecar/sink/s3 ./sidecar/sink/cloudwatch ./sidecar/sink/firehose
 	go test -run '^$$' -bench . -benchmem -count $${COUNT:-3} ./sidecar/spool
 
+.PHONY: reliability
+reliability: build ## issue 10's hostile scenarios at full size against bin/sidewatch, one table row each (rows 7 and 9 need root; ONLY=1,2 picks rows)
+	go run ./internal/reliability/campaign -bin bin/sidewatch $(if $(ONLY),-only $(ONLY))
+
 .PHONY: bench-applayer
 bench-applayer: ## app layer on vs off side by side: CPU per packet and ratio on three mixes; allocations per packet; memory with 10,000 connections
 	go test ./sidecar/applayer -run '^$$' -bench 'ReplayMix|DNSUDP|TLSConnection|HTTPKeepAlive|EngineMemory' -benchmem -count 3
 	go test ./sidecar/reassembly ./sidecar/applayer/dns ./sidecar/applayer/tls ./sidecar/applayer/http -run '^$$' -bench . -benchmem
 
 .PHONY: bench-syslog
-bench-syslog: ## syslog end to end: sidewatch run vs rsyslog imptcp, msg/s and RSS (N, CONNS, RATE)
+bench-syslog: ## syslog end to end: sidewatch run vs rsyslog imptcp, alternating rounds, median msg/s and CPU per message ratios, RSS (N, CONNS, ROUNDS, RATE)
 	sidecar/syslog/bench/bench.sh
 
 .PHONY: bench-msgpack

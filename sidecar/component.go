@@ -25,6 +25,13 @@ type component interface {
 	Run(ctx context.Context) error
 }
 
+// ErrDiscarded is wrapped by Run's error when shutdown could not finish
+// what the sidecar had accepted within --shutdown-timeout: bytes left
+// unread in sockets, records cut, events not written or flushed. Every
+// such loss is also counted in a metric; the error gives the figures, and
+// `sidewatch run` exits with status 3.
+var ErrDiscarded = errors.New("data discarded at shutdown")
+
 // drainer is a component with accepted work to finish at shutdown.
 type drainer interface {
 	Drain(ctx context.Context) error
@@ -91,6 +98,12 @@ func (ps parts) run(ctx context.Context, budget time.Duration, ready func(), sto
 		errs = append(errs, fmt.Errorf("%s: %s: %w", name, step, err))
 		errMu.Unlock()
 	}
+	// discarded records a shutdown step that left accepted work undone.
+	discarded := func(name, step string, err error) {
+		if err != nil {
+			fail(name, step, fmt.Errorf("%w: %w", ErrDiscarded, err))
+		}
+	}
 	stop, stopAll := context.WithCancelCause(ctx)
 	defer stopAll(nil)
 
@@ -128,7 +141,7 @@ func (ps parts) run(ctx context.Context, budget time.Duration, ready func(), sto
 		drainCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), d)
 		cancelRun[s]()
 		if !waitUntil(&running[s], drainCtx) {
-			fail(s.String(), "stop", fmt.Errorf("not stopped within the shutdown budget %s", budget))
+			discarded(s.String(), "stop", fmt.Errorf("not stopped within the shutdown budget %s", budget))
 		}
 		var drains sync.WaitGroup
 		for _, p := range ps {
@@ -136,12 +149,12 @@ func (ps parts) run(ctx context.Context, budget time.Duration, ready func(), sto
 				drains.Add(1)
 				go func() {
 					defer drains.Done()
-					fail(p.name, "drain", dr.Drain(drainCtx))
+					discarded(p.name, "drain", dr.Drain(drainCtx))
 				}()
 			}
 		}
 		if !waitUntil(&drains, drainCtx) {
-			fail(s.String(), "drain", fmt.Errorf("not drained within the shutdown budget %s", budget))
+			discarded(s.String(), "drain", fmt.Errorf("not drained within the shutdown budget %s", budget))
 		}
 		cancel()
 	}

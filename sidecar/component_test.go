@@ -113,10 +113,29 @@ func TestPartsInputDrainKeepsReserve(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := ps.run(ctx, 500*time.Millisecond, func() {}, func(error) {})
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("run = %v, want the slow input's drain cut by its deadline", err)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrDiscarded) {
+		t.Errorf("run = %v, want the slow input's drain cut by its deadline, reported as data discarded", err)
 	}
 	if !slices.Contains(j.steps, "slow drain cut") || !slices.Contains(j.steps, "pipe drained") {
 		t.Errorf("steps = %q, want the input cut and the pipeline drained in the reserve", j.steps)
+	}
+}
+
+// A clean shutdown is not a discard; a failing component alone is not
+// either.
+func TestPartsDiscardOnlyWhenDrainFails(t *testing.T) {
+	j := &journal{}
+	var ps parts
+	ps.add("pipe", stagePipeline, &fakePart{name: "pipe", journal: j})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := ps.run(ctx, time.Second, func() {}, func(error) {}); err != nil {
+		t.Errorf("clean run = %v, want nil", err)
+	}
+	var failing parts
+	failing.add("capture", stageInput, &fakePart{name: "capture", journal: j, runErr: errors.New("socket gone")})
+	err := failing.run(context.Background(), time.Second, func() {}, func(error) {})
+	if err == nil || errors.Is(err, ErrDiscarded) {
+		t.Errorf("run with a failed component = %v, want a failure that is not a discard", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sidewatch/sidewatch/internal/bounds"
 	"github.com/sidewatch/sidewatch/sidecar/applayer"
 	"github.com/sidewatch/sidewatch/sidecar/capture"
 	"github.com/sidewatch/sidewatch/sidecar/detect"
@@ -30,10 +31,11 @@ import (
 // through their task definition's environment.
 type Config struct {
 	Sinks           []string      `name:"sink" env:"SIDEWATCH_SINK" default:"stdout" enum:"stdout,file,s3,cloudwatch,firehose" sep:"," help:"Where events go, comma-separated: stdout, file, s3, cloudwatch (CloudWatch Logs), firehose."`
-	QueueSize       int           `name:"queue-size" env:"SIDEWATCH_QUEUE_SIZE" default:"8192" help:"Events the queue holds before log producers wait and network events are dropped."`
+	QueueMaxBytes   int64         `name:"queue-max-bytes" env:"SIDEWATCH_QUEUE_MAX_BYTES" default:"33554432" help:"Encoded bytes the event queue holds (32 MiB); when full, log producers wait and network events are dropped and counted."`
 	StatsInterval   time.Duration `name:"stats-interval" env:"SIDEWATCH_STATS_INTERVAL" default:"60s" help:"Period of stats events (0 disables the periodic ones; one is always written at shutdown)."`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"SIDEWATCH_SHUTDOWN_TIMEOUT" default:"25s" help:"Time allowed after SIGTERM to drain the queue and flush the sinks (ECS kills at 30s)."`
 	HealthAddr      string        `name:"health-addr" env:"SIDEWATCH_HEALTH_ADDR" default:"127.0.0.1:9901" help:"Loopback address of /healthz and /metrics (empty disables)."`
+	StallTimeout    time.Duration `name:"health-stall-timeout" env:"SIDEWATCH_HEALTH_STALL_TIMEOUT" default:"60s" help:"/healthz turns 503 once events have waited this long with no batch written, or every sink has failed this long."`
 	LauncherSource  string        `name:"launcher-source" env:"SIDEWATCH_LAUNCHER_SOURCE" default:"/usr/local/lib/sidewatch/fluent-launch" help:"fluent-launch binary to install into the shared volume."`
 	LauncherDir     string        `name:"launcher-dir" env:"SIDEWATCH_LAUNCHER_DIR" default:"/var/sidewatch/lib/fluent-bit" help:"Shared volume directory the log_router mounts with volumesFrom."`
 	NoLauncher      bool          `name:"no-launcher" env:"SIDEWATCH_NO_LAUNCHER" help:"Do not install fluent-launch (no log_router in this task)."`
@@ -41,6 +43,7 @@ type Config struct {
 	User            string        `name:"user" env:"SIDEWATCH_USER" placeholder:"UID[:GID]" help:"Once every socket is open, switch to this numeric user and group and clear all capabilities."`
 	EVEIPv6Compress bool          `name:"eve-ipv6-compress" env:"SIDEWATCH_EVE_IPV6_COMPRESS" help:"Write IPv6 addresses compressed (fd99::1) instead of expanded as Suricata writes them (fd99:0000:...:0001)."`
 
+	Stdout     sink.StdoutConfig `embed:"" group:"Stdout sink"`
 	File       sink.FileConfig   `embed:"" group:"File sink"`
 	AWS        awscfg.Config     `embed:"" group:"AWS sinks"`
 	Delivery   delivery.Options  `embed:"" group:"AWS sinks"`
@@ -58,17 +61,30 @@ type Config struct {
 	Rules      rules.Config      `embed:"" group:"Rules"`
 }
 
+// Bounds of the options checked by Validate. Every numeric option has
+// them, so that no value can panic or exhaust memory at startup.
+const (
+	minQueueBytes      = 1 << 20
+	maxQueueBytes      = 8 << 30
+	minStatsInterval   = 10 * time.Millisecond
+	maxStatsInterval   = 24 * time.Hour
+	minShutdownTimeout = 100 * time.Millisecond
+	maxShutdownTimeout = 10 * time.Minute
+	minStallTimeout    = time.Second
+	maxStallTimeout    = 24 * time.Hour
+)
+
 // Validate checks the values kong cannot, naming the flag and variable.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.QueueSize < 1 {
-		errs = append(errs, fmt.Errorf("--queue-size (SIDEWATCH_QUEUE_SIZE) must be at least 1, got %d", c.QueueSize))
-	}
-	if c.StatsInterval < 0 {
-		errs = append(errs, fmt.Errorf("--stats-interval (SIDEWATCH_STATS_INTERVAL) must not be negative, got %s", c.StatsInterval))
-	}
-	if c.ShutdownTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("--shutdown-timeout (SIDEWATCH_SHUTDOWN_TIMEOUT) must be positive, got %s", c.ShutdownTimeout))
+	errs = append(errs,
+		bounds.Int("--queue-max-bytes", "SIDEWATCH_QUEUE_MAX_BYTES", c.QueueMaxBytes, minQueueBytes, maxQueueBytes),
+		bounds.Duration("--stats-interval", "SIDEWATCH_STATS_INTERVAL", c.StatsInterval, 0, maxStatsInterval),
+		bounds.Duration("--shutdown-timeout", "SIDEWATCH_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, minShutdownTimeout, maxShutdownTimeout),
+		bounds.Duration("--health-stall-timeout", "SIDEWATCH_HEALTH_STALL_TIMEOUT", c.StallTimeout, minStallTimeout, maxStallTimeout),
+	)
+	if c.StatsInterval > 0 && c.StatsInterval < minStatsInterval {
+		errs = append(errs, fmt.Errorf("--stats-interval (SIDEWATCH_STATS_INTERVAL) must be 0 (off) or at least %s, got %s", minStatsInterval, c.StatsInterval))
 	}
 	if c.HealthAddr != "" {
 		if _, _, err := net.SplitHostPort(c.HealthAddr); err != nil {

@@ -5,6 +5,7 @@ package sidecar
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -52,7 +53,8 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, ve
 			hs.Ready()
 			log.Info("health listener up", "addr", hs.Addr().String())
 		}
-		log.Info("sidewatch running", "version", version, "sinks", cfg.Sinks, "startup", time.Since(started).Round(time.Microsecond).String())
+		log.Info("sidewatch running", "version", version, "sinks", cfg.Sinks, "startup", time.Since(started).Round(time.Microsecond).String(),
+			"record_memory_max_mib", recordMemory(cfg)>>20, "rss_max_mib", rssBound(cfg)>>20)
 	}
 	stopping := func(cause error) {
 		log.Info("shutting down", "timeout", cfg.ShutdownTimeout, "cause", cause)
@@ -60,8 +62,12 @@ func Run(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, ve
 	return ps.run(ctx, cfg.ShutdownTimeout, ready, stopping)
 }
 
-// open builds the sidecar's components in start order, opening every socket
-// and file before the privilege drop. On error, what was opened is closed.
+// open builds the sidecar's components in start order, opening every
+// privileged socket before the privilege drop, and the sinks and the
+// health listener after it: a sink creates its files as the user it will
+// write and rotate them as (a directory that user cannot write is a
+// startup error, not a rotation failing later). On error, what was opened
+// is closed.
 func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, reg *metrics.Registry) (ps parts, hs *health.Server, err error) {
 	defer func() {
 		if err != nil {
@@ -87,16 +93,14 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 		ps.add("metadata", stageService, meta)
 	}
 
-	sinks, err := openSinks(cfg, stdout, meta, log, reg)
-	if err != nil {
-		return ps, nil, err
-	}
+	// The pipeline gets its sinks after the privilege drop, before it runs.
 	pipe := pipeline.New(pipeline.Config{
-		QueueSize:     cfg.QueueSize,
+		MaxBytes:      cfg.QueueMaxBytes,
 		StatsInterval: cfg.StatsInterval,
+		StallTimeout:  cfg.StallTimeout,
 		Logger:        log.With("component", "pipeline"),
 		EVE:           event.Options{CompressIPv6: cfg.EVEIPv6Compress},
-	}, reg, meta, sinks...)
+	}, reg, meta)
 	ps.add("pipeline", stagePipeline, pipe)
 
 	// Detections: the inputs publish through the engine's tap, and the
@@ -143,22 +147,35 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 		if err != nil {
 			return ps, nil, fmt.Errorf("packet capture: %w", err)
 		}
-		ps.add("capture", stageInput, capturePart{capt, flow.NewTable(cfg.Flow, in, reg, inspectors(cfg.App, in, reg, eng)...)})
+		ps.add("capture", stageInput, newCapturePart(capt, flow.NewTable(cfg.Flow, in, reg, inspectors(cfg.App, in, reg, eng)...)))
 	}
 
 	// The privileged sockets are open: drop privileges before any input is
-	// read. The health listener needs none.
+	// read. The sinks and the health listener need none.
 	if cfg.User != "" {
 		if err := dropPrivileges(cfg.User); err != nil {
 			return ps, nil, err
 		}
 		log.Info("privileges dropped", "user", cfg.User)
 	}
+	sinks, err := openSinks(cfg, stdout, meta, log, reg)
+	if err != nil {
+		return ps, nil, err
+	}
+	pipe.Attach(sinks...)
+	for _, s := range sinks {
+		if w, ok := s.(interface{ Warnings() []string }); ok {
+			for _, msg := range w.Warnings() {
+				log.Warn(msg)
+			}
+		}
+	}
 	if cfg.HealthAddr != "" {
 		if hs, err = health.Listen(cfg.HealthAddr, reg); err != nil {
 			return ps, nil, err
 		}
 		ps.add("health", stageService, hs)
+		hs.AddCheck(pipe.Check)
 		for _, s := range sinks {
 			if h, ok := s.(interface{ Health() error }); ok {
 				hs.AddCheck(h.Health)
@@ -181,13 +198,50 @@ func inspectors(cfg applayer.Config, out applayer.Emitter, reg *metrics.Registry
 	return insp
 }
 
-// capturePart runs the packet capture into its flow table.
+// capturePart runs the packet capture into its flow table. The flush that
+// ends every open flow when the capture stops is deferred to Drain, where
+// the final flow records wait for room in the queue within the shutdown
+// budget (FlushWait) instead of being dropped when it is full.
 type capturePart struct {
 	*capture.Capture
-	table *flow.Table
+	table   *flow.Table
+	flushAt time.Time // when the capture stopped; written by Run
+	ran     chan struct{}
 }
 
-func (c capturePart) Run(ctx context.Context) error { return c.Capture.Run(ctx, c.table) }
+func newCapturePart(c *capture.Capture, t *flow.Table) *capturePart {
+	return &capturePart{Capture: c, table: t, ran: make(chan struct{})}
+}
+
+func (c *capturePart) Run(ctx context.Context) error {
+	defer close(c.ran)
+	return c.Capture.Run(ctx, deferredFlush{c.table, &c.flushAt})
+}
+
+func (c *capturePart) Drain(ctx context.Context) error {
+	select {
+	case <-c.ran:
+	case <-ctx.Done():
+		return errors.New("capture: still running at the shutdown deadline; open flows not reported")
+	}
+	at := c.flushAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	if n := c.table.FlushWait(ctx, at, flow.ReasonShutdown); n > 0 {
+		return fmt.Errorf("capture: %d final flow records dropped (queue full at the shutdown deadline)", n)
+	}
+	return nil
+}
+
+// deferredFlush is the flow table as the capture sees it, with Flush
+// recording the time only.
+type deferredFlush struct {
+	*flow.Table
+	at *time.Time
+}
+
+func (d deferredFlush) Flush(now time.Time, _ string) { *d.at = now }
 
 // openSinks opens the selected sinks in a fixed order: stdout, file, then
 // the AWS sinks (s3, cloudwatch, firehose), each behind its own spool.
@@ -198,7 +252,7 @@ func openSinks(cfg Config, stdout io.Writer, meta *metadata.Watcher, log *slog.L
 		}
 	}()
 	if slices.Contains(cfg.Sinks, "stdout") {
-		sinks = append(sinks, sink.NewStdout(stdout))
+		sinks = append(sinks, sink.NewStdout(stdout, cfg.Stdout))
 	}
 	if slices.Contains(cfg.Sinks, "file") {
 		f, err := sink.OpenFile(cfg.File, reg)

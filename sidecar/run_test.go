@@ -25,7 +25,8 @@ func testConfig(t *testing.T) Config {
 	}
 	cfg := Config{
 		Sinks:           []string{"stdout"},
-		QueueSize:       16,
+		QueueMaxBytes:   1 << 20,
+		StallTimeout:    time.Minute,
 		ShutdownTimeout: 5 * time.Second,
 		HealthAddr:      "127.0.0.1:0",
 		LauncherSource:  src,
@@ -69,7 +70,7 @@ func TestValidateNamesVariables(t *testing.T) {
 		mutate func(*Config)
 		want   string
 	}{
-		{"queue_size", func(c *Config) { c.QueueSize = 0 }, "--queue-size (SIDEWATCH_QUEUE_SIZE)"},
+		{"queue_max_bytes", func(c *Config) { c.QueueMaxBytes = 1_000_000_000_000 }, "--queue-max-bytes (SIDEWATCH_QUEUE_MAX_BYTES)"},
 		{"stats_interval", func(c *Config) { c.StatsInterval = -time.Second }, "--stats-interval (SIDEWATCH_STATS_INTERVAL)"},
 		{"shutdown_timeout", func(c *Config) { c.ShutdownTimeout = 0 }, "--shutdown-timeout (SIDEWATCH_SHUTDOWN_TIMEOUT)"},
 		{"health_addr", func(c *Config) { c.HealthAddr = "localhost" }, "--health-addr (SIDEWATCH_HEALTH_ADDR)"},

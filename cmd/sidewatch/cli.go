@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -41,6 +43,10 @@ type runCmd struct {
 }
 
 func (c *runCmd) Run(e *env) error {
+	// A reader of stdout that goes away (`| head`) must fail the stdout
+	// sink (EPIPE, counted), not kill the sidecar with SIGPIPE before it
+	// drains the other sinks.
+	signal.Ignore(syscall.SIGPIPE)
 	return sidecar.Run(e.ctx, c.Config, e.stdout, e.log, version)
 }
 
@@ -72,8 +78,17 @@ func (versionCmd) Run(e *env) error {
 // exitCode carries kong's requested exit status out of its Exit hook.
 type exitCode int
 
+// Exit statuses of run.
+const (
+	exitOK        = 0
+	exitFailed    = 1
+	exitUsage     = 2
+	exitDiscarded = 3 // `run` stopped but could not finish what it had accepted
+)
+
 // run parses args and runs the chosen command. It returns the process exit
-// status: 0 ok, 1 the command failed, 2 bad usage or configuration, or the
+// status: 0 ok, 1 the command failed, 2 bad usage or configuration, 3 the
+// sidecar discarded accepted data at shutdown (counted and logged), or the
 // status an error carries (ExitCode).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	var c cli
@@ -87,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	)
 	if err != nil {
 		fmt.Fprintln(stderr, "sidewatch:", err)
-		return 1
+		return exitFailed
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -101,18 +116,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "sidewatch: error: %v\n", err)
-		return 2
+		return exitUsage
 	}
 	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, log: newLogger(stderr, c.LogFormat, c.LogLevel)}
 	if err := kctx.Run(e); err != nil {
+		if errors.Is(err, sidecar.ErrDiscarded) {
+			e.log.Error(kctx.Command()+": shutdown discarded data", "err", err)
+			return exitDiscarded
+		}
 		e.log.Error(kctx.Command()+" failed", "err", err)
 		var ec interface{ ExitCode() int }
 		if errors.As(err, &ec) {
 			return ec.ExitCode()
 		}
-		return 1
+		return exitFailed
 	}
-	return 0
+	return exitOK
 }
 
 func newLogger(w io.Writer, format, level string) *slog.Logger {

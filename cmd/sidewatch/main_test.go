@@ -125,7 +125,7 @@ func TestRunProcessLifecycle(t *testing.T) {
 	body := new(bytes.Buffer)
 	body.ReadFrom(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(body.String(), "sidewatch_pipeline_queue_capacity 8192") {
+	if !strings.Contains(body.String(), "sidewatch_pipeline_queue_max_bytes 3.3554432e+07") {
 		t.Errorf("/metrics lacks the queue capacity gauge:\n%s", body)
 	}
 
@@ -179,8 +179,8 @@ func TestUsageErrors(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"queue_size_zero", []string{"run", "--queue-size", "0"}, nil, "SIDEWATCH_QUEUE_SIZE"},
-		{"queue_size_from_env", []string{"run"}, map[string]string{"SIDEWATCH_QUEUE_SIZE": "-1"}, "--queue-size (SIDEWATCH_QUEUE_SIZE)"},
+		{"queue_max_bytes_zero", []string{"run", "--queue-max-bytes", "0"}, nil, "SIDEWATCH_QUEUE_MAX_BYTES"},
+		{"queue_max_bytes_from_env", []string{"run"}, map[string]string{"SIDEWATCH_QUEUE_MAX_BYTES": "200000000000"}, "--queue-max-bytes (SIDEWATCH_QUEUE_MAX_BYTES)"},
 		{"bad_health_addr", []string{"run", "--health-addr", "nonsense"}, nil, "SIDEWATCH_HEALTH_ADDR"},
 		{"unknown_sink", []string{"run", "--sink", "kafka"}, nil, "--sink"},
 		{"unknown_flag", []string{"run", "--no-such-flag"}, nil, "unknown flag"},
@@ -222,7 +222,7 @@ func TestHelpAndVersion(t *testing.T) {
 		want []string
 	}{
 		{"root_help", []string{"--help"}, []string{"run", "health", "version", "--log-format"}},
-		{"run_help", []string{"run", "--help"}, []string{"--queue-size", "SIDEWATCH_QUEUE_SIZE", "--shutdown-timeout", "--launcher-dir", "SIDEWATCH_METADATA_URI"}},
+		{"run_help", []string{"run", "--help"}, []string{"--queue-max-bytes", "SIDEWATCH_QUEUE_MAX_BYTES", "--shutdown-timeout", "--launcher-dir", "SIDEWATCH_METADATA_URI"}},
 		{"version", []string{"version"}, []string{"sidewatch dev"}},
 	}
 	for _, tt := range tests {

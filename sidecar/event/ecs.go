@@ -39,3 +39,15 @@ func (c *ECS) appendJSON(dst []byte) []byte {
 	}
 	return closeObject(dst, start)
 }
+
+// AppendMember appends the `,"aws_ecs":{…}` member exactly as Event.Append
+// writes it, or nothing for a zero ECS. Event.Append writes it last, so an
+// encoder may append an event without its ECS, drop the closing brace and
+// append a member it encoded before: the pipeline does, since consecutive
+// events mostly share their task and container.
+func (c *ECS) AppendMember(dst []byte) []byte {
+	if *c == (ECS{}) {
+		return dst
+	}
+	return c.appendJSON(dst)
+}

@@ -158,6 +158,7 @@ func (e *Event) Append(dst []byte, o Options) []byte {
 		dst = append(dst, `,"stats":`...)
 		dst = e.Stats.appendJSON(dst)
 	}
+	// aws_ecs stays the last member: see ECS.AppendMember.
 	if e.ECS != (ECS{}) {
 		dst = e.ECS.appendJSON(dst)
 	}

@@ -72,6 +72,13 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Plain ASCII, eight bytes at a time: most of a log line.
+		for i+8 <= len(s) && plain8(load8(s, i)) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
@@ -139,6 +146,25 @@ func appendAddr(dst []byte, a netip.Addr, o Options) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// load8 reads s[i:i+8] as a little-endian word (one load once compiled).
+func load8(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// plain8 reports whether none of x's bytes needs escaping or decoding:
+// each is printable ASCII other than '"' and '\\' (0x20-0x7e). It may
+// report false for a plain word (a borrow or carry between bytes); the
+// byte loop then takes that word, so the result is the same.
+func plain8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote, backslash := x^ones*'"', x^ones*'\\'
+	// Each term sets a byte's high bit where it is below 0x20, a quote, a
+	// backslash, or 0x7f and above.
+	return ((x-ones*0x20)&^x|(quote-ones)&^quote|(backslash-ones)&^backslash|(x+ones)|x)&highs == 0
+}
 
 // AppendJSONString appends s as a JSON string, escaped as every string of
 // an event is. Producers that pre-encode a JSON member (log.fields) use it

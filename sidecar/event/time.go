@@ -53,12 +53,22 @@ func (t Time) appendJSON(dst []byte) []byte {
 // appendDigits writes v zero-padded to width digits.
 func appendDigits(dst []byte, v, width int) []byte {
 	var b [8]byte
-	for i := width - 1; i >= 0; i-- {
-		b[i] = byte('0' + v%10)
-		v /= 10
+	i := width
+	for ; i >= 2; i -= 2 {
+		d := v % 100 * 2
+		b[i-2], b[i-1] = digitPairs[d], digitPairs[d+1]
+		v /= 100
+	}
+	if i == 1 {
+		b[0] = byte('0' + v%10)
 	}
 	return append(dst, b[:width]...)
 }
+
+// digitPairs holds "00" to "99", two bytes each.
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
 
 // MarshalJSON encodes t in EVE's layout.
 func (t Time) MarshalJSON() ([]byte, error) { return t.appendJSON(nil), nil }

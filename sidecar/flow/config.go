@@ -35,6 +35,9 @@ func DefaultConfig() Config {
 // maxFlowsLimit keeps entry indexes within int32.
 const maxFlowsLimit = 1 << 24
 
+// maxTimeout bounds every flow timeout: a flow idle for a week is over.
+const maxTimeout = 7 * 24 * time.Hour
+
 // Validate checks the values kong cannot, naming the flag and variable.
 func (c Config) Validate() error {
 	var errs []error
@@ -55,6 +58,21 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--%s (%s) must not be negative, got %s", d.flag, d.env, d.v))
 		case d.v == 0 && !d.zeroIsOkay:
 			errs = append(errs, fmt.Errorf("--%s (%s) must be positive, got %s", d.flag, d.env, d.v))
+		}
+	}
+	for _, d := range []struct {
+		v         time.Duration
+		flag, env string
+	}{
+		{c.TCPNewTimeout, "flow-tcp-new-timeout", "SIDEWATCH_FLOW_TCP_NEW_TIMEOUT"},
+		{c.TCPEstablishedTimeout, "flow-tcp-established-timeout", "SIDEWATCH_FLOW_TCP_ESTABLISHED_TIMEOUT"},
+		{c.TCPClosedTimeout, "flow-tcp-closed-timeout", "SIDEWATCH_FLOW_TCP_CLOSED_TIMEOUT"},
+		{c.UDPTimeout, "flow-udp-timeout", "SIDEWATCH_FLOW_UDP_TIMEOUT"},
+		{c.ICMPTimeout, "flow-icmp-timeout", "SIDEWATCH_FLOW_ICMP_TIMEOUT"},
+		{c.ActiveTimeout, "flow-active-timeout", "SIDEWATCH_FLOW_ACTIVE_TIMEOUT"},
+	} {
+		if d.v > maxTimeout {
+			errs = append(errs, fmt.Errorf("--%s (%s) must be at most %s, got %s", d.flag, d.env, maxTimeout, d.v))
 		}
 	}
 	if c.MaxFlows < 1 || c.MaxFlows > maxFlowsLimit {

@@ -76,6 +76,7 @@ const (
 	maxMessageSize   = 1 << 30
 	minLogSize       = 1 << 10
 	minIdleTimeout   = time.Minute
+	maxIdleTimeout   = 24 * time.Hour
 	maxSocketPathLen = 107 // sun_path holds 108 bytes with the NUL
 )
 
@@ -102,8 +103,8 @@ func (c *Config) Validate() error {
 	if c.MaxFieldsSize < minLogSize || c.MaxFieldsSize > c.MaxMessageSize {
 		errs = append(errs, fmt.Errorf("--forward-max-fields-size (SIDEWATCH_FORWARD_MAX_FIELDS_SIZE) must be in [%d, --forward-max-message-size], got %d", minLogSize, c.MaxFieldsSize))
 	}
-	if c.IdleTimeout < minIdleTimeout {
-		errs = append(errs, fmt.Errorf("--forward-idle-timeout (SIDEWATCH_FORWARD_IDLE_TIMEOUT) must be >= %s, got %s", minIdleTimeout, c.IdleTimeout))
+	if c.IdleTimeout < minIdleTimeout || c.IdleTimeout > maxIdleTimeout {
+		errs = append(errs, fmt.Errorf("--forward-idle-timeout (SIDEWATCH_FORWARD_IDLE_TIMEOUT) must be in [%s, %s], got %s", minIdleTimeout, maxIdleTimeout, c.IdleTimeout))
 	}
 	if c.FrameTimeout < time.Second || c.FrameTimeout > c.IdleTimeout {
 		errs = append(errs, fmt.Errorf("--forward-frame-timeout (SIDEWATCH_FORWARD_FRAME_TIMEOUT) must be in [1s, --forward-idle-timeout], got %s", c.FrameTimeout))

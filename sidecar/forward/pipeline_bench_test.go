@@ -23,7 +23,7 @@ func (discardSink) Close() error                        { return nil }
 // encoding, Sync, ack; the sink discards.
 func BenchmarkReceiverPipeline(b *testing.B) {
 	reg := metrics.New()
-	p := pipeline.New(pipeline.Config{QueueSize: 8192}, reg, nil, discardSink{})
+	p := pipeline.New(pipeline.Config{}, reg, nil, discardSink{})
 	ctx, cancel := context.WithCancel(context.Background())
 	pdone := make(chan error, 1)
 	go func() { pdone <- p.Run(ctx) }()

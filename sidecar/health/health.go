@@ -1,6 +1,13 @@
 // Package health serves the sidecar's /healthz and /metrics on a loopback
 // HTTP listener and checks them for `sidewatch health`, so an ECS
 // healthCheck works in an image without curl or a shell.
+//
+// /healthz is honest: 503 with the reason while a check fails (the
+// pipeline stalled, every sink failing, an AWS sink unable to deliver).
+// The listener cannot be starved by another container of the task: it
+// admits MaxConns connections through a connguard.Guard (an idle one is
+// reset for a newcomer), with read, write and idle timeouts and a header
+// size limit.
 package health
 
 import (
@@ -12,6 +19,23 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/sidewatch/sidewatch/sidecar/connguard"
+)
+
+// Limits of the listener: an ECS health check and a scraper need a few
+// connections and small, quick requests.
+const (
+	MaxConns          = 16
+	readHeaderTimeout = 2 * time.Second
+	readTimeout       = 5 * time.Second
+	writeTimeout      = 10 * time.Second
+	idleTimeout       = 30 * time.Second
+	maxHeaderBytes    = 8 << 10
+	// minReadWait lets a flood of idle connections be worked through
+	// quickly: a request is read at once, so the risk connguard's default
+	// guards against (resetting a connection with unread bytes) is small.
+	minReadWait = 2 * time.Millisecond
 )
 
 // MetricsWriter renders the metrics exposition.
@@ -23,6 +47,7 @@ type MetricsWriter interface {
 // /metrics (Prometheus text format).
 type Server struct {
 	ln      net.Listener
+	guard   *connguard.Guard
 	srv     *http.Server
 	ready   atomic.Bool
 	checks  []func() error // set before Run; each nil while its part is healthy
@@ -35,11 +60,25 @@ func Listen(addr string, m MetricsWriter) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("health listener: %w", err)
 	}
-	s := &Server{ln: ln, metrics: m}
+	s := &Server{ln: ln, metrics: m, guard: connguard.New(connguard.Config{MaxConns: MaxConns, MinReadWait: minReadWait})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /metrics", s.serveMetrics)
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ConnState: func(c net.Conn, st http.ConnState) {
+			// A served request is the frame: a connection that just had
+			// one is the last to be reset for a newcomer.
+			if gc, ok := c.(*connguard.Conn); ok && st == http.StateIdle {
+				gc.Progress(1, false)
+			}
+		},
+	}
 	return s, nil
 }
 
@@ -58,7 +97,7 @@ func (s *Server) AddCheck(f func() error) { s.checks = append(s.checks, f) }
 // Run answers requests until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
+	go func() { errc <- s.srv.Serve(connguard.NewListener(ctx, s.ln, s.guard)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("health listener: %w", err)

@@ -28,6 +28,13 @@ type Config struct {
 	Refresh time.Duration `name:"metadata-refresh" env:"SIDEWATCH_METADATA_REFRESH" default:"60s" help:"Interval between task metadata refreshes (keeps container names current)."`
 }
 
+// Upper bounds of the durations: a longer wait delays startup past any
+// ECS health check grace; a longer refresh leaves new containers unnamed.
+const (
+	maxWait    = 10 * time.Minute
+	maxRefresh = 24 * time.Hour
+)
+
 // Validate checks the values a user can set.
 func (c Config) Validate() error {
 	var errs []error
@@ -37,11 +44,11 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--metadata-uri (SIDEWATCH_METADATA_URI, ECS_CONTAINER_METADATA_URI_V4) must be an http:// or https:// URL, got %q", c.URI))
 		}
 	}
-	if c.Wait < 0 {
-		errs = append(errs, fmt.Errorf("--metadata-wait (SIDEWATCH_METADATA_WAIT) must be >= 0, got %s", c.Wait))
+	if c.Wait < 0 || c.Wait > maxWait {
+		errs = append(errs, fmt.Errorf("--metadata-wait (SIDEWATCH_METADATA_WAIT) must be in [0s, %s], got %s", maxWait, c.Wait))
 	}
-	if c.Refresh < time.Second {
-		errs = append(errs, fmt.Errorf("--metadata-refresh (SIDEWATCH_METADATA_REFRESH) must be >= 1s, got %s", c.Refresh))
+	if c.Refresh < time.Second || c.Refresh > maxRefresh {
+		errs = append(errs, fmt.Errorf("--metadata-refresh (SIDEWATCH_METADATA_REFRESH) must be in [1s, %s], got %s", maxRefresh, c.Refresh))
 	}
 	return errors.Join(errs...)
 }

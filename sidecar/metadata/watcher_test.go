@@ -368,8 +368,8 @@ func TestConfigValidate(t *testing.T) {
 		{"https_uri", func(c *Config) { c.URI = "https://example.test/v4" }, ""},
 		{"uri_without_scheme", func(c *Config) { c.URI = "169.254.170.2/v4/abc" }, "--metadata-uri (SIDEWATCH_METADATA_URI, ECS_CONTAINER_METADATA_URI_V4) must be an http:// or https:// URL"},
 		{"uri_other_scheme", func(c *Config) { c.URI = "unix:///run/agent.sock" }, "--metadata-uri"},
-		{"negative_wait", func(c *Config) { c.Wait = -time.Second }, "--metadata-wait (SIDEWATCH_METADATA_WAIT) must be >= 0"},
-		{"refresh_too_short", func(c *Config) { c.Refresh = 10 * time.Millisecond }, "--metadata-refresh (SIDEWATCH_METADATA_REFRESH) must be >= 1s"},
+		{"negative_wait", func(c *Config) { c.Wait = -time.Second }, "--metadata-wait (SIDEWATCH_METADATA_WAIT) must be in [0s, 10m0s]"},
+		{"refresh_too_short", func(c *Config) { c.Refresh = 10 * time.Millisecond }, "--metadata-refresh (SIDEWATCH_METADATA_REFRESH) must be in [1s, 24h0m0s]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

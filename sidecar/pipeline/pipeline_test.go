@@ -1,14 +1,19 @@
 package pipeline
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
@@ -19,13 +24,15 @@ type memSink struct {
 	mu      sync.Mutex
 	lines   []string
 	gate    chan struct{}
-	failN   int // fail this many writes first
+	writing atomic.Int32 // Writes entered
+	failN   int          // fail this many writes first
 	flushed bool
 	closed  bool
 }
 
 func (s *memSink) Name() string { return "mem" }
 func (s *memSink) Write(_ context.Context, b []byte) error {
+	s.writing.Add(1)
 	if s.gate != nil {
 		<-s.gate
 	}
@@ -35,9 +42,8 @@ func (s *memSink) Write(_ context.Context, b []byte) error {
 		s.failN--
 		return errors.New("disk full")
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		s.lines = append(s.lines, sc.Text())
+	for l := range bytes.Lines(b) {
+		s.lines = append(s.lines, strings.TrimSuffix(string(l), "\n"))
 	}
 	return nil
 }
@@ -90,7 +96,7 @@ func start(t *testing.T, cfg Config, s *memSink) (p *Pipeline, reg *metrics.Regi
 
 func TestPublishDeliversInOrderThenFinalStats(t *testing.T) {
 	s := &memSink{}
-	p, _, done, stop := start(t, Config{QueueSize: 4}, s)
+	p, _, done, stop := start(t, Config{MaxBytes: 4096}, s)
 	for i := range 100 {
 		if err := p.Publish(context.Background(), logEv(string(rune('a'+i%26)))); err != nil {
 			t.Fatalf("Publish #%d: %v", i, err)
@@ -125,37 +131,121 @@ func TestPublishDeliversInOrderThenFinalStats(t *testing.T) {
 	}
 }
 
+// blockedSink blocks every Write until its gate is closed.
+func blockedSink() *memSink { return &memSink{gate: make(chan struct{})} }
+
+func dropped(reg *metrics.Registry, reason string) uint64 {
+	v, _ := reg.Stats()["pipeline"].(map[string]any)["dropped_total"].(map[string]any)[reason].(uint64)
+	return v
+}
+
 func TestOfferDropsWhenFullAndCounts(t *testing.T) {
-	s := &memSink{gate: make(chan struct{})}
-	p, reg, done, stop := start(t, Config{QueueSize: 2}, s)
+	s := blockedSink()
+	p, reg, done, stop := start(t, Config{MaxBytes: 8192}, s)
 	accepted := 0
-	for range 50 {
+	for range 500 {
 		if p.Offer(logEv("x")) {
 			accepted++
 		}
 	}
+	if d := dropped(reg, "queue_full"); accepted+int(d) != 500 || d == 0 {
+		t.Errorf("accepted %d, dropped %d of 500 offered into 8 KiB with a blocked sink; want drops, and every event either accepted or counted", accepted, d)
+	}
 	close(s.gate)
 	stop()
 	<-done
-	dropped := reg.Stats()["pipeline"].(map[string]any)["dropped_total"].(map[string]any)["queue_full"]
-	if accepted+int(dropped.(uint64)) != 50 {
-		t.Errorf("accepted %d + dropped %v != 50 offered", accepted, dropped)
-	}
-	if dropped.(uint64) == 0 {
-		t.Errorf("dropped = 0 with a blocked sink and queue of 2, want > 0")
-	}
 	if got := len(s.events(t)) - 1; got != accepted {
 		t.Errorf("sink got %d events, want the %d accepted", got, accepted)
 	}
 }
 
+func TestQueueBoundedInBytes(t *testing.T) {
+	// Four producers publish 760 KB messages into a 4 MiB queue whose sink
+	// is stalled: the queue must stop at its limit plus one event.
+	const maxBytes, msgLen = 4 << 20, 760_000
+	s := blockedSink()
+	p, _, done, stop := start(t, Config{MaxBytes: maxBytes}, s)
+	big := strings.Repeat("m", msgLen)
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	var published atomic.Int64
+	for range 4 {
+		wg.Go(func() {
+			for p.Publish(ctx, logEv(big)) == nil {
+				published.Add(1)
+			}
+		})
+	}
+	waitFor(t, "the queue to fill", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.waiting == 4
+	})
+	p.mu.Lock()
+	used, alloc := p.q.used, p.q.alloc
+	p.mu.Unlock()
+	if used > maxBytes+msgLen+1024 {
+		t.Errorf("queue holds %d bytes, want at most the limit %d plus one event", used, maxBytes)
+	}
+	if alloc > maxBytes+3*msgLen {
+		t.Errorf("queue blocks take %d bytes for %d queued, want little beyond the limit", alloc, used)
+	}
+	cancel()
+	wg.Wait()
+	close(s.gate)
+	stop()
+	<-done
+	if got := len(s.events(t)) - 1; got != int(published.Load()) {
+		t.Errorf("sink got %d events, want the %d published", got, published.Load())
+	}
+}
+
+func TestOfferAlertUsesReserve(t *testing.T) {
+	s := blockedSink()
+	p, reg, done, stop := start(t, Config{MaxBytes: 64 << 10}, s)
+	for p.Offer(logEv("net")) {
+	}
+	alerts := 0
+	for p.OfferAlert(alertEv()) {
+		alerts++
+	}
+	if alerts == 0 {
+		t.Fatalf("OfferAlert refused at once after Offer filled the queue; want the reserve")
+	}
+	if d := dropped(reg, "alert_reserve_full"); d != 1 {
+		t.Errorf("dropped_total{reason=alert_reserve_full} = %d, want 1 (the refused alert)", d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := p.Publish(ctx, logEv("log")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Publish into a full queue = %v, want it to wait until its context ends", err)
+	}
+	close(s.gate)
+	stop()
+	<-done
+	got := 0
+	for _, e := range s.events(t) {
+		if e.EventType == event.TypeAlert {
+			got++
+		}
+	}
+	if got != alerts {
+		t.Errorf("sink got %d alerts, want the %d accepted", got, alerts)
+	}
+}
+
+func alertEv() event.Event {
+	return event.Event{Timestamp: event.At(time.Unix(1700000000, 0)), EventType: event.TypeAlert,
+		Alert: &event.Alert{Signature: "test", SignatureID: 1, Severity: 1}}
+}
+
 func TestPublishWaitsForRoom(t *testing.T) {
-	s := &memSink{gate: make(chan struct{})}
-	p, _, done, stop := start(t, Config{QueueSize: 1}, s)
+	s := blockedSink()
+	p, _, done, stop := start(t, Config{MaxBytes: 2048}, s)
 	published := make(chan int, 1)
 	go func() {
 		n := 0
-		for range 10 {
+		for range 100 {
 			if p.Publish(context.Background(), logEv("y")) == nil {
 				n++
 			}
@@ -168,23 +258,23 @@ func TestPublishWaitsForRoom(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 	close(s.gate)
-	if n := <-published; n != 10 {
-		t.Errorf("published %d, want 10", n)
+	if n := <-published; n != 100 {
+		t.Errorf("published %d, want 100", n)
 	}
 	stop()
 	<-done
-	if got := len(s.events(t)) - 1; got != 10 {
-		t.Errorf("sink got %d log events, want 10", got)
+	if got := len(s.events(t)) - 1; got != 100 {
+		t.Errorf("sink got %d log events, want 100", got)
 	}
 }
 
 func TestPublishContextCancelled(t *testing.T) {
-	s := &memSink{gate: make(chan struct{})}
-	p, _, done, stop := start(t, Config{QueueSize: 1}, s)
+	s := blockedSink()
+	p, _, done, stop := start(t, Config{MaxBytes: 2048}, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	var err error
-	for range 5 {
+	for range 100 {
 		if err = p.Publish(ctx, logEv("z")); err != nil {
 			break
 		}
@@ -208,40 +298,234 @@ func TestAfterClose(t *testing.T) {
 	if p.Offer(logEv("late")) {
 		t.Errorf("Offer after Close = true, want false")
 	}
-	got := reg.Stats()["pipeline"].(map[string]any)["dropped_total"].(map[string]any)["closed"]
-	if got != uint64(2) {
-		t.Errorf("dropped_total{reason=closed} = %v, want 2", got)
+	if p.OfferAlert(alertEv()) {
+		t.Errorf("OfferAlert after Close = true, want false")
+	}
+	if got := dropped(reg, "closed"); got != 3 {
+		t.Errorf("dropped_total{reason=closed} = %v, want 3", got)
 	}
 }
 
-func TestSinkErrorCountsLostEvents(t *testing.T) {
-	s := &memSink{failN: 1}
-	p, reg, done, stop := start(t, Config{}, s)
-	p.Publish(context.Background(), logEv("lost"))
-	time.Sleep(20 * time.Millisecond) // let the first batch hit the failing write
+func TestClosingWakesWaitingPublishers(t *testing.T) {
+	s := blockedSink()
+	reg := metrics.New()
+	p := New(Config{MaxBytes: 2048}, reg, nil, s)
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		for err == nil {
+			err = p.Publish(context.Background(), logEv("w"))
+		}
+		errc <- err
+	}()
+	waitFor(t, "a publisher to wait", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.waiting == 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	close(s.gate)
+	p.Drain(ctx)
+	if err := <-errc; !errors.Is(err, ErrClosed) {
+		t.Errorf("waiting Publish after Drain = %v, want ErrClosed", err)
+	}
+}
+
+// logSink records the pipeline's log lines.
+func logSink() (*slog.Logger, *bytes.Buffer) {
+	var b bytes.Buffer
+	return slog.New(slog.NewTextHandler(&b, nil)), &b
+}
+
+func TestSinkErrorCountsLostEventsAndLogsOnce(t *testing.T) {
+	s := &memSink{failN: 3}
+	log, logs := logSink()
+	p, reg, done, stop := start(t, Config{Logger: log}, s)
+	for _, m := range []string{"lost1", "lost2", "lost3"} {
+		p.Publish(context.Background(), logEv(m))
+		waitFor(t, "the failing write", func() bool { return lostEvents(reg) > 0 && s.failures() < 3 || s.failures() == 0 })
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitFor(t, "three failed writes", func() bool { return s.failures() == 0 })
 	p.Publish(context.Background(), logEv("kept"))
 	stop()
 	<-done
 	st := reg.Stats()["pipeline"].(map[string]any)
-	if lost := st["dropped_total"].(map[string]any)["sink_error"]; lost != uint64(1) {
-		t.Errorf("dropped_total{reason=sink_error} = %v, want 1", lost)
+	if lost := dropped(reg, "sink_error"); lost != 3 {
+		t.Errorf("dropped_total{reason=sink_error} = %v, want 3", lost)
 	}
-	if errs := st["sink_errors_total"].(map[string]any)["mem"]; errs != uint64(1) {
-		t.Errorf("sink_errors_total{sink=mem} = %v, want 1", errs)
+	if errs := st["sink_errors_total"].(map[string]any)["mem"]; errs != uint64(3) {
+		t.Errorf("sink_errors_total{sink=mem} = %v, want 3", errs)
 	}
 	evs := s.events(t)
 	if len(evs) != 2 || evs[0].Log.Message != "kept" {
 		t.Errorf("sink got %+v, want the kept event and stats", evs)
 	}
+	if n := strings.Count(logs.String(), "sink failing"); n != 1 {
+		t.Errorf("logged %d sink failures for one run of 3, want 1:\n%s", n, logs)
+	}
+	if !strings.Contains(logs.String(), "sink recovered") || !strings.Contains(logs.String(), "events_lost=3") {
+		t.Errorf("log lacks the recovery with events_lost=3:\n%s", logs)
+	}
+}
+
+func lostEvents(reg *metrics.Registry) uint64 { return dropped(reg, "sink_error") }
+
+func (s *memSink) failures() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failN
+}
+
+// typedSink is a memSink that wants only some event types.
+type typedSink struct {
+	*memSink
+	types []event.Type
+}
+
+func (s typedSink) Name() string             { return "typed" }
+func (s typedSink) EventTypes() []event.Type { return s.types }
+
+func TestSinkEventTypeFilter(t *testing.T) {
+	all := &memSink{}
+	alerts := typedSink{&memSink{}, []event.Type{event.TypeAlert}}
+	reg := metrics.New()
+	p := New(Config{}, reg, nil, all, alerts)
+	// Everything in one batch: the alert sink must get a filtered copy.
+	for i := range 10 {
+		if i%3 == 0 {
+			p.OfferAlert(alertEv())
+		} else {
+			p.Offer(logEv("l"))
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.Run(ctx)
+	if err := p.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	count := func(s *memSink) map[event.Type]int {
+		m := map[event.Type]int{}
+		for _, e := range s.events(t) {
+			m[e.EventType]++
+		}
+		return m
+	}
+	if got, want := count(all), (map[event.Type]int{event.TypeAlert: 4, event.TypeLog: 6, event.TypeStats: 1}); !maps.Equal(got, want) {
+		t.Errorf("unfiltered sink got %v, want %v", got, want)
+	}
+	if got, want := count(alerts.memSink), (map[event.Type]int{event.TypeAlert: 4}); !maps.Equal(got, want) {
+		t.Errorf("alert-only sink got %v, want %v", got, want)
+	}
+}
+
+func TestDrainBoundedByDeadlineWithBlockedSink(t *testing.T) {
+	s := blockedSink()
+	defer close(s.gate)
+	reg := metrics.New()
+	p := New(Config{}, reg, nil, s)
+	runCtx, stop := context.WithCancel(context.Background())
+	go p.Run(runCtx)
+	for range 10 {
+		p.Publish(context.Background(), logEv("q"))
+	}
+	waitFor(t, "the consumer to block in the sink", func() bool { return s.writing.Load() > 0 })
+	stop()
+	// The consumer is stuck in the blocked Write; Drain must give up at
+	// its deadline and say how much it could not write.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := p.Drain(ctx)
+	if err == nil || !strings.Contains(err.Error(), "not written") {
+		t.Errorf("Drain with a blocked sink = %v, want an error counting the unwritten events", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Drain took %s past a 50ms deadline", d)
+	}
+	if d := dropped(reg, "shutdown"); d == 0 {
+		t.Errorf("dropped_total{reason=shutdown} = 0, want the queued events")
+	}
+}
+
+// cancellableSink blocks in Write until ctx ends, as a stdout pipe with a
+// write deadline does.
+type cancellableSink struct{ memSink }
+
+func (s *cancellableSink) Write(ctx context.Context, b []byte) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestDrainCancelsBlockedWriteAtDeadline(t *testing.T) {
+	s := &cancellableSink{}
+	reg := metrics.New()
+	p := New(Config{}, reg, nil, s)
+	runCtx, stop := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { p.Run(runCtx); close(ran) }()
+	p.Publish(context.Background(), logEv("q"))
+	stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := p.Drain(ctx); err == nil {
+		t.Errorf("Drain = nil with a write cancelled at the deadline, want an error")
+	}
+	<-ran // the consumer was released by the cancelled write
+	if lost := dropped(reg, "sink_error"); lost != 1 {
+		t.Errorf("dropped_total{reason=sink_error} = %d, want 1", lost)
+	}
+}
+
+// clock is a settable time source.
+type clock struct{ ns atomic.Int64 }
+
+func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+func TestCheckReportsStallAndFailingSinks(t *testing.T) {
+	c := &clock{}
+	c.ns.Store(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	s := blockedSink()
+	p, _, done, stop := start(t, Config{StallTimeout: 30 * time.Second, Now: c.now}, s)
+	if err := p.Check(); err != nil {
+		t.Fatalf("Check on an idle pipeline = %v, want nil", err)
+	}
+	p.Publish(context.Background(), logEv("stuck"))
+	c.advance(29 * time.Second)
+	if err := p.Check(); err != nil {
+		t.Errorf("Check 29s into a stall = %v, want nil", err)
+	}
+	c.advance(2 * time.Second)
+	if err := p.Check(); err == nil || !strings.Contains(err.Error(), "stalled") {
+		t.Errorf("Check 31s into a stall = %v, want stalled", err)
+	}
+	close(s.gate)
+	waitFor(t, "the queue to empty", func() bool { return p.Check() == nil })
+	stop()
+	<-done
+
+	f := &memSink{failN: 1000}
+	p, _, done, stop = start(t, Config{StallTimeout: 30 * time.Second, Now: c.now}, f)
+	p.Publish(context.Background(), logEv("fails"))
+	waitFor(t, "the failing write", func() bool { return f.failures() < 1000 })
+	if err := p.Check(); err != nil {
+		t.Errorf("Check right after the first failure = %v, want nil", err)
+	}
+	c.advance(31 * time.Second)
+	if err := p.Check(); err == nil || !strings.Contains(err.Error(), "every sink failing") {
+		t.Errorf("Check after 31s of failures = %v, want every sink failing", err)
+	}
+	stop()
+	<-done
 }
 
 func TestPeriodicStats(t *testing.T) {
 	s := &memSink{}
 	_, _, done, stop := start(t, Config{StatsInterval: 5 * time.Millisecond}, s)
-	deadline := time.Now().Add(5 * time.Second)
-	for len(s.events(t)) < 2 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, "two stats events", func() bool { return len(s.events(t)) >= 2 })
 	stop()
 	<-done
 	stats := 0
@@ -255,6 +539,35 @@ func TestPeriodicStats(t *testing.T) {
 	}
 }
 
+func TestPublishAllocatesNothing(t *testing.T) {
+	p := New(Config{}, metrics.New(), fixedTask{}, discard{})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	defer func() { stop(); <-done }()
+	// The producer reuses its Log, as a receiver connection does.
+	l := &event.Log{Message: "GET /api/v1/items 200 3ms", Format: "rfc3164"}
+	ev := event.Event{Timestamp: event.At(time.Unix(1700000000, 0)), EventType: event.TypeLog, Log: l,
+		ECS: event.ECS{Container: event.Container{ID: "c1"}}}
+	for range 10000 { // warm the block pool
+		p.Publish(ctx, ev)
+	}
+	if n := testing.AllocsPerRun(10000, func() { p.Publish(ctx, ev) }); n != 0 {
+		t.Errorf("Publish allocates %.2f times per event, want 0", n)
+	}
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 type discard struct{}
 
 func (discard) Name() string                        { return "discard" }
@@ -262,17 +575,17 @@ func (discard) Write(context.Context, []byte) error { return nil }
 func (discard) Flush(context.Context) error         { return nil }
 func (discard) Close() error                        { return nil }
 
-// BenchmarkThroughput measures events/s from 2 producers through
+// BenchmarkThroughput measures events/s from parallel producers through
 // enrichment and encoding to a sink that discards.
 func BenchmarkThroughput(b *testing.B) {
-	p := New(Config{QueueSize: 8192}, metrics.New(), fixedTask{}, discard{})
+	p := New(Config{}, metrics.New(), fixedTask{}, discard{})
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- errors.Join(p.Run(ctx), p.Drain(context.Background())) }()
-	ev := logEv("GET /api/v1/items 200 3ms")
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
+		ev := logEv("GET /api/v1/items 200 3ms")
 		for pb.Next() {
 			p.Publish(context.Background(), ev)
 		}
@@ -280,4 +593,32 @@ func BenchmarkThroughput(b *testing.B) {
 	stop()
 	<-done
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestECSCacheKeepsNothingOfTheProducer: the cached aws_ecs member is
+// keyed by copies, so a producer reusing its buffers (as the receivers do)
+// never gets another event's container.
+func TestECSCacheKeepsNothingOfTheProducer(t *testing.T) {
+	s := &memSink{}
+	p := New(Config{}, metrics.New(), nil, s)
+	buf := []byte("container-a")
+	for _, id := range []string{"container-a", "container-b", "container-b", "container-a"} {
+		copy(buf, id)
+		ev := logEv("m")
+		ev.ECS.Container.ID = unsafe.String(&buf[0], len(buf)) // a view, reused
+		p.Publish(context.Background(), ev)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.Run(ctx)
+	p.Drain(context.Background())
+	var got []string
+	for _, e := range s.events(t) {
+		if e.Log != nil {
+			got = append(got, e.ECS.Container.ID)
+		}
+	}
+	if want := []string{"container-a", "container-b", "container-b", "container-a"}; !slices.Equal(got, want) {
+		t.Errorf("containers = %q, want %q", got, want)
+	}
 }

@@ -11,7 +11,7 @@ import (
 
 func TestSyncReturnsAfterTheSinksHaveEveryEarlierEvent(t *testing.T) {
 	s := &memSink{gate: make(chan struct{})}
-	p, _, done, stop := start(t, Config{QueueSize: 64}, s)
+	p, _, done, stop := start(t, Config{MaxBytes: 1 << 20}, s)
 	const publishers, each = 4, 10
 	var wg sync.WaitGroup
 	for g := range publishers {
@@ -57,7 +57,7 @@ func TestSyncReturnsAfterTheSinksHaveEveryEarlierEvent(t *testing.T) {
 
 func TestSyncContextAndClose(t *testing.T) {
 	s := &memSink{gate: make(chan struct{})}
-	p, _, done, stop := start(t, Config{QueueSize: 4}, s)
+	p, _, done, stop := start(t, Config{MaxBytes: 1 << 20}, s)
 	if err := p.Publish(context.Background(), logEv("x")); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,27 +12,33 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sidewatch/sidewatch/internal/bounds"
+	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
 
 // FileConfig configures the file sink.
 type FileConfig struct {
-	Path     string `name:"file-path" env:"SIDEWATCH_FILE_PATH" help:"File the file sink appends events to; its directory must exist. Rotated files are PATH.1 (newest) to PATH.N."`
-	MaxBytes int64  `name:"file-max-bytes" env:"SIDEWATCH_FILE_MAX_BYTES" default:"104857600" help:"Rotate the file before it would exceed this size in bytes; 0 never rotates."`
-	Keep     int    `name:"file-keep" env:"SIDEWATCH_FILE_KEEP" default:"5" help:"Rotated files to keep; the oldest beyond this is removed."`
+	Path     string   `name:"file-path" env:"SIDEWATCH_FILE_PATH" help:"File the file sink appends events to; its directory must exist. Rotated files are PATH.1 (newest) to PATH.N."`
+	MaxBytes int64    `name:"file-max-bytes" env:"SIDEWATCH_FILE_MAX_BYTES" default:"104857600" help:"Rotate the file before it would exceed this size in bytes; 0 never rotates."`
+	Keep     int      `name:"file-keep" env:"SIDEWATCH_FILE_KEEP" default:"5" help:"Rotated files to keep; the oldest beyond this is removed."`
+	Types    []string `name:"file-event-types" env:"SIDEWATCH_FILE_EVENT_TYPES" sep:"," placeholder:"TYPE" help:"Event types the file sink writes (alert,flow,log,stats…); empty writes every type."`
 }
+
+// Limits checked by Validate.
+const (
+	maxFileBytes = 64 << 30
+	maxFileKeep  = 1000
+)
 
 // Validate checks the values. An empty Path is accepted here, so that the
 // config can be validated when the file sink is not in use; OpenFile
 // rejects it.
 func (c FileConfig) Validate() error {
 	var errs []error
-	if c.MaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("--file-max-bytes (SIDEWATCH_FILE_MAX_BYTES) must be >= 0, got %d", c.MaxBytes))
-	}
-	if c.Keep < 1 {
-		errs = append(errs, fmt.Errorf("--file-keep (SIDEWATCH_FILE_KEEP) must be >= 1, got %d", c.Keep))
-	}
+	errs = append(errs,
+		bounds.Int("--file-max-bytes", "SIDEWATCH_FILE_MAX_BYTES", c.MaxBytes, 0, maxFileBytes),
+		bounds.Int("--file-keep", "SIDEWATCH_FILE_KEEP", c.Keep, 1, maxFileKeep))
 	return errors.Join(errs...)
 }
 
@@ -57,17 +64,25 @@ type File struct {
 	checked    time.Time
 	checkEvery time.Duration
 
+	warnings []string // what OpenFile found and repaired, for the caller to log
+
 	rotations    *metrics.Counter
 	rotateErrors *metrics.Counter
 	reopens      *metrics.Counter
 	written      *metrics.Counter
 	writeErrors  *metrics.Counter
+	repairs      *metrics.Counter
 }
 
 const fileFlags = os.O_WRONLY | os.O_APPEND | os.O_CREATE
 
 // OpenFile validates cfg and opens (creating with mode 0640) or appends to
-// cfg.Path, registering the sink's metrics in reg.
+// cfg.Path, registering the sink's metrics in reg. It runs as the user
+// the sidecar will write as (after the privilege drop), and first proves
+// that user can create and rename files in the directory, as rotation
+// will. A partial last line, left by a crash in the middle of a write, is
+// cut off (counted; see Warnings), so that the file holds whole lines only
+// and the next event does not run into it.
 func OpenFile(cfg FileConfig, reg *metrics.Registry) (*File, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -85,17 +100,119 @@ func OpenFile(cfg FileConfig, reg *metrics.Registry) (*File, error) {
 	case !st.IsDir():
 		return nil, fmt.Errorf("file sink: %s, the directory of --file-path (SIDEWATCH_FILE_PATH), is not a directory", dir)
 	}
-	s := &File{cfg: cfg, dir: dir, checkEvery: time.Second}
-	if err := s.open(); err != nil {
+	if err := probeDir(dir, filepath.Base(cfg.Path)); err != nil {
 		return nil, err
 	}
+	s := &File{cfg: cfg, dir: dir, checkEvery: time.Second}
 	const sub = "sink"
 	s.rotations = reg.Counter(sub, "rotations_total", "File rotations.", "sink", "file")
-	s.rotateErrors = reg.Counter(sub, "rotate_errors_total", "Failed rotations; the batch is appended to the unrotated file.", "sink", "file")
+	s.rotateErrors = reg.Counter(sub, "rotate_errors_total", "Failed rotations; the batch is appended to the unrotated file (up to twice --file-max-bytes).", "sink", "file")
 	s.reopens = reg.Counter(sub, "reopens_total", "Reopens of a file that was removed or renamed by another process.", "sink", "file")
 	s.written = reg.Counter(sub, "written_bytes_total", "Bytes written.", "sink", "file")
 	s.writeErrors = reg.Counter(sub, "write_errors_total", "Failed writes, flushes and closes.", "sink", "file")
+	s.repairs = reg.Counter(sub, "repaired_bytes_total", "Bytes of a partial last line (left by a crash mid-write) cut off at open.", "sink", "file")
+	if err := s.repair(); err != nil {
+		return nil, err
+	}
+	if err := s.open(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// EventTypes returns the event types the sink wants (--file-event-types;
+// none: all). The pipeline checks it.
+func (s *File) EventTypes() []event.Type { return eventTypes(s.cfg.Types) }
+
+func eventTypes(names []string) []event.Type {
+	var ts []event.Type
+	for _, n := range names {
+		ts = append(ts, event.Type(n))
+	}
+	return ts
+}
+
+// Warnings returns what OpenFile repaired, for the caller to log.
+func (s *File) Warnings() []string { return s.warnings }
+
+// probeDir checks that the process can create, rename and remove files in
+// dir, as writing and rotating will: with --user, a directory writable by
+// root only would otherwise fail every rotation while the file grows.
+func probeDir(dir, base string) error {
+	probe := filepath.Join(dir, "."+base+".probe-"+strconv.Itoa(os.Getpid()))
+	fail := func(err error) error {
+		return fmt.Errorf("file sink: directory %s must be writable by the sidecar's user (uid %d; --user, SIDEWATCH_USER): %w", dir, os.Getuid(), err)
+	}
+	f, err := os.OpenFile(probe, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fail(err)
+	}
+	f.Close()
+	defer os.Remove(probe)
+	if err := os.Rename(probe, probe+".1"); err != nil {
+		return fail(err)
+	}
+	if err := os.Remove(probe + ".1"); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// repair cuts a partial last line off cfg.Path: a kill -9 in the middle of
+// a write leaves one, and appending to it would glue the next event onto
+// it. Truncating (rather than terminating it) keeps every line valid JSON;
+// the cut event was never completely written.
+func (s *File) repair() error {
+	if st, err := os.Stat(s.cfg.Path); err != nil || !st.Mode().IsRegular() {
+		return nil // absent, or refused by open
+	}
+	f, err := os.OpenFile(s.cfg.Path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("file sink: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("file sink: %w", err)
+	}
+	if !st.Mode().IsRegular() || st.Size() == 0 {
+		return nil
+	}
+	end, err := lastLineEnd(f, st.Size())
+	if err != nil {
+		return fmt.Errorf("file sink: repair %s: %w", s.cfg.Path, err)
+	}
+	if end == st.Size() {
+		return nil
+	}
+	if err := f.Truncate(end); err != nil {
+		return fmt.Errorf("file sink: cut the partial last line of %s: %w", s.cfg.Path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("file sink: %w", err)
+	}
+	cut := st.Size() - end
+	s.repairs.Add(uint64(cut))
+	s.warnings = append(s.warnings, fmt.Sprintf("file sink: cut a partial last line (%d bytes) off %s, left by a crash in the middle of a write", cut, s.cfg.Path))
+	return nil
+}
+
+// lastLineEnd returns the offset just after the last '\n' in the first
+// size bytes of f, 0 if there is none, reading backwards in chunks.
+func lastLineEnd(f *os.File, size int64) (int64, error) {
+	buf := make([]byte, 64<<10)
+	for end := size; end > 0; {
+		start := max(end-int64(len(buf)), 0)
+		chunk := buf[:end-start]
+		if _, err := f.ReadAt(chunk, start); err != nil {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			return start + int64(i) + 1, nil
+		}
+		end = start
+	}
+	return 0, nil
 }
 
 // open opens the file for appending and takes its size. It refuses
@@ -202,8 +319,12 @@ func (s *File) writeLocked(lines []byte) error {
 			if s.f == nil {
 				return err
 			}
-			// Keeping the events beats keeping the size bound; the next
-			// batch tries the rotation again.
+			// Keeping the events beats keeping the size bound, up to twice
+			// the bound; beyond, the sink fails (logged, counted, health)
+			// rather than fill the disk. The next batch tries again.
+			if s.size+int64(len(lines)) > 2*s.cfg.MaxBytes {
+				return fmt.Errorf("file sink: %s is twice --file-max-bytes and cannot be rotated: %w", s.cfg.Path, err)
+			}
 		}
 	}
 	n, err := s.f.Write(lines)

@@ -202,8 +202,8 @@ func TestOpenFileErrors(t *testing.T) {
 		{"parent_is_file", FileConfig{Path: filepath.Join(dir, "plain", "events.json"), Keep: 1}, "is not a directory"},
 		{"path_is_directory", FileConfig{Path: filepath.Join(dir, "sub"), Keep: 1}, "is not a regular file"},
 		{"not_regular_file", FileConfig{Path: os.DevNull, Keep: 1}, "is not a regular file"},
-		{"negative_max", FileConfig{Path: filepath.Join(dir, "e"), MaxBytes: -1, Keep: 1}, "--file-max-bytes (SIDEWATCH_FILE_MAX_BYTES) must be >= 0"},
-		{"zero_keep", FileConfig{Path: filepath.Join(dir, "e"), Keep: 0}, "--file-keep (SIDEWATCH_FILE_KEEP) must be >= 1"},
+		{"negative_max", FileConfig{Path: filepath.Join(dir, "e"), MaxBytes: -1, Keep: 1}, "--file-max-bytes (SIDEWATCH_FILE_MAX_BYTES) must be in [0, 68719476736], got -1"},
+		{"zero_keep", FileConfig{Path: filepath.Join(dir, "e"), Keep: 0}, "--file-keep (SIDEWATCH_FILE_KEEP) must be in [1, 1000], got 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,6 +279,11 @@ func TestFileRotationFailureKeepsData(t *testing.T) {
 	}
 	if got, err := os.ReadFile(filepath.Join(dir, "events.json")); string(got) != "1\n2\n" {
 		t.Errorf("events.json = %q (%v), want %q", got, err, "1\n2\n")
+	}
+	// The file may grow to twice the bound while rotation fails, no more:
+	// then the sink fails (the pipeline logs and counts it).
+	if err := f.Write(ctx, []byte("33\n")); err == nil {
+		t.Errorf("Write taking the unrotatable file past twice --file-max-bytes = nil, want an error")
 	}
 	if err := os.RemoveAll(blocker); err != nil {
 		t.Fatal(err)
@@ -449,4 +454,61 @@ func BenchmarkFileRotationStall(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(worst.Microseconds()), "worst-rotating-write-µs")
+}
+
+// TestFileRepairsPartialLastLine is row 3 of issue 10: a kill -9 in the
+// middle of a write leaves a partial last line; the next open cuts it off
+// (counted, with a warning) so that the next event starts a line of its
+// own.
+func TestFileRepairsPartialLastLine(t *testing.T) {
+	long := strings.Repeat("x", 200<<10) // longer than one backward read
+	tests := []struct {
+		name, before, want string
+	}{
+		{"only_a_partial_line", `{"partial`, ""},
+		{"whole_lines_then_partial", "{\"a\":1}\n{\"b\":2}\n{\"transp", "{\"a\":1}\n{\"b\":2}\n"},
+		{"long_partial_line", "{\"a\":1}\n" + long, "{\"a\":1}\n"},
+		{"long_line_without_newline", long, ""},
+		{"whole_lines_untouched", "{\"a\":1}\n", "{\"a\":1}\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "f.json")
+			if err := os.WriteFile(path, []byte(tt.before), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			reg := metrics.New()
+			f, err := OpenFile(FileConfig{Path: path, MaxBytes: 1 << 20, Keep: 1}, reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Write(context.Background(), []byte("{\"next\":1}\n")); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			got, _ := os.ReadFile(path)
+			if want := tt.want + "{\"next\":1}\n"; string(got) != want {
+				t.Errorf("file = %.80q…, want %.80q…", got, want)
+			}
+			cut := uint64(len(tt.before) - len(tt.want))
+			if n := fileStat(t, reg, "repaired_bytes_total"); n != cut {
+				t.Errorf("repaired_bytes_total = %d, want %d", n, cut)
+			}
+			if (len(f.Warnings()) == 1) != (cut > 0) {
+				t.Errorf("warnings = %q, want one exactly when a line was cut", f.Warnings())
+			}
+		})
+	}
+}
+
+func TestFileEventTypes(t *testing.T) {
+	f, _, _ := openTemp(t, 0, 1)
+	if got := f.EventTypes(); got != nil {
+		t.Errorf("EventTypes without --file-event-types = %q, want none (every type)", got)
+	}
+	f.cfg.Types = []string{"alert", "stats"}
+	if got := f.EventTypes(); len(got) != 2 || got[0] != "alert" || got[1] != "stats" {
+		t.Errorf("EventTypes = %q, want [alert stats]", got)
+	}
 }

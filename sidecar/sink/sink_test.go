@@ -5,7 +5,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"os"
 	"testing"
+	"time"
 )
 
 // Both sinks satisfy the pipeline's Sink interface (declared here, as the
@@ -44,7 +47,7 @@ func (r *recorder) Close() error { r.closed = true; return nil }
 
 func TestStdoutOneWritePerBatch(t *testing.T) {
 	rec := &recorder{}
-	s := NewStdout(rec)
+	s := NewStdout(rec, StdoutConfig{})
 	if got := s.Name(); got != "stdout" {
 		t.Errorf("Name() = %q, want %q", got, "stdout")
 	}
@@ -85,7 +88,7 @@ func TestStdoutOneWritePerBatch(t *testing.T) {
 func TestStdoutFlushesBufferedWriter(t *testing.T) {
 	var out bytes.Buffer
 	bw := bufio.NewWriter(&out)
-	s := NewStdout(bw)
+	s := NewStdout(bw, StdoutConfig{})
 	if err := s.Write(context.Background(), []byte("x\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -102,8 +105,60 @@ func TestStdoutFlushesBufferedWriter(t *testing.T) {
 
 func TestStdoutWriteError(t *testing.T) {
 	broken := errors.New("broken pipe")
-	s := NewStdout(&recorder{err: broken})
+	s := NewStdout(&recorder{err: broken}, StdoutConfig{})
 	if err := s.Write(context.Background(), []byte("x\n")); !errors.Is(err, broken) {
 		t.Errorf("Write() = %v, want it to wrap %v", err, broken)
+	}
+}
+
+// TestStdoutBrokenPipeFailsTheSink is row 4 of issue 10 at the sink: a
+// reader that went away (`| head`) makes the sink fail, for good and
+// fast, instead of killing the process.
+func TestStdoutBrokenPipeFailsTheSink(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r.Close()
+	s := NewStdout(w, StdoutConfig{})
+	defer s.Close()
+	for i := range 3 {
+		if err := s.Write(context.Background(), []byte("{}\n")); !errors.Is(err, ErrBroken) {
+			t.Errorf("Write #%d to a pipe without reader = %v, want ErrBroken", i, err)
+		}
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Errorf("Flush of a broken sink = %v, want nil (the loss is counted at Write)", err)
+	}
+}
+
+// A reader that stops reading must not hang the drain: the write ends
+// with its context.
+func TestStdoutWriteEndsWithContext(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	s := NewStdout(w, StdoutConfig{})
+	defer s.Close()
+	big := bytes.Repeat([]byte("x"), 4<<20) // more than the pipe holds
+	big[len(big)-1] = '\n'
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = s.Write(ctx, big)
+	if err == nil {
+		t.Fatalf("Write of 4 MiB to a pipe nobody reads = nil")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Write returned after %s, want about the 100ms deadline", d)
+	}
+	// The sink is not broken: a reader that comes back gets later batches.
+	go io.Copy(io.Discard, r)
+	if err := s.Write(context.Background(), []byte("{}\n")); err != nil {
+		t.Errorf("Write after the reader resumed = %v", err)
 	}
 }

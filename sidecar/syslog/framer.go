@@ -93,6 +93,19 @@ func (f *framer) waiting() bool {
 	return f.framing == framingLines && f.open && !f.inLine && len(f.head) == 0
 }
 
+// partial reports whether a frame has started and not completed: a line
+// without its newline yet, or an octet-counted frame short of its length.
+// A complete record held for continuation lines is not partial.
+func (f *framer) partial() bool {
+	switch f.framing {
+	case framingLines:
+		return f.inLine || len(f.head) > 0
+	case framingOctets:
+		return f.remaining > 0 || len(f.lenDigits) > 0
+	}
+	return false
+}
+
 // idle emits the held record (see waiting).
 func (f *framer) idle() {
 	if f.waiting() {
@@ -102,7 +115,15 @@ func (f *framer) idle() {
 
 // end emits what is left when the stream ends: an unterminated last line
 // counts as a line; an incomplete octet-counted frame is emitted truncated.
-func (f *framer) end() {
+func (f *framer) end() { f.finish(false) }
+
+// cut emits what is held when the connection is cut short (shutdown
+// deadline, eviction, frame timeout): the frame in progress is flagged
+// truncated, a complete record held for continuation lines is not.
+func (f *framer) cut() { f.finish(true) }
+
+func (f *framer) finish(cutShort bool) {
+	truncate := cutShort && f.partial()
 	switch f.framing {
 	case framingLines:
 		if len(f.head) > 0 {
@@ -113,7 +134,7 @@ func (f *framer) end() {
 	case framingOctets:
 		if f.remaining > 0 {
 			f.m.shortFrame.Inc()
-			f.trunc = true
+			truncate = true
 			f.remaining = 0
 		} else if len(f.lenDigits) > 0 {
 			f.m.shortFrame.Inc()
@@ -121,6 +142,9 @@ func (f *framer) end() {
 			f.appendRec(f.lenDigits)
 			f.lenDigits = f.lenDigits[:0]
 		}
+	}
+	if truncate {
+		f.trunc = true
 	}
 	f.flush()
 }

@@ -79,14 +79,34 @@ type stamp3164 struct {
 	day, hour, minute, seconds int
 }
 
-var months = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
-
-// monthOf returns the month named by three letters, or 0.
+// monthOf returns the month named by three letters, or 0. A switch on the
+// three bytes packed into one word: this runs for every line.
 func monthOf(a, b, c byte) time.Month {
-	for i, m := range months {
-		if m[0] == a && m[1] == b && m[2] == c {
-			return time.Month(i + 1)
-		}
+	switch uint32(a)<<16 | uint32(b)<<8 | uint32(c) {
+	case 'J'<<16 | 'a'<<8 | 'n':
+		return time.January
+	case 'F'<<16 | 'e'<<8 | 'b':
+		return time.February
+	case 'M'<<16 | 'a'<<8 | 'r':
+		return time.March
+	case 'A'<<16 | 'p'<<8 | 'r':
+		return time.April
+	case 'M'<<16 | 'a'<<8 | 'y':
+		return time.May
+	case 'J'<<16 | 'u'<<8 | 'n':
+		return time.June
+	case 'J'<<16 | 'u'<<8 | 'l':
+		return time.July
+	case 'A'<<16 | 'u'<<8 | 'g':
+		return time.August
+	case 'S'<<16 | 'e'<<8 | 'p':
+		return time.September
+	case 'O'<<16 | 'c'<<8 | 't':
+		return time.October
+	case 'N'<<16 | 'o'<<8 | 'v':
+		return time.November
+	case 'D'<<16 | 'e'<<8 | 'c':
+		return time.December
 	}
 	return 0
 }

@@ -171,14 +171,15 @@ func TestParseRecord(t *testing.T) {
 
 func TestRecordEvent(t *testing.T) {
 	r := firelens.Record{Time: now2026, ContainerID: "abc123", ContainerName: "web", ProcID: "1", Message: "m", Facility: 16, Severity: 3, Format: firelens.FormatRFC3164, Truncated: true}
-	ev := recordEvent(&r, "tcp")
+	var le logEvent
+	ev := le.set(&r, "tcp")
 	got := string(ev.AppendJSON(nil))
 	want := `{"timestamp":"2026-11-22T05:40:00.000000+0000","event_type":"log","log":{"message":"m","facility":"local0","severity":"err","procid":"1","format":"rfc3164","transport":"tcp","truncated":true},"aws_ecs":{"container":{"id":"abc123","name":"web"}}}`
 	if got != want {
 		t.Errorf("recordEvent(%+v) =\n%s\nwant\n%s", r, got, want)
 	}
 	raw := firelens.Record{Time: now2026, Message: "<x>", Format: firelens.FormatRaw}
-	if ev := recordEvent(&raw, "udp"); ev.Log.Facility != "" || ev.Log.Severity != "" {
+	if ev := le.set(&raw, "udp"); ev.Log.Facility != "" || ev.Log.Severity != "" {
 		t.Errorf("raw record's event has facility %q severity %q, want none", ev.Log.Facility, ev.Log.Severity)
 	}
 }
@@ -197,9 +198,10 @@ func FuzzParse(f *testing.F) {
 	f.Add("<14>1 2023-11-14T22:13:20.123456Z abc123 web 1 - - \xEF\xBB\xBFhello")
 	f.Add("<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\"] An application event")
 	p := newParser(func() time.Time { return now2026 })
+	var le logEvent
 	f.Fuzz(func(t *testing.T, frame string) {
 		r := p.parse([]byte(frame), false)
-		ev := recordEvent(&r, "tcp")
+		ev := le.set(&r, "tcp")
 		if ev.EventType != event.TypeLog || ev.Log == nil {
 			t.Fatalf("parse(%q) gave event type %q, log %v", frame, ev.EventType, ev.Log)
 		}

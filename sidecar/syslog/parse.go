@@ -3,6 +3,7 @@ package syslog
 import (
 	"bytes"
 	"time"
+	"unsafe"
 
 	gosyslog "github.com/leodido/go-syslog/v4"
 	"github.com/leodido/go-syslog/v4/rfc5424"
@@ -41,18 +42,24 @@ func (p *parser) now() time.Time {
 
 // parse turns one frame (a record: its header line and any continuation
 // lines joined with '\n') into a record. It never fails: what cannot be
-// parsed is kept as the message with ParseError set. frame is not retained.
+// parsed is kept as the message with ParseError set.
+//
+// The record's strings are views of frame, not copies (RFC 5424 fields
+// parsed by go-syslog excepted): the record is valid only until frame's
+// bytes change. The connection publishes it before reading on, and the
+// pipeline encodes it before Publish returns, so the log path copies a
+// record's text once, into the queue.
 func (p *parser) parse(frame []byte, truncated bool) firelens.Record {
 	var r firelens.Record
 	switch classify(frame) {
 	case line3164:
-		r = parse3164(string(frame), p.now())
+		r = parse3164(view(frame), p.now())
 	case line5424:
 		r = p.parse5424(frame)
 	case lineRaw:
-		r = firelens.Record{Time: p.now(), Message: string(frame), Format: firelens.FormatRaw}
+		r = firelens.Record{Time: p.now(), Message: view(frame), Format: firelens.FormatRaw}
 	default:
-		r = firelens.Record{Time: p.now(), Message: string(frame), Format: firelens.FormatRaw, ParseError: errNoHeader}
+		r = firelens.Record{Time: p.now(), Message: view(frame), Format: firelens.FormatRaw, ParseError: errNoHeader}
 	}
 	r.Truncated = truncated
 	return r
@@ -67,7 +74,7 @@ func (p *parser) parse5424(frame []byte) firelens.Record {
 	if m == nil {
 		// Unreachable after classify, which checked what go-syslog needs to
 		// start a message; kept so that no input can be lost.
-		r.Time, r.Format, r.Message = p.now(), firelens.FormatRaw, string(frame)
+		r.Time, r.Format, r.Message = p.now(), firelens.FormatRaw, view(frame)
 		r.ParseError = "rfc5424: no message"
 		if err != nil {
 			r.ParseError = "rfc5424: " + err.Error()
@@ -87,7 +94,7 @@ func (p *parser) parse5424(frame []byte) firelens.Record {
 	r.ProcID = deref(m.ProcID)
 	if err != nil {
 		r.ParseError = "rfc5424: " + err.Error()
-		r.Message = string(frame)
+		r.Message = view(frame)
 		return r
 	}
 	if m.Message != nil {
@@ -106,11 +113,30 @@ func deref(s *string) string {
 	return *s
 }
 
-// recordEvent maps a record to a log event. The pipeline's enricher
-// completes the container (name from id or id from name) from task
-// metadata.
-func recordEvent(r *firelens.Record, transport string) event.Event {
-	l := &event.Log{
+// view returns b's bytes as a string without copying them. The string is
+// valid only while b is not modified: see parse.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// logEvent is a reusable log event: a connection (or the UDP reader) owns
+// one, fills it for each record and publishes it. Publish encodes the
+// event before it returns and keeps nothing it points to (the pipeline's
+// lifetime rules), so one per reader serves every record and the log path
+// allocates nothing per record.
+type logEvent struct {
+	ev  event.Event
+	log event.Log
+}
+
+// set maps a record to the log event, replacing the previous one, and
+// returns it. The pipeline's enricher completes the container (name from
+// id or id from name) from task metadata.
+func (l *logEvent) set(r *firelens.Record, transport string) *event.Event {
+	l.log = event.Log{
 		Message:    r.Message,
 		ProcID:     r.ProcID,
 		Format:     string(r.Format),
@@ -119,15 +145,16 @@ func recordEvent(r *firelens.Record, transport string) event.Event {
 		ParseError: r.ParseError,
 	}
 	if r.HasPriority() {
-		l.Facility = r.Facility.String()
-		l.Severity = r.Severity.String()
+		l.log.Facility = r.Facility.String()
+		l.log.Severity = r.Severity.String()
 	}
-	return event.Event{
+	l.ev = event.Event{
 		Timestamp: event.At(r.Time),
 		EventType: event.TypeLog,
-		Log:       l,
+		Log:       &l.log,
 		ECS:       event.ECS{Container: event.Container{ID: r.ContainerID, Name: r.ContainerName}},
 	}
+	return &l.ev
 }
 
 // trimLF drops one trailing "\n" (UDP senders such as logger may add one).

@@ -7,6 +7,14 @@
 // multi-line records, and parses RFC 3164 and RFC 5424 in bounded memory.
 // Nothing received is dropped silently: unparseable input is published
 // with its raw text and a parse error, and every rejection is counted.
+//
+// Connections are admitted through a connguard.Guard, so that no
+// container can hold every slot. At shutdown the receiver stops accepting
+// but reads what senders wrote until they close or the drain deadline
+// passes; a record cut by the deadline is flagged truncated and the bytes
+// left unread are counted.
+//
+// The per-record path allocates nothing: see logEvent and parser.parse.
 package syslog
 
 import (
@@ -20,13 +28,15 @@ import (
 	"time"
 
 	"github.com/sidewatch/sidewatch/firelens"
+	"github.com/sidewatch/sidewatch/sidecar/connguard"
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
 
 // Publisher takes log events; the pipeline's Publish waits while its queue
 // is full, which stops reading the sockets and so pushes back on Fluent
-// Bit through TCP flow control.
+// Bit through TCP flow control. Publish must not keep the event or
+// anything it points to after it returns (see logEvent).
 type Publisher interface {
 	Publish(context.Context, event.Event) error
 }
@@ -35,28 +45,37 @@ const (
 	readBufSize      = 32 << 10
 	udpBufSize       = 64 << 10
 	handshakeTimeout = 10 * time.Second
-	// shutdownGrace is how long open connections may keep delivering after
-	// Serve's context ends; a connection quiet for MultilineWait closes
-	// sooner.
-	shutdownGrace = 2 * time.Second
-	// publishGrace bounds the wait for the pipeline after shutdownGrace.
-	publishGrace = 3 * time.Second
+	// acceptBacklogWait is how long the accept loop keeps taking queued
+	// connections after shutdown begins: they connected, and may have
+	// written, before it did.
+	acceptBacklogWait = 20 * time.Millisecond
 )
 
-// Receiver is the bound TCP and UDP listeners.
+// Receiver is the bound TCP and UDP listeners and the goroutines reading
+// them.
 type Receiver struct {
 	cfg       Config
 	pub       Publisher
 	m         *receiverMetrics
 	now       func() time.Time
-	ln        net.Listener // nil when TCP is disabled
-	pc        net.PacketConn
+	ln        *net.TCPListener // nil when TCP is disabled
+	tlsConfig *tls.Config
+	pc        *net.UDPConn
 	transport string // "tcp" or "tls"
 	warnings  []string
+	guard     *connguard.Guard
 
-	mu     sync.Mutex
-	conns  map[*conn]struct{}
-	stopAt time.Time
+	// pubCtx bounds publishing and admission; it outlives Run and is
+	// cancelled when Drain's deadline passes.
+	pubCtx    context.Context
+	cancelPub context.CancelFunc
+	stopping  chan struct{} // closed when Run's context ends
+	wg        sync.WaitGroup
+
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+	// drainAt is the drain deadline, zero until Drain: reads end then.
+	drainAt time.Time
 }
 
 // Listen validates cfg and binds the sockets at once, so that a bind error
@@ -71,14 +90,14 @@ func Listen(cfg Config, pub Publisher, reg *metrics.Registry) (*Receiver, error)
 // listen is Listen without validation, for tests that need shorter
 // timeouts than users may set.
 func listen(cfg Config, pub Publisher, reg *metrics.Registry, now func() time.Time) (*Receiver, error) {
-	r := &Receiver{cfg: cfg, pub: pub, now: now, transport: "tcp", conns: map[*conn]struct{}{}}
-	var tlsConfig *tls.Config
+	r := &Receiver{cfg: cfg, pub: pub, now: now, transport: "tcp", conns: map[*conn]struct{}{}, stopping: make(chan struct{})}
+	r.pubCtx, r.cancelPub = context.WithCancel(context.Background())
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("--syslog-tls-cert %s, --syslog-tls-key %s: %w", cfg.TLSCert, cfg.TLSKey, err)
 		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		r.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		r.transport = "tls"
 	}
 	if cfg.TCPAddr != "" {
@@ -86,24 +105,33 @@ func listen(cfg Config, pub Publisher, reg *metrics.Registry, now func() time.Ti
 		if err != nil {
 			return nil, fmt.Errorf("syslog tcp listen: %w", err)
 		}
-		r.ln = ln
-		if tlsConfig != nil {
-			r.ln = tls.NewListener(ln, tlsConfig)
-		}
-		r.warnIfExposed("TCP", ln.Addr(), tlsConfig != nil)
+		r.ln = ln.(*net.TCPListener)
+		r.warnIfExposed("TCP", ln.Addr(), r.tlsConfig != nil)
 	}
+	r.m = newReceiverMetrics(reg)
 	if cfg.UDPAddr != "" {
 		pc, err := net.ListenPacket("udp", cfg.UDPAddr)
 		if err != nil {
-			if r.ln != nil {
-				r.ln.Close()
-			}
+			r.Close()
 			return nil, fmt.Errorf("syslog udp listen: %w", err)
 		}
-		r.pc = pc
+		r.pc = pc.(*net.UDPConn)
 		r.warnIfExposed("UDP", pc.LocalAddr(), false)
+		got, err := setReadBuffer(r.pc, cfg.UDPReadBuffer)
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("syslog udp: --syslog-udp-read-buffer (SIDEWATCH_SYSLOG_UDP_READ_BUFFER): %w", err)
+		}
+		r.m.udpReadBuffer.Set(int64(got))
+		if got < cfg.UDPReadBuffer {
+			r.warnings = append(r.warnings, fmt.Sprintf("syslog UDP receive buffer is %d bytes, less than the %d asked for: the kernel caps it at net.core.rmem_max without CAP_NET_ADMIN", got, cfg.UDPReadBuffer))
+		}
+		if err := countOverflows(r.pc); err != nil {
+			r.warnings = append(r.warnings, fmt.Sprintf("syslog UDP datagrams dropped by the kernel cannot be counted: %v", err))
+		}
 	}
-	r.m = newReceiverMetrics(reg)
+	r.guard = connguard.New(connguard.Config{MaxConns: cfg.MaxConns, FrameTimeout: cfg.FrameTimeout, Waited: r.m.admitWaits})
+	reg.GaugeFunc("syslog", "connections_open", "TCP connections being read (not counting those whose peer closed).", func() float64 { return float64(r.guard.Open()) })
 	return r, nil
 }
 
@@ -126,7 +154,7 @@ func (r *Receiver) warnIfExposed(proto string, a net.Addr, tls bool) {
 }
 
 // Warnings returns what the caller should log at startup (a listener that
-// is not on loopback).
+// is not on loopback, a receive buffer smaller than asked for).
 func (r *Receiver) Warnings() []string { return r.warnings }
 
 // Addrs returns the bound addresses; a disabled listener's is nil.
@@ -140,124 +168,169 @@ func (r *Receiver) Addrs() (tcp, udp net.Addr) {
 	return tcp, udp
 }
 
-// Run receives until ctx ends. It then stops accepting, lets open
-// connections deliver what is in flight for a short grace, emits the
-// records still being assembled, and returns once every goroutine it
-// started has exited. The sockets are closed when it returns.
+// Run receives until ctx ends, then stops accepting new connections
+// (taking those already queued) and returns. Open connections and the UDP
+// socket go on being read until Drain ends them.
 func (r *Receiver) Run(ctx context.Context) error {
-	// Records read during the grace must still reach the pipeline, so
-	// publishing outlives ctx, bounded by the timer below.
-	pubCtx, cancelPub := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelPub()
-	var wg sync.WaitGroup
 	if r.ln != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.accept(ctx, pubCtx, &wg)
-		}()
+		r.wg.Add(1)
+		go r.accept()
 	}
 	if r.pc != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.serveUDP(pubCtx)
-		}()
+		r.wg.Add(1)
+		go r.serveUDP()
 	}
-
 	<-ctx.Done()
-	stopAt := time.Now().Add(shutdownGrace)
-	r.mu.Lock()
-	r.stopAt = stopAt
+	close(r.stopping)
 	if r.ln != nil {
-		r.ln.Close()
-	}
-	if r.pc != nil {
-		r.pc.SetReadDeadline(r.drainDeadline())
-	}
-	for c := range r.conns {
-		c.stop(stopAt)
-	}
-	r.mu.Unlock()
-	timer := time.AfterFunc(shutdownGrace+publishGrace, cancelPub)
-	defer timer.Stop()
-	wg.Wait()
-	if r.pc != nil {
-		r.pc.Close()
+		r.ln.SetDeadline(time.Now()) // wakes the accept loop to apply its shutdown deadline
 	}
 	return nil
 }
 
-// drainDeadline is the read deadline after shutdown: a socket quiet for
-// MultilineWait is done, and none reads past the grace. r.mu is held.
-func (r *Receiver) drainDeadline() time.Time {
-	d := time.Now().Add(r.cfg.MultilineWait)
-	if d.After(r.stopAt) {
-		d = r.stopAt
+// Drain reads what senders already wrote until every connection has
+// closed and the UDP socket is quiet, or ctx's deadline passes: then a
+// record cut short is published flagged truncated, the bytes still unread
+// are counted, and Drain's error gives the figures.
+func (r *Receiver) Drain(ctx context.Context) error {
+	lostBefore, unreadBefore, cutBefore := r.m.publishLost.Load(), r.m.unreadBytes.Load(), r.m.cutAtShutdown.Load()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(24 * time.Hour)
 	}
-	return d
+	r.setDrainAt(deadline)
+	// At the deadline: end every read now, and stop waiting for room in
+	// the pipeline.
+	stop := context.AfterFunc(ctx, func() {
+		r.setDrainAt(time.Now())
+		r.cancelPub()
+	})
+	defer stop()
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		// Every read and publish has just been cut; give the goroutines a
+		// moment to count what they were holding.
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+			return errors.New("syslog: connections still open after the shutdown deadline")
+		}
+	}
+	var errs []error
+	if n := r.m.unreadBytes.Load() - unreadBefore; n > 0 {
+		errs = append(errs, fmt.Errorf("syslog: %d bytes left unread in sockets at the shutdown deadline", n))
+	}
+	if n := r.m.cutAtShutdown.Load() - cutBefore; n > 0 {
+		errs = append(errs, fmt.Errorf("syslog: %d records cut at the shutdown deadline (published flagged truncated)", n))
+	}
+	if n := r.m.publishLost.Load() - lostBefore; n > 0 {
+		errs = append(errs, fmt.Errorf("syslog: %d records not published before the shutdown deadline", n))
+	}
+	return errors.Join(errs...)
 }
 
-func (r *Receiver) stopping() (bool, time.Time) {
+// setDrainAt sets the drain deadline and wakes every reader to apply it.
+func (r *Receiver) setDrainAt(t time.Time) {
+	r.mu.Lock()
+	r.drainAt = t
+	now := time.Now()
+	for c := range r.conns {
+		c.gc.SetReadDeadline(now)
+	}
+	r.mu.Unlock()
+	if r.pc != nil {
+		r.pc.SetReadDeadline(r.udpDeadline(t))
+	}
+}
+
+func (r *Receiver) draining() (bool, time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.stopAt.IsZero() {
-		return false, time.Time{}
-	}
-	return true, r.drainDeadline()
+	return !r.drainAt.IsZero(), r.drainAt
 }
 
-func (r *Receiver) accept(ctx, pubCtx context.Context, wg *sync.WaitGroup) {
+// udpDeadline: while draining, the socket is read until it has been quiet
+// for the multi-line wait (everything sent before is in), or the deadline.
+func (r *Receiver) udpDeadline(drainAt time.Time) time.Time {
+	if drainAt.IsZero() {
+		return time.Time{}
+	}
+	return earliest(time.Now().Add(r.cfg.MultilineWait), drainAt)
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func (r *Receiver) accept() {
+	defer r.wg.Done()
+	defer r.ln.Close()
 	var backoff time.Duration
 	for {
+		stopping := false
+		select {
+		case <-r.stopping:
+			// Take what is queued (connected, and maybe written, before
+			// shutdown): keep accepting while connections keep coming.
+			stopping = true
+			r.ln.SetDeadline(time.Now().Add(acceptBacklogWait))
+		default:
+		}
 		nc, err := r.ln.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if stopping || errors.Is(err, net.ErrClosed) {
 				return
+			}
+			select {
+			case <-r.stopping:
+				continue // woken by Run: apply the shutdown deadline
+			default:
 			}
 			// Out of file descriptors and the like: wait, as net/http does.
 			r.m.acceptErrors.Inc()
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			select {
-			case <-ctx.Done():
-				return
+			case <-r.stopping:
 			case <-time.After(backoff):
 			}
 			continue
 		}
 		backoff = 0
-		r.mu.Lock()
-		if !r.stopAt.IsZero() {
-			r.mu.Unlock()
+		gc, err := r.guard.Admit(r.pubCtx, nc)
+		if err != nil {
+			// The drain deadline passed before a slot freed: what the
+			// sender wrote is counted, not read.
+			if n := connguard.Unread(nc); n > 0 {
+				r.m.unreadBytes.Add(uint64(n))
+			}
+			nc.Close()
 			r.m.closedShutdown.Inc()
-			nc.Close()
-			return
-		}
-		if len(r.conns) >= r.cfg.MaxConns {
-			r.mu.Unlock()
-			r.m.refusedLimit.Inc()
-			nc.Close()
 			continue
 		}
-		c := r.newConn(nc, pubCtx)
-		r.conns[c] = struct{}{}
-		wg.Add(1)
-		r.mu.Unlock()
 		r.m.accepted.Inc()
-		r.m.open.Add(1)
+		c := r.newConn(gc)
+		r.mu.Lock()
+		r.conns[c] = struct{}{}
+		r.mu.Unlock()
+		r.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer r.wg.Done()
 			c.serve()
 			r.mu.Lock()
 			delete(r.conns, c)
 			r.mu.Unlock()
-			r.m.open.Add(-1)
 		}()
 	}
 }
 
-// publish hands one record to the pipeline, counting it.
-func (r *Receiver) publish(ctx context.Context, rec *firelens.Record, transport string) {
+// publish hands one record to the pipeline through le, counting it.
+func (r *Receiver) publish(ctx context.Context, le *logEvent, rec *firelens.Record, transport string) {
 	r.m.records[rec.Format].Inc()
 	if rec.Truncated {
 		r.m.truncated.Inc()
@@ -265,17 +338,26 @@ func (r *Receiver) publish(ctx context.Context, rec *firelens.Record, transport 
 	if rec.ParseError != "" {
 		r.m.parseErrors.Inc()
 	}
-	if err := r.pub.Publish(ctx, recordEvent(rec, transport)); err != nil {
+	if err := r.pub.Publish(ctx, *le.set(rec, transport)); err != nil {
 		r.m.publishLost.Inc()
 	}
 }
 
-func (r *Receiver) serveUDP(ctx context.Context) {
+func (r *Receiver) serveUDP() {
+	defer r.wg.Done()
+	defer r.pc.Close()
 	buf := make([]byte, udpBufSize)
+	oob := make([]byte, oobSize)
 	p := newParser(r.now)
+	var le logEvent
 	maxFrame := r.cfg.maxFrame()
 	for {
-		n, _, err := r.pc.ReadFrom(buf)
+		n, oobn, err := readUDP(r.pc, buf, oob)
+		if oobn > 0 {
+			if drops, ok := parseOverflow(oob[:oobn]); ok {
+				r.m.udpKernelDrops.Store(uint64(drops))
+			}
+		}
 		if n > 0 {
 			r.m.udpBytes.Add(uint64(n))
 			frame := trimLF(buf[:n])
@@ -284,30 +366,30 @@ func (r *Receiver) serveUDP(ctx context.Context) {
 				frame = frame[:maxFrame]
 			}
 			rec := p.parse(frame, truncated)
-			r.publish(ctx, &rec, "udp")
+			r.publish(r.pubCtx, &le, &rec, "udp")
 		}
-		if stopping, d := r.stopping(); stopping {
-			if err != nil {
-				return
-			}
-			r.pc.SetReadDeadline(d)
-			continue
-		}
+		draining, at := r.draining()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			switch {
+			case errors.Is(err, net.ErrClosed):
 				return
-			}
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
+			case errors.Is(err, os.ErrDeadlineExceeded) && draining:
+				return // quiet, or the deadline
+			case !errors.Is(err, os.ErrDeadlineExceeded):
 				r.m.udpErrors.Inc()
 			}
+		}
+		if draining {
+			r.pc.SetReadDeadline(r.udpDeadline(at))
 		}
 	}
 }
 
-// Close releases the sockets. Run closes them itself on return, so Close
-// matters only for a receiver that is never run (a later startup step
-// failed); closing twice is not an error.
+// Close releases the sockets of a receiver that is never run (a later
+// startup step failed); the goroutines close them otherwise. Closing twice
+// is not an error.
 func (r *Receiver) Close() error {
+	r.cancelPub()
 	var errs []error
 	if r.ln != nil {
 		errs = append(errs, r.ln.Close())

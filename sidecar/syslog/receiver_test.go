@@ -3,6 +3,7 @@ package syslog
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"net"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,17 +27,40 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // records, so that RFC 3164 stamps get the year 2023.
 func fixedNow() time.Time { return time.Date(2023, 11, 15, 0, 0, 0, 0, time.UTC) }
 
-// collector is a Publisher that keeps what it gets.
+// collector is a Publisher that keeps a copy of what it gets (the event's
+// strings are views of the receiver's buffers: see logEvent). gate, when
+// set, makes Publish wait until it is closed or ctx ends.
 type collector struct {
 	mu     sync.Mutex
 	events []event.Event
+	gate   chan struct{}
 }
 
-func (c *collector) Publish(_ context.Context, ev event.Event) error {
+func (c *collector) Publish(ctx context.Context, ev event.Event) error {
+	if c.gate != nil {
+		select {
+		case <-c.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	c.mu.Lock()
-	c.events = append(c.events, ev)
+	c.events = append(c.events, cloneEvent(ev))
 	c.mu.Unlock()
 	return nil
+}
+
+// cloneEvent copies what a log event points to, as the pipeline's encoding
+// does, so that the receiver may reuse its buffers.
+func cloneEvent(ev event.Event) event.Event {
+	l := *ev.Log
+	for _, f := range []*string{&l.Message, &l.Source, &l.Facility, &l.Severity, &l.ProcID, &l.Format, &l.Transport, &l.ParseError} {
+		*f = strings.Clone(*f)
+	}
+	ev.Log = &l
+	ev.ECS.Container.ID = strings.Clone(ev.ECS.Container.ID)
+	ev.ECS.Container.Name = strings.Clone(ev.ECS.Container.Name)
+	return ev
 }
 
 func (c *collector) len() int {
@@ -81,9 +106,9 @@ func testConfig() Config {
 	return cfg
 }
 
-// serve listens and runs Run in a goroutine; stop cancels it and
-// returns Run's result.
-func serve(t testing.TB, cfg Config, pub Publisher, reg *metrics.Registry, now func() time.Time) (r *Receiver, stop func() error) {
+// serve listens and runs Run in a goroutine; stop cancels it, drains
+// within drain, and returns Run's and Drain's results.
+func serve(t testing.TB, cfg Config, pub Publisher, reg *metrics.Registry, now func() time.Time) (r *Receiver, stop func(drain time.Duration) error) {
 	t.Helper()
 	r, err := listen(cfg, pub, reg, now)
 	if err != nil {
@@ -92,7 +117,13 @@ func serve(t testing.TB, cfg Config, pub Publisher, reg *metrics.Registry, now f
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	return r, func() error { cancel(); return <-done }
+	return r, func(drain time.Duration) error {
+		cancel()
+		err := <-done
+		dctx, cancel := context.WithTimeout(context.Background(), drain)
+		defer cancel()
+		return errors.Join(err, r.Drain(dctx), r.Close())
+	}
 }
 
 // start runs a receiver until the test ends.
@@ -102,8 +133,8 @@ func start(t testing.TB, cfg Config, now func() time.Time) *harness {
 	r, stop := serve(t, cfg, h.col, h.reg, now)
 	h.r = r
 	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Errorf("Run: %v", err)
+		if err := stop(5 * time.Second); err != nil {
+			t.Errorf("Run and Drain: %v", err)
 		}
 	})
 	return h
@@ -120,6 +151,19 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// dial connects to the receiver's TCP listener; the connection is closed
+// when the test ends.
+func dial(t testing.TB, r *Receiver) net.Conn {
+	t.Helper()
+	tcp, _ := r.Addrs()
+	c, err := net.Dial("tcp", tcp.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // sendTCP writes b on a new connection, closes it, and waits until the
@@ -141,7 +185,8 @@ func (h *harness) sendTCP(t testing.TB, b []byte) {
 
 func (h *harness) closed() uint64 {
 	m := h.r.m
-	return m.closedEOF.Load() + m.closedError.Load() + m.closedIdle.Load() + m.closedShutdown.Load() + m.tlsHandshake.Load()
+	return m.closedEOF.Load() + m.closedError.Load() + m.closedIdle.Load() + m.closedShutdown.Load() + m.tlsHandshake.Load() +
+		m.closedEvicted.Load() + m.closedFrameTimeout.Load()
 }
 
 // sendUDP sends one datagram and waits for its event.
@@ -295,11 +340,14 @@ func TestServeDrainsOnShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the bytes to be read", func() bool { return r.m.tcpBytes.Load() > 0 })
-	if err := stop(); err != nil {
-		t.Fatalf("Run() = %v", err)
+	// The sender keeps its connection open: the drain reads it until the
+	// deadline, then emits the held record, which is complete (not cut).
+	if err := stop(200 * time.Millisecond); err != nil {
+		t.Fatalf("Run and Drain = %v, want nil (nothing cut or unread)", err)
 	}
-	if got, want := col.messages(), []string{"held\n\tcontinued"}; !cmp.Equal(got, want) {
-		t.Errorf("messages = %q, want %q", got, want)
+	evs := col.snapshot()
+	if len(evs) != 1 || evs[0].Log.Message != "held\n\tcontinued" || evs[0].Log.Truncated {
+		t.Errorf("events = %+v, want the held record, not truncated", evs)
 	}
 	if got := r.m.closedShutdown.Load(); got != 1 {
 		t.Errorf("connections closed at shutdown = %d, want 1", got)
@@ -333,7 +381,7 @@ func TestMultilineFlushAfterQuiet(t *testing.T) {
 	waitFor(t, "the second record", func() bool { return h.col.len() == 2 })
 }
 
-func TestConnectionLimit(t *testing.T) {
+func TestConnectionCapEvictsIdlest(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxConns = 2
 	h := start(t, cfg, fixedNow)
@@ -346,24 +394,19 @@ func TestConnectionLimit(t *testing.T) {
 		}
 		defer c.Close()
 		held = append(held, c)
+		waitFor(t, "the connection to be admitted", func() bool { return h.r.guard.Open() == len(held) })
 	}
-	waitFor(t, "two open connections", func() bool { return h.r.m.open.Load() == 2 })
-	extra, err := net.Dial("tcp", tcp.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer extra.Close()
-	waitFor(t, "the refusal", func() bool { return h.r.m.refusedLimit.Load() == 1 })
-	extra.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if n, err := extra.Read(make([]byte, 1)); err == nil {
-		t.Errorf("Read on a refused connection = %d, nil; want an error (closed)", n)
-	}
-	// Room again once one closes.
-	held[0].Close()
-	waitFor(t, "one open connection", func() bool { return h.r.m.open.Load() == 1 })
+	// Both idle: a real sender still gets in, in place of the idlest.
 	h.sendTCP(t, []byte("<14>Nov 14 22:13:20 abc123 web[1]: after\n"))
 	if got := h.col.messages(); !cmp.Equal(got, []string{"after"}) {
 		t.Errorf("messages = %q, want [after]", got)
+	}
+	if got := h.r.m.closedEvicted.Load(); got != 1 {
+		t.Errorf("evicted = %d, want 1", got)
+	}
+	held[0].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := held[0].Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("Read on the evicted (first, idlest) connection = %v, want a reset", err)
 	}
 }
 
