@@ -29,8 +29,8 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	var errs []error
-	if c.Reload < 0 {
-		errs = append(errs, fmt.Errorf("--rules-reload (SIDEWATCH_RULES_RELOAD) must not be negative, got %s", c.Reload))
+	if c.Reload < 0 || c.Reload > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("--rules-reload (SIDEWATCH_RULES_RELOAD) must be between 0s and 24h0m0s, got %s", c.Reload))
 	}
 	if c.MaxThresholds < 1 || c.MaxThresholds > 1<<24 {
 		errs = append(errs, fmt.Errorf("--rules-max-thresholds (SIDEWATCH_RULES_MAX_THRESHOLDS) must be 1-16777216, got %d", c.MaxThresholds))
