@@ -4,12 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/sidewatch/sidewatch/sidecar/detect"
-	"github.com/sidewatch/sidewatch/sidecar/event"
 )
 
 // compiler turns raw rules into Rules, deciding for each whether it fits the
@@ -562,18 +558,6 @@ func (c *compiler) finish(r *Rule) error {
 		}
 	}
 	r.perFlow = len(r.lists) == 0
-	// What the rule's alerts say about it, built once: EVE's alert.metadata
-	// groups a rule's metadata values by key, in rule order.
-	var md event.AlertMetadata
-	for _, m := range r.Metadata {
-		i := slices.IndexFunc(md, func(a event.AlertMeta) bool { return a.Key == m.Key })
-		if i < 0 {
-			md = append(md, event.AlertMeta{Key: m.Key})
-			i = len(md) - 1
-		}
-		md[i].Values = append(md[i].Values, m.Value)
-	}
-	r.sig = detect.Signature{GID: r.GID, ID: r.SID, Rev: r.Rev, Msg: r.Msg, Category: r.Category, Severity: r.Severity, Metadata: md}
 	return nil
 }
 

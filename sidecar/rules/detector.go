@@ -19,7 +19,10 @@ func NewDetector(engine *Engine) *Detector { return &Detector{engine: engine} }
 // and metadata.
 func (d *Detector) Event(ev *event.Event, out *detect.Alerts) {
 	d.engine.match(ev, func(r *Rule, dr dir) {
+		// Built per alert (alerts are rare), rather than kept per rule: 88
+		// bytes on each of thousands of rules.
+		sig := detect.Signature{GID: r.GID, ID: r.SID, Rev: r.Rev, Msg: r.Msg, Category: r.Category, Severity: r.Severity, Metadata: r.alertMetadata()}
 		hdr := alertHeader(ev, dr, eventApp(ev))
-		out.Raise(&r.sig, &hdr)
+		out.Raise(&sig, &hdr)
 	})
 }

@@ -23,7 +23,7 @@ func (r *Rule) alert(ev *event.Event, d dir, app string) event.Event {
 		Signature:   r.Msg,
 		Category:    r.Category,
 		Severity:    r.Severity,
-		Metadata:    r.sig.Metadata,
+		Metadata:    r.alertMetadata(),
 	}
 	return a
 }

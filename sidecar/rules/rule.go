@@ -3,8 +3,10 @@ package rules
 import (
 	"fmt"
 	"regexp"
+	"slices"
+	"sync/atomic"
 
-	"github.com/sidewatch/sidewatch/sidecar/detect"
+	"github.com/sidewatch/sidewatch/sidecar/event"
 )
 
 // Rule is one loaded rule: what it says (sid, msg, class) and what it
@@ -35,7 +37,31 @@ type Rule struct {
 	itype, icode *numCmp // ICMP type and code of the packet in the match's direction
 	threshold    *thresholdSpec
 	perFlow      bool // IP-only and protocol-only rules alert once per flow
-	sig          detect.Signature
+	// alertMeta is Metadata as EVE's alert.metadata, built at the rule's
+	// first alert: most rules never alert, and ET's carry about eight
+	// metadata pairs each (kept for all, it would cost 9 MiB on ET Open).
+	alertMeta atomic.Pointer[event.AlertMetadata]
+}
+
+// alertMetadata returns the rule's metadata as EVE's alert.metadata: its
+// values grouped by key, in rule order
+// ({"created_at":["2026_01_01"],"tag":["a","b"]}). Shared by the rule's
+// alerts: it must not be modified.
+func (r *Rule) alertMetadata() event.AlertMetadata {
+	if p := r.alertMeta.Load(); p != nil {
+		return *p
+	}
+	var md event.AlertMetadata
+	for _, m := range r.Metadata {
+		i := slices.IndexFunc(md, func(a event.AlertMeta) bool { return a.Key == m.Key })
+		if i < 0 {
+			md = append(md, event.AlertMeta{Key: m.Key})
+			i = len(md) - 1
+		}
+		md[i].Values = append(md[i].Values, m.Value)
+	}
+	r.alertMeta.Store(&md) // a racing first alert builds the same value
+	return md
 }
 
 // Meta is one metadata key and value, in rule order.
