@@ -160,3 +160,27 @@ func TestDedupAfterThresholds(t *testing.T) {
 		})
 	}
 }
+
+// TestSuppressedMatchAllocatesNothing: a rule matching every event of a
+// busy client is deduplicated after its first alert, and those matches
+// cost no allocation (the signature is built on the stack).
+func TestSuppressedMatchAllocatesNothing(t *testing.T) {
+	alerts := 0
+	eng, err := detect.New(detect.DefaultConfig(), discard{&alerts}, nil, detect.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// TLS: the built-in DNS tunnel detection allocates once per query
+	// outside AWS's zones (x/net/publicsuffix parses each name as an
+	// address first), which would hide what this test measures.
+	eng.Add("rules", NewDetector(newTestEngine(t, `alert tls any any -> any any (msg:"t"; tls.sni; content:"t.example"; metadata:tag a; sid:1;)`)))
+	tap := eng.Tap(discard{&alerts})
+	ev := tlsEvent(&event.TLS{SNI: "t.example"})
+	tap.Offer(*ev)
+	if n := testing.AllocsPerRun(200, func() { tap.Offer(*ev) }); n != 0 {
+		t.Errorf("%.1f allocations per suppressed match, want 0", n)
+	}
+	if alerts != 1 {
+		t.Errorf("%d alerts written, want 1 (the rest suppressed)", alerts)
+	}
+}
