@@ -82,9 +82,7 @@ func (s *Set) JA3InList(list, hash string) bool {
 	if s == nil || len(hash) != 32 {
 		return false
 	}
-	k := fingerprintKey(s.seed, hash)
-	ref, ok := s.ja3.get(k)
-	return ok && s.listed(&s.ja3, k, ref, list)
+	return s.fingerprintInList(&s.ja3, list, hash)
 }
 
 // JA4InList reports whether list holds the JA4 fingerprint.
@@ -92,7 +90,11 @@ func (s *Set) JA4InList(list, fp string) bool {
 	if s == nil || len(fp) != 36 {
 		return false
 	}
+	return s.fingerprintInList(&s.ja4, list, fp)
+}
+
+func (s *Set) fingerprintInList(t *table, list, fp string) bool {
 	k := fingerprintKey(s.seed, fp)
-	ref, ok := s.ja4.get(k)
-	return ok && s.listed(&s.ja4, k, ref, list)
+	ref, ok := t.get(k)
+	return ok && s.listed(t, k, ref, list)
 }
