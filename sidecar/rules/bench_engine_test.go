@@ -18,18 +18,42 @@ func (discard) Offer(event.Event) bool                     { return true }
 func (d discard) OfferAlert(event.Event) bool              { *d.alerts++; return true }
 
 // benchTap is the detection engine as `sidewatch run` builds it (every
-// built-in detection on) with n generated rules added (none for n = 0),
-// and its tap in front of a pipeline that discards.
-func benchTap(b *testing.B, n int, alerts *int) *detect.Tap {
+// built-in detection on) with the rules of re added (none for nil), and
+// its tap in front of a pipeline that discards.
+func benchTap(b *testing.B, re *Engine, alerts *int) *detect.Tap {
 	b.Helper()
 	eng, err := detect.New(detect.DefaultConfig(), discard{alerts}, nil, detect.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if n > 0 {
-		eng.Add("rules", NewDetector(benchEngine(b, n)))
+	if re != nil {
+		eng.Add("rules", NewDetector(re))
 	}
 	return eng.Tap(discard{alerts})
+}
+
+// alternate runs each of offers on batches of 256 events in turn until
+// the benchmark ends, so that load from other processes hits them alike,
+// and returns the cost per event of each.
+func alternate(b *testing.B, offers ...func()) []float64 {
+	const batch = 256
+	total := make([]time.Duration, len(offers))
+	n := 0
+	for b.Loop() {
+		for i, offer := range offers {
+			t := time.Now()
+			for range batch {
+				offer()
+			}
+			total[i] += time.Since(t)
+		}
+		n += batch
+	}
+	per := make([]float64, len(offers))
+	for i, d := range total {
+		per[i] = float64(d.Nanoseconds()) / float64(n)
+	}
+	return per
 }
 
 // benchEvents are clean events (no rule matches: the common case).
@@ -55,35 +79,19 @@ func benchEvents() []struct {
 // goal is ≤ 2) and the rules' share of the 10,000-rule cost.
 func BenchmarkEngineRatio(b *testing.B) {
 	alerts := 0
-	none, small, large := benchTap(b, 0, &alerts), benchTap(b, 10, &alerts), benchTap(b, 10000, &alerts)
+	none, small, large := benchTap(b, nil, &alerts), benchTap(b, benchEngine(b, 10), &alerts), benchTap(b, benchEngine(b, 10000), &alerts)
 	for _, x := range benchEvents() {
 		b.Run(x.kind, func(b *testing.B) {
-			const batch = 256
-			var tNone, tSmall, tLarge time.Duration
-			n := 0
-			timed := func(tap *detect.Tap) time.Duration {
-				t := time.Now()
-				for range batch {
-					tap.Offer(*x.ev)
-				}
-				return time.Since(t)
-			}
 			b.ReportAllocs()
-			for b.Loop() {
-				tNone += timed(none)
-				tSmall += timed(small)
-				tLarge += timed(large)
-				n += batch
-			}
+			per := alternate(b, func() { none.Offer(*x.ev) }, func() { small.Offer(*x.ev) }, func() { large.Offer(*x.ev) })
 			if alerts != 0 {
 				b.Fatalf("%d alerts on clean events", alerts)
 			}
-			per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(n) }
-			b.ReportMetric(per(tNone), "ns/event-0")
-			b.ReportMetric(per(tSmall), "ns/event-10")
-			b.ReportMetric(per(tLarge), "ns/event-10000")
-			b.ReportMetric(float64(tLarge)/float64(tSmall), "ratio")
-			b.ReportMetric(per(tLarge)-per(tNone), "ns/event-rules")
+			b.ReportMetric(per[0], "ns/event-0")
+			b.ReportMetric(per[1], "ns/event-10")
+			b.ReportMetric(per[2], "ns/event-10000")
+			b.ReportMetric(per[2]/per[1], "ratio")
+			b.ReportMetric(per[2]-per[0], "ns/event-rules")
 		})
 	}
 }
@@ -95,7 +103,7 @@ func BenchmarkEngine(b *testing.B) {
 	for _, x := range benchEvents() {
 		for _, n := range []int{10, 10000} {
 			b.Run(fmt.Sprintf("%s/rules=%d", x.kind, n), func(b *testing.B) {
-				tap := benchTap(b, n, &alerts)
+				tap := benchTap(b, benchEngine(b, n), &alerts)
 				b.ReportAllocs()
 				for b.Loop() {
 					tap.Offer(*x.ev)

@@ -69,4 +69,15 @@ func BenchmarkRuleset(b *testing.B) {
 			b.ReportMetric(float64(alerts)/float64(n), "alerts/event")
 		})
 	}
+	// The same events through the detection engine, as in `sidewatch run`.
+	alerts := 0
+	tapSmall, tapLarge := benchTap(b, small, &alerts), benchTap(b, large, &alerts)
+	for _, x := range evs {
+		b.Run("engine/"+x.kind, func(b *testing.B) {
+			per := alternate(b, func() { tapSmall.Offer(*x.ev) }, func() { x.ev.FlowID++; tapLarge.Offer(*x.ev) })
+			b.ReportMetric(per[0], "ns/event-10")
+			b.ReportMetric(per[1], "ns/event-set")
+			b.ReportMetric(per[1]/per[0], "ratio")
+		})
+	}
 }
