@@ -61,6 +61,12 @@ bench-capture: ## (root) live capture benchmark: sidewatch vs tcpdump, zero-drop
 bench-detect: ## detections: CPU per packet on vs off (ratio of medians), per log record, intel load time and memory per 1M indicators (ROUNDS, BENCHTIME)
 	sidecar/detect/bench/bench-detect.sh
 
+.PHONY: bench-rules
+bench-rules: ## rules: cost per DNS/TLS/HTTP event with 10 vs 10,000 rules, through the detection engine and the matcher alone (ratio, goal ≤ 2), allocations, load time and heap of 10,000 rules
+	@uptime
+	go test ./sidecar/rules -run '^$$' -bench 'EngineRatio|MatchRatio|Match/' -benchtime 20000x -count $${COUNT:-3} -benchmem
+	go test ./sidecar/rules -run '^$$' -bench 'Load' -benchtime 10x -count $${COUNT:-3}
+
 .PHONY: bench-sinks
 bench-sinks: ## AWS sinks against moto_server: events/s, CPU µs and peak RSS per sink; spool write and replay rates
 	go test -run '^$$' -bench . -benchtime $${BENCHTIME:-20000x} -count $${COUNT:-3} ./sidecar/sink/s3 ./sidecar/sink/cloudwatch ./sidecar/sink/firehose

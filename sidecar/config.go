@@ -15,6 +15,7 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/forward"
 	"github.com/sidewatch/sidewatch/sidecar/metadata"
 	"github.com/sidewatch/sidewatch/sidecar/privdrop"
+	"github.com/sidewatch/sidewatch/sidecar/rules"
 	"github.com/sidewatch/sidewatch/sidecar/sink"
 	"github.com/sidewatch/sidewatch/sidecar/sink/awscfg"
 	"github.com/sidewatch/sidewatch/sidecar/sink/cloudwatch"
@@ -57,6 +58,7 @@ type Config struct {
 	Flow       flow.Config       `embed:"" group:"Flows"`
 	App        applayer.Config   `embed:"" group:"App layer"`
 	Detect     detect.Config     `embed:"" group:"Detections"`
+	Rules      rules.Config      `embed:"" group:"Rules"`
 }
 
 // Bounds of the options checked by Validate. Every numeric option has
@@ -145,6 +147,12 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.Detect.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Rules.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Rules.RequireEngine(c.Detect.Off); err != nil {
 		errs = append(errs, err)
 	}
 	if c.User != "" {

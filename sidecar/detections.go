@@ -27,11 +27,8 @@ func openDetect(cfg Config, pipe *pipeline.Pipeline, log *slog.Logger, reg *metr
 	if cfg.Detect.Off {
 		return pipe, nil, nil
 	}
-	var path detect.AlertPath = offerAlerts{pipe}
-	if p, ok := any(pipe).(detect.AlertPath); ok {
-		path = p // the pipeline's reserved alert path (contract C3)
-	}
-	eng, err := detect.New(cfg.Detect, path, reg, detect.Options{
+	// Alerts take the pipeline's reserved alert path (contract C3).
+	eng, err := detect.New(cfg.Detect, pipe, reg, detect.Options{
 		CommunityIDSeed:    cfg.Flow.CommunityIDSeed,
 		HomeFromInterfaces: true,
 		MetadataURI:        cfg.Metadata.URI,
@@ -43,12 +40,6 @@ func openDetect(cfg Config, pipe *pipeline.Pipeline, log *slog.Logger, reg *metr
 	eng.RefreshHome()
 	return eng.Tap(pipe), eng, nil
 }
-
-// offerAlerts gives the engine the pipeline's Offer where the pipeline
-// has no reserved alert path (contract C3).
-type offerAlerts struct{ *pipeline.Pipeline }
-
-func (a offerAlerts) OfferAlert(ev event.Event) bool { return a.Offer(ev) }
 
 // IntelLogger returns the engine's report callback for indicator loads:
 // one line per file with its counts, the first rejected lines with their

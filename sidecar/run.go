@@ -111,6 +111,14 @@ func open(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger, r
 	}
 	if eng != nil {
 		ps.add("detect", stageService, eng)
+		if len(cfg.Rules.Files) > 0 {
+			d, w, err := OpenRules(cfg.Rules, eng, reg, log.With("component", "rules"))
+			if err != nil {
+				return ps, nil, err
+			}
+			eng.Add("rules", d)
+			ps.add("rules", stageService, w)
+		}
 	}
 
 	if cfg.Syslog.TCPAddr != "" || cfg.Syslog.UDPAddr != "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -78,6 +79,12 @@ func TestEveryNumericOptionIsBounded(t *testing.T) {
 					t.Setenv("SIDEWATCH_SPOOL_DIR", t.TempDir())
 				case group == "Packet capture" || group == "Flows":
 					t.Setenv("SIDEWATCH_NO_CAPTURE", "false")
+				case group == "Rules":
+					rulesFile := filepath.Join(t.TempDir(), "local.rules")
+					if err := os.WriteFile(rulesFile, []byte(`alert ip any any -> any any (msg:"m"; sid:1000001;)`+"\n"), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					t.Setenv("SIDEWATCH_RULES", rulesFile)
 				}
 				ctx, cancel := context.WithCancel(context.Background())
 				cancel() // should the value be accepted, the sidecar stops at once

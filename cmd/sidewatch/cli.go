@@ -25,6 +25,7 @@ type cli struct {
 	Run             runCmd     `cmd:"" help:"Run the sidecar: receive logs, watch the network, write events."`
 	Health          healthCmd  `cmd:"" help:"Exit 0 if the sidecar on --addr is healthy, 1 if not (for ECS healthCheck)."`
 	Replay          ReplayCmd  `cmd:"" help:"Replay pcap/pcapng files through the flow path and print the events."`
+	Rules           rulesCmd   `cmd:"" help:"Check Suricata-format rule files."`
 	Version         versionCmd `cmd:"" help:"Print the version."`
 	TaskdefCommands `embed:""`
 }

@@ -62,7 +62,7 @@ func TestReplayDetections(t *testing.T) {
 				t.Fatal(err)
 			}
 			pcap, _ := filepath.Abs(filepath.Join(corpusDir, name+".pcapng"))
-			if _, err := parser.Parse([]string{"replay", "--detect-home-net=10.77.0.10,169.254.172.2",
+			if _, err := parser.Parse([]string{"replay", "--home-net=10.77.0.10,169.254.172.2",
 				"--detect-credentials-path=/v2/credentials/5f1e9c2a-8d3b-4c7e-9a10-2b6d4e8f0c13", "--detect-intel-files=" + intelFile, pcap}); err != nil {
 				t.Fatal(err)
 			}

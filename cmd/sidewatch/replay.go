@@ -14,6 +14,7 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
+	"github.com/sidewatch/sidewatch/sidecar/rules"
 )
 
 // ReplayCmd is `sidewatch replay FILE...`: it runs pcap and pcapng files
@@ -25,25 +26,40 @@ type ReplayCmd struct {
 	Flow         flow.Config     `embed:"" group:"Flows"`
 	App          applayer.Config `embed:"" group:"App layer"`
 	Detect       detect.Config   `embed:"" group:"Detections"`
+	Rules        rules.Config    `embed:"" group:"Rules"`
 }
 
 // Run replays the files. A file that fails part-way (a capture cut short)
 // is reported, and the flows read so far are still printed.
 func (c *ReplayCmd) Run(e *env) error {
-	if err := errors.Join(c.Flow.Validate(), c.App.Validate(), c.Detect.Validate()); err != nil {
+	if err := errors.Join(c.Flow.Validate(), c.App.Validate(), c.Detect.Validate(), c.Rules.Validate(), c.Rules.RequireEngine(c.Detect.Off)); err != nil {
 		return err
 	}
 	out := &lineWriter{w: bufio.NewWriterSize(e.stdout, 64<<10), opt: event.Options{CompressIPv6: c.IPv6Compress}}
 	reg := metrics.New()
 	// As run wires it: events through the detection engine's tap, the
-	// engine after the app layer.
+	// engine after the app layer, the rules one of its detectors.
 	var emit flow.Emitter = out
 	var eng *detect.Engine
 	if !c.Detect.Off {
+		dc := c.Detect
+		if len(dc.HomeNet) == 0 {
+			// A capture is not this machine's traffic: without --home-net
+			// the private ranges stand for the task, as in Suricata.
+			dc.HomeNet = detect.SuricataHomeNet
+		}
 		var err error
-		eng, err = detect.New(c.Detect, out, reg, detect.Options{CommunityIDSeed: c.Flow.CommunityIDSeed, OnIntelLoad: sidecar.IntelLogger(e.log)})
+		eng, err = detect.New(dc, out, reg, detect.Options{CommunityIDSeed: c.Flow.CommunityIDSeed, OnIntelLoad: sidecar.IntelLogger(e.log)})
 		if err != nil {
 			return fmt.Errorf("detections: %w", err)
+		}
+		if len(c.Rules.Files) > 0 {
+			// Loaded once: the watcher's reloads are not run.
+			d, _, err := sidecar.OpenRules(c.Rules, eng, reg, e.log)
+			if err != nil {
+				return err
+			}
+			eng.Add("rules", d)
 		}
 		emit = eng.Tap(out)
 	}
@@ -79,7 +95,7 @@ func (c *ReplayCmd) Run(e *env) error {
 		errs = append(errs, fmt.Errorf("write events: %w", out.err))
 	}
 	stats := reg.Stats()
-	e.log.Info("replay done", "files", len(c.Files), "packets", packets, "flow", stats["flow"], "applayer", stats["applayer"], "reassembly", stats["reassembly"], "detect", stats["detect"])
+	e.log.Info("replay done", "files", len(c.Files), "packets", packets, "flow", stats["flow"], "applayer", stats["applayer"], "reassembly", stats["reassembly"], "detect", stats["detect"], "rules", stats["rules"])
 	return errors.Join(errs...)
 }
 

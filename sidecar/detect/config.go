@@ -15,7 +15,9 @@ type Config struct {
 	DedupWindow     time.Duration `name:"detect-dedup-window" env:"SIDEWATCH_DETECT_DEDUP_WINDOW" default:"5m" help:"One alert per signature, source and destination within this window; the next one counts those suppressed (0: every alert)."`
 	DedupMax        int           `name:"detect-dedup-max" env:"SIDEWATCH_DETECT_DEDUP_MAX" default:"16384" help:"Signature/source/destination triples remembered for deduplication; the oldest is forgotten when full (counted)."`
 	AlertedFlowsMax int           `name:"detect-alerted-flows-max" env:"SIDEWATCH_DETECT_ALERTED_FLOWS_MAX" default:"65536" help:"Open flows remembered as alerted, so that their flow events say alerted: true; the oldest is forgotten when full (counted)."`
-	HomeNet         []string      `name:"detect-home-net" env:"SIDEWATCH_DETECT_HOME_NET" sep:"," placeholder:"CIDR" help:"The task's own addresses or networks, which tell inbound scans from outbound ones. Empty: the addresses of the network namespace's interfaces (run) or loopback only (replay)."`
+	// HomeNet is the one home setting: the detections' and the rules'
+	// HOME_NET (sidecar/rules reads it through Engine.HomeNet).
+	HomeNet []string `name:"home-net" env:"SIDEWATCH_HOME_NET" sep:"," placeholder:"CIDR" help:"The task's own addresses or networks (comma-separated): the rules' HOME_NET, and what tells inbound scans from outbound ones. Empty: the addresses of the network namespace's interfaces (run) or Suricata's default, 192.168.0.0/16,10.0.0.0/8,172.16.0.0/12 (replay)."`
 
 	PortScan    PortScanConfig    `embed:""`
 	Mining      MiningConfig      `embed:""`
@@ -25,6 +27,11 @@ type Config struct {
 	Intel       IntelConfig       `embed:""`
 	Logs        LogsConfig        `embed:""`
 }
+
+// SuricataHomeNet is Suricata's default HOME_NET, the home of `sidewatch
+// replay` when --home-net is not given: a capture is not this machine's
+// traffic, so the private ranges stand for the task.
+var SuricataHomeNet = []string{"192.168.0.0/16", "10.0.0.0/8", "172.16.0.0/12"}
 
 // DefaultConfig returns the defaults the kong tags declare.
 func DefaultConfig() Config {
@@ -90,7 +97,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if _, err := parseNets(c.HomeNet); err != nil {
-		errs = append(errs, fmt.Errorf("--detect-home-net (SIDEWATCH_DETECT_HOME_NET): %w", err))
+		errs = append(errs, fmt.Errorf("--home-net (SIDEWATCH_HOME_NET): %w", err))
 	}
 	errs = append(errs, c.DNSTunnel.validate(), c.Credentials.validate())
 	return errors.Join(errs...)

@@ -88,7 +88,7 @@ func TestValidate(t *testing.T) {
 		{"entropy", func(c *Config) { c.DNSTunnel.Entropy = 9 }, "--detect-dns-tunnel-entropy (SIDEWATCH_DETECT_DNS_TUNNEL_ENTROPY)"},
 		{"tunnel_names", func(c *Config) { c.DNSTunnel.Names = 0 }, "--detect-dns-tunnel-names"},
 		{"credentials_path", func(c *Config) { c.Credentials.Path = "v2/credentials/x" }, "--detect-credentials-path"},
-		{"home_net", func(c *Config) { c.HomeNet = []string{"10.0.0.0/33"} }, "--detect-home-net (SIDEWATCH_DETECT_HOME_NET)"},
+		{"home_net", func(c *Config) { c.HomeNet = []string{"10.0.0.0/33"} }, "--home-net (SIDEWATCH_HOME_NET)"},
 		{"log_bytes", func(c *Config) { c.Logs.MaxBytes = 1 }, "--detect-log-max-bytes"},
 		{"intel_reload", func(c *Config) { c.Intel.Reload = -1 }, "--detect-intel-reload"},
 	}

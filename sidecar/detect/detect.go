@@ -24,6 +24,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,7 +65,7 @@ type Options struct {
 	// packet-level alerts.
 	CommunityIDSeed uint16
 	// HomeFromInterfaces makes Run keep the task's addresses (when
-	// --detect-home-net is empty) from the network namespace's interfaces.
+	// --home-net is empty) from the network namespace's interfaces.
 	HomeFromInterfaces bool
 	// MetadataURI is the task metadata endpoint (ECS_CONTAINER_METADATA_URI_V4),
 	// whose task id tells the task's own metadata paths on 169.254.170.2.
@@ -177,6 +178,16 @@ func (e *Engine) Intel() *intel.Set {
 	return e.intel.Set()
 }
 
+// IntelLists returns the names of the indicator lists (the sources'
+// labels: each intel or mining-pool file's base name, and
+// builtin-mining-pools), for rules that name a list.
+func (e *Engine) IntelLists() []string {
+	if e.intel == nil {
+		return nil
+	}
+	return e.intel.Lists()
+}
+
 // Run keeps the engine's inputs fresh until ctx ends: it reloads the
 // intel files when they change and, when asked to, re-reads the task's
 // addresses. It is a service: alerts are raised on the producers' paths.
@@ -205,7 +216,7 @@ func (e *Engine) Run(ctx context.Context) error {
 const homeRefresh = 30 * time.Second
 
 // RefreshHome reads the task's addresses from the network namespace's
-// interfaces (unless --detect-home-net gives them).
+// interfaces (unless --home-net gives them).
 func (e *Engine) RefreshHome() {
 	if len(e.cfg.HomeNet) > 0 {
 		return
@@ -272,17 +283,20 @@ func (e *Engine) observe(ev *event.Event) {
 		return
 	}
 	e.m.events.Inc()
-	if ev.EventType == event.TypeFlow {
+	if ev.EventType == event.TypeFlow && len(e.extra) == 0 {
 		e.markAlerted(ev)
-		if len(e.extra) == 0 {
-			return
-		}
+		return
 	}
 	s := e.scratch.Get().(*event.Event)
 	*s = *ev
 	e.inspect(s)
 	*s = event.Event{}
 	e.scratch.Put(s)
+	if ev.EventType == event.TypeFlow {
+		// After the detectors: an IP-only rule alerts on the flow event
+		// itself, and that flow event must say so.
+		e.markAlerted(ev)
+	}
 }
 
 // inspect dispatches one event to the detections that read its type.
@@ -369,5 +383,9 @@ func (h *homeNet) contains(a netip.Addr) bool {
 	}
 	return false
 }
+
+// HomeNet returns the task's addresses and networks in force: --home-net,
+// or the interfaces' addresses as RefreshHome last read them.
+func (e *Engine) HomeNet() []netip.Prefix { return slices.Clone(e.home.Load().nets) }
 
 func (e *Engine) isHome(a netip.Addr) bool { return e.home.Load().contains(a.Unmap()) }

@@ -253,12 +253,25 @@ func (b *builder) build(files []FileReport) *Set {
 			files[b.metaSource[r]].Loaded[kind]++
 		}
 		dups := 0
-		*t = newTable(b.keys[slot], refs, func(i int) {
+		keys := b.keys[slot]
+		var more map[uint64][]uint32
+		*t = newTable(keys, refs, func(i int, first uint32) {
 			dups++
 			f := &files[b.metaSource[refs[i]]]
 			f.Loaded[kind]--
 			f.Duplicates++
+			// Another list holding the same indicator: remember it, so that
+			// InList answers for every list, not only the first.
+			list := b.meta[refs[i]].List
+			if b.meta[first].List == list || slices.ContainsFunc(more[keys[i]], func(r uint32) bool { return b.meta[r].List == list }) {
+				return
+			}
+			if more == nil {
+				more = map[uint64][]uint32{}
+			}
+			more[keys[i]] = append(more[keys[i]], refs[i])
 		})
+		t.more = more
 		s.counts[kind] += len(refs) - dups
 		b.keys[slot], b.refs[slot] = nil, nil
 	}

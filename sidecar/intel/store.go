@@ -2,6 +2,7 @@ package intel
 
 import (
 	"os"
+	"slices"
 	"sync/atomic"
 
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
@@ -73,6 +74,19 @@ func newStoreMetrics(reg *metrics.Registry) storeMetrics {
 
 // Set returns the current set.
 func (st *Store) Set() *Set { return st.cur.Load() }
+
+// Lists returns the names of the store's lists, one per source label in
+// source order (sources with the same label make one list). They are the
+// configured sources', so a list exists even while its file holds nothing.
+func (st *Store) Lists() []string {
+	var out []string
+	for _, s := range st.sources {
+		if l := s.label(); !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
 
 func (st *Store) swap(set *Set, rep Report, stamps []os.FileInfo) {
 	st.cur.Store(set)

@@ -9,11 +9,15 @@ import "math/bits"
 type table struct {
 	keys []uint64 // 0 marks an empty slot
 	refs []uint32
+	// more holds, for a key that several lists hold, the references of
+	// the lists after the first (see InList): few keys, so a map.
+	more map[uint64][]uint32
 }
 
 // newTable builds a table holding the given keys. On duplicate keys the
-// first one wins; dup is called with the index of every later one.
-func newTable(keys []uint64, refs []uint32, dup func(i int)) table {
+// first one wins; dup is called with the index of every later one and the
+// reference stored for its key.
+func newTable(keys []uint64, refs []uint32, dup func(i int, first uint32)) table {
 	if len(keys) == 0 {
 		return table{}
 	}
@@ -28,7 +32,7 @@ func newTable(keys []uint64, refs []uint32, dup func(i int)) table {
 			}
 			if t.keys[s] == k {
 				if dup != nil {
-					dup(i)
+					dup(i, t.refs[s])
 				}
 				break
 			}
@@ -66,8 +70,15 @@ func (t *table) get(k uint64) (uint32, bool) {
 	}
 }
 
-// bytes is the memory the table holds.
-func (t *table) bytes() int { return len(t.keys) * 12 }
+// bytes is the memory the table holds (a map entry of more counted as
+// 64 bytes).
+func (t *table) bytes() int {
+	n := len(t.keys) * 12
+	for _, r := range t.more {
+		n += 64 + 4*cap(r)
+	}
+	return n
+}
 
 // mix64 is the splitmix64 finalizer.
 func mix64(x uint64) uint64 {
