@@ -410,7 +410,7 @@ func TestReadFileErrors(t *testing.T) {
 	}{
 		{"empty", nil, "read file header"},
 		{"not_a_capture", []byte("GET / HTTP/1.1\r\n\r\n"), "pcap"},
-		{"truncated_record", good[:len(good)-10], "frame 62"},
+		{"truncated_record", good[:len(good)-10], "record 62 at offset 6397"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
