@@ -482,7 +482,9 @@ func (r *Reader) simplePacket(start int64, body int) (Frame, error) {
 }
 
 // interfaceDescription reads the body of an Interface Description Block
-// and adds the interface to the section.
+// and adds the interface to the section. The options are read one at a
+// time (each at most 64 KiB), so that a block's length alone cannot make
+// the reader allocate.
 func (r *Reader) interfaceDescription(start int64, body int) error {
 	if body < 8 {
 		return r.blockErr(blockIDB, start, "block length %d too short", body+12)
@@ -490,29 +492,48 @@ func (r *Reader) interfaceDescription(start int64, body int) error {
 	if len(r.ifaces) >= maxInterfaces {
 		return r.blockErr(blockIDB, start, "more than %d interfaces", maxInterfaces)
 	}
-	b, err := r.data(body)
-	if err != nil {
-		return r.blockErr(blockIDB, start, "%w", err)
+	h := r.hdr[:8]
+	if err := r.readFull(h); err != nil {
+		return r.blockErr(blockIDB, start, "%w", noEOF(err))
 	}
 	id := len(r.ifaces) - r.base
 	in := Interface{
-		LinkType: r.order.Uint16(b),
-		Snaplen:  r.order.Uint32(b[4:]),
+		LinkType: r.order.Uint16(h),
+		Snaplen:  r.order.Uint32(h[4:]),
 		Section:  r.section,
 		ID:       id,
 		tps:      1e6,
 	}
-	for opts := b[8:]; len(opts) >= 4; {
-		code, n := r.order.Uint16(opts), int(r.order.Uint16(opts[2:]))
-		if code == optEnd {
+	for left := body - 8; left > 0; {
+		if left < 4 {
+			// Not room for an option: padding.
+			if err := r.discard(left); err != nil {
+				return r.blockErr(blockIDB, start, "%w", err)
+			}
 			break
 		}
-		padded := (n + 3) &^ 3
-		if 4+n > len(opts) {
+		oh := r.hdr[:4]
+		if err := r.readFull(oh); err != nil {
+			return r.blockErr(blockIDB, start, "option: %w", noEOF(err))
+		}
+		left -= 4
+		code, n := r.order.Uint16(oh), int(r.order.Uint16(oh[2:]))
+		if code == optEnd {
+			if err := r.discard(left); err != nil {
+				return r.blockErr(blockIDB, start, "%w", err)
+			}
+			break
+		}
+		if n > left {
 			return r.blockErr(blockIDB, start, "option %d of length %d overruns the block", code, n)
 		}
-		v := opts[4 : 4+n]
-		opts = opts[min(4+padded, len(opts)):]
+		padded := min((n+3)&^3, left)
+		b, err := r.data(padded)
+		if err != nil {
+			return r.blockErr(blockIDB, start, "option %d: %w", code, err)
+		}
+		left -= padded
+		v := b[:n]
 		switch code {
 		case optName:
 			in.Name = string(v)
