@@ -24,6 +24,9 @@ type FileStats struct {
 	// CapLenOverOrigLen counts records that captured more bytes than their
 	// original length: read as captured, as tshark reads them.
 	CapLenOverOrigLen int
+	// SkippedBlocks counts pcapng blocks that hold no frame and are not
+	// needed (name resolution, statistics, secrets, custom blocks).
+	SkippedBlocks int
 }
 
 // ReadFile feeds every frame of the pcap or pcapng file at path to table,
@@ -61,7 +64,8 @@ func readPackets(ctx context.Context, r io.Reader, table *flow.Table) (FileStats
 			}
 		}
 		f, err := src.Next()
-		st.CapLenOverOrigLen = src.Stats().CapLenOverOrigLen
+		rs := src.Stats()
+		st.CapLenOverOrigLen, st.SkippedBlocks = rs.CapLenOverOrigLen, rs.SkippedBlocks
 		if errors.Is(err, io.EOF) {
 			return st, nil
 		}

@@ -364,25 +364,29 @@ func TestGoldenReplay(t *testing.T) {
 
 func TestReadFileCounts(t *testing.T) {
 	tests := []struct {
-		name        string
-		packets     int
-		capOverOrig int
+		name          string
+		packets       int
+		capOverOrig   int
+		skippedBlocks int // dumpcap's interface statistics, one per interface
 	}{
-		{"eth.pcap", 62, 0},
-		{"eth.pcapng", 18, 0},
-		{"lo_sll.pcap", 36, 0},
-		{"lo_sll2.pcap", 36, 0},
-		{"bulk.pcap", 353, 0},
-		{"mixed.pcapng", 18, 0},
-		{"sections.pcapng", 36, 0},
-		{"bulk_v21.pcap", 516, 0},
-		{"caplen_over_origlen.pcap", 58, 1},
+		{"eth.pcap", 62, 0, 0},
+		{"eth.pcapng", 18, 0, 1},
+		{"lo_sll.pcap", 36, 0, 0},
+		{"lo_sll2.pcap", 36, 0, 0},
+		{"bulk.pcap", 353, 0, 0},
+		{"mixed.pcapng", 18, 0, 2},
+		{"sections.pcapng", 36, 0, 2},
+		{"bulk_v21.pcap", 516, 0, 0},
+		{"caplen_over_origlen.pcap", 58, 1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, ".", "_"), func(t *testing.T) {
 			_, st, reg := replayCapture(t, tt.name)
 			if st.Packets != tt.packets {
 				t.Errorf("ReadFile(%s) read %d packets, want %d", tt.name, st.Packets, tt.packets)
+			}
+			if st.SkippedBlocks != tt.skippedBlocks {
+				t.Errorf("ReadFile(%s): got %d pcapng blocks skipped, want %d", tt.name, st.SkippedBlocks, tt.skippedBlocks)
 			}
 			if st.CapLenOverOrigLen != tt.capOverOrig {
 				t.Errorf("ReadFile(%s): got %d records with caplen > origlen, want %d", tt.name, st.CapLenOverOrigLen, tt.capOverOrig)

@@ -143,7 +143,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 	return rd, rd.readPcapHeader()
 }
 
-// Interface returns interface i of a Frame; every interface of the file read so far is valid.
+// Interface returns the interface a Frame's Interface index names.
 func (r *Reader) Interface(i int) Interface { return r.ifaces[i] }
 
 // Interfaces returns how many interfaces the file has declared so far.
