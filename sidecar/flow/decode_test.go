@@ -143,6 +143,9 @@ func TestPacketSkipped(t *testing.T) {
 	// IPv6 behind EtherType IPv4.
 	v6AsV4 := ethFrame(t, tcpSeg(cli6, srv6, 40000, 80, tcpSYN, 1, 0))
 	v6AsV4[12], v6AsV4[13] = 0x08, 0x00
+	// IPv4 behind EtherType IPv6.
+	v4AsV6 := append([]byte(nil), tcp...)
+	v4AsV6[12], v4AsV6[13] = 0x86, 0xdd
 	// A TCP segment whose IP length leaves less than a TCP header.
 	shortTCP := append([]byte(nil), tcp...)
 	binary.BigEndian.PutUint16(shortTCP[14+2:], 20+12)
@@ -165,6 +168,12 @@ func TestPacketSkipped(t *testing.T) {
 		{"bad_ipv4_header_length", layers.LinkTypeEthernet, badIHL, "malformed"},
 		{"wrong_ip_version", layers.LinkTypeEthernet, badVersion, "malformed"},
 		{"ipv6_behind_ipv4_ethertype", layers.LinkTypeEthernet, v6AsV4, "malformed"},
+		{"ipv4_behind_ipv6_ethertype", layers.LinkTypeEthernet, v4AsV6, "malformed"},
+		{"wrong_ip_version_sll", layers.LinkTypeLinuxSLL, withLink(t, layers.LinkTypeLinuxSLL, badVersion), "malformed"},
+		{"ipv6_behind_ipv4_sll", layers.LinkTypeLinuxSLL, withLink(t, layers.LinkTypeLinuxSLL, v6AsV4), "malformed"},
+		{"wrong_ip_version_sll2", layers.LinkTypeLinuxSLL2, withLink(t, layers.LinkTypeLinuxSLL2, badVersion), "malformed"},
+		{"ipv4_behind_ipv6_sll2", layers.LinkTypeLinuxSLL2, withLink(t, layers.LinkTypeLinuxSLL2, v4AsV6), "malformed"},
+		{"wrong_ip_version_vlan", layers.LinkTypeEthernet, vlanFrame(badVersion), "malformed"},
 		{"ip_length_shorter_than_tcp_header", layers.LinkTypeEthernet, shortTCP, "malformed"},
 		{"tcp_data_offset_below_5", layers.LinkTypeEthernet, badOffset, "malformed"},
 		{"sctp_shorter_than_its_header", layers.LinkTypeEthernet, shortSCTP, "malformed"},
