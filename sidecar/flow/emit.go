@@ -91,12 +91,12 @@ func (t *Table) emitUpdate(e *Entry, now int64, final bool) {
 			BytesToServer: e.bytes[toServer],
 			BytesToClient: e.bytes[toClient],
 		},
-		Start:         event.At(time.Unix(0, e.start).UTC()),
-		Since:         event.At(time.Unix(0, since).UTC()),
-		End:           event.At(time.Unix(0, e.last).UTC()),
-		Age:           seconds(e.last) - seconds(e.start),
-		State:         e.flowState(),
-		Final:         final,
+		Start: event.At(time.Unix(0, e.start).UTC()),
+		Since: event.At(time.Unix(0, since).UTC()),
+		End:   event.At(time.Unix(0, e.last).UTC()),
+		Age:   seconds(e.last) - seconds(e.start),
+		State: e.flowState(),
+		Final: final,
 	}
 	e.updated = true
 	e.updPkts, e.updBytes = e.pkts, e.bytes
