@@ -63,9 +63,29 @@ func vlanFrame(eth []byte) []byte {
 	return append(out, eth[12:]...)
 }
 
+// encap puts header between an Ethernet frame's addresses and its IP
+// packet, with EtherType typ in front of it.
+func encap(eth []byte, typ uint16, header ...byte) []byte {
+	out := binary.BigEndian.AppendUint16(append([]byte(nil), eth[:12]...), typ)
+	return append(append(out, header...), eth[14:]...)
+}
+
+// ipInIP wraps an Ethernet frame's IP packet in an outer IPv4 header
+// (protocol 4 or 41) between 192.0.2.1 and 192.0.2.2.
+func ipInIP(eth []byte, proto byte) []byte {
+	inner := eth[14:]
+	h := []byte{0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2}
+	binary.BigEndian.PutUint16(h[2:], uint16(20+len(inner)))
+	out := binary.BigEndian.AppendUint16(append([]byte(nil), eth[:12]...), 0x0800)
+	return append(append(out, h...), inner...)
+}
+
 func TestPacketLinkTypes(t *testing.T) {
 	udp4 := ethFrame(t, udp(cli, srv, 5000, 53))
 	udp6 := ethFrame(t, udp(cli6, srv6, 5000, 53))
+	pppoeLen := func(b []byte) []byte { // PPPoE session header: length of the PPP frame
+		return []byte{0x11, 0, 0, 1, byte((len(b) - 14 + 2) >> 8), byte(len(b) - 14 + 2)}
+	}
 	tests := []struct {
 		name string
 		link layers.LinkType
@@ -75,6 +95,13 @@ func TestPacketLinkTypes(t *testing.T) {
 		{"ethernet", layers.LinkTypeEthernet, udp4, "10.0.0.1:5000"},
 		{"ethernet_vlan", layers.LinkTypeEthernet, vlanFrame(udp4), "10.0.0.1:5000"},
 		{"ethernet_ipv6", layers.LinkTypeEthernet, udp6, "[fd00::1]:5000"},
+		{"ethernet_qinq", layers.LinkTypeEthernet, append(append(append([]byte(nil), udp4[:12]...), 0x88, 0xa8, 0x00, 0xc8), vlanFrame(udp4)[12:]...), "10.0.0.1:5000"},
+		{"ethernet_mpls", layers.LinkTypeEthernet, encap(udp4, 0x8847, 0x00, 0x01, 0x01, 0x40), "10.0.0.1:5000"},
+		{"ethernet_mpls_two_labels_ipv6", layers.LinkTypeEthernet, encap(udp6, 0x8847, 0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40), "[fd00::1]:5000"},
+		{"ethernet_pppoe", layers.LinkTypeEthernet, encap(udp4, 0x8864, append(pppoeLen(udp4), 0x00, 0x21)...), "10.0.0.1:5000"},
+		{"ethernet_pppoe_ipv6", layers.LinkTypeEthernet, encap(udp6, 0x8864, append(pppoeLen(udp6), 0x00, 0x57)...), "[fd00::1]:5000"},
+		{"ipv4_in_ipv4_inner_flow", layers.LinkTypeEthernet, ipInIP(udp4, 4), "10.0.0.1:5000"},
+		{"ipv6_in_ipv4_inner_flow", layers.LinkTypeEthernet, ipInIP(udp6, 41), "[fd00::1]:5000"},
 		{"linux_sll", layers.LinkTypeLinuxSLL, withLink(t, layers.LinkTypeLinuxSLL, udp4), "10.0.0.1:5000"},
 		{"linux_sll_ipv6", layers.LinkTypeLinuxSLL, withLink(t, layers.LinkTypeLinuxSLL, udp6), "[fd00::1]:5000"},
 		{"linux_sll2", layers.LinkTypeLinuxSLL2, withLink(t, layers.LinkTypeLinuxSLL2, udp4), "10.0.0.1:5000"},
