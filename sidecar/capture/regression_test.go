@@ -32,6 +32,9 @@ type regression struct {
 	// TCP or UDP but sidewatch must not count (an IP header whose version
 	// disagrees with the EtherType).
 	notFlow string
+	// tsharkPrefs are tshark preferences the comparison needs, one per
+	// line of a preferences file.
+	tsharkPrefs string
 	// malformed is the number of frames skipped as malformed.
 	malformed uint64
 	// check asserts what the capture is about.
@@ -45,6 +48,8 @@ var regressions = []regression{
 	{name: "finscan.pcap", check: checkFINScan},
 	{name: "backwards.pcap", check: func(t *testing.T, evs []event.Event) { checkEarliestStart(t, "backwards.pcap", evs) }},
 	{name: "long.pcap", config: func(c *flow.Config) { c.ActiveTimeout = time.Second }, check: checkUpdatesAddUp},
+	// tshark dissects an IPv6 payload length of 0 only with TSO support on.
+	{name: "plen0.pcap", tsharkPrefs: "ipv6.tso_support: TRUE\n", check: checkPayloadLengthZero},
 }
 
 // replayRegression replays one regression capture with its configuration.
@@ -117,6 +122,13 @@ func TestRegressionsMatchTshark(t *testing.T) {
 	for _, r := range regressions {
 		t.Run(strings.ReplaceAll(r.name, ".", "_"), func(t *testing.T) {
 			path := filepath.Join("testdata", r.name)
+			if r.tsharkPrefs != "" {
+				dir := t.TempDir()
+				if err := os.WriteFile(filepath.Join(dir, "preferences"), []byte(r.tsharkPrefs), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				t.Setenv("WIRESHARK_CONFIG_DIR", dir)
+			}
 			if r.notFlow != "" {
 				kept := filepath.Join(t.TempDir(), r.name)
 				runTshark(t, "-r", path, "-Y", "!("+r.notFlow+")", "-w", kept)
@@ -167,6 +179,15 @@ func checkNoPhantom(t *testing.T, evs []event.Event) {
 	}
 	if len(udp) != 1 || udp[0].IPVersion != 4 || udp[0].Flow.PktsToServer != 3 || udp[0].Flow.PktsToClient != 3 {
 		t.Errorf("UDP flows: got %d (%v), want the one IPv4 exchange with 3 datagrams each way", len(udp), udp)
+	}
+}
+
+// checkPayloadLengthZero: the datagram with IPv6 payload length 0 counts
+// into the exchange's flow, read to the end of its frame.
+func checkPayloadLengthZero(t *testing.T, evs []event.Event) {
+	t.Helper()
+	if len(evs) != 1 || evs[0].IPVersion != 6 || evs[0].Flow.PktsToServer != 4 || evs[0].Flow.PktsToClient != 3 {
+		t.Errorf("events %v, want one IPv6 UDP flow with 4 datagrams to the server (one with payload length 0) and 3 back", evs)
 	}
 }
 
