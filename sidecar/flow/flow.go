@@ -26,8 +26,6 @@ package flow
 import (
 	"time"
 
-	"github.com/gopacket/gopacket/layers"
-
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
@@ -143,7 +141,7 @@ func (t *Table) entry(i int32) *Entry { return &t.chunks[i>>chunkShift][i&(chunk
 // time, iface the capture interface (in_iface), link the frame's link type,
 // data the captured bytes and wireLen the frame's original length (the
 // bytes counted). Not safe for concurrent use: one goroutine owns the table.
-func (t *Table) Packet(ts time.Time, iface string, link layers.LinkType, data []byte, wireLen int) {
+func (t *Table) Packet(ts time.Time, iface string, link LinkType, data []byte, wireLen int) {
 	t.cnt[cPkts]++
 	t.cnt[cBytes] += uint64(len(data))
 	t.maxPkt = max(t.maxPkt, uint64(len(data)))
@@ -439,7 +437,9 @@ func (t *Table) end(i int32, reason string, now int64) {
 	for _, in := range t.insp {
 		in.Expire(e)
 	}
-	if e.updated && e.last > e.reported {
+	// By the counters, not by time: a packet stamped before the last
+	// update was written (a ring block read after Expire ran) is not in it.
+	if e.updated && e.pkts != e.updPkts {
 		t.emitUpdate(e, now, true)
 	}
 	t.emit(e, reason, now)
@@ -497,8 +497,10 @@ func (t *Table) Expire(now time.Time) {
 			if n-e.reported < t.active {
 				break
 			}
-			// A flow silent since its last report has nothing new to say.
-			if e.last > e.reported {
+			// A flow silent since its last report has nothing new to say:
+			// no packet counted since its last update, or, before its
+			// first, none after the packet that opened it.
+			if e.updated && e.pkts != e.updPkts || !e.updated && e.last > e.reported {
 				t.emitUpdate(e, n, false)
 			}
 			e.reported = n
