@@ -131,7 +131,8 @@ func (c *Capture) Close() error {
 //
 // Run reads a whole ring block per wakeup; the counters, the expiry clock
 // and the cancellation check are updated once per block, so the per-packet
-// path has no atomic operation, system call or clock read. Once ctx is done,
+// path has no atomic operation, system call or clock read (packets carry
+// the kernel's timestamps). Once ctx is done,
 // Run keeps reading for up to a block timeout and a poll period, so that the
 // packets of the block the kernel is still filling are counted too.
 func (c *Capture) Run(ctx context.Context, t Table) error {
@@ -163,10 +164,9 @@ func (c *Capture) Run(ctx context.Context, t Table) error {
 			}
 			continue
 		}
-		var ts time.Time
 		var pkts, bytes, truncated, unknownIface, unknownLink uint64
 		for c.r.next(&f) {
-			ts = time.Unix(int64(f.sec), int64(f.nsec))
+			ts := time.Unix(int64(f.sec), int64(f.nsec))
 			pkts++
 			bytes += uint64(f.wireLen)
 			if len(f.data) < f.wireLen {
@@ -186,22 +186,24 @@ func (c *Capture) Run(ctx context.Context, t Table) error {
 		addNonZero(c.truncated, truncated)
 		addNonZero(c.unknownIface, unknownIface)
 		addNonZero(c.unknownLink, unknownLink)
+		// Once per block, on the monotonic clock: a block holds hundreds
+		// of packets under load, and packet time may stand still or go
+		// back (a stepped clock) without delaying expiry or shutdown.
+		now := time.Now()
 		if !drainUntil.IsZero() {
-			if now := time.Now(); now.After(drainUntil) {
+			if now.After(drainUntil) {
 				t.Flush(now, "shutdown")
 				return nil
 			}
 			continue
 		}
-		// Under load the packet clock drives expiry and the cancellation
-		// check, which keeps time.Now and ctx off the per-block path.
-		if pkts > 0 && ts.Sub(lastExpire) >= expireEvery {
-			if ctx.Err() != nil {
-				drainUntil = time.Now().Add(c.drainFor)
-				continue
-			}
-			t.Expire(ts)
-			lastExpire = ts
+		if ctx.Err() != nil {
+			drainUntil = now.Add(c.drainFor)
+			continue
+		}
+		if now.Sub(lastExpire) >= expireEvery {
+			t.Expire(now)
+			lastExpire = now
 		}
 	}
 }
