@@ -178,14 +178,34 @@ func (c *conn) handshake() error {
 func (c *conn) handle(msg []byte) error {
 	m := c.r.m
 	d := c.dec
-	if err := d.decode(msg); err != nil {
+	if err := d.start(msg); err != nil {
 		return err
 	}
-	d.link()
+	// Decoded a batch at a time. A message of more than one batch is
+	// decoded once through first, so that a bad entry anywhere refuses the
+	// whole message before any of it is published (Fluent Bit resends it
+	// whole: no duplicates).
+	begin := d.cursor()
+	if err := d.next(decodeBatch); err != nil {
+		return err
+	}
+	records := len(d.events)
+	if d.more() {
+		for d.more() {
+			if err := d.next(decodeBatch); err != nil {
+				return err
+			}
+			records += len(d.events)
+		}
+		d.rewind(begin)
+		if err := d.next(decodeBatch); err != nil {
+			return err
+		}
+	}
 	if d.signal != 0 {
 		// Metrics or traces: not what the recipe sends. Acknowledged, or
 		// Fluent Bit would retry them forever; counted.
-		m.signalDropped.Add(uint64(len(d.events)))
+		m.signalDropped.Add(uint64(records))
 		return c.ack(d.chunk)
 	}
 	// A stalled pipeline must look to Fluent Bit like a sidecar that is
@@ -207,20 +227,35 @@ func (c *conn) handle(msg []byte) error {
 		}
 		return err
 	}
-	for i := range d.events {
-		if err := c.r.pub.Publish(ctx, d.events[i]); err != nil {
-			m.publishFailed.Add(uint64(len(d.events) - i))
-			return stalled(err)
+	published := 0
+	for {
+		for i := range d.events {
+			if err := c.r.pub.Publish(ctx, d.events[i]); err != nil {
+				m.publishFailed.Add(uint64(records - published))
+				return stalled(err)
+			}
+			published++
+		}
+		if !d.more() {
+			break
+		}
+		if err := d.next(decodeBatch); err != nil {
+			return err // not reached: the message was decoded through
 		}
 	}
 	if err := c.r.pub.Sync(ctx); err != nil {
 		return stalled(err)
 	}
-	m.records[c.which].Add(uint64(len(d.events)))
+	m.records[c.which].Add(uint64(records))
 	m.truncated.Add(uint64(d.truncated))
 	m.messages[d.mode].Inc()
 	return c.ack(d.chunk)
 }
+
+// decodeBatch is how many entries are decoded at once: enough that a
+// Fluent Bit chunk of ordinary records is one batch, few enough that the
+// events of a batch take about 1 MiB.
+const decodeBatch = 2048
 
 func (c *conn) ack(chunk []byte) error {
 	if chunk == nil {

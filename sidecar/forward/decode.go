@@ -70,6 +70,15 @@ type decoder struct {
 	zr     *gzip.Reader
 	br     bytes.Reader
 
+	// The entry stream of the message started last, read a batch at a
+	// time (next): src is where the next entry starts, left how many
+	// remain (-1: until the stream ends), bare that entries are a
+	// message-mode [time, record] pair without their array.
+	src  reader
+	left int
+	bare bool
+	tag  string
+
 	// Results of the last decode.
 	mode      Mode
 	chunk     []byte // the chunk option's raw msgpack; nil: no ack wanted
@@ -99,8 +108,55 @@ func view(b []byte) string {
 // decode reads one complete message. On success d.events holds its
 // records (Log set), d.chunk the ack to send.
 func (d *decoder) decode(msg []byte) error {
+	if err := d.start(msg); err != nil {
+		return err
+	}
+	return d.next(-1)
+}
+
+// cursor is a position in the entry stream (start, then rewind).
+type cursor struct {
+	src  reader
+	left int
+}
+
+func (d *decoder) cursor() cursor   { return cursor{d.src, d.left} }
+func (d *decoder) rewind(c cursor) { d.src, d.left, d.truncated = c.src, c.left, 0 }
+
+// more reports whether entries remain to be read by next.
+func (d *decoder) more() bool { return d.left > 0 || d.left < 0 && !d.src.done() }
+
+// next decodes up to n entries (n < 0: all that remain) into events, in
+// place of the previous batch's: a message of many small entries then
+// needs memory for one batch of events, not for one event per entry (an
+// event is about 0.5 KiB, an entry can be 3 bytes).
+func (d *decoder) next(n int) error {
+	d.events, d.logs, d.fields = d.events[:0], d.logs[:0], d.fields[:0]
+	for ; n != 0 && d.more(); n-- {
+		var err error
+		if d.bare {
+			err = d.record(&d.src, d.tag)
+		} else {
+			err = d.entry(&d.src, d.tag)
+		}
+		if err != nil {
+			return err
+		}
+		if d.left > 0 {
+			d.left--
+		}
+	}
+	d.link()
+	return nil
+}
+
+// start checks a message's shape and options and finds its entries,
+// which next then decodes; the message bytes must stay unchanged until
+// the last batch's events are written.
+func (d *decoder) start(msg []byte) error {
 	d.events, d.logs, d.fields = d.events[:0], d.logs[:0], d.fields[:0]
 	d.chunk, d.signal, d.truncated = nil, 0, 0
+	d.src, d.left, d.bare = reader{}, 0, false
 	r := reader{b: msg}
 	n, err := r.arrayLen()
 	if err != nil || n < 2 || n > 4 {
@@ -113,6 +169,7 @@ func (d *decoder) decode(msg []byte) error {
 	// The recipe's copy carries "sidewatch.<original tag>"; the event
 	// keeps the tag the app's records had.
 	tag := strings.TrimPrefix(view(tagb), firelens.CopyTagPrefix)
+	d.tag = tag
 	k, err := r.peek()
 	if err != nil {
 		return err
@@ -125,8 +182,9 @@ func (d *decoder) decode(msg []byte) error {
 		if err != nil {
 			return err
 		}
+		d.src, d.left = reader{b: r.b, off: r.off}, entries
 		for range entries {
-			if err := d.entry(&r, tag); err != nil {
+			if err := r.skip(); err != nil {
 				return err
 			}
 		}
@@ -140,8 +198,11 @@ func (d *decoder) decode(msg []byte) error {
 		if n == 2 {
 			return errMessageShape
 		}
-		if err := d.record(&r, tag); err != nil {
-			return err
+		d.src, d.left, d.bare = reader{b: r.b, off: r.off}, 1, true
+		for range 2 { // time and record
+			if err := r.skip(); err != nil {
+				return err
+			}
 		}
 		n-- // time and record take two elements
 	default:
@@ -170,12 +231,7 @@ func (d *decoder) decode(msg []byte) error {
 			return err
 		}
 	}
-	er := reader{b: packed}
-	for !er.done() {
-		if err := d.entry(&er, tag); err != nil {
-			return err
-		}
-	}
+	d.src, d.left = reader{b: packed}, -1
 	return nil
 }
 

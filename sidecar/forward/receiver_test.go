@@ -18,12 +18,13 @@ import (
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
 
-// fakePipe is the pipeline as the receiver sees it: events are encoded
-// only at Sync, as the real consumer does, so an event whose memory the
-// receiver reused too early shows up garbled.
+// fakePipe is the pipeline as the receiver sees it: an event is encoded
+// when Publish takes it, as the pipeline's lifetime rules say, and becomes
+// a written line at Sync, so that an event whose memory the receiver
+// changed during Publish shows up garbled.
 type fakePipe struct {
 	mu      sync.Mutex
-	pending []event.Event
+	pending []string
 	lines   []string
 	gate    chan struct{} // Sync waits for it when set
 	failPub error
@@ -35,7 +36,7 @@ func (p *fakePipe) Publish(ctx context.Context, ev event.Event) error {
 	if p.failPub != nil {
 		return p.failPub
 	}
-	p.pending = append(p.pending, ev)
+	p.pending = append(p.pending, string(ev.AppendJSON(nil)))
 	return nil
 }
 
@@ -49,9 +50,7 @@ func (p *fakePipe) Sync(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i := range p.pending {
-		p.lines = append(p.lines, string(p.pending[i].AppendJSON(nil)))
-	}
+	p.lines = append(p.lines, p.pending...)
 	p.pending = p.pending[:0]
 	return nil
 }
