@@ -120,7 +120,7 @@ type cursor struct {
 	left int
 }
 
-func (d *decoder) cursor() cursor   { return cursor{d.src, d.left} }
+func (d *decoder) cursor() cursor  { return cursor{d.src, d.left} }
 func (d *decoder) rewind(c cursor) { d.src, d.left, d.truncated = c.src, c.left, 0 }
 
 // more reports whether entries remain to be read by next.
