@@ -141,7 +141,7 @@ func compareFile(ctx context.Context, c config, tsVersion, path string) fileResu
 	case swUse.Exit < 0 || strings.Contains(swUse.Stderr, "panic:") || strings.Contains(swUse.Stderr, "fatal error:"):
 		r.swFailure = "crash: " + firstLine(swUse.Stderr, "panic:")
 	case swUse.Exit != 0:
-		r.swFailure = "error: " + lastLine(swUse.Stderr)
+		r.swFailure = "error: " + logError(swUse.Stderr, path)
 	}
 	tsOut, tsUse, err := tsharkCached(ctx, c, tsVersion, path)
 	if err != nil {
@@ -258,6 +258,29 @@ func lastLine(s string) string {
 		}
 	}
 	return "(no message)"
+}
+
+// logError is the err of the last error sidewatch logged (JSON lines on
+// stderr), with the file's path taken out so that errors group.
+func logError(stderr, path string) string {
+	msg := ""
+	for _, l := range strings.Split(stderr, "\n") {
+		var rec struct {
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+			Err   string `json:"err"`
+		}
+		if json.Unmarshal([]byte(l), &rec) == nil && rec.Level == "ERROR" {
+			msg = rec.Err
+			if msg == "" {
+				msg = rec.Msg
+			}
+		}
+	}
+	if msg == "" {
+		return lastLine(stderr)
+	}
+	return trunc(strings.ReplaceAll(msg, path, "<file>"), 160)
 }
 
 func firstLine(s, prefix string) string {
@@ -415,16 +438,23 @@ func report(out io.Writer, c config, tsVersion string, results []fileResult) {
 	}
 }
 
+// category is a failure without what varies from file to file (offsets,
+// sizes), so that failures of one kind are counted together.
 func category(s string) string {
-	if i := strings.Index(s, ": "); i > 0 && !strings.HasPrefix(s, "crash") {
-		rest := s[i+2:]
-		// Keep the message, not the file name in it.
-		if j := strings.LastIndex(rest, ": "); j > 0 {
-			rest = rest[j+2:]
+	var b strings.Builder
+	digits := false
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			if !digits {
+				b.WriteByte('N')
+			}
+			digits = true
+			continue
 		}
-		return s[:i] + ": " + trunc(rest, 80)
+		digits = false
+		b.WriteRune(r)
 	}
-	return trunc(s, 100)
+	return trunc(b.String(), 120)
 }
 
 func topCounts(m map[string]int, n int) string {
