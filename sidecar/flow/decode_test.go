@@ -63,6 +63,24 @@ func vlanFrame(eth []byte) []byte {
 	return append(out, eth[12:]...)
 }
 
+// pppoeFrame puts a PPPoE session header and a PPP protocol field (one
+// byte when compressed) between the Ethernet header and the IP packet.
+func pppoeFrame(eth []byte, compressed bool) []byte {
+	ip := eth[14:]
+	proto := []byte{0x00, 0x21}
+	if binary.BigEndian.Uint16(eth[12:14]) == uint16(layers.EthernetTypeIPv6) {
+		proto = []byte{0x00, 0x57}
+	}
+	if compressed {
+		proto = proto[1:]
+	}
+	out := append([]byte(nil), eth[:12]...)
+	out = append(out, 0x88, 0x64, 0x11, 0x00, 0x00, 0x2d) // session 0x2d
+	out = binary.BigEndian.AppendUint16(out, uint16(len(proto)+len(ip)))
+	out = append(out, proto...)
+	return append(out, ip...)
+}
+
 func TestPacketLinkTypes(t *testing.T) {
 	udp4 := ethFrame(t, udp(cli, srv, 5000, 53))
 	udp6 := ethFrame(t, udp(cli6, srv6, 5000, 53))
@@ -75,6 +93,10 @@ func TestPacketLinkTypes(t *testing.T) {
 		{"ethernet", layers.LinkTypeEthernet, udp4, "10.0.0.1:5000"},
 		{"ethernet_vlan", layers.LinkTypeEthernet, vlanFrame(udp4), "10.0.0.1:5000"},
 		{"ethernet_ipv6", layers.LinkTypeEthernet, udp6, "[fd00::1]:5000"},
+		{"pppoe_session", layers.LinkTypeEthernet, pppoeFrame(udp4, false), "10.0.0.1:5000"},
+		{"pppoe_session_ipv6", layers.LinkTypeEthernet, pppoeFrame(udp6, false), "[fd00::1]:5000"},
+		{"pppoe_compressed_protocol_field", layers.LinkTypeEthernet, pppoeFrame(udp4, true), "10.0.0.1:5000"},
+		{"pppoe_compressed_protocol_field_ipv6", layers.LinkTypeEthernet, pppoeFrame(udp6, true), "[fd00::1]:5000"},
 		{"linux_sll", layers.LinkTypeLinuxSLL, withLink(t, layers.LinkTypeLinuxSLL, udp4), "10.0.0.1:5000"},
 		{"linux_sll_ipv6", layers.LinkTypeLinuxSLL, withLink(t, layers.LinkTypeLinuxSLL, udp6), "[fd00::1]:5000"},
 		{"linux_sll2", layers.LinkTypeLinuxSLL2, withLink(t, layers.LinkTypeLinuxSLL2, udp4), "10.0.0.1:5000"},
