@@ -55,6 +55,7 @@ type usage struct {
 type fileResult struct {
 	path       string
 	group      string // the corpus subdirectory
+	size       int64
 	tally      tally
 	bad        []mismatch
 	frames     frameStats
@@ -133,6 +134,9 @@ func run(ctx context.Context, c config, out io.Writer) error {
 
 func compareFile(ctx context.Context, c config, tsVersion, path string) fileResult {
 	r := fileResult{path: path, group: group(c.corpus, path)}
+	if fi, err := os.Stat(path); err == nil {
+		r.size = fi.Size()
+	}
 	swOut, swUse := runTool(ctx, c.timeout, c.sidewatch, "replay", path)
 	r.sw = swUse
 	switch {
@@ -385,19 +389,33 @@ func report(out io.Writer, c config, tsVersion string, results []fileResult) {
 		fmt.Fprintf(out, "comparison error: %s\n", s)
 	}
 
-	// Cost.
-	var swU, tsU []usage
-	for i := range results {
-		swU = append(swU, results[i].sw)
-		tsU = append(tsU, results[i].ts)
-	}
-	sw, ts := sumUsage(swU), sumUsage(tsU)
-	fmt.Fprintf(out, "\ncost over all files   wall        CPU         max RSS   median RSS\n")
-	fmt.Fprintf(out, "sidewatch replay      %-11s %-11s %6d MB %6d MB\n", sw.wall.Round(time.Millisecond), sw.cpu.Round(time.Millisecond), sw.maxRSS/1024, sw.medianRSS/1024)
-	fmt.Fprintf(out, "tshark                %-11s %-11s %6d MB %6d MB\n", ts.wall.Round(time.Millisecond), ts.cpu.Round(time.Millisecond), ts.maxRSS/1024, ts.medianRSS/1024)
-	if sw.wall > 0 && sw.cpu > 0 && sw.medianRSS > 0 {
-		fmt.Fprintf(out, "tshark/sidewatch      %-11s %-11s %6.1f×   %6.1f×\n", fmt.Sprintf("%.1f×", ts.wall.Seconds()/sw.wall.Seconds()), fmt.Sprintf("%.1f×", ts.cpu.Seconds()/sw.cpu.Seconds()),
-			float64(ts.maxRSS)/float64(sw.maxRSS), float64(ts.medianRSS)/float64(sw.medianRSS))
+	// Cost: over every file (start-up dominates small files) and over the
+	// large ones, where reading the packets does.
+	for _, part := range []struct {
+		name    string
+		minSize int64
+	}{{"all files", 0}, {"files ≥ 1 MiB", 1 << 20}} {
+		var swU, tsU []usage
+		var bytes int64
+		for i := range results {
+			if results[i].size >= part.minSize {
+				swU = append(swU, results[i].sw)
+				tsU = append(tsU, results[i].ts)
+				bytes += results[i].size
+			}
+		}
+		if len(swU) == 0 {
+			continue
+		}
+		sw, ts := sumUsage(swU), sumUsage(tsU)
+		fmt.Fprintf(out, "\ncost, %s (%d, %d MB)\n", part.name, len(swU), bytes>>20)
+		fmt.Fprintf(out, "                      wall        CPU         max RSS   median RSS\n")
+		fmt.Fprintf(out, "sidewatch replay      %-11s %-11s %6d MB %6d MB\n", sw.wall.Round(time.Millisecond), sw.cpu.Round(time.Millisecond), sw.maxRSS/1024, sw.medianRSS/1024)
+		fmt.Fprintf(out, "tshark                %-11s %-11s %6d MB %6d MB\n", ts.wall.Round(time.Millisecond), ts.cpu.Round(time.Millisecond), ts.maxRSS/1024, ts.medianRSS/1024)
+		if sw.wall > 0 && sw.cpu > 0 && sw.medianRSS > 0 {
+			fmt.Fprintf(out, "tshark/sidewatch      %-11s %-11s %6.1f×   %6.1f×\n", fmt.Sprintf("%.1f×", ts.wall.Seconds()/sw.wall.Seconds()), fmt.Sprintf("%.1f×", ts.cpu.Seconds()/sw.cpu.Seconds()),
+				float64(ts.maxRSS)/float64(sw.maxRSS), float64(ts.medianRSS)/float64(sw.medianRSS))
+		}
 	}
 
 	// Worst files.

@@ -471,6 +471,12 @@ func (fr *frame) ipLayer(f, layers []string, i *int, seen map[string]int, ep *en
 		ep.dst, _ = netip.ParseAddr(occ(f[fIP6Dst], n))
 		ep.proto = int(parseUint(occ(f[fIP6Nxt], n)))
 	}
+	if !ep.src.IsValid() || !ep.dst.IsValid() {
+		// tshark showed an IP layer without addresses (a wrong version,
+		// a header too short): sidewatch skips such frames as malformed.
+		fr.kind, fr.why = frameNotDecoded, l+" without addresses"
+		return false, false
+	}
 	ep.sport, ep.dport = 0, 0
 	*i++
 	// IPv6 extension headers.
