@@ -181,6 +181,18 @@ func TestFrameParse(t *testing.T) {
 			wantProto: protoTCP, wantSrc: a("2001:db8::1"), wantPorts: [2]uint16{443, 50000},
 		},
 		{
+			name: "ipv6_ah_is_an_extension_header",
+			fields: map[int]string{fTime: "1", fLen: "100", fCapLen: "100", fProtocols: "eth:ethertype:ipv6:ah:ospf",
+				fIP6Src: "fe80::1", fIP6Dst: "ff02::5", fIP6Nxt: "51"},
+			wantProto: 89, wantSrc: a("fe80::1"),
+		},
+		{
+			name: "ipv4_ah_is_the_protocol",
+			fields: map[int]string{fTime: "1", fLen: "100", fCapLen: "100", fProtocols: "eth:ethertype:ip:ah:ospf",
+				fIPSrc: "10.0.0.1", fIPDst: "224.0.0.5", fIPProto: "51", fIPMF: "0", fIPFragOff: "0"},
+			wantProto: 51, wantSrc: a("10.0.0.1"),
+		},
+		{
 			name: "ipv6_fragment_after_the_first",
 			fields: map[int]string{fTime: "1", fLen: "100", fCapLen: "100", fProtocols: "eth:ethertype:ipv6:ipv6.fraghdr:data",
 				fIP6Src: "2001:db8::1", fIP6Dst: "2001:db8::2", fIP6Nxt: "44", fIP6FragOff: "1448", fIP6FragMore: "0", fIP6FragID: "0x1"},

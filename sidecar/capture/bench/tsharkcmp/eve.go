@@ -127,19 +127,35 @@ func (ev *eveFlow) key() (key, bool, float64, error) {
 	return k, fromA, start, nil
 }
 
-// protoNames are the names EVE writes for IP protocols (Suricata's
-// spelling of the IANA keywords) that the corpus has; any other protocol
-// is written as its number or unknown (-1).
-var protoNames = map[string]int{
-	"HOPOPT": 0, "ICMP": 1, "IGMP": 2, "GGP": 3, "IP-IN-IP": 4, "IPV4": 4, "ST": 5, "TCP": 6, "EGP": 8, "IGP": 9,
-	"PUP": 12, "UDP": 17, "XNS-IDP": 22, "RDP": 27, "ISO-TP4": 29, "DCCP": 33, "IDPR": 35, "XTP": 36,
-	"IPV6": 41, "IPV6-ROUTE": 43, "IPV6-FRAG": 44, "IDRP": 45, "RSVP": 46, "GRE": 47, "ESP": 50, "AH": 51,
-	"MOBILE": 55, "IPV6-ICMP": 58, "IPV6-NONXT": 59, "IPV6-OPTS": 60, "SWIPE": 53, "NARP": 54,
-	"ISO-IP": 80, "VINES": 83, "EIGRP": 88, "OSPF": 89, "OSPFIGP": 89, "AX.25": 93, "ETHERIP": 97, "ENCAP": 98,
-	"PIM": 103, "IPCOMP": 108, "VRRP": 112, "PGM": 113, "L2TP": 115, "ISIS": 124, "IS-IS": 124,
-	"SCTP": 132, "FC": 133, "MOBILITY": 135, "MOBILITY-HEADER": 135, "UDPLITE": 136, "MPLS-IN-IP": 137,
-	"MANET": 138, "HIP": 139, "SHIM6": 140, "WESP": 141, "ROHC": 142, "ETHERNET": 143,
-}
+// protoNames are the names EVE writes for IP protocols 0 to 143: the IANA
+// keywords in Suricata's spelling, as sidecar/flow/emit.go writes them.
+// Other protocols are written as numbers.
+var protoNames = func() map[string]int {
+	names := [...]string{
+		"HOPOPT", "ICMP", "IGMP", "GGP", "IP-in-IP", "ST", "TCP", "CBT", "EGP", "IGP",
+		"BBN-RCC-MON", "NVP-II", "PUP", "ARGUS", "EMCON", "XNET", "CHAOS", "UDP", "MUX", "DCN-MEAS",
+		"HMP", "PRM", "XNS-IDP", "TRUNK-1", "TRUNK-2", "LEAF-1", "LEAF-2", "RDP", "IRTP", "ISO-TP4",
+		"NETBLT", "MFE-NSP", "MERIT-INP", "DCCP", "3PC", "IDPR", "XTP", "DDP", "IDPR-CMTP", "TP++",
+		"IL", "IPv6", "SDRP", "IPv6-Route", "IPv6-Frag", "IDRP", "RSVP", "GRE", "DSR", "BNA",
+		"ESP", "AH", "I-NLSP", "SwIPe", "NARP", "MOBILE", "TLSP", "SKIP", "IPv6-ICMP", "IPv6-NoNxt",
+		"IPv6-Opts", "Any", "CFTP", "Any", "SAT-EXPAK", "KRYPTOLAN", "RVD", "IPPC", "Any", "SAT-MON",
+		"VISA", "IPCU", "CPNX", "CPHB", "WSN", "PVP", "BR-SAT-MON", "SUN-ND", "WB-MON", "WB-EXPAK",
+		"ISO-IP", "VMTP", "SECURE-VMTP", "VINES", "TTP", "NSFNET-IGP", "DGP", "TCF", "EIGRP", "OSPF",
+		"Sprite-RPC", "LARP", "MTP", "AX.25", "OS", "MICP", "SCC-SP", "ETHERIP", "ENCAP", "Any",
+		"GMTP", "IFMP", "PNNI", "PIM", "ARIS", "SCPS", "QNX", "A/N", "IPComp", "SNP",
+		"Compaq-Peer", "IPX-in-IP", "VRRP", "PGM", "Any", "L2TP", "DDX", "IATP", "STP", "SRP",
+		"UTI", "SMP", "SM", "PTP", "IS-IS", "FIRE", "CRTP", "CRUDP", "SSCOPMCE", "IPLT",
+		"SPS", "PIPE", "SCTP", "FC", "RSVP-E2E-IGNORE", "Mobility", "UDPLite", "MPLS-in-IP", "manet", "HIP",
+		"Shim6", "WESP", "ROHC", "Ethernet",
+	}
+	m := make(map[string]int, len(names))
+	for i, n := range names {
+		if n != "Any" {
+			m[strings.ToUpper(n)] = i
+		}
+	}
+	return m
+}()
 
 // protoAny stands for the protocols EVE writes as "Any" (61, 63, 68, 99
 // and 114: IANA gives them no keyword), which the name cannot tell apart.

@@ -480,7 +480,9 @@ func (fr *frame) ipLayer(f, layers []string, i *int, seen map[string]int, ep *en
 	ep.sport, ep.dport = 0, 0
 	*i++
 	// IPv6 extension headers.
-	for *i < len(layers) && strings.HasPrefix(layers[*i], "ipv6.") {
+	// sidewatch, as Suricata, also reads AH as one (the flow's protocol is
+	// what AH protects).
+	for *i < len(layers) && (strings.HasPrefix(layers[*i], "ipv6.") || (l == "ipv6" && layers[*i] == "ah")) {
 		x := layers[*i]
 		xn := seen[x]
 		seen[x]++
