@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -463,4 +464,66 @@ func spoolBytes(dir string) int64 {
 		}
 	}
 	return n
+}
+
+// TestRunSpoolDirectoryWritableByUser: with --user the AWS sinks open after
+// the privilege drop, so a spool directory only root can write is a
+// start-up error naming the directory, the uid and the options, not a
+// failure at the first segment; a directory of the user's own works.
+func TestRunSpoolDirectoryWritableByUser(t *testing.T) {
+	requireRootTools(t)
+	bin := buildSidewatch(t)
+	// Not t.TempDir: its parent is root's alone, so uid 65534 could not
+	// reach even a directory of its own below it.
+	dir, err := os.MkdirTemp("", "sidewatch-spool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	own := filepath.Join(dir, "nobody")
+	if err := os.Mkdir(own, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(own, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		spoolDir string
+		wantErr  bool
+	}{
+		{"root_owned", filepath.Join(dir, "spool"), true},
+		{"user_owned", filepath.Join(own, "spool"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var stderr bytes.Buffer
+			cmd := exec.CommandContext(ctx, bin, "run", "--no-launcher", "--no-capture", "--health-addr", "",
+				"--syslog-tcp-addr", "127.0.0.1:0", "--syslog-udp-addr", "", "--user", "65534",
+				"--sink", "s3", "--s3-bucket", "sidewatch-test", "--aws-region", "us-east-1", "--spool-dir", tt.spoolDir)
+			cmd.Env = append(os.Environ(), "ECS_CONTAINER_METADATA_URI_V4=", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test")
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if !tt.wantErr {
+				// Still running when the context ends: it started.
+				if ctx.Err() == nil {
+					t.Fatalf("sidewatch run exited early: %v; stderr:\n%s", err, stderr.String())
+				}
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("sidewatch run kept running with an unwritable spool directory; stderr:\n%s", stderr.String())
+			}
+			for _, want := range []string{"must be writable", "uid 65534", "--spool-dir, SIDEWATCH_SPOOL_DIR", tt.spoolDir} {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("stderr = %q, want it to contain %q", stderr.String(), want)
+				}
+			}
+		})
+	}
 }

@@ -26,7 +26,7 @@ import (
 // has nothing of theirs to scan.
 type frame struct {
 	ts      time.Time
-	link    layers.LinkType
+	link    flow.LinkType
 	data    []byte
 	wireLen int
 }
@@ -34,7 +34,7 @@ type frame struct {
 // packed is frames laid out for replay: their bytes in one buffer.
 type packed struct {
 	ts      []int64
-	link    []layers.LinkType
+	link    []flow.LinkType
 	off     []int
 	wireLen []int
 	bytes   []byte
@@ -74,7 +74,7 @@ func readFrames(tb testing.TB, path string) []frame {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		out = append(out, frame{ci.Timestamp, r.LinkType(), data, ci.Length})
+		out = append(out, frame{ci.Timestamp, flow.LinkType(r.LinkType()), data, ci.Length})
 	}
 }
 
@@ -140,7 +140,7 @@ func (w *frameWriter) add(src, dst net.IP, sport, dport uint16, tcp *layers.TCP,
 		w.tb.Fatal(err)
 	}
 	data := append([]byte(nil), w.buf.Bytes()...)
-	w.frames = append(w.frames, frame{w.ts, layers.LinkTypeEthernet, data, len(data)})
+	w.frames = append(w.frames, frame{w.ts, flow.LinkTypeEthernet, data, len(data)})
 }
 
 // tcpConn writes one connection: handshake, the client's and server's

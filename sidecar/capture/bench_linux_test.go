@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
 
 	"github.com/sidewatch/sidewatch/sidecar/event"
@@ -22,7 +21,7 @@ type stopAfter struct {
 	cancel context.CancelFunc
 }
 
-func (s *stopAfter) Packet(ts time.Time, iface string, link layers.LinkType, data []byte, wireLen int) {
+func (s *stopAfter) Packet(ts time.Time, iface string, link flow.LinkType, data []byte, wireLen int) {
 	s.next.Packet(ts, iface, link, data, wireLen)
 	if s.n--; s.n == 0 {
 		s.cancel()
@@ -33,9 +32,9 @@ func (s *stopAfter) Flush(now time.Time, reason string) { s.next.Flush(now, reas
 
 type discard struct{}
 
-func (discard) Packet(time.Time, string, layers.LinkType, []byte, int) {}
-func (discard) Expire(time.Time)                                       {}
-func (discard) Flush(time.Time, string)                                {}
+func (discard) Packet(time.Time, string, flow.LinkType, []byte, int) {}
+func (discard) Expire(time.Time)                                     {}
+func (discard) Flush(time.Time, string)                              {}
 
 type dropEvents struct{}
 

@@ -11,14 +11,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gopacket/gopacket/layers"
+	"github.com/sidewatch/sidewatch/sidecar/flow"
 )
 
 // Table consumes packets; *flow.Table implements it. One goroutine (Run's)
 // calls every method.
 type Table interface {
 	// Packet handles one packet. data is valid only during the call.
-	Packet(ts time.Time, iface string, link layers.LinkType, data []byte, wireLen int)
+	Packet(ts time.Time, iface string, link flow.LinkType, data []byte, wireLen int)
 	// Expire ends flows idle at now.
 	Expire(now time.Time)
 	// Flush ends every flow with the given reason.

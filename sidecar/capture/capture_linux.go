@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/afpacket"
-	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
 
+	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
 
@@ -229,7 +229,7 @@ func (c *Capture) Run(ctx context.Context, t Table) error {
 // iface is one network interface as the flow table needs it.
 type iface struct {
 	name string
-	link layers.LinkType // 0 (LinkTypeNull, never delivered by AF_PACKET): not decodable
+	link flow.LinkType // 0 (LinkTypeNull, never delivered by AF_PACKET): not decodable
 }
 
 // interfaces maps kernel interface indexes to names. Only Run's goroutine
@@ -364,13 +364,13 @@ func dumpLinks(fd int, seq *uint32) (map[int]iface, error) {
 
 // linkType maps an ARPHRD_* hardware type to the frame format an AF_PACKET
 // SOCK_RAW socket delivers for it.
-func linkType(arphrd uint16) layers.LinkType {
+func linkType(arphrd uint16) flow.LinkType {
 	switch arphrd {
 	case unix.ARPHRD_ETHER, unix.ARPHRD_LOOPBACK:
-		return layers.LinkTypeEthernet
+		return flow.LinkTypeEthernet
 	case unix.ARPHRD_NONE, unix.ARPHRD_PPP, unix.ARPHRD_TUNNEL, unix.ARPHRD_TUNNEL6, unix.ARPHRD_SIT:
 		// Tunnels deliver the IP packet with no link header.
-		return layers.LinkTypeRaw
+		return flow.LinkTypeRaw
 	}
 	return 0
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
 
@@ -26,8 +27,8 @@ type recorder struct {
 	expires int
 }
 
-func (r *recorder) Packet(ts time.Time, iface string, link layers.LinkType, data []byte, wireLen int) {
-	p := gopacket.NewPacket(data, link, gopacket.Default)
+func (r *recorder) Packet(ts time.Time, iface string, link flow.LinkType, data []byte, wireLen int) {
+	p := gopacket.NewPacket(data, layers.LinkType(link), gopacket.Default)
 	var src, dst string
 	if ip, ok := p.NetworkLayer().(*layers.IPv4); ok {
 		src, dst = ip.SrcIP.String(), ip.DstIP.String()
@@ -341,7 +342,7 @@ type seqTable struct {
 	seen map[uint32]int
 }
 
-func (s *seqTable) Packet(ts time.Time, iface string, link layers.LinkType, data []byte, wireLen int) {
+func (s *seqTable) Packet(ts time.Time, iface string, link flow.LinkType, data []byte, wireLen int) {
 	// Ethernet 14 + IPv4 20 + UDP 8, then the number; port 9998 only.
 	if len(data) >= 46 && data[36] == 9998>>8 && data[37] == 9998&0xff {
 		s.seen[binary.BigEndian.Uint32(data[42:46])]++

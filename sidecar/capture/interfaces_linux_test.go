@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
 
+	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
 
@@ -31,7 +31,7 @@ func TestInterfacesLookup(t *testing.T) {
 		if !ok || got.name != want.Name {
 			t.Errorf("lookup(%d) = %q, %v, want %q, true", want.Index, got.name, ok, want.Name)
 		}
-		if want.Flags&net.FlagLoopback != 0 && got.link != layers.LinkTypeEthernet {
+		if want.Flags&net.FlagLoopback != 0 && got.link != flow.LinkTypeEthernet {
 			t.Errorf("lookup(%d) link = %v, want Ethernet for loopback", want.Index, got.link)
 		}
 	}
@@ -56,12 +56,12 @@ func TestLinkType(t *testing.T) {
 	tests := []struct {
 		name   string
 		arphrd uint16
-		want   layers.LinkType
+		want   flow.LinkType
 	}{
-		{"ether", unix.ARPHRD_ETHER, layers.LinkTypeEthernet},
-		{"loopback", unix.ARPHRD_LOOPBACK, layers.LinkTypeEthernet},
-		{"tun", unix.ARPHRD_NONE, layers.LinkTypeRaw},
-		{"ipip", unix.ARPHRD_TUNNEL, layers.LinkTypeRaw},
+		{"ether", unix.ARPHRD_ETHER, flow.LinkTypeEthernet},
+		{"loopback", unix.ARPHRD_LOOPBACK, flow.LinkTypeEthernet},
+		{"tun", unix.ARPHRD_NONE, flow.LinkTypeRaw},
+		{"ipip", unix.ARPHRD_TUNNEL, flow.LinkTypeRaw},
 		{"infiniband", unix.ARPHRD_INFINIBAND, 0},
 		{"ieee80211_radiotap", unix.ARPHRD_IEEE80211_RADIOTAP, 0},
 	}

@@ -124,7 +124,7 @@ func readPackets(ctx context.Context, r io.Reader, table *flow.Table) (FileStats
 			next = next.Add(time.Second)
 		}
 		in := ifaces[idx]
-		table.Packet(ts, in.name, in.link, data, ci.Length)
+		table.Packet(ts, in.name, flow.LinkType(in.link), data, ci.Length)
 		st.Packets++
 		st.Last = ts
 	}

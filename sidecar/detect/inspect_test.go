@@ -47,7 +47,7 @@ func TestEngineOnFlowTable(t *testing.T) {
 	send := func(src, dst string, sport, dport uint16, proto, flags uint8, payload string) {
 		ts = ts.Add(time.Millisecond)
 		b := frame(t, src, dst, sport, dport, proto, flags, payload)
-		tab.Packet(ts, "eth1", layers.LinkTypeEthernet, b, len(b))
+		tab.Packet(ts, "eth1", flow.LinkTypeEthernet, b, len(b))
 	}
 	// IMDS: a SYN that nobody answers.
 	send("10.0.193.10", "169.254.169.254", 41000, 80, protoTCP, tcpSYN, "")
@@ -119,14 +119,14 @@ func benchTable(b *testing.B, tab *flow.Table) {
 	}
 	ts := t0
 	for _, f := range frames {
-		tab.Packet(ts, "eth1", layers.LinkTypeEthernet, f, len(f))
+		tab.Packet(ts, "eth1", flow.LinkTypeEthernet, f, len(f))
 	}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		ts = ts.Add(time.Microsecond)
 		f := frames[i%len(frames)]
-		tab.Packet(ts, "eth1", layers.LinkTypeEthernet, f, len(f))
+		tab.Packet(ts, "eth1", flow.LinkTypeEthernet, f, len(f))
 		i++
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/sidewatch/sidewatch/sidecar/flow"
@@ -20,7 +19,7 @@ import (
 type mixFrame struct {
 	ts    time.Time
 	iface string
-	link  layers.LinkType
+	link  flow.LinkType
 	data  []byte
 }
 
@@ -43,7 +42,7 @@ func packetMix(tb testing.TB) []mixFrame {
 		cport := uint16(30000 + c)
 		add := func(src, dst string, sport, dport uint16, flags uint8, p string) {
 			ts = ts.Add(time.Duration(r.IntN(200)) * time.Microsecond)
-			mix = append(mix, mixFrame{ts, "eth1", layers.LinkTypeEthernet, frame(tb, src, dst, sport, dport, protoTCP, flags, p)})
+			mix = append(mix, mixFrame{ts, "eth1", flow.LinkTypeEthernet, frame(tb, src, dst, sport, dport, protoTCP, flags, p)})
 		}
 		add(client, server, cport, 443, tcpSYN, "")
 		add(server, client, 443, cport, tcpSYN|tcpACK, "")
@@ -62,8 +61,8 @@ func packetMix(tb testing.TB) []mixFrame {
 		ts = ts.Add(50 * time.Microsecond)
 		sport := uint16(40000 + q)
 		mix = append(mix,
-			mixFrame{ts, "eth1", layers.LinkTypeEthernet, frame(tb, "10.0.193.10", "10.0.0.2", sport, 53, protoUDP, 0, "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03sts\x09us-east-1\x09amazonaws\x03com\x00\x00\x01\x00\x01")},
-			mixFrame{ts.Add(300 * time.Microsecond), "eth1", layers.LinkTypeEthernet, frame(tb, "10.0.0.2", "10.0.193.10", 53, sport, protoUDP, 0, "\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00")})
+			mixFrame{ts, "eth1", flow.LinkTypeEthernet, frame(tb, "10.0.193.10", "10.0.0.2", sport, 53, protoUDP, 0, "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03sts\x09us-east-1\x09amazonaws\x03com\x00\x00\x01\x00\x01")},
+			mixFrame{ts.Add(300 * time.Microsecond), "eth1", flow.LinkTypeEthernet, frame(tb, "10.0.0.2", "10.0.193.10", 53, sport, protoUDP, 0, "\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00")})
 	}
 	return mix
 }
@@ -89,7 +88,7 @@ func readFrames(tb testing.TB, path string) []mixFrame {
 			tb.Fatal(err)
 		}
 		intf, _ := r.Interface(ci.InterfaceIndex)
-		out = append(out, mixFrame{ci.Timestamp, intf.Name, intf.LinkType, data})
+		out = append(out, mixFrame{ci.Timestamp, intf.Name, flow.LinkType(intf.LinkType), data})
 	}
 }
 

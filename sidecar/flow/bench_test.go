@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket/layers"
-
 	"github.com/sidewatch/sidewatch/sidecar/event"
 )
 
@@ -52,7 +50,7 @@ func benchPacket(b *testing.B, inspectors ...Inspector) {
 	tab := NewTable(DefaultConfig(), &recorder{}, nil, inspectors...)
 	ts := t0
 	for _, f := range frames { // create the flows outside the timing
-		tab.Packet(ts, "eth1", layers.LinkTypeEthernet, f, len(f))
+		tab.Packet(ts, "eth1", LinkTypeEthernet, f, len(f))
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -62,7 +60,7 @@ func benchPacket(b *testing.B, inspectors ...Inspector) {
 	n := 0
 	for i := 0; b.Loop(); i++ {
 		f := frames[i%len(frames)]
-		tab.Packet(ts.Add(time.Duration(i)), "eth1", layers.LinkTypeEthernet, f, len(f))
+		tab.Packet(ts.Add(time.Duration(i)), "eth1", LinkTypeEthernet, f, len(f))
 		n++
 	}
 	if cpu1, ok := threadCPU(); ok && cpuOK && n > 0 {
@@ -133,6 +131,6 @@ func BenchmarkPacketChurn(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		binary.BigEndian.PutUint16(frame[sportOff:], uint16(i))
 		frame[14+12+2] = byte(i >> 16) // vary the source address too
-		tab.Packet(t0, "eth1", layers.LinkTypeEthernet, frame, len(frame))
+		tab.Packet(t0, "eth1", LinkTypeEthernet, frame, len(frame))
 	}
 }

@@ -1,10 +1,6 @@
 package flow
 
-import (
-	"encoding/binary"
-
-	"github.com/gopacket/gopacket/layers"
-)
+import "encoding/binary"
 
 // packet is what the decoder extracts from one frame.
 type packet struct {
@@ -68,27 +64,27 @@ type decoder struct {
 }
 
 // decode fills p from one frame of link type link.
-func (d *decoder) decode(link layers.LinkType, b []byte, p *packet) decodeResult {
+func (d *decoder) decode(link LinkType, b []byte, p *packet) decodeResult {
 	switch link {
-	case layers.LinkTypeEthernet:
+	case LinkTypeEthernet:
 		d.cnt[cEthernet]++
 		if len(b) < 14 {
 			return skipMalformed
 		}
 		return d.ether(binary.BigEndian.Uint16(b[12:14]), b[14:], p)
-	case layers.LinkTypeLinuxSLL:
+	case LinkTypeLinuxSLL:
 		d.cnt[cSLL]++
 		if len(b) < 16 {
 			return skipMalformed
 		}
 		return d.ether(binary.BigEndian.Uint16(b[14:16]), b[16:], p)
-	case layers.LinkTypeLinuxSLL2:
+	case LinkTypeLinuxSLL2:
 		d.cnt[cSLL2]++
 		if len(b) < 20 {
 			return skipMalformed
 		}
 		return d.ether(binary.BigEndian.Uint16(b[0:2]), b[20:], p)
-	case layers.LinkTypeNull, layers.LinkTypeLoop:
+	case LinkTypeNull, LinkTypeLoop:
 		d.cnt[cNull]++
 		if len(b) < 4 {
 			return skipMalformed
@@ -96,7 +92,7 @@ func (d *decoder) decode(link layers.LinkType, b []byte, p *packet) decodeResult
 		// The address family is in the capturing host's byte order (Null)
 		// or big-endian (Loop); BSDs number AF_INET6 24, 28 or 30.
 		fam := binary.LittleEndian.Uint32(b)
-		if link == layers.LinkTypeLoop || fam > 0xffff {
+		if link == LinkTypeLoop || fam > 0xffff {
 			fam = binary.BigEndian.Uint32(b)
 		}
 		switch fam {
@@ -106,7 +102,7 @@ func (d *decoder) decode(link layers.LinkType, b []byte, p *packet) decodeResult
 			return d.ipv6(b[4:], p, 0)
 		}
 		return skipNotIP
-	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12, 14:
+	case LinkTypeRaw, LinkTypeIPv4, LinkTypeIPv6, LinkTypeRaw12, LinkTypeRaw14:
 		// 12 and 14 are DLT_RAW of some BSDs, found in old files.
 		d.cnt[cRaw]++
 		return d.rawIP(b, p, 0)

@@ -14,14 +14,14 @@ import (
 
 // withLink replaces the Ethernet header of an ethFrame with another link
 // header.
-func withLink(t testing.TB, link layers.LinkType, eth []byte) []byte {
+func withLink(t testing.TB, link LinkType, eth []byte) []byte {
 	t.Helper()
 	ip := eth[14:]
 	proto := binary.BigEndian.Uint16(eth[12:14])
 	switch link {
-	case layers.LinkTypeEthernet:
+	case LinkTypeEthernet:
 		return eth
-	case layers.LinkTypeLinuxSLL:
+	case LinkTypeLinuxSLL:
 		h := make([]byte, 16)
 		binary.BigEndian.PutUint16(h[0:], 4) // outgoing
 		binary.BigEndian.PutUint16(h[2:], 1) // ARPHRD_ETHER
@@ -29,7 +29,7 @@ func withLink(t testing.TB, link layers.LinkType, eth []byte) []byte {
 		copy(h[6:], macA)
 		binary.BigEndian.PutUint16(h[14:], proto)
 		return append(h, ip...)
-	case layers.LinkTypeLinuxSLL2:
+	case LinkTypeLinuxSLL2:
 		h := make([]byte, 20)
 		binary.BigEndian.PutUint16(h[0:], proto)
 		binary.BigEndian.PutUint32(h[4:], 2) // ifindex
@@ -37,19 +37,19 @@ func withLink(t testing.TB, link layers.LinkType, eth []byte) []byte {
 		h[10], h[11] = 0, 6
 		copy(h[12:], macA)
 		return append(h, ip...)
-	case layers.LinkTypeNull:
+	case LinkTypeNull:
 		fam := uint32(layers.ProtocolFamilyIPv4)
 		if proto == uint16(layers.EthernetTypeIPv6) {
 			fam = uint32(layers.ProtocolFamilyIPv6Linux)
 		}
 		return append(binary.LittleEndian.AppendUint32(nil, fam), ip...)
-	case layers.LinkTypeLoop:
+	case LinkTypeLoop:
 		fam := uint32(layers.ProtocolFamilyIPv4)
 		if proto == uint16(layers.EthernetTypeIPv6) {
 			fam = uint32(layers.ProtocolFamilyIPv6Linux)
 		}
 		return append(binary.BigEndian.AppendUint32(nil, fam), ip...)
-	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6:
+	case LinkTypeRaw, LinkTypeIPv4, LinkTypeIPv6:
 		return append([]byte(nil), ip...)
 	}
 	t.Fatalf("withLink: no header for %v", link)
@@ -86,27 +86,27 @@ func TestPacketLinkTypes(t *testing.T) {
 	udp6 := ethFrame(t, udp(cli6, srv6, 5000, 53))
 	tests := []struct {
 		name string
-		link layers.LinkType
+		link LinkType
 		data []byte
 		want string // src -> dst
 	}{
-		{"ethernet", layers.LinkTypeEthernet, udp4, "10.0.0.1:5000"},
-		{"ethernet_vlan", layers.LinkTypeEthernet, vlanFrame(udp4), "10.0.0.1:5000"},
-		{"ethernet_ipv6", layers.LinkTypeEthernet, udp6, "[fd00::1]:5000"},
-		{"pppoe_session", layers.LinkTypeEthernet, pppoeFrame(udp4, false), "10.0.0.1:5000"},
-		{"pppoe_session_ipv6", layers.LinkTypeEthernet, pppoeFrame(udp6, false), "[fd00::1]:5000"},
-		{"pppoe_compressed_protocol_field", layers.LinkTypeEthernet, pppoeFrame(udp4, true), "10.0.0.1:5000"},
-		{"pppoe_compressed_protocol_field_ipv6", layers.LinkTypeEthernet, pppoeFrame(udp6, true), "[fd00::1]:5000"},
-		{"linux_sll", layers.LinkTypeLinuxSLL, withLink(t, layers.LinkTypeLinuxSLL, udp4), "10.0.0.1:5000"},
-		{"linux_sll_ipv6", layers.LinkTypeLinuxSLL, withLink(t, layers.LinkTypeLinuxSLL, udp6), "[fd00::1]:5000"},
-		{"linux_sll2", layers.LinkTypeLinuxSLL2, withLink(t, layers.LinkTypeLinuxSLL2, udp4), "10.0.0.1:5000"},
-		{"null", layers.LinkTypeNull, withLink(t, layers.LinkTypeNull, udp4), "10.0.0.1:5000"},
-		{"null_ipv6", layers.LinkTypeNull, withLink(t, layers.LinkTypeNull, udp6), "[fd00::1]:5000"},
-		{"loop", layers.LinkTypeLoop, withLink(t, layers.LinkTypeLoop, udp4), "10.0.0.1:5000"},
-		{"raw_ipv4", layers.LinkTypeRaw, withLink(t, layers.LinkTypeRaw, udp4), "10.0.0.1:5000"},
-		{"raw_ipv6", layers.LinkTypeRaw, withLink(t, layers.LinkTypeRaw, udp6), "[fd00::1]:5000"},
-		{"ipv4", layers.LinkTypeIPv4, withLink(t, layers.LinkTypeIPv4, udp4), "10.0.0.1:5000"},
-		{"ipv6", layers.LinkTypeIPv6, withLink(t, layers.LinkTypeIPv6, udp6), "[fd00::1]:5000"},
+		{"ethernet", LinkTypeEthernet, udp4, "10.0.0.1:5000"},
+		{"ethernet_vlan", LinkTypeEthernet, vlanFrame(udp4), "10.0.0.1:5000"},
+		{"ethernet_ipv6", LinkTypeEthernet, udp6, "[fd00::1]:5000"},
+		{"pppoe_session", LinkTypeEthernet, pppoeFrame(udp4, false), "10.0.0.1:5000"},
+		{"pppoe_session_ipv6", LinkTypeEthernet, pppoeFrame(udp6, false), "[fd00::1]:5000"},
+		{"pppoe_compressed_protocol_field", LinkTypeEthernet, pppoeFrame(udp4, true), "10.0.0.1:5000"},
+		{"pppoe_compressed_protocol_field_ipv6", LinkTypeEthernet, pppoeFrame(udp6, true), "[fd00::1]:5000"},
+		{"linux_sll", LinkTypeLinuxSLL, withLink(t, LinkTypeLinuxSLL, udp4), "10.0.0.1:5000"},
+		{"linux_sll_ipv6", LinkTypeLinuxSLL, withLink(t, LinkTypeLinuxSLL, udp6), "[fd00::1]:5000"},
+		{"linux_sll2", LinkTypeLinuxSLL2, withLink(t, LinkTypeLinuxSLL2, udp4), "10.0.0.1:5000"},
+		{"null", LinkTypeNull, withLink(t, LinkTypeNull, udp4), "10.0.0.1:5000"},
+		{"null_ipv6", LinkTypeNull, withLink(t, LinkTypeNull, udp6), "[fd00::1]:5000"},
+		{"loop", LinkTypeLoop, withLink(t, LinkTypeLoop, udp4), "10.0.0.1:5000"},
+		{"raw_ipv4", LinkTypeRaw, withLink(t, LinkTypeRaw, udp4), "10.0.0.1:5000"},
+		{"raw_ipv6", LinkTypeRaw, withLink(t, LinkTypeRaw, udp6), "[fd00::1]:5000"},
+		{"ipv4", LinkTypeIPv4, withLink(t, LinkTypeIPv4, udp4), "10.0.0.1:5000"},
+		{"ipv6", LinkTypeIPv6, withLink(t, LinkTypeIPv6, udp6), "[fd00::1]:5000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,25 +175,25 @@ func TestPacketSkipped(t *testing.T) {
 	shortSCTP := ethFrame(t, seg{src: cli, dst: srv, proto: protoSCTP, payload: 8})
 	tests := []struct {
 		name   string
-		link   layers.LinkType
+		link   LinkType
 		data   []byte
 		reason string
 	}{
-		{"arp", layers.LinkTypeEthernet, arp, "not_ip"},
-		{"ipv4_fragment", layers.LinkTypeEthernet, frag4, "fragment"},
-		{"ipv6_fragment", layers.LinkTypeEthernet, frag6, "fragment"},
-		{"ip_header_cut_by_snaplen", layers.LinkTypeEthernet, tcp[:14+16], "truncated"},
-		{"tcp_cut_before_ports", layers.LinkTypeEthernet, tcp[:14+20+3], "truncated"},
-		{"bad_ipv4_header_length", layers.LinkTypeEthernet, badIHL, "malformed"},
-		{"wrong_ip_version", layers.LinkTypeEthernet, badVersion, "malformed"},
-		{"ipv6_behind_ipv4_ethertype", layers.LinkTypeEthernet, v6AsV4, "malformed"},
-		{"ip_length_shorter_than_tcp_header", layers.LinkTypeEthernet, shortTCP, "malformed"},
-		{"tcp_data_offset_below_5", layers.LinkTypeEthernet, badOffset, "malformed"},
-		{"sctp_shorter_than_its_header", layers.LinkTypeEthernet, shortSCTP, "malformed"},
-		{"short_ethernet", layers.LinkTypeEthernet, tcp[:10], "malformed"},
-		{"empty_raw", layers.LinkTypeRaw, nil, "malformed"},
-		{"raw_not_ip", layers.LinkTypeRaw, []byte{0x10, 0, 0, 0}, "malformed"},
-		{"unknown_link_type", layers.LinkTypeIEEE802_11, tcp, "link_type"},
+		{"arp", LinkTypeEthernet, arp, "not_ip"},
+		{"ipv4_fragment", LinkTypeEthernet, frag4, "fragment"},
+		{"ipv6_fragment", LinkTypeEthernet, frag6, "fragment"},
+		{"ip_header_cut_by_snaplen", LinkTypeEthernet, tcp[:14+16], "truncated"},
+		{"tcp_cut_before_ports", LinkTypeEthernet, tcp[:14+20+3], "truncated"},
+		{"bad_ipv4_header_length", LinkTypeEthernet, badIHL, "malformed"},
+		{"wrong_ip_version", LinkTypeEthernet, badVersion, "malformed"},
+		{"ipv6_behind_ipv4_ethertype", LinkTypeEthernet, v6AsV4, "malformed"},
+		{"ip_length_shorter_than_tcp_header", LinkTypeEthernet, shortTCP, "malformed"},
+		{"tcp_data_offset_below_5", LinkTypeEthernet, badOffset, "malformed"},
+		{"sctp_shorter_than_its_header", LinkTypeEthernet, shortSCTP, "malformed"},
+		{"short_ethernet", LinkTypeEthernet, tcp[:10], "malformed"},
+		{"empty_raw", LinkTypeRaw, nil, "malformed"},
+		{"raw_not_ip", LinkTypeRaw, []byte{0x10, 0, 0, 0}, "malformed"},
+		{"unknown_link_type", LinkType(105), tcp, "link_type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -237,7 +237,7 @@ func TestPacketOtherProtocols(t *testing.T) {
 			}
 			rec := &recorder{}
 			tab := NewTable(DefaultConfig(), rec, nil)
-			tab.Packet(t0, "eth1", layers.LinkTypeRaw, buf.Bytes(), len(buf.Bytes()))
+			tab.Packet(t0, "eth1", LinkTypeRaw, buf.Bytes(), len(buf.Bytes()))
 			tab.Flush(t0, ReasonShutdown)
 			if len(rec.events) != 1 {
 				t.Fatalf("%d events, want 1", len(rec.events))
@@ -261,7 +261,7 @@ func TestPacketIPv6HopByHop(t *testing.T) {
 	binary.BigEndian.PutUint16(b[ip6+4:], binary.BigEndian.Uint16(plain[ip6+4:])+8)
 	rec := &recorder{}
 	tab := NewTable(DefaultConfig(), rec, nil)
-	tab.Packet(t0, "eth1", layers.LinkTypeEthernet, b, len(b))
+	tab.Packet(t0, "eth1", LinkTypeEthernet, b, len(b))
 	tab.Flush(t0, ReasonShutdown)
 	if len(rec.events) != 1 {
 		t.Fatalf("%d events, want 1", len(rec.events))
@@ -280,7 +280,7 @@ func TestPacketTLSPort(t *testing.T) {
 	s.payload = 200
 	b := ethFrame(t, s)
 	copy(b[len(b)-200:], []byte{0x16, 0x03, 0x01, 0x00, 0xc3, 0x01})
-	tab.Packet(t0, "eth1", layers.LinkTypeEthernet, b, len(b))
+	tab.Packet(t0, "eth1", LinkTypeEthernet, b, len(b))
 	if tab.Len() != 1 || flowStats(tab, reg)["packets_total"] != uint64(1) {
 		t.Errorf("a TLS segment on 443 made %d flows, want 1", tab.Len())
 	}
@@ -290,8 +290,8 @@ func TestPacketTLSPort(t *testing.T) {
 // small table: no panic, every frame counted exactly once, and the table
 // never above its bound.
 func FuzzPacket(f *testing.F) {
-	links := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2,
-		layers.LinkTypeNull, layers.LinkTypeLoop, layers.LinkTypeRaw}
+	links := []LinkType{LinkTypeEthernet, LinkTypeLinuxSLL, LinkTypeLinuxSLL2,
+		LinkTypeNull, LinkTypeLoop, LinkTypeRaw}
 	for _, s := range append(tcpSession(cli, srv, 40000, 80), udp(cli6, srv6, 1, 2),
 		seg{src: cli, dst: srv, proto: protoICMP, icmpType: 3, icmpCode: 1, payload: 28}) {
 		eth := ethFrame(f, s)
@@ -305,7 +305,7 @@ func FuzzPacket(f *testing.F) {
 		cfg := DefaultConfig()
 		cfg.MaxFlows = 4
 		tab := NewTable(cfg, &recorder{}, reg)
-		l := layers.LinkType(link)
+		l := LinkType(link)
 		if int(link) < len(links) {
 			l = links[link]
 		}

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket/layers"
-
 	"github.com/sidewatch/sidewatch/sidecar/event"
 )
 
@@ -51,7 +49,7 @@ func TestFlushWaitKeepsFinalRecords(t *testing.T) {
 	const flows = 200
 	for i := range flows {
 		f := ethFrame(t, seg{src: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}).String(), dst: "10.1.0.1", sport: 40000, dport: 53, proto: protoUDP})
-		tab.Packet(start, "eth0", layers.LinkTypeEthernet, f, len(f))
+		tab.Packet(start, "eth0", LinkTypeEthernet, f, len(f))
 	}
 	// The consumer frees room slowly: one event per millisecond.
 	stop := make(chan struct{})
@@ -76,7 +74,7 @@ func TestFlushWaitKeepsFinalRecords(t *testing.T) {
 	tab2 := NewTable(DefaultConfig(), q2, nil)
 	for i := range 10 {
 		f := ethFrame(t, seg{src: netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}).String(), dst: "10.1.0.1", sport: 40000, dport: 53, proto: protoUDP})
-		tab2.Packet(start, "eth0", layers.LinkTypeEthernet, f, len(f))
+		tab2.Packet(start, "eth0", LinkTypeEthernet, f, len(f))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/gopacket/gopacket/layers"
 
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
@@ -32,7 +31,7 @@ func runFrames(t *testing.T, frames []frameAt) ([]event.Event, *Table, *metrics.
 		if wire == 0 {
 			wire = len(f.data)
 		}
-		tab.Packet(ts, "eth1", layers.LinkTypeEthernet, f.data, wire)
+		tab.Packet(ts, "eth1", LinkTypeEthernet, f.data, wire)
 		last = ts
 	}
 	tab.Flush(last, ReasonShutdown)

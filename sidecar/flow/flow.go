@@ -26,8 +26,6 @@ package flow
 import (
 	"time"
 
-	"github.com/gopacket/gopacket/layers"
-
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
@@ -143,7 +141,7 @@ func (t *Table) entry(i int32) *Entry { return &t.chunks[i>>chunkShift][i&(chunk
 // time, iface the capture interface (in_iface), link the frame's link type,
 // data the captured bytes and wireLen the frame's original length (the
 // bytes counted). Not safe for concurrent use: one goroutine owns the table.
-func (t *Table) Packet(ts time.Time, iface string, link layers.LinkType, data []byte, wireLen int) {
+func (t *Table) Packet(ts time.Time, iface string, link LinkType, data []byte, wireLen int) {
 	t.cnt[cPkts]++
 	t.cnt[cBytes] += uint64(len(data))
 	t.maxPkt = max(t.maxPkt, uint64(len(data)))

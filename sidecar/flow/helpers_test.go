@@ -110,7 +110,7 @@ func feed(t testing.TB, tab *Table, start time.Time, segs []seg) time.Time {
 	for i, s := range segs {
 		ts = start.Add(time.Duration(i) * 10 * time.Millisecond)
 		b := ethFrame(t, s)
-		tab.Packet(ts, "eth1", layers.LinkTypeEthernet, b, len(b))
+		tab.Packet(ts, "eth1", LinkTypeEthernet, b, len(b))
 	}
 	return ts
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/gopacket/gopacket/layers"
 
 	"github.com/sidewatch/sidewatch/sidecar/event"
 )
@@ -160,13 +159,13 @@ func TestInspectorPayload(t *testing.T) {
 	data.payload = 1000
 	b := ethFrame(t, data)
 	// A snap length of 200 bytes cuts the payload; the IP length does not.
-	tab.Packet(t0, "eth1", layers.LinkTypeEthernet, b[:200], len(b))
+	tab.Packet(t0, "eth1", LinkTypeEthernet, b[:200], len(b))
 	u := udp(cli6, srv6, 5000, 53)
 	ub := ethFrame(t, u)
-	tab.Packet(t0, "eth1", layers.LinkTypeEthernet, ub, len(ub))
+	tab.Packet(t0, "eth1", LinkTypeEthernet, ub, len(ub))
 	// Neither ICMP nor other protocols are shown.
 	ib := ethFrame(t, seg{src: cli, dst: srv, proto: protoICMP, icmpType: 8, payload: 56})
-	tab.Packet(t0, "eth1", layers.LinkTypeEthernet, ib, len(ib))
+	tab.Packet(t0, "eth1", LinkTypeEthernet, ib, len(ib))
 	want := [][2]int{{200 - 14 - 20 - 20, 1000}, {20, 20}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("payload captured/declared (-want +got):\n%s", diff)

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/gopacket/gopacket/layers"
 
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
@@ -38,7 +37,7 @@ func runSteps(t *testing.T, cfg Config, steps []step) ([]summary, *Table, *metri
 			continue
 		}
 		b := ethFrame(t, s.seg)
-		tab.Packet(ts, "eth1", layers.LinkTypeEthernet, b, len(b))
+		tab.Packet(ts, "eth1", LinkTypeEthernet, b, len(b))
 	}
 	return summaries(rec.events), tab, reg
 }
@@ -357,16 +356,16 @@ func TestTableFINAckedWhenSnapped(t *testing.T) {
 			fin := tcpSeg(c.cli, c.srv, 40000, 80, tcpFIN|tcpACK|tcpPSH, 101, 501)
 			fin.payload = 1000
 			b := ethFrame(t, fin)
-			tab.Packet(t0.Add(time.Second), "eth1", layers.LinkTypeEthernet, b[:len(b)-900], len(b))
+			tab.Packet(t0.Add(time.Second), "eth1", LinkTypeEthernet, b[:len(b)-900], len(b))
 			// An ACK of part of the data does not acknowledge the FIN; the
 			// captured 100 bytes must not make it look so.
 			partial := ethFrame(t, tcpSeg(c.srv, c.cli, 80, 40000, tcpACK, 501, 101+500))
-			tab.Packet(t0.Add(2*time.Second), "eth1", layers.LinkTypeEthernet, partial, len(partial))
+			tab.Packet(t0.Add(2*time.Second), "eth1", LinkTypeEthernet, partial, len(partial))
 			if got := tab.entry(tab.idle[classTCPEstablished].head).tcp; got != tcpFinWait1 {
 				t.Errorf("after a partial ACK: tcp.state %s, want fin_wait1", got)
 			}
 			ack := ethFrame(t, tcpSeg(c.srv, c.cli, 80, 40000, tcpACK, 501, 101+1000+1))
-			tab.Packet(t0.Add(3*time.Second), "eth1", layers.LinkTypeEthernet, ack, len(ack))
+			tab.Packet(t0.Add(3*time.Second), "eth1", LinkTypeEthernet, ack, len(ack))
 			tab.Flush(t0.Add(4*time.Second), ReasonShutdown)
 			if len(rec.events) != 1 || rec.events[0].TCP.State != "fin_wait2" {
 				t.Errorf("events %+v, want one flow in fin_wait2", summaries(rec.events))

@@ -164,9 +164,12 @@ func Open(dir string, maxBytes int64, name string, reg *metrics.Registry) (*Spoo
 		return nil, fmt.Errorf("spool %s: size bound %d is below %d", dir, maxBytes, MinBytes)
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+		return nil, notWritable(dir, err)
 	}
 	lock, err := lockDir(dir)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, notWritable(dir, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +183,14 @@ func Open(dir string, maxBytes int64, name string, reg *metrics.Registry) (*Spoo
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
 	return s, nil
+}
+
+// notWritable names the options that decide a spool directory's owner:
+// with --user the sinks open after the privilege drop, so a directory
+// created by root (an image layer, a bind mount) fails here, at start-up,
+// rather than at the first segment.
+func notWritable(dir string, err error) error {
+	return fmt.Errorf("spool: directory %s must be writable by the sidecar's user (uid %d; --spool-dir, SIDEWATCH_SPOOL_DIR; --user, SIDEWATCH_USER): %w", dir, os.Getuid(), err)
 }
 
 // segmentBytes: small enough that dropping or deleting one segment frees a
