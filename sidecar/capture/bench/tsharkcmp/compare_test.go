@@ -193,6 +193,12 @@ func TestFrameParse(t *testing.T) {
 			wantProto: 51, wantSrc: a("10.0.0.1"),
 		},
 		{
+			name: "ipv6_fragment_header_in_ipv4_is_the_protocol",
+			fields: map[int]string{fTime: "1", fLen: "100", fCapLen: "100", fProtocols: "eth:ethertype:ip:ipv6.fraghdr:data",
+				fIPSrc: "10.0.0.1", fIPDst: "10.0.0.2", fIPProto: "44", fIPMF: "0", fIPFragOff: "0", fIP6FragOff: "8", fIP6FragMore: "0"},
+			wantProto: 44, wantSrc: a("10.0.0.1"),
+		},
+		{
 			name: "ipv6_fragment_after_the_first",
 			fields: map[int]string{fTime: "1", fLen: "100", fCapLen: "100", fProtocols: "eth:ethertype:ipv6:ipv6.fraghdr:data",
 				fIP6Src: "2001:db8::1", fIP6Dst: "2001:db8::2", fIP6Nxt: "44", fIP6FragOff: "1448", fIP6FragMore: "0", fIP6FragID: "0x1"},

@@ -482,7 +482,9 @@ func (fr *frame) ipLayer(f, layers []string, i *int, seen map[string]int, ep *en
 	// IPv6 extension headers.
 	// sidewatch, as Suricata, also reads AH as one (the flow's protocol is
 	// what AH protects).
-	for *i < len(layers) && (strings.HasPrefix(layers[*i], "ipv6.") || (l == "ipv6" && layers[*i] == "ah")) {
+	// Under IPv4 (protocol 44 in an IPv4 header) tshark shows an IPv6
+	// fragment header too, but it is then the flow's protocol.
+	for *i < len(layers) && l == "ipv6" && (strings.HasPrefix(layers[*i], "ipv6.") || layers[*i] == "ah") {
 		x := layers[*i]
 		xn := seen[x]
 		seen[x]++
