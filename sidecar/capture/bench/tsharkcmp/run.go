@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +25,7 @@ import (
 type config struct {
 	corpus, sidewatch, tshark, cache string
 	files                            []string
+	gnuTime                          string // GNU time, to read a child's peak RSS
 	jobs, worst                      int
 	timeout                          time.Duration
 	verbose                          bool
@@ -96,6 +98,11 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		return fmt.Errorf("tshark: %w", err)
 	}
 	tv := strings.SplitN(string(version), "\n", 2)[0]
+	if p, err := exec.LookPath("/usr/bin/time"); err == nil {
+		c.gnuTime = p
+	} else {
+		fmt.Fprintln(os.Stderr, "tsharkcmp: no /usr/bin/time: peak RSS figures include this process's own")
+	}
 	if c.cache != "" {
 		if err := os.MkdirAll(c.cache, 0o755); err != nil {
 			return fmt.Errorf("cache: %w", err)
@@ -137,7 +144,7 @@ func compareFile(ctx context.Context, c config, tsVersion, path string) fileResu
 	if fi, err := os.Stat(path); err == nil {
 		r.size = fi.Size()
 	}
-	swOut, swUse := runTool(ctx, c.timeout, c.sidewatch, "replay", path)
+	swOut, swUse := runTool(ctx, c.timeout, c.gnuTime, c.sidewatch, "replay", path)
 	r.sw = swUse
 	switch {
 	case swUse.Killed:
@@ -188,10 +195,26 @@ func group(corpus, path string) string {
 
 // runTool runs a command to completion (or its time limit) and returns
 // its stdout and what it cost.
-func runTool(ctx context.Context, timeout time.Duration, name string, args ...string) ([]byte, usage) {
+// gnuTime is GNU time's path, or "" (the peak RSS is then an upper bound).
+func runTool(ctx context.Context, timeout time.Duration, gnuTime, name string, args ...string) ([]byte, usage) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// A child started from this process inherits its memory high-water
+	// mark through exec (Linux records the old mm's peak in ru_maxrss),
+	// so the peak is read from GNU time, whose child starts from time's
+	// small image.
+	var rssFile string
+	if f, err := os.CreateTemp("", "tsharkcmp-rss"); err == nil && gnuTime != "" {
+		rssFile = f.Name()
+		f.Close()
+		defer os.Remove(rssFile)
+		args = append([]string{"-f", "%M", "-o", rssFile, name}, args...)
+		name = gnuTime
+	}
 	cmd := exec.CommandContext(ctx, name, args...)
+	// The tool runs under time: on a timeout the whole group is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	t0 := time.Now()
@@ -202,6 +225,20 @@ func runTool(ctx context.Context, timeout time.Duration, name string, args ...st
 		u.CPU = ps.UserTime() + ps.SystemTime()
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 			u.MaxRSS = int64(ru.Maxrss)
+		}
+		if rssFile != "" {
+			b, _ := os.ReadFile(rssFile)
+			// The last line is the figure (time writes "Command exited
+			// with non-zero status" lines before it).
+			lines := strings.Fields(strings.TrimSpace(string(b)))
+			if len(lines) > 0 {
+				if kb, err := strconv.ParseInt(lines[len(lines)-1], 10, 64); err == nil {
+					u.MaxRSS = kb
+				}
+			}
+			if code, ok := timeExitCode(string(b)); ok {
+				u.Exit = code
+			}
 		}
 	} else if err != nil {
 		u.Exit, u.Stderr = -1, err.Error()
@@ -234,7 +271,7 @@ func tsharkCached(ctx context.Context, c config, version, path string) ([]byte, 
 			return out, u, nil
 		}
 	}
-	out, u := runTool(ctx, c.timeout, c.tshark, args...)
+	out, u := runTool(ctx, c.timeout, c.gnuTime, c.tshark, args...)
 	if base != "" && ctx.Err() == nil {
 		meta, _ := json.Marshal(u)
 		if err := os.WriteFile(base+".tsv", out, 0o644); err != nil {
@@ -245,6 +282,21 @@ func tsharkCached(ctx context.Context, c config, version, path string) ([]byte, 
 		}
 	}
 	return out, u, nil
+}
+
+// timeExitCode reads the status GNU time reports for a child that
+// exited non-zero or was killed by a signal (-1).
+func timeExitCode(out string) (int, bool) {
+	for _, l := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(l, "Command exited with non-zero status "); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(rest))
+			return n, err == nil
+		}
+		if strings.HasPrefix(l, "Command terminated by signal") {
+			return -1, true
+		}
+	}
+	return 0, false
 }
 
 func tail(s string, n int) string {
