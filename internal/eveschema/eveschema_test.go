@@ -47,6 +47,9 @@ func TestRepositoryEventsValidate(t *testing.T) {
 	}
 }
 
+// flowUpdateBody is a flow_update object without its closing brace.
+const flowUpdateBody = `{"pkts_toserver":1,"pkts_toclient":0,"bytes_toserver":60,"bytes_toclient":0,"total":{"pkts_toserver":1,"pkts_toclient":0,"bytes_toserver":60,"bytes_toclient":0},"start":"2026-01-01T00:00:00.000000+0000","since":"2026-01-01T00:00:00.000000+0000","end":"2026-01-01T00:00:00.000000+0000","age":0`
+
 // The overlay must not make Suricata's schema accept anything: unknown
 // top-level keys and wrong types are still refused.
 func TestRejects(t *testing.T) {
@@ -56,12 +59,17 @@ func TestRejects(t *testing.T) {
 		{"port_as_string", `{"timestamp":"2026-01-01T00:00:00.000000+0000","event_type":"flow","src_port":"80"}`},
 		{"unknown_log_key", `{"timestamp":"2026-01-01T00:00:00.000000+0000","event_type":"log","log":{"message":"m","x":1}}`},
 		{"missing_event_type", `{"timestamp":"2026-01-01T00:00:00.000000+0000"}`},
+		{"unknown_flow_update_key", `{"timestamp":"2026-01-01T00:00:00.000000+0000","event_type":"flow_update","flow_update":` + flowUpdateBody + `,"reason":"active_timeout"}}`},
+		{"flow_update_without_total", `{"timestamp":"2026-01-01T00:00:00.000000+0000","event_type":"flow_update","flow_update":{"pkts_toserver":1,"pkts_toclient":0,"bytes_toserver":60,"bytes_toclient":0,"start":"2026-01-01T00:00:00.000000+0000","since":"2026-01-01T00:00:00.000000+0000","end":"2026-01-01T00:00:00.000000+0000","age":0}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := v.Validate([]byte(tc.line)); err == nil {
 				t.Errorf("Validate(%s) = nil, want an error", tc.line)
 			}
 		})
+	}
+	if err := v.Validate([]byte(`{"timestamp":"2026-01-01T00:00:00.000000+0000","event_type":"flow_update","flow_update":` + flowUpdateBody + `}}`)); err != nil {
+		t.Errorf("minimal flow_update event: %v, want nil", err)
 	}
 	if err := v.Validate(bytes.TrimSpace([]byte(strings.TrimSpace(`{"timestamp":"2026-01-01T00:00:00.000000+0000","event_type":"log","log":{"message":"m"}}`)))); err != nil {
 		t.Errorf("minimal log event: %v, want nil", err)

@@ -30,7 +30,7 @@ func TestEventsDocExamples(t *testing.T) {
 			t.Errorf("docs/events.md example does not round-trip:\n got %s\nwant %s", got, line)
 		}
 	}
-	for _, typ := range []Type{TypeFlow, TypeDNS, TypeTLS, TypeHTTP, TypeSSH, TypeAlert, TypeLog, TypeStats} {
+	for _, typ := range []Type{TypeFlow, TypeFlowUpdate, TypeDNS, TypeTLS, TypeHTTP, TypeSSH, TypeAlert, TypeLog, TypeStats} {
 		if !seen[typ] {
 			t.Errorf("docs/events.md has no example of event_type %q", typ)
 		}

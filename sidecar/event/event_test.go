@@ -36,6 +36,16 @@ func flowEvent() Event {
 	}
 }
 
+func flowUpdateEvent(final bool) Event {
+	ev := flowEvent()
+	ev.EventType, ev.Flow, ev.Proto = TypeFlowUpdate, nil, "TCP"
+	ev.FlowUpdate = &FlowUpdate{PktsToServer: 120, PktsToClient: 0, BytesToServer: 9000, BytesToClient: 0,
+		Total: FlowCounter{PktsToServer: 1200, PktsToClient: 1100, BytesToServer: 90000, BytesToClient: 4200000},
+		Start: At(t0.Add(-10 * time.Minute)), Since: At(t0.Add(-5 * time.Minute)), End: At(t0.Add(-time.Second)),
+		Age: 599, State: "established", Final: final}
+	return ev
+}
+
 func logEvent() Event {
 	return Event{
 		Timestamp: At(t0),
@@ -59,6 +69,8 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		{"flow_udp", flowEvent()},
 		{"flow_tcp", tcpFlow},
 		{"flow_icmp", icmp},
+		{"flow_update", flowUpdateEvent(false)},
+		{"flow_update_final", flowUpdateEvent(true)},
 		{"log", logEvent()},
 		{"log_truncated_with_error", Event{Timestamp: At(t0), EventType: TypeLog, Log: &Log{Message: "<html>", Truncated: true, ParseError: "no header"}}},
 		{"dns_request", Event{Timestamp: At(t0), EventType: TypeDNS, DNS: &DNS{Version: 3, Type: "request", ID: 45444, Flags: "100", RD: true, Rcode: "NOERROR",
@@ -196,6 +208,19 @@ func BenchmarkAppendJSONFlow(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = ev.AppendJSON(buf[:0])
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+func BenchmarkAppendJSONFlowUpdate(b *testing.B) {
+	ev := flowUpdateEvent(true)
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = ev.AppendJSON(buf[:0])
+	}
+	if n := testing.AllocsPerRun(100, func() { buf = ev.AppendJSON(buf[:0]) }); n != 0 {
+		b.Fatalf("AppendJSON of a flow_update: %v allocations, want 0", n)
 	}
 	b.SetBytes(int64(len(buf)))
 }

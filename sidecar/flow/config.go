@@ -14,7 +14,7 @@ type Config struct {
 	TCPClosedTimeout      time.Duration `name:"flow-tcp-closed-timeout" env:"SIDEWATCH_FLOW_TCP_CLOSED_TIMEOUT" default:"30s" help:"Idle timeout of a TCP flow after a RST or a FIN from both sides."`
 	UDPTimeout            time.Duration `name:"flow-udp-timeout" env:"SIDEWATCH_FLOW_UDP_TIMEOUT" default:"60s" help:"Idle timeout of UDP flows and of IP protocols other than TCP and ICMP."`
 	ICMPTimeout           time.Duration `name:"flow-icmp-timeout" env:"SIDEWATCH_FLOW_ICMP_TIMEOUT" default:"30s" help:"Idle timeout of ICMP and ICMPv6 flows."`
-	ActiveTimeout         time.Duration `name:"flow-active-timeout" env:"SIDEWATCH_FLOW_ACTIVE_TIMEOUT" default:"5m" help:"Emit an interim record (reason active_timeout) for a flow open this long, and again each period after (0 disables)."`
+	ActiveTimeout         time.Duration `name:"flow-active-timeout" env:"SIDEWATCH_FLOW_ACTIVE_TIMEOUT" default:"5m" help:"Write a flow_update event (the period's packets and bytes, and the totals so far) for a flow open this long, and again each period after while it carries traffic; the flow event stays one per flow (0 disables)."`
 	MaxFlows              int           `name:"flow-max-flows" env:"SIDEWATCH_FLOW_MAX_FLOWS" default:"65536" help:"Flows tracked at once; when full, the least recently seen flow is ended (reason forced)."`
 	CommunityIDSeed       uint16        `name:"flow-community-id-seed" env:"SIDEWATCH_FLOW_COMMUNITY_ID_SEED" default:"0" help:"Seed of the Community ID hash (0-65535); must match the other sensors it is joined with."`
 }

@@ -63,27 +63,32 @@ func vlanFrame(eth []byte) []byte {
 	return append(out, eth[12:]...)
 }
 
-// pppoeFrame puts a PPPoE session header and a PPP protocol field (one
-// byte when compressed) between the Ethernet header and the IP packet.
-func pppoeFrame(eth []byte, compressed bool) []byte {
-	ip := eth[14:]
-	proto := []byte{0x00, 0x21}
-	if binary.BigEndian.Uint16(eth[12:14]) == uint16(layers.EthernetTypeIPv6) {
-		proto = []byte{0x00, 0x57}
-	}
-	if compressed {
-		proto = proto[1:]
-	}
-	out := append([]byte(nil), eth[:12]...)
-	out = append(out, 0x88, 0x64, 0x11, 0x00, 0x00, 0x2d) // session 0x2d
-	out = binary.BigEndian.AppendUint16(out, uint16(len(proto)+len(ip)))
-	out = append(out, proto...)
-	return append(out, ip...)
+// encap puts header between an Ethernet frame's addresses and its IP
+// packet, with EtherType typ in front of it.
+func encap(eth []byte, typ uint16, header ...byte) []byte {
+	out := binary.BigEndian.AppendUint16(append([]byte(nil), eth[:12]...), typ)
+	return append(append(out, header...), eth[14:]...)
+}
+
+// ipInIP wraps an Ethernet frame's IP packet in an outer IPv4 header
+// (protocol 4 or 41) between 192.0.2.1 and 192.0.2.2.
+func ipInIP(eth []byte, proto byte) []byte {
+	inner := eth[14:]
+	h := []byte{0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2}
+	binary.BigEndian.PutUint16(h[2:], uint16(20+len(inner)))
+	out := binary.BigEndian.AppendUint16(append([]byte(nil), eth[:12]...), 0x0800)
+	return append(append(out, h...), inner...)
 }
 
 func TestPacketLinkTypes(t *testing.T) {
 	udp4 := ethFrame(t, udp(cli, srv, 5000, 53))
 	udp6 := ethFrame(t, udp(cli6, srv6, 5000, 53))
+	pppoeLen := func(b []byte) []byte { // PPPoE session header: length of the PPP frame
+		return []byte{0x11, 0, 0, 1, byte((len(b) - 14 + 2) >> 8), byte(len(b) - 14 + 2)}
+	}
+	pppoeLenPFC := func(b []byte) []byte { // the same with a one-byte protocol
+		return []byte{0x11, 0, 0, 1, byte((len(b) - 14 + 1) >> 8), byte(len(b) - 14 + 1)}
+	}
 	tests := []struct {
 		name string
 		link LinkType
@@ -93,10 +98,16 @@ func TestPacketLinkTypes(t *testing.T) {
 		{"ethernet", LinkTypeEthernet, udp4, "10.0.0.1:5000"},
 		{"ethernet_vlan", LinkTypeEthernet, vlanFrame(udp4), "10.0.0.1:5000"},
 		{"ethernet_ipv6", LinkTypeEthernet, udp6, "[fd00::1]:5000"},
-		{"pppoe_session", LinkTypeEthernet, pppoeFrame(udp4, false), "10.0.0.1:5000"},
-		{"pppoe_session_ipv6", LinkTypeEthernet, pppoeFrame(udp6, false), "[fd00::1]:5000"},
-		{"pppoe_compressed_protocol_field", LinkTypeEthernet, pppoeFrame(udp4, true), "10.0.0.1:5000"},
-		{"pppoe_compressed_protocol_field_ipv6", LinkTypeEthernet, pppoeFrame(udp6, true), "[fd00::1]:5000"},
+		{"ethernet_qinq", LinkTypeEthernet, append(append(append([]byte(nil), udp4[:12]...), 0x88, 0xa8, 0x00, 0xc8), vlanFrame(udp4)[12:]...), "10.0.0.1:5000"},
+		{"ethernet_mpls", LinkTypeEthernet, encap(udp4, 0x8847, 0x00, 0x01, 0x01, 0x40), "10.0.0.1:5000"},
+		{"ethernet_mpls_two_labels_ipv6", LinkTypeEthernet, encap(udp6, 0x8847, 0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40), "[fd00::1]:5000"},
+		{"ethernet_pppoe", LinkTypeEthernet, encap(udp4, 0x8864, append(pppoeLen(udp4), 0x00, 0x21)...), "10.0.0.1:5000"},
+		{"ethernet_pppoe_ipv6", LinkTypeEthernet, encap(udp6, 0x8864, append(pppoeLen(udp6), 0x00, 0x57)...), "[fd00::1]:5000"},
+		{"ipv4_in_ipv4_inner_flow", LinkTypeEthernet, ipInIP(udp4, 4), "10.0.0.1:5000"},
+		{"ipv6_in_ipv4_inner_flow", LinkTypeEthernet, ipInIP(udp6, 41), "[fd00::1]:5000"},
+		// RFC 1661 protocol-field compression: a one-byte PPP protocol.
+		{"ethernet_pppoe_compressed_protocol", LinkTypeEthernet, encap(udp4, 0x8864, append(pppoeLenPFC(udp4), 0x21)...), "10.0.0.1:5000"},
+		{"ethernet_pppoe_compressed_protocol_ipv6", LinkTypeEthernet, encap(udp6, 0x8864, append(pppoeLenPFC(udp6), 0x57)...), "[fd00::1]:5000"},
 		{"linux_sll", LinkTypeLinuxSLL, withLink(t, LinkTypeLinuxSLL, udp4), "10.0.0.1:5000"},
 		{"linux_sll_ipv6", LinkTypeLinuxSLL, withLink(t, LinkTypeLinuxSLL, udp6), "[fd00::1]:5000"},
 		{"linux_sll2", LinkTypeLinuxSLL2, withLink(t, LinkTypeLinuxSLL2, udp4), "10.0.0.1:5000"},
@@ -165,6 +176,9 @@ func TestPacketSkipped(t *testing.T) {
 	// IPv6 behind EtherType IPv4.
 	v6AsV4 := ethFrame(t, tcpSeg(cli6, srv6, 40000, 80, tcpSYN, 1, 0))
 	v6AsV4[12], v6AsV4[13] = 0x08, 0x00
+	// IPv4 behind EtherType IPv6.
+	v4AsV6 := append([]byte(nil), tcp...)
+	v4AsV6[12], v4AsV6[13] = 0x86, 0xdd
 	// A TCP segment whose IP length leaves less than a TCP header.
 	shortTCP := append([]byte(nil), tcp...)
 	binary.BigEndian.PutUint16(shortTCP[14+2:], 20+12)
@@ -187,6 +201,12 @@ func TestPacketSkipped(t *testing.T) {
 		{"bad_ipv4_header_length", LinkTypeEthernet, badIHL, "malformed"},
 		{"wrong_ip_version", LinkTypeEthernet, badVersion, "malformed"},
 		{"ipv6_behind_ipv4_ethertype", LinkTypeEthernet, v6AsV4, "malformed"},
+		{"ipv4_behind_ipv6_ethertype", LinkTypeEthernet, v4AsV6, "malformed"},
+		{"wrong_ip_version_sll", LinkTypeLinuxSLL, withLink(t, LinkTypeLinuxSLL, badVersion), "malformed"},
+		{"ipv6_behind_ipv4_sll", LinkTypeLinuxSLL, withLink(t, LinkTypeLinuxSLL, v6AsV4), "malformed"},
+		{"wrong_ip_version_sll2", LinkTypeLinuxSLL2, withLink(t, LinkTypeLinuxSLL2, badVersion), "malformed"},
+		{"ipv4_behind_ipv6_sll2", LinkTypeLinuxSLL2, withLink(t, LinkTypeLinuxSLL2, v4AsV6), "malformed"},
+		{"wrong_ip_version_vlan", LinkTypeEthernet, vlanFrame(badVersion), "malformed"},
 		{"ip_length_shorter_than_tcp_header", LinkTypeEthernet, shortTCP, "malformed"},
 		{"tcp_data_offset_below_5", LinkTypeEthernet, badOffset, "malformed"},
 		{"sctp_shorter_than_its_header", LinkTypeEthernet, shortSCTP, "malformed"},

@@ -71,8 +71,9 @@ func (t *Table) emit(e *Entry, reason string, now int64) {
 }
 
 // emitUpdate writes a flow_update: what the flow carried since its last
-// one (or its start). final marks the one written as the flow ends, so
-// that the updates of a flow add up to its final record.
+// one (or its start), and its totals so far. final marks the one written
+// as the flow ends, so that the updates of a flow add up to its final
+// record.
 func (t *Table) emitUpdate(e *Entry, now int64, final bool) {
 	since := e.start
 	if e.updated {
@@ -84,12 +85,18 @@ func (t *Table) emitUpdate(e *Entry, now int64, final bool) {
 		PktsToClient:  e.pkts[toClient] - e.updPkts[toClient],
 		BytesToServer: e.bytes[toServer] - e.updBytes[toServer],
 		BytesToClient: e.bytes[toClient] - e.updBytes[toClient],
-		Start:         event.At(time.Unix(0, e.start).UTC()),
-		Since:         event.At(time.Unix(0, since).UTC()),
-		End:           event.At(time.Unix(0, e.last).UTC()),
-		Age:           seconds(e.last) - seconds(e.start),
-		State:         e.flowState(),
-		Final:         final,
+		Total: event.FlowCounter{
+			PktsToServer:  e.pkts[toServer],
+			PktsToClient:  e.pkts[toClient],
+			BytesToServer: e.bytes[toServer],
+			BytesToClient: e.bytes[toClient],
+		},
+		Start: event.At(time.Unix(0, e.start).UTC()),
+		Since: event.At(time.Unix(0, since).UTC()),
+		End:   event.At(time.Unix(0, e.last).UTC()),
+		Age:   seconds(e.last) - seconds(e.start),
+		State: e.flowState(),
+		Final: final,
 	}
 	e.updated = true
 	e.updPkts, e.updBytes = e.pkts, e.bytes

@@ -235,11 +235,25 @@ func TestAgeAsSuricata(t *testing.T) {
 }
 
 func TestIPv6PayloadLengthZero(t *testing.T) {
-	b := ethFrame(t, udp(cli6, srv6, 5000, 53))
-	b[14+4], b[14+5] = 0, 0 // as segmentation offload leaves it
-	evs, _, _ := runFrames(t, []frameAt{{at: 0, data: b}})
-	if len(evs) != 1 || evs[0].SrcPort != 5000 || evs[0].Flow.BytesToServer != uint64(len(b)) {
-		t.Errorf("events %v, want the UDP flow with its frame counted", summaries(evs))
+	// Payload length 0 as segmentation offload (BIG TCP) leaves it: the
+	// frame is counted, its ports read.
+	tests := []struct {
+		name  string
+		seg   seg
+		proto string
+	}{
+		{"udp", udp(cli6, srv6, 5000, 53), "UDP"},
+		{"tcp_syn", tcpSeg(cli6, srv6, 40000, 443, tcpSYN, 1, 0), "TCP"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := ethFrame(t, tt.seg)
+			b[14+4], b[14+5] = 0, 0
+			evs, _, _ := runFrames(t, []frameAt{{at: 0, data: b}})
+			if len(evs) != 1 || evs[0].Proto != tt.proto || evs[0].SrcPort != tt.seg.sport || evs[0].Flow.BytesToServer != uint64(len(b)) {
+				t.Errorf("events %v, want the %s flow with its frame counted", summaries(evs), tt.proto)
+			}
+		})
 	}
 }
 

@@ -437,7 +437,9 @@ func (t *Table) end(i int32, reason string, now int64) {
 	for _, in := range t.insp {
 		in.Expire(e)
 	}
-	if e.updated && e.last > e.reported {
+	// By the counters, not by time: a packet stamped before the last
+	// update was written (a ring block read after Expire ran) is not in it.
+	if e.updated && e.pkts != e.updPkts {
 		t.emitUpdate(e, now, true)
 	}
 	t.emit(e, reason, now)
@@ -495,8 +497,10 @@ func (t *Table) Expire(now time.Time) {
 			if n-e.reported < t.active {
 				break
 			}
-			// A flow silent since its last report has nothing new to say.
-			if e.last > e.reported {
+			// A flow silent since its last report has nothing new to say:
+			// no packet counted since its last update, or, before its
+			// first, none after the packet that opened it.
+			if e.updated && e.pkts != e.updPkts || !e.updated && e.last > e.reported {
 				t.emitUpdate(e, n, false)
 			}
 			e.reported = n

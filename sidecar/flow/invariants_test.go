@@ -3,6 +3,8 @@ package flow
 import (
 	"testing"
 	"time"
+
+	"github.com/sidewatch/sidewatch/sidecar/event"
 )
 
 // checkInvariants verifies the table's internal structure: every open flow
@@ -76,17 +78,54 @@ func checkInvariants(t *testing.T, tab *Table) {
 	}
 }
 
+// checkUpdatesAddUp verifies a table's output: each flow_update's total is
+// the sum of its flow's deltas so far, and a flow's updates, if it had any,
+// add up to its flow record, which comes once.
+func checkUpdatesAddUp(t *testing.T, evs []event.Event) {
+	t.Helper()
+	sums := map[uint64]event.FlowCounter{}
+	done := map[uint64]bool{}
+	for _, ev := range evs {
+		if done[ev.FlowID] {
+			t.Fatalf("flow %d: an event after its flow record", ev.FlowID)
+		}
+		switch {
+		case ev.FlowUpdate != nil:
+			u, s := ev.FlowUpdate, sums[ev.FlowID]
+			s.PktsToServer += u.PktsToServer
+			s.PktsToClient += u.PktsToClient
+			s.BytesToServer += u.BytesToServer
+			s.BytesToClient += u.BytesToClient
+			if s != u.Total {
+				t.Fatalf("flow %d: update total %+v, want the deltas so far %+v", ev.FlowID, u.Total, s)
+			}
+			sums[ev.FlowID] = s
+		case ev.Flow != nil:
+			done[ev.FlowID] = true
+			f := ev.Flow
+			if s, ok := sums[ev.FlowID]; ok && s != (event.FlowCounter{PktsToServer: f.PktsToServer, PktsToClient: f.PktsToClient, BytesToServer: f.BytesToServer, BytesToClient: f.BytesToClient}) {
+				t.Fatalf("flow %d: updates add up to %+v, want the flow record's %+v", ev.FlowID, s, *f)
+			}
+		}
+	}
+}
+
 // FuzzTableOps drives a small table with a program read from the input:
 // packets between a few endpoints with arbitrary TCP flags and protocols,
-// and clock jumps with Expire, checking the invariants after each step.
+// and clock jumps with Expire, checking the invariants after each step
+// and, at the end, that flow_update events add up to their flow records.
 func FuzzTableOps(f *testing.F) {
 	f.Add([]byte{0x00, 0x12, 0x21, 0x33, 0xff, 0x40, 0x01, 0x80, 0x7f})
 	f.Add([]byte{0x02, 0x02, 0x12, 0x10, 0x11, 0x19, 0x10, 0xf0, 0xf0, 0xf0})
+	// A packet stamped at the very time an update was written (op 0
+	// advances the clock by 0 ms).
+	f.Add([]byte{0x00, 0x00, 0xf0, 0x32, 0x00, 0x00, 0xf0, 0x28, 0x00, 0x00})
 	f.Fuzz(func(t *testing.T, prog []byte) {
 		cfg := DefaultConfig()
 		cfg.MaxFlows = 3
 		cfg.ActiveTimeout = 90 * time.Second
-		tab := NewTable(cfg, &recorder{}, nil)
+		rec := &recorder{}
+		tab := NewTable(cfg, rec, nil)
 		now := t0.UnixNano()
 		addrs := [][16]byte{{10, 0, 0, 1}, {10, 0, 0, 2}, {10, 0, 0, 3}}
 		for len(prog) >= 2 {
@@ -118,5 +157,6 @@ func FuzzTableOps(f *testing.F) {
 		if tab.Len() != 0 {
 			t.Fatalf("Len() = %d after Flush", tab.Len())
 		}
+		checkUpdatesAddUp(t, rec.events)
 	})
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
 
@@ -371,5 +372,61 @@ func TestTableFINAckedWhenSnapped(t *testing.T) {
 				t.Errorf("events %+v, want one flow in fin_wait2", summaries(rec.events))
 			}
 		})
+	}
+}
+
+// TestFlowUpdateTotals checks a long flow's events: flow_update deltas add
+// up to the flow record, each update's total is the sum so far, since
+// follows the previous update, and only the last update is final.
+func TestFlowUpdateTotals(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.ActiveTimeout = time.Minute
+	rec := &recorder{}
+	tab := NewTable(cfg, rec, nil)
+	ts := t0
+	for i := range 10 { // a datagram each way every 25 s, for 4 minutes
+		ts = t0.Add(time.Duration(i) * 25 * time.Second)
+		tab.Expire(ts)
+		for _, s := range []seg{udp(cli, srv, 5000, 514), udp(srv, cli, 514, 5000)} {
+			b := ethFrame(t, s)
+			tab.Packet(ts, "eth1", LinkTypeEthernet, b, len(b)+i)
+		}
+	}
+	tab.Flush(ts.Add(time.Second), ReasonShutdown)
+	var sum event.FlowCounter
+	var updates []*event.FlowUpdate
+	var flows []*event.Flow
+	for _, ev := range rec.events {
+		if u := ev.FlowUpdate; u != nil {
+			sum.PktsToServer += u.PktsToServer
+			sum.PktsToClient += u.PktsToClient
+			sum.BytesToServer += u.BytesToServer
+			sum.BytesToClient += u.BytesToClient
+			if u.Total != sum {
+				t.Errorf("update %d: total %+v, want the sum of the deltas so far %+v", len(updates), u.Total, sum)
+			}
+			if n := len(updates); n > 0 && !u.Since.After(updates[n-1].Since.Time) {
+				t.Errorf("update %d: since %v, want after the previous one's %v", n, u.Since.Time, updates[n-1].Since.Time)
+			}
+			updates = append(updates, u)
+		}
+		if ev.Flow != nil {
+			flows = append(flows, ev.Flow)
+		}
+	}
+	if len(updates) != 4 || len(flows) != 1 {
+		t.Fatalf("got %d flow_update and %d flow events, want 4 (at 1, 2 and 3 minutes, and a final one) and 1", len(updates), len(flows))
+	}
+	f := flows[0]
+	if want := (event.FlowCounter{PktsToServer: f.PktsToServer, PktsToClient: f.PktsToClient, BytesToServer: f.BytesToServer, BytesToClient: f.BytesToClient}); sum != want {
+		t.Errorf("deltas add up to %+v, want the flow record's %+v", sum, want)
+	}
+	for i, u := range updates {
+		if u.Final != (i == len(updates)-1) {
+			t.Errorf("update %d: final %v, want only the last one final", i, u.Final)
+		}
+		if !u.Start.Equal(f.Start.Time) {
+			t.Errorf("update %d: start %v, want the flow's %v", i, u.Start.Time, f.Start.Time)
+		}
 	}
 }

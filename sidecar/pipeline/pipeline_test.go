@@ -622,3 +622,38 @@ func TestECSCacheKeepsNothingOfTheProducer(t *testing.T) {
 		t.Errorf("containers = %q, want %q", got, want)
 	}
 }
+
+// A sink that takes flow events does not get flow_update events: the
+// EVE consumer behind it sums flow counters and must see one record per
+// flow. A sink without a filter gets both.
+func TestSinkEventTypeFilterFlowUpdate(t *testing.T) {
+	flows := typedSink{&memSink{}, []event.Type{event.TypeFlow}}
+	all := &memSink{}
+	p := New(Config{}, metrics.New(), nil, flows, all)
+	for i := range 6 {
+		ev := event.Event{Timestamp: event.At(time.Unix(int64(i), 0)), FlowID: 7, EventType: event.TypeFlowUpdate, FlowUpdate: &event.FlowUpdate{PktsToServer: 1}}
+		if i == 5 {
+			ev = event.Event{Timestamp: event.At(time.Unix(int64(i), 0)), FlowID: 7, EventType: event.TypeFlow, Flow: &event.Flow{PktsToServer: 5, Reason: "timeout"}}
+		}
+		p.Offer(ev)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.Run(ctx)
+	if err := p.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	count := func(s *memSink) map[event.Type]int {
+		m := map[event.Type]int{}
+		for _, e := range s.events(t) {
+			m[e.EventType]++
+		}
+		return m
+	}
+	if got, want := count(flows.memSink), (map[event.Type]int{event.TypeFlow: 1}); !maps.Equal(got, want) {
+		t.Errorf("flow sink got %v, want %v", got, want)
+	}
+	if got, want := count(all), (map[event.Type]int{event.TypeFlowUpdate: 5, event.TypeFlow: 1, event.TypeStats: 1}); !maps.Equal(got, want) {
+		t.Errorf("unfiltered sink got %v, want %v", got, want)
+	}
+}

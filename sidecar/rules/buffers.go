@@ -316,13 +316,27 @@ func endpoints(ev *event.Event) (client, server netip.Addr, cport, sport uint16)
 	return ev.SrcIP, ev.DestIP, ev.SrcPort, ev.DestPort
 }
 
+// flowPackets returns the packets each way of a flow event, or of a
+// flow_update event so far (its totals: one interval may be one-sided in a
+// two-sided flow), and false for other events.
+func flowPackets(ev *event.Event) (toServer, toClient uint64, ok bool) {
+	switch {
+	case ev.Flow != nil:
+		return ev.Flow.PktsToServer, ev.Flow.PktsToClient, true
+	case ev.FlowUpdate != nil:
+		return ev.FlowUpdate.Total.PktsToServer, ev.FlowUpdate.Total.PktsToClient, true
+	}
+	return 0, 0, false
+}
+
 // established tells whether ev belongs to an established flow, as Suricata's
 // flow:established sees it: TCP app-layer data and responses are; a UDP
 // request is the flow's first packet, so it is not.
 func established(ev *event.Event) bool {
 	switch {
-	case ev.Flow != nil:
-		return ev.Flow.PktsToServer > 0 && ev.Flow.PktsToClient > 0
+	case ev.Flow != nil || ev.FlowUpdate != nil:
+		ts, tc, _ := flowPackets(ev)
+		return ts > 0 && tc > 0
 	case ev.DNS != nil && ev.Proto != "TCP":
 		return ev.DNS.Type == "response"
 	}

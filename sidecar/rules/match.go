@@ -136,7 +136,7 @@ func (r *Rule) match(s *scratch, ev *event.Event, app string) (dir, bool) {
 		dirs[0], n = d, 1
 	}
 	for _, d := range dirs[:n] {
-		if f := ev.Flow; f != nil && (d == dirToClient && f.PktsToClient == 0 || d == dirToServer && f.PktsToServer == 0) {
+		if ts, tc, ok := flowPackets(ev); ok && (d == dirToClient && tc == 0 || d == dirToServer && ts == 0) {
 			continue // no packet went that way
 		}
 		sa, da, sp, dp := client, server, cport, sport

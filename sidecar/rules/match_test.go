@@ -50,6 +50,15 @@ func flowEvent(src, dst string, dport uint16) *event.Event {
 		Flow: &event.Flow{PktsToServer: 3, PktsToClient: 2}}
 }
 
+// flowUpdateEvent is a flow_update of flowEvent's flow whose interval
+// carried packets one way only.
+func flowUpdateEvent(toClientSoFar uint64) *event.Event {
+	ev := flowEvent(taskIP, remoteIP, 443)
+	ev.EventType, ev.Flow = event.TypeFlowUpdate, nil
+	ev.FlowUpdate = &event.FlowUpdate{PktsToServer: 4, Total: event.FlowCounter{PktsToServer: 9, PktsToClient: toClientSoFar}}
+	return ev
+}
+
 func sshEvent(client, server string) *event.Event {
 	ev := flowEvent(taskIP, remoteIP, 22)
 	ev.EventType, ev.Flow = event.TypeSSH, nil
@@ -159,6 +168,10 @@ func TestMatchTable(t *testing.T) {
 		{"ip_only_dst_list_miss", `alert ip $HOME_NET any -> [198.51.100.7,203.0.113.0/28] any (msg:"m"; sid:1;)`, flowEvent(taskIP, "203.0.113.99", 443), nil},
 		{"ip_only_to_client_side", `alert ip [203.0.113.0/24] any -> $HOME_NET any (msg:"m"; sid:1;)`, flowEvent(taskIP, remoteIP, 443), []int{1}},
 		{"ip_only_on_dns_event", `alert ip any any -> 10.0.0.2 any (msg:"m"; sid:1;)`, dnsEvent("request", "a.example"), []int{1}},
+		{"ip_only_on_flow_update", `alert ip $HOME_NET any -> 203.0.113.0/24 any (msg:"m"; sid:1;)`, flowUpdateEvent(2), []int{1}},
+		{"established_flow_update_by_totals", `alert tcp any any -> any any (msg:"m"; flow:established; sid:1;)`, flowUpdateEvent(2), []int{1}},
+		{"one_sided_flow_update_not_established", `alert tcp any any -> any any (msg:"m"; flow:established; sid:1;)`, flowUpdateEvent(0), nil},
+		{"one_sided_flow_update_to_client", `alert ip 203.0.113.0/24 any -> $HOME_NET any (msg:"m"; sid:1;)`, flowUpdateEvent(0), nil},
 		{"tcp_ports", `alert tcp $HOME_NET any -> !$HOME_NET [3333,4444] (msg:"m"; flow:to_server; sid:1;)`, flowEvent(taskIP, remoteIP, 4444), []int{1}},
 		{"tcp_on_udp_event", `alert tcp any any -> any any (msg:"m"; sid:1;)`, dnsEvent("request", "a.example"), nil},
 		{"bidirectional_reverse", `alert ip 203.0.113.0/24 any <> $HOME_NET any (msg:"m"; flow:to_server; sid:1;)`, flowEvent(taskIP, remoteIP, 443), []int{1}},
@@ -199,6 +212,14 @@ func TestIPOnlyOncePerFlow(t *testing.T) {
 	c.FlowID = 99
 	if got := sids(alertsOf(e, a, b, c)); !slices.Equal(got, []int{1, 1}) {
 		t.Errorf("alerts %v, want one per flow (two flows)", got)
+	}
+	// A long flow: its flow_update events and its flow record alert once.
+	u1, u2, f := flowUpdateEvent(2), flowUpdateEvent(3), flowEvent(taskIP, remoteIP, 443)
+	for _, ev := range []*event.Event{u1, u2, f} {
+		ev.FlowID = 100
+	}
+	if got := sids(alertsOf(e, u1, u2, f)); !slices.Equal(got, []int{1}) {
+		t.Errorf("alerts %v, want one for the flow with two flow_update events", got)
 	}
 }
 

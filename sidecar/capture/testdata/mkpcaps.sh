@@ -180,3 +180,147 @@ for f in eth.pcap eth.pcapng lo_sll.pcap lo_sll2.pcap bulk.pcap; do
 	cp "$work/$f" "$out/$f"
 done
 ls -l "$out"/*.pcap "$out"/*.pcapng
+
+# ---------------------------------------------------------------------------
+# Flow-accuracy regression captures (issue 11 §2), one per bug, replayed by
+# regression_test.go against golden files and tshark:
+#
+#   ipver.pcap       tcpdump on the client's veth (Ethernet) and
+#   ipver_sll.pcap   tcpdump -i any -y LINUX_SLL in the client's namespace,
+#                    both at once: a UDP exchange, then frames sent through
+#                    an AF_PACKET socket whose IP header disagrees with the
+#                    EtherType (copies of the exchange's datagram with
+#                    version 2 and 5, IPv6 behind EtherType IPv4, IPv4
+#                    behind EtherType IPv6): malformed, never a flow
+#   snaplen.pcap     tcpdump -s 68: HTTP over IPv4 and IPv6, whose SYNs
+#                    (40 bytes of TCP options) are cut inside the TCP header
+#   finscan.pcap     nmap -sF (FIN scan) of an open and a closed port over
+#                    IPv4 and IPv6: one-sided FIN flows are not established
+#   backwards.pcap   a UDP exchange and an HTTP request whose first packets
+#                    editcap moved 0.4 s later, so that time goes backwards
+#                    after them: flow.start is the earliest packet
+#   long.pcap        a UDP exchange every 0.4 s for 3.2 s, replayed with
+#                    --flow-active-timeout 1s: flow_update events
+#   plen0.pcap       a UDP exchange over IPv6, then a datagram of the same
+#                    flow sent through an AF_PACKET socket with IPv6
+#                    payload length 0, as segmentation offload (BIG TCP)
+#                    leaves it: it counts into the flow. (BIG TCP itself
+#                    made no frame above 64 KiB on this kernel's veth, and
+#                    a real RFC 2675 jumbogram needs an MTU above 65535.)
+regressions() {
+	local w=$work/reg
+	mkdir -p "$w"
+
+	capture ipver ip netns exec $C tcpdump -n -U --immediate-mode -i swf-c -w "$w/ipver.pcap"
+	local ipver_pid=$cap_pid
+	capture ipver_sll ip netns exec $C tcpdump -n -U --immediate-mode -i any -y LINUX_SLL -w "$w/ipver_sll.pcap"
+	udp_client $C 10.99.0.2 42100
+	ip netns exec $C python3 - swf-c "$(ip -n $S -br link show swf-s | awk '{print $3}')" <<'PY'
+import socket, struct, sys
+dev, peer = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", ""))
+me = bytes.fromhex(open("/sys/class/net/%s/address" % dev).read().strip().replace(":", ""))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((dev, 0))
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    t = (t >> 16) + (t & 0xFFFF)
+    return ~(t + (t >> 16)) & 0xFFFF
+
+def ipv4(version, payload):
+    h = struct.pack("!BBHHHBBH4s4s", version << 4 | 5, 0, 20 + len(payload), 1, 0, 64, 17, 0,
+                    socket.inet_aton("10.99.0.1"), socket.inet_aton("10.99.0.2"))
+    return h[:10] + struct.pack("!H", csum(h)) + h[12:] + payload
+
+def ipv6(payload):
+    return struct.pack("!IHBB16s16s", 6 << 28, len(payload), 17, 64,
+                       socket.inet_pton(socket.AF_INET6, "fd99::1"), socket.inet_pton(socket.AF_INET6, "fd99::2")) + payload
+
+udp = struct.pack("!HHHH", 42100, 9999, 8 + 6, 0) + b"ping 9"
+for ethertype, packet in ((0x0800, ipv4(2, udp)), (0x0800, ipv4(5, udp)), (0x0800, ipv6(udp)), (0x86DD, ipv4(4, udp))):
+    s.send(peer + me + struct.pack("!H", ethertype) + packet)
+PY
+	stop_capture
+	kill -INT "$ipver_pid"
+	wait "$ipver_pid" || true
+
+	capture snaplen ip netns exec $C tcpdump -n -U --immediate-mode -s 68 -i swf-c -w "$w/snaplen.pcap"
+	ip netns exec $C curl -s -o /dev/null --local-port 41100 http://10.99.0.2:8080/
+	ip netns exec $C curl -s -o /dev/null --local-port 41101 'http://[fd99::2]:8080/'
+	stop_capture
+
+	capture finscan ip netns exec $C tcpdump -n -U --immediate-mode -i swf-c -w "$w/finscan.pcap" tcp
+	ip netns exec $C nmap -n -Pn -sF -g 41110 --max-retries 1 -p 8080,9 10.99.0.2 >/dev/null
+	ip netns exec $C nmap -n -Pn -6 -sF -g 41111 --max-retries 1 -p 8080,9 fd99::2 >/dev/null
+	stop_capture
+
+	capture backwards ip netns exec $C tcpdump -n -U --immediate-mode -i swf-c -w "$w/inorder.pcap" udp or tcp
+	udp_client $C 10.99.0.2 42120
+	ip netns exec $C curl -s -o /dev/null --local-port 41120 http://10.99.0.2:8080/
+	stop_capture
+	# Move the first UDP datagram and the SYN 0.4 s later, keeping the
+	# file order: every frame between them and their flow's next ones is
+	# then earlier than the frame before it.
+	local parts=() prev=0 n i=0
+	for n in $(tshark -r "$w/inorder.pcap" -Y 'frame.number == 1 || (tcp.flags.syn == 1 && tcp.flags.ack == 0)' -T fields -e frame.number | sort -n); do
+		if [ "$n" -gt $((prev + 1)) ]; then
+			editcap -r "$w/inorder.pcap" "$w/part$i.pcap" "$((prev + 1))-$((n - 1))"
+			parts+=("$w/part$i.pcap")
+			i=$((i + 1))
+		fi
+		editcap -r -t 0.4 "$w/inorder.pcap" "$w/part$i.pcap" "$n"
+		parts+=("$w/part$i.pcap")
+		i=$((i + 1))
+		prev=$n
+	done
+	editcap "$w/inorder.pcap" "$w/part$i.pcap" "1-$prev"
+	parts+=("$w/part$i.pcap")
+	mergecap -F pcap -a -w "$w/backwards.pcap" "${parts[@]}"
+
+	capture long ip netns exec $C tcpdump -n -U --immediate-mode -i swf-c -w "$w/long.pcap" udp
+	ip netns exec $C python3 -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 42140))
+s.settimeout(2)
+for i in range(9):
+    s.sendto(b"tick %d" % i, ("10.99.0.2", 9999))
+    s.recvfrom(2048)
+    time.sleep(0.4)
+'
+	stop_capture
+
+	capture plen0 ip netns exec $C tcpdump -n -U --immediate-mode -i swf-c -w "$w/plen0.pcap" udp
+	udp_client $C fd99::2 42150
+	ip netns exec $C python3 - swf-c "$(ip -n $S -br link show swf-s | awk '{print $3}')" <<'PY'
+import socket, struct, sys
+dev, peer = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", ""))
+me = bytes.fromhex(open("/sys/class/net/%s/address" % dev).read().strip().replace(":", ""))
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((dev, 0))
+src, dst = socket.inet_pton(socket.AF_INET6, "fd99::1"), socket.inet_pton(socket.AF_INET6, "fd99::2")
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    t = (t >> 16) + (t & 0xFFFF)
+    return ~(t + (t >> 16)) & 0xFFFF
+
+def udp(data):
+    u = struct.pack("!HHHH", 42150, 9999, 8 + len(data), 0) + data
+    return u[:6] + struct.pack("!H", csum(src + dst + struct.pack("!I3xB", len(u), 17) + u)) + u[8:]
+
+# Payload length 0 without an option, as TSO and BIG TCP leave it.
+s.send(peer + me + b"\x86\xdd" + struct.pack("!IHBB16s16s", 6 << 28, 0, 17, 64, src, dst) + udp(b"ping offload"))
+PY
+	stop_capture
+
+	for f in ipver.pcap ipver_sll.pcap snaplen.pcap finscan.pcap backwards.pcap long.pcap plen0.pcap; do
+		cp "$w/$f" "$out/$f"
+	done
+	ls -l "$out"/{ipver,ipver_sll,snaplen,finscan,backwards,long,plen0}.pcap
+}
+regressions
