@@ -109,6 +109,29 @@ func TestCompare(t *testing.T) {
 			eve:  []string{eveLine("10.0.0.1", 33000, "10.0.0.2", 53, "UDP", 0, 2, 0, 1814)},
 			want: tally{flows: 1, both: 1, exact: 1, dirs: 2, pktsEqual: 2, bytesEqual: 2, pktsTShark: 2, pktsSW: 2, bytesTShark: 1814, bytesSW: 1814, sideChecked: 1, sideEqual: 1},
 		},
+		{
+			name: "icmp_error_joins_the_flow_it_quotes",
+			tshark: []string{
+				udpFrame(1, 80, "10.0.0.1", "10.0.0.2", 5000, 53, "0x0001", "0"),
+				line(map[int]string{fTime: "1.1", fLen: "110", fCapLen: "110", fProtocols: "eth:ethertype:ip:icmp:ip:udp",
+					fIPSrc: "10.0.0.2,10.0.0.1", fIPDst: "10.0.0.1,10.0.0.2", fIPProto: "1,17", fIPMF: "0,0", fIPFragOff: "0,0",
+					fICMPType: "3", fICMPCode: "3", fUDPSport: "5000", fUDPDport: "53"}),
+			},
+			eve:  []string{eveLine("10.0.0.1", 5000, "10.0.0.2", 53, "UDP", 1, 1, 80, 110)},
+			want: tally{flows: 1, both: 1, exact: 1, dirs: 2, pktsEqual: 2, bytesEqual: 2, pktsTShark: 2, pktsSW: 2, bytesTShark: 190, bytesSW: 190, sideChecked: 1, sideEqual: 1},
+		},
+		{
+			name: "icmp_echo_pair_is_one_flow",
+			tshark: []string{
+				line(map[int]string{fTime: "1", fLen: "98", fCapLen: "98", fProtocols: "eth:ethertype:ip:icmp:data",
+					fIPSrc: "10.0.0.1", fIPDst: "10.0.0.2", fIPProto: "1", fIPMF: "0", fIPFragOff: "0", fICMPType: "8", fICMPCode: "0"}),
+				line(map[int]string{fTime: "1.1", fLen: "98", fCapLen: "98", fProtocols: "eth:ethertype:ip:icmp:data",
+					fIPSrc: "10.0.0.2", fIPDst: "10.0.0.1", fIPProto: "1", fIPMF: "0", fIPFragOff: "0", fICMPType: "0", fICMPCode: "0"}),
+			},
+			eve: []string{`{"event_type":"flow","src_ip":"10.0.0.1","dest_ip":"10.0.0.2","proto":"ICMP","icmp_type":8,"icmp_code":0,` +
+				`"flow":{"pkts_toserver":1,"pkts_toclient":1,"bytes_toserver":98,"bytes_toclient":98,"start":"2024-01-01T00:00:00.000000+0000"}}`},
+			want: tally{flows: 1, both: 1, exact: 1, dirs: 2, pktsEqual: 2, bytesEqual: 2, pktsTShark: 2, pktsSW: 2, bytesTShark: 196, bytesSW: 196, sideChecked: 1, sideEqual: 1},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts, _, err := tsharkFlows(strings.NewReader(strings.Join(tc.tshark, "\n") + "\n"))
@@ -136,6 +159,22 @@ func TestCompare(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestEveFlowsCountsInvalidLines(t *testing.T) {
+	in := strings.Join([]string{
+		eveLine("10.0.0.1", 1, "10.0.0.2", 2, "UDP", 1, 0, 60, 0),
+		`{"event_type":"flow","src_ip":`,
+		`{"event_type":"flow","src_ip":"not an address","dest_ip":"10.0.0.2","flow":{"start":"2024-01-01T00:00:00.000000+0000"}}`,
+		`{"event_type":"stats"}`,
+	}, "\n")
+	flows, st, err := eveFlows(strings.NewReader(in))
+	if err != nil {
+		t.Fatalf("eveFlows: %v", err)
+	}
+	if len(flows) != 1 || st.lines != 4 || st.flowEvents != 2 || st.invalid != 2 {
+		t.Errorf("got %d flows, %+v; want 1 flow, 4 lines, 2 flow events (one line is not JSON), 2 invalid", len(flows), st)
 	}
 }
 
