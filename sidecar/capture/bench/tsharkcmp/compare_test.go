@@ -271,3 +271,22 @@ func TestFrameParse(t *testing.T) {
 		})
 	}
 }
+
+// FuzzTSharkFlows feeds arbitrary layer lists and field values to the
+// tshark parser, and arbitrary lines to the EVE parser and the matcher:
+// they must not panic.
+func FuzzTSharkFlows(f *testing.F) {
+	f.Add("eth:ethertype:ip:tcp", "10.0.0.1", "10.0.0.2", "", "6", "0", "40000", "0x0002", eveLine("10.0.0.1", 40000, "10.0.0.2", 80, "TCP", 1, 0, 74, 0))
+	f.Add("eth:ethertype:ipv6:ipv6.fraghdr:ipv6:icmpv6:ip:udp", "::1,::2", "::3", "1", "58", "8,0", "1,2", "1", `{"event_type":"flow","proto":"IPv6-ICMP"}`)
+	f.Add("eth:ethertype:ip:icmp:ip:icmp:ip:ip:ip:ip:ip:tcp", "10.0.0.1,10.0.0.2,a", "10.0.0.3", "3,3", "1,4", "0,1,2", ",5", "", "")
+	f.Fuzz(func(t *testing.T, protocols, src, dst, icmp, proto, frag, ports, flags, eve string) {
+		l := line(map[int]string{fTime: "1", fLen: "60", fCapLen: "60", fProtocols: protocols,
+			fIPSrc: src, fIPDst: dst, fIP6Src: src, fIP6Dst: dst, fIPProto: proto, fIP6Nxt: proto,
+			fIPMF: frag, fIPFragOff: frag, fIP6FragOff: frag, fIP6FragMore: frag, fIPID: frag, fIP6FragID: frag,
+			fTCPSport: ports, fTCPDport: ports, fTCPFlags: flags, fUDPSport: ports, fUDPDport: ports,
+			fSCTPSport: ports, fSCTPDport: ports, fICMPType: icmp, fICMPCode: icmp, fICMP6Type: icmp, fICMP6Code: icmp})
+		ts, _, _ := tsharkFlows(strings.NewReader(l + "\n" + l + "\n"))
+		sw, _, _ := eveFlows(strings.NewReader(eve))
+		compare(ts, sw)
+	})
+}
