@@ -73,10 +73,12 @@ func (c *ReplayCmd) Run(e *env) error {
 	table := flow.NewTable(c.Flow, emit, reg, insp...)
 	var errs []error
 	var last time.Time
-	packets := 0
+	packets, capOverOrig, skippedBlocks := 0, 0, 0
 	for _, path := range c.Files {
 		st, err := capture.ReadFile(e.ctx, path, table)
 		packets += st.Packets
+		capOverOrig += st.CapLenOverOrigLen
+		skippedBlocks += st.SkippedBlocks
 		if st.Last.After(last) {
 			last = st.Last
 		}
@@ -95,7 +97,7 @@ func (c *ReplayCmd) Run(e *env) error {
 		errs = append(errs, fmt.Errorf("write events: %w", out.err))
 	}
 	stats := reg.Stats()
-	e.log.Info("replay done", "files", len(c.Files), "packets", packets, "flow", stats["flow"], "applayer", stats["applayer"], "reassembly", stats["reassembly"], "detect", stats["detect"], "rules", stats["rules"])
+	e.log.Info("replay done", "files", len(c.Files), "packets", packets, "caplen_over_origlen", capOverOrig, "pcapng_blocks_skipped", skippedBlocks, "flow", stats["flow"], "applayer", stats["applayer"], "reassembly", stats["reassembly"], "detect", stats["detect"], "rules", stats["rules"])
 	return errors.Join(errs...)
 }
 

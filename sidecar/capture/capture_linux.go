@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gopacket/gopacket/afpacket"
 	"golang.org/x/sys/unix"
 
 	"github.com/sidewatch/sidewatch/sidecar/flow"
@@ -19,14 +18,12 @@ import (
 
 // Capture is one open AF_PACKET socket with its ring.
 type Capture struct {
-	tp       *afpacket.TPacket
+	r        *ring
 	ifaces   interfaces
 	drainFor time.Duration // how long Run reads on after cancellation
-	filtered time.Time     // when the filter was attached
 
 	mu     sync.Mutex // guards closed and the kernel counters against Close
 	closed bool
-	last   [3]uint32 // TPacket's running sums, which wrap at 2^32
 	kernel [3]uint64 // packets, drops, queue freezes
 
 	packets        *metrics.Counter
@@ -34,7 +31,6 @@ type Capture struct {
 	truncated      *metrics.Counter
 	unknownIface   *metrics.Counter
 	unknownLink    *metrics.Counter
-	beforeFilter   *metrics.Counter
 	readErrors     *metrics.Counter
 	ifaceRefreshes *metrics.Counter
 }
@@ -65,15 +61,7 @@ func Open(cfg Config, reg *metrics.Registry) (*Capture, error) {
 		return nil, err
 	}
 	block := cfg.BlockKiB * 1024
-	tp, err := afpacket.NewTPacket(
-		afpacket.OptInterface(""), // ifindex 0: every interface, present and future
-		afpacket.OptTPacketVersion(afpacket.TPacketVersion3),
-		afpacket.OptFrameSize(frameSize),
-		afpacket.OptBlockSize(block),
-		afpacket.OptNumBlocks(cfg.RingMiB*1024*1024/block),
-		afpacket.OptBlockTimeout(cfg.BlockTimeout),
-		afpacket.OptPollTimeout(pollTimeout),
-	)
+	r, err := openRing(prog, block, cfg.RingMiB*1024*1024/block, cfg.BlockTimeout)
 	if err != nil {
 		c.ifaces.close()
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
@@ -81,16 +69,7 @@ func Open(cfg Config, reg *metrics.Registry) (*Capture, error) {
 		}
 		return nil, fmt.Errorf("open AF_PACKET socket: %w", err)
 	}
-	if err := tp.SetBPF(prog); err != nil {
-		tp.Close()
-		c.ifaces.close()
-		return nil, fmt.Errorf("attach capture filter: %w", err)
-	}
-	// NewTPacket binds before the filter can be attached, so the ring may
-	// already hold unfiltered packets (both copies of a loopback packet).
-	// Run discards what the kernel stamped before this instant.
-	c.filtered = time.Now()
-	c.tp = tp
+	c.r = r
 	c.drainFor = cfg.BlockTimeout + pollTimeout
 
 	const sub = "capture"
@@ -99,7 +78,6 @@ func Open(cfg Config, reg *metrics.Registry) (*Capture, error) {
 	c.truncated = reg.Counter(sub, "truncated_total", "Packets longer than the snap length (counted with their wire length).")
 	c.unknownIface = reg.Counter(sub, "dropped_total", "Packets read but not passed to the flow table.", "reason", "unknown_interface")
 	c.unknownLink = reg.Counter(sub, "dropped_total", "Packets read but not passed to the flow table.", "reason", "link_type")
-	c.beforeFilter = reg.Counter(sub, "dropped_total", "Packets read but not passed to the flow table.", "reason", "before_filter")
 	c.readErrors = reg.Counter(sub, "read_errors_total", "Errors reading the capture ring other than timeouts.")
 	c.ifaceRefreshes = reg.Counter(sub, "interface_refreshes_total", "Re-reads of the interface list after a packet from an unknown interface.")
 	reg.CounterFunc(sub, "kernel_packets_total", "Packets the kernel passed to the capture socket, including dropped ones (tp_packets).",
@@ -117,19 +95,16 @@ func Open(cfg Config, reg *metrics.Registry) (*Capture, error) {
 }
 
 // kernelStats returns the socket's cumulative packets, drops and queue
-// freezes. The kernel resets its counters on every read and TPacket sums them
-// in 32 bits (a day at 50,000 packets a second), so the sums are widened
-// here from their differences.
+// freezes. The kernel resets its counters on every read, so they are summed
+// here.
 func (c *Capture) kernelStats() [3]uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.closed {
-		if _, v3, err := c.tp.SocketStats(); err == nil {
-			now := [3]uint32{uint32(v3.Packets()), uint32(v3.Drops()), uint32(v3.QueueFreezes())}
-			for i := range now {
-				c.kernel[i] += uint64(now[i] - c.last[i])
+		if d, err := c.r.stats(); err == nil {
+			for i := range d {
+				c.kernel[i] += uint64(d[i])
 			}
-			c.last = now
 		}
 	}
 	return c.kernel
@@ -144,7 +119,7 @@ func (c *Capture) Close() error {
 	defer c.mu.Unlock()
 	if !c.closed {
 		c.closed = true
-		c.tp.Close()
+		c.r.close()
 		c.ifaces.close()
 	}
 	return nil
@@ -154,18 +129,20 @@ func (c *Capture) Close() error {
 // idle flows about once a second, and on return flushes t with reason
 // "shutdown" and closes the socket. Only Run's goroutine touches t.
 //
-// Once ctx is done, Run keeps reading for up to a block timeout and a poll
-// period, so that the packets of the block the kernel is still filling are
-// counted too.
+// Run reads a whole ring block per wakeup; the counters, the expiry clock
+// and the cancellation check are updated once per block, so the per-packet
+// path has no atomic operation, system call or clock read (packets carry
+// the kernel's timestamps). Once ctx is done,
+// Run keeps reading for up to a block timeout and a poll period, so that the
+// packets of the block the kernel is still filling are counted too.
 func (c *Capture) Run(ctx context.Context, t Table) error {
 	defer c.Close()
 	var lastExpire, drainUntil time.Time
-	startup := true // until the first packet stamped after the filter was attached
+	var f rxFrame
 	for {
-		data, ci, err := c.tp.ZeroCopyReadPacketData()
-		if err != nil {
+		if err := c.r.wait(pollTimeout); err != nil {
 			now := time.Now()
-			timeout := errors.Is(err, afpacket.ErrTimeout)
+			timeout := errors.Is(err, errTimeout)
 			if !timeout {
 				c.readErrors.Inc()
 				// Persistent socket errors must not spin; wait a poll period.
@@ -187,42 +164,53 @@ func (c *Capture) Run(ctx context.Context, t Table) error {
 			}
 			continue
 		}
-		if startup {
-			if ci.Timestamp.Before(c.filtered) {
-				c.beforeFilter.Inc()
-				continue
+		var pkts, bytes, truncated, unknownIface, unknownLink uint64
+		for c.r.next(&f) {
+			ts := time.Unix(int64(f.sec), int64(f.nsec))
+			pkts++
+			bytes += uint64(f.wireLen)
+			if len(f.data) < f.wireLen {
+				truncated++
 			}
-			startup = false
+			if iface, ok := c.ifaces.lookup(f.ifindex, ts, c.ifaceRefreshes); !ok {
+				unknownIface++
+			} else if iface.link == 0 {
+				unknownLink++
+			} else {
+				t.Packet(ts, iface.name, iface.link, f.data, f.wireLen)
+			}
 		}
-		c.packets.Inc()
-		c.bytes.Add(uint64(ci.Length))
-		if ci.CaptureLength < ci.Length {
-			c.truncated.Inc()
-		}
-		if iface, ok := c.ifaces.lookup(ci.InterfaceIndex, ci.Timestamp, c.ifaceRefreshes); !ok {
-			c.unknownIface.Inc()
-		} else if iface.link == 0 {
-			c.unknownLink.Inc()
-		} else {
-			t.Packet(ci.Timestamp, iface.name, iface.link, data, ci.Length)
-		}
+		c.r.release()
+		c.packets.Add(pkts)
+		c.bytes.Add(bytes)
+		addNonZero(c.truncated, truncated)
+		addNonZero(c.unknownIface, unknownIface)
+		addNonZero(c.unknownLink, unknownLink)
+		// Once per block, on the monotonic clock: a block holds hundreds
+		// of packets under load, and packet time may stand still or go
+		// back (a stepped clock) without delaying expiry or shutdown.
+		now := time.Now()
 		if !drainUntil.IsZero() {
-			if now := time.Now(); now.After(drainUntil) {
+			if now.After(drainUntil) {
 				t.Flush(now, "shutdown")
 				return nil
 			}
 			continue
 		}
-		// Under load the packet clock drives expiry and the cancellation
-		// check, which keeps time.Now and ctx off the per-packet path.
-		if ci.Timestamp.Sub(lastExpire) >= expireEvery {
-			if ctx.Err() != nil {
-				drainUntil = time.Now().Add(c.drainFor)
-				continue
-			}
-			t.Expire(ci.Timestamp)
-			lastExpire = ci.Timestamp
+		if ctx.Err() != nil {
+			drainUntil = now.Add(c.drainFor)
+			continue
 		}
+		if now.Sub(lastExpire) >= expireEvery {
+			t.Expire(now)
+			lastExpire = now
+		}
+	}
+}
+
+func addNonZero(c *metrics.Counter, n uint64) {
+	if n > 0 {
+		c.Add(n)
 	}
 }
 

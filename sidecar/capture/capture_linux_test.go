@@ -405,3 +405,69 @@ func TestRunNoDuplicatesAtStart(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRingWraps sends many times what a two-block ring holds: every
+// block must go back to the kernel once read (or the ring fills and the
+// kernel drops the rest), each datagram must be counted once, and the
+// packets read must be exactly what the kernel passed to the socket
+// minus what it dropped.
+func TestRunRingWraps(t *testing.T) {
+	requireNetns(t)
+	ns := newNetns(t)
+	listenUDP(t, ns, "127.0.0.1:9998")
+	var conn *net.UDPConn
+	inNetns(t, ns, func() {
+		var err error
+		conn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9998})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	defer conn.Close()
+	cfg := DefaultConfig()
+	cfg.RingMiB, cfg.BlockKiB, cfg.BlockTimeout = 1, 512, time.Millisecond
+	reg := metrics.New()
+	var c *Capture
+	var err error
+	inNetns(t, ns, func() { c, err = Open(cfg, reg) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := &seqTable{seen: map[uint32]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, table) }()
+
+	// About 1,100 bytes of ring per datagram: the ring holds under a
+	// thousand, so 20,000 wrap it more than twenty times.
+	const sent = 20000
+	buf := make([]byte, 1000)
+	for i := range uint32(sent) {
+		binary.BigEndian.PutUint32(buf, i)
+		if _, err := conn.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if i%100 == 99 {
+			time.Sleep(time.Millisecond) // let the reader keep up
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for seq, n := range table.seen {
+		if n != 1 || seq >= sent {
+			t.Fatalf("datagram %d counted %d times", seq, n)
+		}
+	}
+	stats := reg.Stats()["capture"].(map[string]any)
+	kernel, drops, read := stats["kernel_packets_total"].(uint64), stats["kernel_drops_total"].(uint64), stats["packets_total"].(uint64)
+	if read != kernel-drops {
+		t.Errorf("packets_total = %d, want kernel_packets_total - kernel_drops_total = %d - %d", read, kernel, drops)
+	}
+	if got := len(table.seen); got < sent/2 {
+		t.Errorf("got %d of %d datagrams (kernel drops %d), want at least half", got, sent, drops)
+	}
+	t.Logf("%d of %d datagrams read, %d kernel drops", len(table.seen), sent, drops)
+}

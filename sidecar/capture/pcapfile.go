@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,16 +8,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
-
 	"github.com/sidewatch/sidewatch/sidecar/flow"
+	"github.com/sidewatch/sidewatch/sidecar/pcapread"
 )
-
-// pcapngMagic is the block type of a pcapng Section Header Block, the
-// first four bytes of every pcapng file (the same in either byte order).
-var pcapngMagic = []byte{0x0a, 0x0d, 0x0d, 0x0a}
 
 // maxExpireSteps bounds the one-second Expire steps taken across a gap in
 // a file's timestamps; a longer gap is crossed in one call.
@@ -29,6 +21,12 @@ type FileStats struct {
 	Packets int       // frames handed to the table
 	First   time.Time // timestamp of the first frame
 	Last    time.Time // timestamp of the last frame
+	// CapLenOverOrigLen counts records that captured more bytes than their
+	// original length: read as captured, as tshark reads them.
+	CapLenOverOrigLen int
+	// SkippedBlocks counts pcapng blocks that hold no frame and are not
+	// needed (name resolution, statistics, secrets, custom blocks).
+	SkippedBlocks int
 }
 
 // ReadFile feeds every frame of the pcap or pcapng file at path to table,
@@ -36,7 +34,9 @@ type FileStats struct {
 // a frame, table.Expire runs at each whole second passed since the
 // previous frame, as the live capture runs it each second of wall time.
 // ReadFile does not flush the table, so that several files can be read in
-// turn. in_iface is the pcapng interface name ("" for pcap files).
+// turn. in_iface is the pcapng interface name ("" for pcap files; see
+// pcapread.Interface for unnamed pcapng interfaces). The frames before an
+// error (a file cut short) have been read.
 func ReadFile(ctx context.Context, path string, table *flow.Table) (FileStats, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -50,48 +50,12 @@ func ReadFile(ctx context.Context, path string, table *flow.Table) (FileStats, e
 	return st, nil
 }
 
-// frameSource is what pcapgo's pcap and pcapng readers have in common.
-type frameSource interface {
-	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-}
-
 func readPackets(ctx context.Context, r io.Reader, table *flow.Table) (FileStats, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
-	magic, err := br.Peek(4)
-	if err != nil {
-		return FileStats{}, fmt.Errorf("read file header: %w", err)
-	}
-	var src frameSource
-	var ifaceOf func(int) (string, layers.LinkType)
-	if string(magic) == string(pcapngMagic) {
-		ng, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			return FileStats{}, fmt.Errorf("pcapng: %w", err)
-		}
-		src = ng
-		ifaceOf = func(i int) (string, layers.LinkType) {
-			intf, err := ng.Interface(i)
-			if err != nil {
-				return "", ng.LinkType()
-			}
-			return intf.Name, intf.LinkType
-		}
-	} else {
-		pr, err := pcapgo.NewReader(br)
-		if err != nil {
-			return FileStats{}, fmt.Errorf("pcap: %w", err)
-		}
-		src = pr
-		link := pr.LinkType()
-		ifaceOf = func(int) (string, layers.LinkType) { return "", link }
-	}
-
-	type iface struct {
-		name string
-		link layers.LinkType
-	}
-	var ifaces []iface // by pcapng interface id, resolved on first use
 	var st FileStats
+	src, err := pcapread.NewReader(r)
+	if err != nil {
+		return st, err
+	}
 	var next time.Time // the next whole second at which to expire
 	for {
 		if st.Packets%1024 == 0 {
@@ -99,19 +63,16 @@ func readPackets(ctx context.Context, r io.Reader, table *flow.Table) (FileStats
 				return st, err
 			}
 		}
-		data, ci, err := src.ZeroCopyReadPacketData()
+		f, err := src.Next()
+		rs := src.Stats()
+		st.CapLenOverOrigLen, st.SkippedBlocks = rs.CapLenOverOrigLen, rs.SkippedBlocks
 		if errors.Is(err, io.EOF) {
 			return st, nil
 		}
 		if err != nil {
-			return st, fmt.Errorf("frame %d: %w", st.Packets+1, err)
+			return st, err
 		}
-		idx := max(ci.InterfaceIndex, 0)
-		for idx >= len(ifaces) {
-			name, link := ifaceOf(len(ifaces))
-			ifaces = append(ifaces, iface{name, link})
-		}
-		ts := ci.Timestamp
+		ts := f.Time
 		if st.Packets == 0 {
 			st.First = ts
 			next = ts.Truncate(time.Second).Add(time.Second)
@@ -123,8 +84,8 @@ func readPackets(ctx context.Context, r io.Reader, table *flow.Table) (FileStats
 			table.Expire(next)
 			next = next.Add(time.Second)
 		}
-		in := ifaces[idx]
-		table.Packet(ts, in.name, flow.LinkType(in.link), data, ci.Length)
+		in := src.Interface(f.Interface)
+		table.Packet(ts, in.Name, flow.LinkType(in.LinkType), f.Data, f.OrigLen)
 		st.Packets++
 		st.Last = ts
 	}

@@ -30,7 +30,8 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // testCaptures are made by testdata/mkpcaps.sh.
-var testCaptures = []string{"eth.pcap", "eth.pcapng", "lo_sll.pcap", "lo_sll2.pcap", "bulk.pcap"}
+var testCaptures = []string{"eth.pcap", "eth.pcapng", "lo_sll.pcap", "lo_sll2.pcap", "bulk.pcap",
+	"mixed.pcapng", "sections.pcapng", "bulk_v21.pcap", "caplen_over_origlen.pcap"}
 
 // eventList is an Emitter that keeps every event.
 type eventList struct{ events []event.Event }
@@ -363,20 +364,32 @@ func TestGoldenReplay(t *testing.T) {
 
 func TestReadFileCounts(t *testing.T) {
 	tests := []struct {
-		name    string
-		packets int
+		name          string
+		packets       int
+		capOverOrig   int
+		skippedBlocks int // dumpcap's interface statistics, one per interface
 	}{
-		{"eth.pcap", 62},
-		{"eth.pcapng", 18},
-		{"lo_sll.pcap", 36},
-		{"lo_sll2.pcap", 36},
-		{"bulk.pcap", 353},
+		{"eth.pcap", 62, 0, 0},
+		{"eth.pcapng", 18, 0, 1},
+		{"lo_sll.pcap", 36, 0, 0},
+		{"lo_sll2.pcap", 36, 0, 0},
+		{"bulk.pcap", 353, 0, 0},
+		{"mixed.pcapng", 18, 0, 2},
+		{"sections.pcapng", 36, 0, 2},
+		{"bulk_v21.pcap", 516, 0, 0},
+		{"caplen_over_origlen.pcap", 58, 1, 0},
 	}
 	for _, tt := range tests {
 		t.Run(strings.ReplaceAll(tt.name, ".", "_"), func(t *testing.T) {
 			_, st, reg := replayCapture(t, tt.name)
 			if st.Packets != tt.packets {
 				t.Errorf("ReadFile(%s) read %d packets, want %d", tt.name, st.Packets, tt.packets)
+			}
+			if st.SkippedBlocks != tt.skippedBlocks {
+				t.Errorf("ReadFile(%s): got %d pcapng blocks skipped, want %d", tt.name, st.SkippedBlocks, tt.skippedBlocks)
+			}
+			if st.CapLenOverOrigLen != tt.capOverOrig {
+				t.Errorf("ReadFile(%s): got %d records with caplen > origlen, want %d", tt.name, st.CapLenOverOrigLen, tt.capOverOrig)
 			}
 			if !st.Last.After(st.First) {
 				t.Errorf("ReadFile(%s): first %v, last %v; want last after first", tt.name, st.First, st.Last)
@@ -410,7 +423,7 @@ func TestReadFileErrors(t *testing.T) {
 	}{
 		{"empty", nil, "read file header"},
 		{"not_a_capture", []byte("GET / HTTP/1.1\r\n\r\n"), "pcap"},
-		{"truncated_record", good[:len(good)-10], "frame 62"},
+		{"truncated_record", good[:len(good)-10], "record 62 at offset 6397"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

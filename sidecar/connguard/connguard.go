@@ -20,13 +20,19 @@
 //     and the kernel's accept queue holds the newcomer (TCP backpressure,
 //     no reset). An evicted connection is reset (RST), so its sender's
 //     next write fails and it retries rather than losing data.
+//   - A connection admitted unauthenticated (AdmitUnauthenticated, until
+//     its reader calls Authenticated) is evicted before any other: while
+//     one holds a slot, an authenticated connection is never evicted, so
+//     a peer without the credentials cannot push out one that has them.
 //   - A frame must complete within FrameTimeout of read-wait after its
 //     first byte: time spent waiting for the peer counts, time the reader
 //     spends publishing does not. A slower connection's Read fails and
 //     FrameTimedOut reports it.
 //
-// The reader reports its framing state with Progress; Read enforces the
-// frame timeout on top of the reader's own deadline.
+// A receiver's accept loop takes connections with Accept (transient
+// failures waited out) and admits them; the reader reports its framing
+// state with Progress; Read enforces the frame timeout on top of the
+// reader's own deadline.
 package connguard
 
 import (
@@ -85,6 +91,17 @@ var ErrFrameTimeout = errors.New("frame not completed within the frame timeout")
 // every slot is taken, or waiting for one while all are busy. It returns
 // ctx's error if ctx ends first; nc is then still the caller's to close.
 func (g *Guard) Admit(ctx context.Context, nc net.Conn) (*Conn, error) {
+	return g.admit(ctx, nc, false)
+}
+
+// AdmitUnauthenticated admits nc as Admit does, as a connection whose peer
+// has yet to authenticate: such connections are the first evicted, and
+// while one holds a slot no authenticated one is. Authenticated lifts it.
+func (g *Guard) AdmitUnauthenticated(ctx context.Context, nc net.Conn) (*Conn, error) {
+	return g.admit(ctx, nc, true)
+}
+
+func (g *Guard) admit(ctx context.Context, nc net.Conn, unauthenticated bool) (*Conn, error) {
 	g.mu.Lock()
 	waited := false
 	for len(g.reading) >= g.cfg.MaxConns || g.finishing >= g.cfg.MaxConns {
@@ -117,7 +134,7 @@ func (g *Guard) Admit(ctx context.Context, nc net.Conn) (*Conn, error) {
 		g.mu.Lock()
 		g.waiters--
 	}
-	c := &Conn{Conn: nc, g: g, lastFrame: time.Now()}
+	c := &Conn{Conn: nc, g: g, lastFrame: time.Now(), unauthenticated: unauthenticated}
 	g.reading[c] = struct{}{}
 	g.passFreed()
 	g.mu.Unlock()
@@ -135,20 +152,32 @@ func (g *Guard) Open() int {
 const DefaultMinReadWait = 50 * time.Millisecond
 
 // victim is the connection waiting on its peer that has gone longest
-// without completing a frame, or nil. g.mu is held.
+// without completing a frame, or nil; only unauthenticated ones while any
+// holds a slot. g.mu is held.
 func (g *Guard) victim() *Conn {
-	var best *Conn
-	var bestAt time.Time
+	// Best candidates, unauthenticated [0] and authenticated [1].
+	var (
+		best       [2]*Conn
+		bestAt     [2]time.Time
+		unauthHeld bool
+	)
 	waitedSince := time.Now().Add(-g.cfg.MinReadWait)
 	for c := range g.reading {
 		c.mu.Lock()
-		in, since, at := c.inRead, c.readSince, c.lastFrame
+		in, since, at, unauth := c.inRead, c.readSince, c.lastFrame, c.unauthenticated
 		c.mu.Unlock()
-		if in && !since.After(waitedSince) && (best == nil || at.Before(bestAt)) && !busyOnPeer(c.Conn) {
-			best, bestAt = c, at
+		k := 1
+		if unauth {
+			k, unauthHeld = 0, true
+		}
+		if in && !since.After(waitedSince) && (best[k] == nil || at.Before(bestAt[k])) && !busyOnPeer(c.Conn) {
+			best[k], bestAt[k] = c, at
 		}
 	}
-	return best
+	if unauthHeld {
+		return best[0]
+	}
+	return best[1]
 }
 
 // evict resets v and frees its slot. g.mu is held.
@@ -198,8 +227,11 @@ type Conn struct {
 	frameWait time.Duration // read-wait of the frame in progress
 	evicted   bool
 	timedOut  bool // the frame timeout ended a Read
-	released  bool // the slot is given back (EOF or eviction)
-	closed    bool
+	// unauthenticated: admitted by AdmitUnauthenticated, not yet
+	// Authenticated.
+	unauthenticated bool
+	released        bool // the slot is given back (EOF or eviction)
+	closed          bool
 }
 
 // SetReadDeadline sets the reader's deadline; Read tightens it with the
@@ -277,6 +309,14 @@ func (c *Conn) Progress(completed int, partial bool) {
 		c.frameWait = 0
 	}
 	c.partial = partial
+	c.mu.Unlock()
+}
+
+// Authenticated marks a connection admitted by AdmitUnauthenticated as
+// authenticated: from now on it is evicted like any other.
+func (c *Conn) Authenticated() {
+	c.mu.Lock()
+	c.unauthenticated = false
 	c.mu.Unlock()
 }
 

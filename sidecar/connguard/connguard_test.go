@@ -228,3 +228,48 @@ func TestListenerAdmits(t *testing.T) {
 		t.Errorf("Open = %d after Close, want 0", g.Open())
 	}
 }
+
+// A peer that has not authenticated never pushes out one that has: the
+// unauthenticated connections go first, and while one holds a slot (even
+// one not yet evictable) an authenticated connection is kept.
+func TestUnauthenticatedEvictedFirst(t *testing.T) {
+	ln := listen(t)
+	g := New(Config{MaxConns: 2})
+	ctx := context.Background()
+	s1, _ := pair(t, ln)
+	s2, _ := pair(t, ln)
+	auth, _ := g.Admit(ctx, s1) // the idlest: admitted first, no frame since
+	time.Sleep(5 * time.Millisecond)
+	unauth, _ := g.AdmitUnauthenticated(ctx, s2)
+	doneAuth, doneUnauth := reader(auth), reader(unauth)
+	waitInRead(t, auth, unauth)
+	time.Sleep(DefaultMinReadWait)
+
+	s3, _ := pair(t, ln)
+	fresh, err := g.AdmitUnauthenticated(ctx, s3) // never reads: busy
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-doneUnauth; err == nil || !unauth.Evicted() || auth.Evicted() {
+		t.Fatalf("at the cap: unauthenticated evicted %v (Read %v), authenticated evicted %v; want only the unauthenticated one", unauth.Evicted(), err, auth.Evicted())
+	}
+	unauth.Close() // as its reader does: the slot is free only then
+	// fresh holds a slot unauthenticated: the idle authenticated
+	// connection is not evicted for another newcomer.
+	s4, _ := pair(t, ln)
+	wctx, cancel := context.WithTimeout(ctx, 3*DefaultMinReadWait)
+	defer cancel()
+	if _, err := g.Admit(wctx, s4); !errors.Is(err, context.DeadlineExceeded) || auth.Evicted() {
+		t.Fatalf("Admit with an unauthenticated connection holding a slot = %v, authenticated evicted %v; want a wait and no eviction", err, auth.Evicted())
+	}
+	fresh.Authenticated()
+	c, err := g.Admit(ctx, s4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := <-doneAuth; err == nil || !auth.Evicted() {
+		t.Errorf("once no unauthenticated connection holds a slot: idlest evicted %v (Read %v), want evicted", auth.Evicted(), err)
+	}
+	fresh.Close()
+}

@@ -137,6 +137,37 @@ func TestPacketLinkTypes(t *testing.T) {
 	}
 }
 
+// TestPacketBytesAsRecorded checks that a frame counts its recorded
+// original length, also when a damaged record captured more than that
+// (tshark's frame.len), and that its captured bytes are still decoded.
+func TestPacketBytesAsRecorded(t *testing.T) {
+	udp4 := ethFrame(t, udp(cli, srv, 5000, 53))
+	tests := []struct {
+		name    string
+		wireLen int
+		want    uint64
+	}{
+		{"wire_length_above_capture", len(udp4) + 100, uint64(len(udp4) + 100)},
+		{"wire_length_equal", len(udp4), uint64(len(udp4))},
+		{"wire_length_below_capture", len(udp4) - 10, uint64(len(udp4) - 10)},
+		{"wire_length_negative", -1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			tab := NewTable(DefaultConfig(), rec, nil)
+			tab.Packet(t0, "eth0", LinkTypeEthernet, udp4, tt.wireLen)
+			tab.Flush(t0, ReasonShutdown)
+			if len(rec.events) != 1 {
+				t.Fatalf("got %d events, want 1", len(rec.events))
+			}
+			if got := summarize(rec.events[0]); got.BytesTS != tt.want || got.PktsTS != 1 {
+				t.Errorf("got %d packets, %d bytes; want 1 packet, %d bytes", got.PktsTS, got.BytesTS, tt.want)
+			}
+		})
+	}
+}
+
 func TestPacketSkipped(t *testing.T) {
 	arp := func() []byte {
 		buf := gopacket.NewSerializeBuffer()

@@ -145,9 +145,9 @@ func (t *Table) Packet(ts time.Time, iface string, link LinkType, data []byte, w
 	t.cnt[cPkts]++
 	t.cnt[cBytes] += uint64(len(data))
 	t.maxPkt = max(t.maxPkt, uint64(len(data)))
-	// A record claiming fewer bytes on the wire than were captured is
-	// corrupt; what was captured is a lower bound.
-	n := uint64(max(wireLen, len(data)))
+	// Bytes are the original length as recorded, even in a damaged record
+	// that captured more than that (tshark counts it so too).
+	n := uint64(max(wireLen, 0))
 	var p packet
 	switch t.dec.decode(link, data, &p) {
 	case decodedIP:

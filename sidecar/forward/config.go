@@ -6,6 +6,8 @@ import (
 	"net"
 	"path/filepath"
 	"time"
+
+	"github.com/sidewatch/sidewatch/internal/bounds"
 )
 
 // Config is the receiver's part of `sidewatch run`. The names are complete
@@ -15,12 +17,12 @@ type Config struct {
 	TCPAddr          string        `name:"forward-tcp-addr" env:"SIDEWATCH_FORWARD_TCP_ADDR" default:"127.0.0.1:24225" help:"TCP address of the forward receiver (empty disables). Senders must pass the shared-key handshake."`
 	UnixPath         string        `name:"forward-unix-path" env:"SIDEWATCH_FORWARD_UNIX_PATH" help:"Unix socket of the forward receiver (default forward.sock in --launcher-dir; \"off\" disables). Only containers that mount the volume reach it."`
 	KeyFile          string        `name:"forward-key-file" env:"SIDEWATCH_FORWARD_KEY_FILE" help:"Shared key file, created at first start and reused (default forward.key in --launcher-dir)."`
-	MaxConns         int           `name:"forward-max-conns" env:"SIDEWATCH_FORWARD_MAX_CONNS" default:"16" help:"Concurrent connections; beyond it the idlest one is closed (unauthenticated ones first)."`
+	MaxConns         int           `name:"forward-max-conns" env:"SIDEWATCH_FORWARD_MAX_CONNS" default:"16" help:"Connections read at once (TCP and unix together); a newcomer beyond it resets the idlest or slowest one waiting on its sender, TCP peers that have not passed the handshake first (counted), or waits while every connection is busy."`
 	MaxMessageSize   int           `name:"forward-max-message-size" env:"SIDEWATCH_FORWARD_MAX_MESSAGE_SIZE" default:"67108864" help:"Largest forward message in bytes, and largest decompressed payload; a larger one closes the connection."`
 	MaxLogSize       int           `name:"forward-max-log-size" env:"SIDEWATCH_FORWARD_MAX_LOG_SIZE" default:"1048576" help:"Bytes of a record's log kept in log.message; the rest is cut and the event flagged truncated."`
 	MaxFieldsSize    int           `name:"forward-max-fields-size" env:"SIDEWATCH_FORWARD_MAX_FIELDS_SIZE" default:"262144" help:"Bytes of log.fields (a record's other keys as JSON) kept; keys beyond are left out and the event flagged truncated."`
 	IdleTimeout      time.Duration `name:"forward-idle-timeout" env:"SIDEWATCH_FORWARD_IDLE_TIMEOUT" default:"10m" help:"Close a connection after this long without a message."`
-	FrameTimeout     time.Duration `name:"forward-frame-timeout" env:"SIDEWATCH_FORWARD_FRAME_TIMEOUT" default:"30s" help:"A message must arrive whole within this time after its first byte."`
+	FrameTimeout     time.Duration `name:"forward-frame-timeout" env:"SIDEWATCH_FORWARD_FRAME_TIMEOUT" default:"30s" help:"Time a message may spend arriving after its first byte (waiting on the sender); a slower connection is closed unacknowledged and counted."`
 	AckTimeout       time.Duration `name:"forward-ack-timeout" env:"SIDEWATCH_FORWARD_ACK_TIMEOUT" default:"5s" help:"When the pipeline has not written a message's records within this time (a stalled sink), close the connection unacknowledged and refuse messages for as long again: Fluent Bit then retries with backoff from its disk buffer, as when the sidecar is down, instead of holding its chunks in memory."`
 	HandshakeTimeout time.Duration `name:"forward-handshake-timeout" env:"SIDEWATCH_FORWARD_HANDSHAKE_TIMEOUT" default:"10s" help:"Time allowed for the shared-key handshake."`
 }
@@ -72,12 +74,18 @@ func (c Config) unixPath() string {
 
 // Limits checked by Validate.
 const (
-	minMessageSize   = 64 << 10
-	maxMessageSize   = 1 << 30
-	minLogSize       = 1 << 10
-	minIdleTimeout   = time.Minute
-	maxIdleTimeout   = 24 * time.Hour
-	maxSocketPathLen = 107 // sun_path holds 108 bytes with the NUL
+	maxConns            = 4096
+	minFrameTimeout     = time.Second
+	minAckTimeout       = 100 * time.Millisecond
+	maxAckTimeout       = 10 * time.Minute
+	minHandshakeTimeout = time.Second
+	maxHandshakeTimeout = time.Minute
+	minMessageSize      = 64 << 10
+	maxMessageSize      = 1 << 30
+	minLogSize          = 1 << 10
+	minIdleTimeout      = time.Minute
+	maxIdleTimeout      = 24 * time.Hour
+	maxSocketPathLen    = 107 // sun_path holds 108 bytes with the NUL
 )
 
 // Validate checks the values kong cannot, naming the flag and variable.
@@ -91,29 +99,22 @@ func (c *Config) Validate() error {
 	if p := c.unixPath(); p != "" && (!filepath.IsAbs(p) || len(p) > maxSocketPathLen) {
 		errs = append(errs, fmt.Errorf("--forward-unix-path (SIDEWATCH_FORWARD_UNIX_PATH) %q: want an absolute path of at most %d bytes", p, maxSocketPathLen))
 	}
-	if c.MaxConns < 1 || c.MaxConns > 4096 {
-		errs = append(errs, fmt.Errorf("--forward-max-conns (SIDEWATCH_FORWARD_MAX_CONNS) must be in [1, 4096], got %d", c.MaxConns))
-	}
-	if c.MaxMessageSize < minMessageSize || c.MaxMessageSize > maxMessageSize {
-		errs = append(errs, fmt.Errorf("--forward-max-message-size (SIDEWATCH_FORWARD_MAX_MESSAGE_SIZE) must be in [%d, %d], got %d", minMessageSize, maxMessageSize, c.MaxMessageSize))
-	}
+	errs = append(errs,
+		bounds.Int("--forward-max-conns", "SIDEWATCH_FORWARD_MAX_CONNS", c.MaxConns, 1, maxConns),
+		bounds.Int("--forward-max-message-size", "SIDEWATCH_FORWARD_MAX_MESSAGE_SIZE", c.MaxMessageSize, minMessageSize, maxMessageSize),
+		bounds.Duration("--forward-idle-timeout", "SIDEWATCH_FORWARD_IDLE_TIMEOUT", c.IdleTimeout, minIdleTimeout, maxIdleTimeout),
+		bounds.Duration("--forward-ack-timeout", "SIDEWATCH_FORWARD_ACK_TIMEOUT", c.AckTimeout, minAckTimeout, maxAckTimeout),
+		bounds.Duration("--forward-handshake-timeout", "SIDEWATCH_FORWARD_HANDSHAKE_TIMEOUT", c.HandshakeTimeout, minHandshakeTimeout, maxHandshakeTimeout),
+	)
+	// Bounded by other options: the message size, the idle timeout.
 	if c.MaxLogSize < minLogSize || c.MaxLogSize > c.MaxMessageSize {
 		errs = append(errs, fmt.Errorf("--forward-max-log-size (SIDEWATCH_FORWARD_MAX_LOG_SIZE) must be in [%d, --forward-max-message-size], got %d", minLogSize, c.MaxLogSize))
 	}
 	if c.MaxFieldsSize < minLogSize || c.MaxFieldsSize > c.MaxMessageSize {
 		errs = append(errs, fmt.Errorf("--forward-max-fields-size (SIDEWATCH_FORWARD_MAX_FIELDS_SIZE) must be in [%d, --forward-max-message-size], got %d", minLogSize, c.MaxFieldsSize))
 	}
-	if c.IdleTimeout < minIdleTimeout || c.IdleTimeout > maxIdleTimeout {
-		errs = append(errs, fmt.Errorf("--forward-idle-timeout (SIDEWATCH_FORWARD_IDLE_TIMEOUT) must be in [%s, %s], got %s", minIdleTimeout, maxIdleTimeout, c.IdleTimeout))
-	}
-	if c.FrameTimeout < time.Second || c.FrameTimeout > c.IdleTimeout {
-		errs = append(errs, fmt.Errorf("--forward-frame-timeout (SIDEWATCH_FORWARD_FRAME_TIMEOUT) must be in [1s, --forward-idle-timeout], got %s", c.FrameTimeout))
-	}
-	if c.AckTimeout < 100*time.Millisecond || c.AckTimeout > 10*time.Minute {
-		errs = append(errs, fmt.Errorf("--forward-ack-timeout (SIDEWATCH_FORWARD_ACK_TIMEOUT) must be in [100ms, 10m], got %s", c.AckTimeout))
-	}
-	if c.HandshakeTimeout < time.Second || c.HandshakeTimeout > time.Minute {
-		errs = append(errs, fmt.Errorf("--forward-handshake-timeout (SIDEWATCH_FORWARD_HANDSHAKE_TIMEOUT) must be in [1s, 1m], got %s", c.HandshakeTimeout))
+	if c.FrameTimeout < minFrameTimeout || c.FrameTimeout > c.IdleTimeout {
+		errs = append(errs, fmt.Errorf("--forward-frame-timeout (SIDEWATCH_FORWARD_FRAME_TIMEOUT) must be in [%s, --forward-idle-timeout], got %s", minFrameTimeout, c.FrameTimeout))
 	}
 	return errors.Join(errs...)
 }

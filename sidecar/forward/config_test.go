@@ -40,13 +40,23 @@ func TestConfigValidate(t *testing.T) {
 		{"short_idle", func(c *Config) { c.IdleTimeout = time.Second }, "SIDEWATCH_FORWARD_IDLE_TIMEOUT"},
 		{"frame_over_idle", func(c *Config) { c.FrameTimeout = time.Hour }, "SIDEWATCH_FORWARD_FRAME_TIMEOUT"},
 		{"zero_handshake", func(c *Config) { c.HandshakeTimeout = 0 }, "SIDEWATCH_FORWARD_HANDSHAKE_TIMEOUT"},
+		{"long_handshake", func(c *Config) { c.HandshakeTimeout = time.Hour }, "SIDEWATCH_FORWARD_HANDSHAKE_TIMEOUT"},
+		{"too_many_conns", func(c *Config) { c.MaxConns = maxConns + 1 }, "SIDEWATCH_FORWARD_MAX_CONNS"},
+		{"short_frame", func(c *Config) { c.FrameTimeout = 100 * time.Millisecond }, "SIDEWATCH_FORWARD_FRAME_TIMEOUT"},
+		{"long_idle", func(c *Config) { c.IdleTimeout = 48 * time.Hour }, "SIDEWATCH_FORWARD_IDLE_TIMEOUT"},
+		{"short_ack", func(c *Config) { c.AckTimeout = time.Millisecond }, "SIDEWATCH_FORWARD_ACK_TIMEOUT"},
+		{"long_ack", func(c *Config) { c.AckTimeout = time.Hour }, "SIDEWATCH_FORWARD_ACK_TIMEOUT"},
+		{"tiny_message", func(c *Config) { c.MaxMessageSize = 1024 }, "SIDEWATCH_FORWARD_MAX_MESSAGE_SIZE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := DefaultConfig().WithLauncherDir("/v")
 			tt.change(&c)
-			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Validate() = %v, want an error naming %s", err, tt.want)
+			// The flag of SIDEWATCH_FORWARD_X_Y is --forward-x-y.
+			flag := "--" + strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(tt.want, "SIDEWATCH_")), "_", "-")
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), flag+" ") {
+				t.Errorf("Validate() = %v, want an error naming %s and %s", err, flag, tt.want)
 			}
 		})
 	}

@@ -3,15 +3,17 @@ package forward
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sidewatch/sidewatch/sidecar/connguard"
 )
 
-// Connection states, for eviction and shutdown.
+// Connection states, for shutdown.
 const (
 	stateHandshake = iota // waiting for PING
 	stateIdle             // waiting for a message's first byte
@@ -34,12 +36,13 @@ var (
 	errStopped      = errors.New("stopped")
 	errEvicted      = errors.New("evicted")
 	errPartialEOF   = errors.New("peer closed inside a message")
+	errHandshake    = errors.New("handshake failed")
 )
 
 // conn is one connection and the goroutine reading it.
 type conn struct {
 	r     *Receiver
-	nc    net.Conn
+	gc    *connguard.Conn
 	ctx   context.Context // for Publish and Sync; outlives Run's ctx by the grace
 	which int             // onTCP or onUnix
 	dec   *decoder
@@ -48,35 +51,25 @@ type conn struct {
 	n       int    // bytes of buf holding data
 	scanOff int    // resumable scan of the message at buf[0:]
 	pending uint64 // objects still expected from scanOff
-	started time.Time
 
-	state      atomic.Int32
-	lastActive atomic.Int64 // unix nanoseconds of the last byte read
-	auth       atomic.Bool
+	state atomic.Int32
 
-	mu      sync.Mutex
-	stopAt  time.Time // set by stop
-	evicted bool
+	mu     sync.Mutex
+	stopAt time.Time // set by stop
 }
 
-func (r *Receiver) newConn(nc net.Conn, ctx context.Context, which int) *conn {
+func (r *Receiver) newConn(gc *connguard.Conn, ctx context.Context, which int) *conn {
 	transport := "tcp"
 	if which == onUnix {
 		transport = "unix"
 	}
-	c := &conn{r: r, nc: nc, ctx: ctx, which: which, dec: newDecoder(r.cfg.limits(), transport), pending: 1}
-	c.lastActive.Store(time.Now().UnixNano())
+	c := &conn{r: r, gc: gc, ctx: ctx, which: which, dec: newDecoder(r.cfg.limits(), transport), pending: 1}
 	if which == onTCP {
 		c.state.Store(stateHandshake)
 	} else {
 		c.state.Store(stateIdle)
-		c.auth.Store(true)
 	}
 	return c
-}
-
-func (c *conn) status() (state int32, lastActive int64, auth bool) {
-	return c.state.Load(), c.lastActive.Load(), c.auth.Load()
 }
 
 // stop ends the connection: at once when it waits for a message, by
@@ -86,46 +79,29 @@ func (c *conn) stop(stopAt time.Time) {
 	defer c.mu.Unlock()
 	c.stopAt = stopAt
 	if st := c.state.Load(); st == stateIdle || st == stateHandshake {
-		c.nc.SetReadDeadline(time.Now())
+		c.gc.SetReadDeadline(time.Now())
 	} else {
-		c.nc.SetReadDeadline(stopAt)
+		c.gc.SetReadDeadline(stopAt)
 	}
 }
 
-// evict ends an idle connection to make room for a new one.
-func (c *conn) evict() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.evicted = true
-	c.nc.SetReadDeadline(time.Now())
-}
-
-// setDeadline arms the read deadline for the current state; stop and
-// evict override it.
-func (c *conn) setDeadline(st int32, limit time.Duration) {
+// setDeadline sets the read deadline d (zero: none) for the state; stop
+// overrides it. The guard adds the frame timeout inside a message.
+func (c *conn) setDeadline(st int32, d time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.state.Store(st)
 	switch {
-	case c.evicted:
-		c.nc.SetReadDeadline(time.Now())
 	case !c.stopAt.IsZero() && (st == stateIdle || st == stateHandshake):
-		c.nc.SetReadDeadline(time.Now())
-	case !c.stopAt.IsZero():
-		d := c.started.Add(limit)
-		if c.stopAt.Before(d) {
-			d = c.stopAt
-		}
-		c.nc.SetReadDeadline(d)
-	case st == stateReading:
-		c.nc.SetReadDeadline(c.started.Add(limit))
-	default:
-		c.nc.SetReadDeadline(time.Now().Add(limit))
+		d = time.Now()
+	case !c.stopAt.IsZero() && (d.IsZero() || c.stopAt.Before(d)):
+		d = c.stopAt
 	}
+	c.gc.SetReadDeadline(d)
 }
 
 func (c *conn) serve() {
-	defer c.nc.Close()
+	defer c.gc.Close()
 	if c.which == onTCP {
 		if err := c.handshake(); err != nil {
 			c.closed(err)
@@ -133,25 +109,29 @@ func (c *conn) serve() {
 		}
 	}
 	for {
-		msg, err := c.next(c.r.cfg.MaxMessageSize, c.r.cfg.IdleTimeout, c.r.cfg.FrameTimeout)
+		msg, err := c.next(c.r.cfg.MaxMessageSize, time.Time{})
 		if err != nil {
 			c.closed(err)
 			return
 		}
 		c.state.Store(stateBusy)
 		if len(msg) == 1 && msg[0] == 0xc0 {
-			c.consume(1) // nil: a heartbeat
+			// nil: a heartbeat. Not a frame for the guard: a peer sending
+			// only heartbeats is as idle as a silent one.
+			c.consume(1, false)
 			continue
 		}
 		if err := c.handle(msg); err != nil {
 			c.closed(err)
 			return
 		}
-		c.consume(len(msg))
+		c.consume(len(msg), true)
 	}
 }
 
-// handshake runs HELO/PING/PONG within HandshakeTimeout.
+// handshake runs HELO/PING/PONG within HandshakeTimeout. A failure is
+// counted in handshakes_total and wraps errHandshake, unless the
+// connection was evicted or the receiver is stopping.
 func (c *conn) handshake() error {
 	h, err := newHelo()
 	if err != nil {
@@ -160,17 +140,19 @@ func (c *conn) handshake() error {
 	if err := c.write(h.message()); err != nil {
 		return err
 	}
-	deadline := c.r.cfg.HandshakeTimeout
-	msg, err := c.next(maxHandshakeMessage, deadline, deadline)
+	msg, err := c.next(maxHandshakeMessage, time.Now().Add(c.r.cfg.HandshakeTimeout))
+	if errors.Is(err, errEvicted) || errors.Is(err, errStopped) {
+		return err
+	}
 	if err != nil {
 		c.r.m.authTimeout.Inc()
-		return err
+		return fmt.Errorf("%w: %w", errHandshake, err)
 	}
 	pong, err := h.checkPing(msg, c.r.key)
 	if err == nil {
 		// Authenticated before the PONG leaves: once the peer has it, this
 		// connection must no longer be the first one evicted at the cap.
-		c.auth.Store(true)
+		c.gc.Authenticated()
 		c.state.Store(stateIdle)
 	}
 	if pong != nil {
@@ -184,10 +166,10 @@ func (c *conn) handshake() error {
 		} else {
 			c.r.m.authTimeout.Inc()
 		}
-		return err
+		return fmt.Errorf("%w: %w", errHandshake, err)
 	}
 	c.r.m.authOK.Inc()
-	c.consume(len(msg))
+	c.consume(len(msg), true)
 	return nil
 }
 
@@ -255,15 +237,16 @@ func (c *conn) ack(chunk []byte) error {
 }
 
 func (c *conn) write(b []byte) error {
-	c.nc.SetWriteDeadline(time.Now().Add(ackTimeout))
-	_, err := c.nc.Write(b)
+	c.gc.SetWriteDeadline(time.Now().Add(ackTimeout))
+	_, err := c.gc.Write(b)
 	return err
 }
 
 // next reads until buf starts with one whole msgpack object of at most
-// limit bytes and returns it. Waiting for the first byte is bounded by idle,
-// and the whole object by frame from its first byte.
-func (c *conn) next(limit int, idle, frame time.Duration) ([]byte, error) {
+// limit bytes and returns it. Waiting for its first byte is bounded by the
+// idle timeout, and the rest by the guard's frame timeout; the handshake
+// gives instead its own deadline for both (until).
+func (c *conn) next(limit int, until time.Time) ([]byte, error) {
 	for {
 		if c.n > 0 {
 			end, left, need, err := scan(c.buf[:c.n], c.scanOff, c.pending)
@@ -288,25 +271,21 @@ func (c *conn) next(limit int, idle, frame time.Duration) ([]byte, error) {
 		} else if c.buf == nil {
 			c.buf = make([]byte, min(initialBuf, limit))
 		}
-		if c.n == 0 {
-			if c.state.Load() == stateHandshake {
-				c.setDeadline(stateHandshake, idle)
-			} else {
-				c.setDeadline(stateIdle, idle)
-			}
-		} else {
-			c.setDeadline(stateReading, frame)
+		switch {
+		case c.state.Load() == stateHandshake:
+			c.setDeadline(stateHandshake, until)
+		case c.n == 0:
+			c.setDeadline(stateIdle, time.Now().Add(c.r.cfg.IdleTimeout))
+		default:
+			c.setDeadline(stateReading, until)
 		}
-		nr, err := c.nc.Read(c.buf[c.n:])
+		nr, err := c.gc.Read(c.buf[c.n:])
 		if nr > 0 {
-			if c.n == 0 {
-				c.started = time.Now()
-			}
 			c.n += nr
 			c.r.m.bytes[c.which].Add(uint64(nr))
-			c.lastActive.Store(time.Now().UnixNano())
+			c.gc.Progress(0, true) // not whole yet, or the scan had returned it
 		}
-		if err == nil || (nr > 0 && errors.Is(err, os.ErrDeadlineExceeded)) {
+		if err == nil || (nr > 0 && errors.Is(err, os.ErrDeadlineExceeded) && !c.gc.FrameTimedOut()) {
 			continue
 		}
 		return nil, c.readError(err)
@@ -316,16 +295,19 @@ func (c *conn) next(limit int, idle, frame time.Duration) ([]byte, error) {
 // readError names why a read ended.
 func (c *conn) readError(err error) error {
 	c.mu.Lock()
-	stopped, evicted := !c.stopAt.IsZero(), c.evicted
+	stopped := !c.stopAt.IsZero()
 	c.mu.Unlock()
+	timeout := errors.Is(err, os.ErrDeadlineExceeded)
 	switch {
-	case evicted:
+	case c.gc.Evicted():
 		return errEvicted
-	case errors.Is(err, os.ErrDeadlineExceeded) && stopped:
-		return errStopped
-	case errors.Is(err, os.ErrDeadlineExceeded) && c.n > 0:
+	case c.gc.FrameTimedOut():
 		return errFrameTimeout
-	case errors.Is(err, os.ErrDeadlineExceeded):
+	case timeout && stopped:
+		return errStopped
+	case timeout && c.n > 0:
+		return errFrameTimeout // the handshake's deadline, inside the PING
+	case timeout:
 		return errIdle
 	case errors.Is(err, io.EOF) && c.n > 0:
 		return errPartialEOF
@@ -341,47 +323,69 @@ func (c *conn) grow(size, limit int) {
 	c.buf = nb
 }
 
-// consume drops the message at the start of buf, keeping what follows.
+// consume drops the message at the start of buf, keeping what follows,
+// and tells the guard whether it was a frame (a message, not a heartbeat).
 // Only called once the message's events are written (see decoder).
-func (c *conn) consume(n int) {
+func (c *conn) consume(n int, frame bool) {
 	copy(c.buf, c.buf[n:c.n])
 	c.n -= n
 	c.scanOff, c.pending = 0, 1
-	if c.n > 0 {
-		c.started = time.Now()
-	} else if len(c.buf) > keepBuf {
+	if c.n == 0 && len(c.buf) > keepBuf {
 		c.buf = nil
 	}
+	completed := 0
+	if frame {
+		completed = 1
+	}
+	c.gc.Progress(completed, c.n > 0)
 }
 
-// closed counts why the connection ends.
+// closed counts why the connection ends: each connection once in
+// connections_closed_total, and a rejected message in
+// protocol_errors_total too.
 func (c *conn) closed(err error) {
 	m := c.r.m
+	reason := closedError
 	switch {
-	case errors.Is(err, errEvicted), errors.Is(err, errStalled):
-		// counted where they happen
+	case errors.Is(err, errEvicted):
+		reason = closedEvicted
+	case errors.Is(err, errStalled):
+		reason = closedStalled // and ack_timeouts_total or stall_refused_total
 	case errors.Is(err, errStopped):
-		m.closedShutdown.Inc()
+		reason = closedShutdown
 	case errors.Is(err, errIdle):
-		m.closedIdle.Inc()
+		reason = closedIdle
 	case errors.Is(err, io.EOF):
-		m.closedEOF.Inc()
+		reason = closedEOF
+	case errors.Is(err, errHandshake):
+		reason = closedHandshake // and handshakes_total
 	case errors.Is(err, errFrameTimeout):
 		m.protocolErrors[reasonFrameTimeout].Inc()
+		reason = closedFrameTimeout
+	default:
+		if r, ok := protocolReason(err); ok {
+			m.protocolErrors[r].Inc()
+			reason = closedProtocol
+		}
+	}
+	m.closed[reason].Inc()
+}
+
+// protocolReason maps a decoding error to its protocol_errors_total
+// reason.
+func protocolReason(err error) (int, bool) {
+	switch {
 	case errors.Is(err, errTooLarge):
-		m.protocolErrors[reasonTooLarge].Inc()
+		return reasonTooLarge, true
 	case errors.Is(err, errGzip):
-		m.protocolErrors[reasonGzip].Inc()
+		return reasonGzip, true
 	case errors.Is(err, errCompression):
-		m.protocolErrors[reasonCompression].Inc()
+		return reasonCompression, true
 	case errors.Is(err, errWrongType), errors.Is(err, errOption):
-		m.protocolErrors[reasonWrongType].Inc()
+		return reasonWrongType, true
 	case errors.Is(err, errShort), errors.Is(err, errNeverUsed), errors.Is(err, errMessageShape),
 		errors.Is(err, errEntryShape), errors.Is(err, errPartialEOF):
-		m.protocolErrors[reasonMalformed].Inc()
-	case errors.Is(err, errBadKey):
-		// counted by handshake
-	default:
-		m.closedError.Inc()
+		return reasonMalformed, true
 	}
+	return 0, false
 }

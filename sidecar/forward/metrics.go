@@ -16,6 +16,23 @@ const (
 
 var reasonNames = [numReasons]string{"malformed", "wrong_type", "too_large", "gzip", "compression", "frame_timeout"}
 
+// Reasons a connection ended, in connections_closed_total: every admitted
+// connection is counted there once.
+const (
+	closedEOF          = iota // the peer closed between messages
+	closedIdle                // no message within --forward-idle-timeout
+	closedError               // a socket error (a failed ack write, a reset)
+	closedShutdown            // the receiver stopped
+	closedEvicted             // reset to admit a newcomer at --forward-max-conns
+	closedFrameTimeout        // a message not whole within --forward-frame-timeout
+	closedProtocol            // a rejected message (protocol_errors_total)
+	closedHandshake           // a failed shared-key handshake (handshakes_total)
+	closedStalled             // the pipeline stalled (ack_timeouts_total, stall_refused_total)
+	numClosed
+)
+
+var closedNames = [numClosed]string{"eof", "idle", "error", "shutdown", "evicted", "frame_timeout", "protocol_error", "handshake", "stalled"}
+
 // receiverMetrics are the sidewatch_forward_* series. Every message not
 // acknowledged, every record not published and every closed connection is
 // counted by reason.
@@ -32,14 +49,14 @@ type receiverMetrics struct {
 	stallRefused   *metrics.Counter
 	signalDropped  *metrics.Counter
 
-	accepted                    *metrics.Counter
-	open                        *metrics.Gauge
-	authOK, authFailed          *metrics.Counter
-	authTimeout                 *metrics.Counter
-	rejectedLimit, evicted      *metrics.Counter
-	closedEOF, closedIdle       *metrics.Counter
-	closedError, closedShutdown *metrics.Counter
-	acceptErrors                *metrics.Counter
+	accepted           *metrics.Counter
+	open               *metrics.Gauge
+	waited             *metrics.Counter
+	authOK, authFailed *metrics.Counter
+	authTimeout        *metrics.Counter
+	rejectedShutdown   *metrics.Counter
+	closed             [numClosed]*metrics.Counter
+	acceptErrors       *metrics.Counter
 }
 
 func newReceiverMetrics(reg *metrics.Registry) *receiverMetrics {
@@ -61,17 +78,16 @@ func newReceiverMetrics(reg *metrics.Registry) *receiverMetrics {
 	m.ackTimeouts = reg.Counter(sub, "ack_timeouts_total", "Messages whose records the pipeline had not written within --forward-ack-timeout: connection closed, not acknowledged (Fluent Bit sends them again; those already queued arrive twice).")
 	m.stallRefused = reg.Counter(sub, "stall_refused_total", "Messages refused unread while the pipeline is stalled (connection closed, not acknowledged).")
 	m.signalDropped = reg.Counter(sub, "dropped_total", "Records not published, by reason (their chunk is not acknowledged, so Fluent Bit sends it again).", "reason", "not_logs")
-	m.accepted = reg.Counter(sub, "connections_total", "Connections accepted.")
+	m.accepted = reg.Counter(sub, "connections_total", "Connections accepted and admitted.")
 	m.open = reg.Gauge(sub, "connections_open", "Connections open now.")
 	m.authOK = reg.Counter(sub, "handshakes_total", "Shared-key handshakes, by result.", "result", "ok")
 	m.authFailed = reg.Counter(sub, "handshakes_total", "Shared-key handshakes, by result.", "result", "bad_key")
 	m.authTimeout = reg.Counter(sub, "handshakes_total", "Shared-key handshakes, by result.", "result", "failed")
-	m.rejectedLimit = reg.Counter(sub, "connections_rejected_total", "Connections closed at once, by reason.", "reason", "max_conns")
-	m.evicted = reg.Counter(sub, "connections_closed_total", "Connections ended, by reason.", "reason", "evicted")
-	m.closedEOF = reg.Counter(sub, "connections_closed_total", "Connections ended, by reason.", "reason", "eof")
-	m.closedIdle = reg.Counter(sub, "connections_closed_total", "Connections ended, by reason.", "reason", "idle")
-	m.closedError = reg.Counter(sub, "connections_closed_total", "Connections ended, by reason.", "reason", "error")
-	m.closedShutdown = reg.Counter(sub, "connections_closed_total", "Connections ended, by reason.", "reason", "shutdown")
+	m.waited = reg.Counter(sub, "connections_waited_total", "New connections that waited for a slot because every connection was busy (none idle or slow to evict).")
+	m.rejectedShutdown = reg.Counter(sub, "connections_rejected_total", "Connections closed unread, by reason (shutdown: accepted while the receiver stopped, or still waiting for a slot then).", "reason", "shutdown")
+	for i, r := range closedNames {
+		m.closed[i] = reg.Counter(sub, "connections_closed_total", "Connections ended, by reason (evicted: reset to admit a newcomer at --forward-max-conns; each connection once).", "reason", r)
+	}
 	m.acceptErrors = reg.Counter(sub, "accept_errors_total", "Failed accepts (for example out of file descriptors).")
 	return m
 }

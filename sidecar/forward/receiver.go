@@ -12,6 +12,12 @@
 // Bad input closes the connection and is counted; a message is published
 // whole or not at all, so an unacknowledged chunk sent again by Fluent Bit
 // is never half-duplicated.
+//
+// Both listeners admit their connections through one connguard.Guard, so
+// that no container can hold every slot: at the cap the idlest or slowest
+// connection waiting on its peer is reset (never one being published or
+// acknowledged: what it sent is simply not acknowledged, and Fluent Bit
+// sends it again), TCP peers that have not passed the handshake first.
 package forward
 
 import (
@@ -26,7 +32,7 @@ import (
 	"time"
 
 	"github.com/sidewatch/sidewatch/firelens"
-	"github.com/sidewatch/sidewatch/sidecar/accept"
+	"github.com/sidewatch/sidewatch/sidecar/connguard"
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
@@ -68,6 +74,8 @@ type Receiver struct {
 	key string // "" when TCP is off
 	m   *receiverMetrics
 	ln  [2]net.Listener
+
+	guard *connguard.Guard
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
@@ -116,6 +124,7 @@ func listen(cfg Config, pub Publisher, reg *metrics.Registry) (*Receiver, error)
 		r.ln[onUnix] = ln
 	}
 	r.m = newReceiverMetrics(reg)
+	r.guard = connguard.New(connguard.Config{MaxConns: cfg.MaxConns, FrameTimeout: cfg.FrameTimeout, Waited: r.m.waited})
 	return r, nil
 }
 
@@ -186,25 +195,30 @@ func (r *Receiver) Run(ctx context.Context) error {
 }
 
 func (r *Receiver) accept(ctx, pubCtx context.Context, ln net.Listener, which int, wg *sync.WaitGroup) {
+	admit := r.guard.Admit // the unix socket's peers are the volume's: trusted
+	if which == onTCP {
+		admit = r.guard.AdmitUnauthenticated // until the handshake
+	}
 	for {
-		nc, err := accept.Next(ctx, ln, r.m.acceptErrors.Inc)
+		nc, err := connguard.Accept(ctx, ln, r.m.acceptErrors.Inc)
 		if err != nil {
+			return
+		}
+		gc, err := admit(ctx, nc)
+		if err != nil {
+			// Shutdown began while every slot was busy.
+			nc.Close()
+			r.m.rejectedShutdown.Inc()
 			return
 		}
 		r.mu.Lock()
 		if !r.stopAt.IsZero() {
 			r.mu.Unlock()
-			r.m.closedShutdown.Inc()
-			nc.Close()
+			gc.Close()
+			r.m.rejectedShutdown.Inc()
 			return
 		}
-		if len(r.conns) >= r.cfg.MaxConns && !r.evictLocked() {
-			r.mu.Unlock()
-			r.m.rejectedLimit.Inc()
-			nc.Close()
-			continue
-		}
-		c := r.newConn(nc, pubCtx, which)
+		c := r.newConn(gc, pubCtx, which)
 		r.conns[c] = struct{}{}
 		wg.Add(1)
 		r.mu.Unlock()
@@ -219,33 +233,6 @@ func (r *Receiver) accept(ctx, pubCtx context.Context, ln net.Listener, which in
 			r.m.open.Add(-1)
 		}()
 	}
-}
-
-// evictLocked closes the connection that has waited longest for its next
-// message, preferring one that has not authenticated, so that a sender
-// always gets in; one in the middle of a message, or publishing, is never
-// chosen. Connections whose peer has closed are gone from the map as soon
-// as their read returns, so they never hold a slot. r.mu is held.
-func (r *Receiver) evictLocked() bool {
-	var victim *conn
-	var victimAuth bool
-	var victimAt int64
-	for c := range r.conns {
-		st, at, auth := c.status()
-		if st != stateIdle && st != stateHandshake {
-			continue
-		}
-		if victim == nil || (victimAuth && !auth) || (victimAuth == auth && at < victimAt) {
-			victim, victimAuth, victimAt = c, auth, at
-		}
-	}
-	if victim == nil {
-		return false
-	}
-	delete(r.conns, victim) // its slot is free now; its goroutine still ends normally
-	victim.evict()
-	r.m.evicted.Inc()
-	return true
 }
 
 // Close releases the listeners. Run closes them itself when ctx ends, so

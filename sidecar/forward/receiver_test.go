@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
@@ -76,7 +77,20 @@ func testConfig(t *testing.T) Config {
 // serveReceiver starts a receiver and stops it at cleanup.
 func serveReceiver(t *testing.T, cfg Config, pub Publisher) (*Receiver, *metrics.Registry) {
 	t.Helper()
-	reg := metrics.New()
+	r, reg, stop := startReceiver(t, cfg, pub)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return r, reg
+}
+
+// startReceiver starts a receiver; stop ends Run and returns its error
+// (calling it again returns nil).
+func startReceiver(t *testing.T, cfg Config, pub Publisher) (r *Receiver, reg *metrics.Registry, stop func() error) {
+	t.Helper()
+	reg = metrics.New()
 	r, err := listen(cfg, pub, reg)
 	if err != nil {
 		t.Fatal(err)
@@ -84,13 +98,14 @@ func serveReceiver(t *testing.T, cfg Config, pub Publisher) (*Receiver, *metrics
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return r, reg
+	var once sync.Once
+	return r, reg, func() (err error) {
+		once.Do(func() {
+			cancel()
+			err = <-done
+		})
+		return err
+	}
 }
 
 // client is a forward client doing what Fluent Bit's out_forward does.
@@ -133,28 +148,40 @@ func (c *client) readMsg(timeout time.Duration) ([]byte, error) {
 // handshake answers HELO with key and checks the server's PONG digest.
 func (c *client) handshake(key string) (ok bool) {
 	c.t.Helper()
+	ok, err := c.authenticate(key)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return ok
+}
+
+// authenticate is handshake without the test's Fatal, for peers running
+// in their own goroutines.
+func (c *client) authenticate(key string) (ok bool, err error) {
 	helo, err := c.readMsg(2 * time.Second)
 	if err != nil {
-		c.t.Fatalf("HELO: %v", err)
+		return false, fmt.Errorf("HELO: %w", err)
 	}
 	r := reader{b: helo}
 	r.arrayLen()
 	if s, _ := r.bytes(); string(s) != "HELO" {
-		c.t.Fatalf("first message %x, want HELO", helo)
+		return false, fmt.Errorf("first message %x, want HELO", helo)
 	}
 	r.mapLen()
 	r.bytes()
 	nonce, _ := r.bytes()
 	salt := []byte("0123456789abcdef")
 	ping := (&mp{}).arr(6).str("PING").str("log_router").str(string(salt)).str(string(digest(salt, []byte("log_router"), nonce, key))).str("").str("").b
-	c.write(ping)
+	if _, err := c.nc.Write(ping); err != nil {
+		return false, err
+	}
 	pong, err := c.readMsg(2 * time.Second)
 	if err != nil {
-		c.t.Fatalf("PONG: %v", err)
+		return false, fmt.Errorf("PONG: %w", err)
 	}
 	r = reader{b: pong}
 	if n, _ := r.arrayLen(); n != 5 {
-		c.t.Fatalf("PONG %x: want 5 elements", pong)
+		return false, fmt.Errorf("PONG %x: want 5 elements", pong)
 	}
 	r.bytes()
 	ok = r.b[r.off] == 0xc3
@@ -163,9 +190,9 @@ func (c *client) handshake(key string) (ok bool) {
 	host, _ := r.bytes()
 	dig, _ := r.bytes()
 	if ok && !bytes.Equal(dig, digest(salt, host, nonce, key)) {
-		c.t.Fatalf("PONG digest does not prove the server holds the key")
+		return false, errors.New("PONG digest does not prove the server holds the key")
 	}
-	return ok
+	return ok, nil
 }
 
 func (c *client) write(b []byte) {

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/sidewatch/sidewatch/sidecar/connguard/connguardtest"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
 
@@ -144,32 +144,13 @@ func TestSlowSendersCannotBlindReceiver(t *testing.T) {
 	cfg.MaxConns = 8
 	h := start(t, cfg, fixedNow)
 	tcp, _ := h.r.Addrs()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	defer func() { close(stop); wg.Wait() }()
-	for range 30 {
-		wg.Go(func() {
-			for {
-				c, err := net.Dial("tcp", tcp.String())
-				if err != nil {
-					return
-				}
-				for {
-					select {
-					case <-stop:
-						c.Close()
-						return
-					case <-time.After(200 * time.Millisecond):
-					}
-					if _, err := c.Write([]byte("<")); err != nil {
-						break // evicted: come back, as an attacker would
-					}
-				}
-				c.Close()
-			}
-		})
-	}
-	waitFor(t, "the slow senders to take every slot", func() bool { return h.r.guard.Open() == cfg.MaxConns })
+	// Each holds a slot with a frame that never ends ("<<<…").
+	connguardtest.Slowloris{
+		Dial:  func() (net.Conn, error) { return net.Dial("tcp", tcp.String()) },
+		Fill:  '<',
+		Every: 200 * time.Millisecond,
+	}.Start(t, 30)
+	connguardtest.WaitHolding(t, h.r.guard, cfg.MaxConns)
 	for range 3 {
 		start := time.Now()
 		h.stillWorks(t)

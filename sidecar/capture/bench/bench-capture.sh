@@ -9,7 +9,8 @@
 # Needs root, ip (iproute2), tcpdump, tcpreplay and go.
 # Environment: PACKETS (default 300000), RATES (pps list), RING_MIB (8; the
 # tcpdump buffer is set to the same size), BLOCK_KIB (sidewatch's ring block,
-# default 512, like libpcap's at this snap length).
+# default 512, like libpcap's at this snap length), PERF_DIR (when set, a
+# perf profile of sidewatch per rate is written there: perf report -i FILE).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
@@ -47,18 +48,20 @@ dmac=$(ip netns exec "$cap" cat /sys/class/net/swb1/address)
 CGO_ENABLED=0 go build -trimpath -o "$work/sidewatch" ./cmd/sidewatch
 go run ./sidecar/capture/bench/genpcap -n "$PACKETS" -dmac "$dmac" -o "$work/bench.pcap"
 
-tck=$(getconf CLK_TCK)
-# cpu PID: user+system CPU seconds of a running process.
-cpu() { sed 's/.*) //' "/proc/$1/stat" | awk -v t="$tck" '{printf "%.2f", ($12+$13)/t}'; }
+# cpu PID: CPU seconds a running process has used so far, summed over its
+# threads from the scheduler's nanosecond clock (/proc/PID/stat counts in
+# 10 ms ticks, too coarse for tcpdump's share of one rate). Neither program
+# ends threads while it runs, so no thread's time is lost.
+cpu() { cat /proc/"$1"/task/*/schedstat | awk '{s+=$1} END{printf "%.4f", s/1e9}'; }
 # wait_for FILE TEXT: wait until FILE contains TEXT (a process is ready).
 wait_for() {
   for _ in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
   echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; exit 1
 }
 
-printf '%-9s %-10s | %-12s %-10s %-8s | %-12s %-10s %-8s\n' \
-  "rate_pps" "sent_pps" "sw_captured" "sw_drops" "sw_cpu_s" "td_captured" "td_drops" "td_cpu_s"
-best_sw=0 best_td=0
+printf '%-9s %-10s | %-12s %-9s %-8s %-7s | %-12s %-9s %-8s %-7s | %s\n' \
+  "rate_pps" "sent_pps" "sw_captured" "sw_drops" "sw_cpu_s" "sw_us/p" "td_captured" "td_drops" "td_cpu_s" "td_us/p" "ratio"
+best_sw=0 best_td=0 ratios=() drops_miss=()
 for rate in $RATES; do
   SIDEWATCH_CAPTURE_INTERFACES=swb1 SIDEWATCH_CAPTURE_RING_MIB=$RING_MIB SIDEWATCH_CAPTURE_BLOCK_KIB=$BLOCK_KIB SIDEWATCH_NO_LAUNCHER=true \
     SIDEWATCH_STATS_INTERVAL=0 SIDEWATCH_HEALTH_ADDR= SIDEWATCH_LOG_FORMAT=text \
@@ -70,6 +73,10 @@ for rate in $RATES; do
   wait_for "$work/td.err" "listening on"
 
   sw0=$(cpu "$swpid") td0=$(cpu "$tdpid")
+  if [ -n "${PERF_DIR:-}" ]; then
+    perf record -q -g -F 1999 -p "$swpid" -o "$PERF_DIR/sidewatch-$rate.perf" >/dev/null 2>&1 &
+    perfpid=$!
+  fi
   case $rate in
   top) ip netns exec "$src" tcpreplay -q -i swb0 --topspeed "$work/bench.pcap" >"$work/replay.txt" 2>&1 ;;
   top2) # two senders at once: more than one core can offer
@@ -80,8 +87,9 @@ for rate in $RATES; do
   *) ip netns exec "$src" tcpreplay -q -i swb0 --pps="$rate" "$work/bench.pcap" >"$work/replay.txt" 2>&1 ;;
   esac
   sleep 1 # let both drain their rings
-  swcpu=$(awk -v a="$sw0" -v b="$(cpu "$swpid")" 'BEGIN{printf "%.2f", b-a}')
-  tdcpu=$(awk -v a="$td0" -v b="$(cpu "$tdpid")" 'BEGIN{printf "%.2f", b-a}')
+  if [ -n "${PERF_DIR:-}" ]; then kill -INT "$perfpid"; wait "$perfpid" || true; fi
+  swcpu=$(awk -v a="$sw0" -v b="$(cpu "$swpid")" 'BEGIN{printf "%.3f", b-a}')
+  tdcpu=$(awk -v a="$td0" -v b="$(cpu "$tdpid")" 'BEGIN{printf "%.3f", b-a}')
   kill -TERM "$swpid" "$tdpid"
   wait "$swpid" "$tdpid" || true
 
@@ -96,9 +104,19 @@ for rate in $RATES; do
   swpkts=$(grep -o '"packets_total":[0-9]*' <<<"$swcap" | head -1 | cut -d: -f2)
   tddrops=$(grep -o '[0-9]* packets dropped by kernel' "$work/td.err" | awk '{print $1}')
   tdpkts=$(grep -o '[0-9]* packets captured' "$work/td.err" | awk '{print $1}')
-  printf '%-9s %-10s | %-12s %-10s %-8s | %-12s %-10s %-8s\n' \
-    "$rate" "${sent:-?}" "${swpkts:-?}" "${swdrops:-?}" "$swcpu" "${tdpkts:-?}" "${tddrops:-?}" "$tdcpu"
+  # CPU per captured packet of each, and sidewatch's over tcpdump's.
+  swus=$(awk -v c="$swcpu" -v n="${swpkts:-0}" 'BEGIN{if (n > 0) printf "%.3f", c*1e6/n; else print "?"}')
+  tdus=$(awk -v c="$tdcpu" -v n="${tdpkts:-0}" 'BEGIN{if (n > 0) printf "%.3f", c*1e6/n; else print "?"}')
+  ratio=$(awk -v a="$swus" -v b="$tdus" 'BEGIN{if (a+0 > 0 && b+0 > 0) printf "%.2f", a/b; else print "?"}')
+  if [ "$ratio" != "?" ]; then ratios+=("$ratio"); fi
+  printf '%-9s %-10s | %-12s %-9s %-8s %-7s | %-12s %-9s %-8s %-7s | %s\n' \
+    "$rate" "${sent:-?}" "${swpkts:-?}" "${swdrops:-?}" "$swcpu" "$swus" "${tdpkts:-?}" "${tddrops:-?}" "$tdcpu" "$tdus" "$ratio"
+  # Zero drops wherever tcpdump has none (the issue's goal).
+  if [ "${tddrops:-1}" = 0 ] && [ "${swdrops:-1}" != 0 ]; then drops_miss+=("$rate"); fi
   if [ "${swdrops:-1}" = 0 ] && [ "${swpkts:-0}" -ge "$want" ] && [ "${sent:-0}" -gt "$best_sw" ]; then best_sw=$sent; fi
   if [ "${tddrops:-1}" = 0 ] && [ "${tdpkts:-0}" -ge "$want" ] && [ "${sent:-0}" -gt "$best_td" ]; then best_td=$sent; fi
 done
+median=$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{v[NR]=$1} END{if (NR == 0) print "?"; else if (NR % 2) print v[(NR+1)/2]; else printf "%.2f", (v[NR/2]+v[NR/2+1])/2}')
+echo "CPU per packet sidewatch/tcpdump: median ratio ${median} over ${#ratios[@]} rates (goal <= 1.5)"
+echo "rates where tcpdump dropped nothing but sidewatch did: ${drops_miss[*]:-none}"
 echo "highest sent rate with zero kernel drops: sidewatch ${best_sw} pps, tcpdump ${best_td} pps (${PACKETS} packets per rate, ${RING_MIB} MiB ring/buffer each, sidewatch blocks ${BLOCK_KIB} KiB)"

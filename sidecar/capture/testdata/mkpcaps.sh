@@ -13,6 +13,20 @@
 #   lo_sll2.pcap the same with -y LINUX_SLL2
 #   bulk.pcap    tcpdump -s 128 on the veth: 4 MB downloads over IPv4 and
 #                IPv6 (GSO/GRO frames far above the MTU; headers only kept)
+#   mixed.pcapng dumpcap on the veth (Ethernet, TCP only) and on any (Linux
+#                SLL, UDP only) at once: two interfaces of different link
+#                types, HTTP and UDP over IPv4
+#   sections.pcapng  eth.pcapng followed by a dumpcap capture on lo in the
+#                lo-only namespace (cat): two sections, each with its own
+#                interface 0
+#   bulk_v21.pcap bulk.pcap rewritten as pcap version 2.1 (the record
+#                lengths in the order before 2.3: original, then captured)
+#   caplen_over_origlen.pcap  eth.pcap with one damaged record: the first
+#                one of more than 100 bytes claims an original length 10
+#                bytes below its captured length
+#
+# The last two are edits of real captures (editcap cannot make them): see
+# pcap_edit below.
 #
 # Usage: mkpcaps.sh [OUTDIR] (default: this directory). After regenerating
 # the committed files, run `go test ./sidecar/capture -run Golden -update`.
@@ -70,6 +84,32 @@ import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.sendto(b"anyone?", (sys.argv[1], 9))
 ' "$2"
+}
+
+# pcap_edit MODE IN OUT: rewrites a little- or big-endian pcap file.
+#   v21      version 2.1, each record's captured and original lengths
+#            swapped (as libpcap wrote them before 2.3)
+#   overlen  the first record of more than 100 captured bytes gets an
+#            original length 10 below its captured length
+pcap_edit() {
+	python3 - "$@" <<'PY'
+import struct, sys
+mode, src, dst = sys.argv[1:]
+b = bytearray(open(src, "rb").read())
+order = "<" if b[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+if mode == "v21":
+    struct.pack_into(order + "HH", b, 4, 2, 1)
+off = 24
+while off < len(b):
+    caplen, orig = struct.unpack_from(order + "II", b, off + 8)
+    if mode == "v21":
+        struct.pack_into(order + "II", b, off + 8, orig, caplen)
+    elif caplen > 100:
+        struct.pack_into(order + "I", b, off + 12, caplen - 10)
+        break
+    off += 16 + caplen
+open(dst, "wb").write(b)
+PY
 }
 
 http_server() {
@@ -157,6 +197,11 @@ ip netns exec $C curl -s -o /dev/null --local-port 41010 http://10.99.0.2:8080/
 udp_client $C 10.99.0.2 42010
 stop_capture
 
+capture mixed ip netns exec $C dumpcap -q -i swf-c -f tcp -i any -f udp -w "$work/mixed.pcapng"
+ip netns exec $C curl -s -o /dev/null --local-port 41040 http://10.99.0.2:8080/
+udp_client $C 10.99.0.2 42040
+stop_capture
+
 ip netns add $L
 ip -n $L link set lo up
 http_server $L
@@ -176,7 +221,16 @@ for link in LINUX_SLL LINUX_SLL2; do
 	port=$((port + 2))
 done
 
-for f in eth.pcap eth.pcapng lo_sll.pcap lo_sll2.pcap bulk.pcap; do
+capture lo ip netns exec $L dumpcap -q -i lo -w "$work/lo.pcapng"
+ip netns exec $L curl -s -o /dev/null --local-port $port http://127.0.0.1:8080/
+udp_client $L ::1 $((port + 1000))
+stop_capture
+cat "$work/eth.pcapng" "$work/lo.pcapng" >"$work/sections.pcapng"
+
+pcap_edit v21 "$work/bulk.pcap" "$work/bulk_v21.pcap"
+pcap_edit overlen "$work/eth.pcap" "$work/caplen_over_origlen.pcap"
+
+for f in eth.pcap eth.pcapng lo_sll.pcap lo_sll2.pcap bulk.pcap mixed.pcapng sections.pcapng bulk_v21.pcap caplen_over_origlen.pcap; do
 	cp "$work/$f" "$out/$f"
 done
 ls -l "$out"/*.pcap "$out"/*.pcapng

@@ -1,4 +1,4 @@
-package accept
+package connguard
 
 import (
 	"context"
@@ -24,7 +24,7 @@ func (f *flaky) Accept() (net.Conn, error) {
 	return f.Listener.Accept()
 }
 
-func TestNextWaitsOutFailures(t *testing.T) {
+func TestAcceptWaitsOutFailures(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +39,7 @@ func TestNextWaitsOutFailures(t *testing.T) {
 	f := &flaky{Listener: ln, fails: 4}
 	failed := 0
 	start := time.Now()
-	nc, err := Next(context.Background(), f, func() { failed++ })
+	nc, err := Accept(context.Background(), f, func() { failed++ })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,20 +53,20 @@ func TestNextWaitsOutFailures(t *testing.T) {
 	}
 }
 
-func TestNextEnds(t *testing.T) {
+func TestAcceptEnds(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ln.Close()
-	if _, err := Next(context.Background(), ln, func() {}); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("Next on a closed listener = %v, want net.ErrClosed", err)
+	if _, err := Accept(context.Background(), ln, func() {}); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept on a closed listener = %v, want net.ErrClosed", err)
 	}
 	ln2, _ := net.Listen("tcp", "127.0.0.1:0")
 	defer ln2.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Next(ctx, &flaky{Listener: ln2, fails: 1}, func() {}); !errors.Is(err, context.Canceled) {
-		t.Errorf("Next with an ended context during backoff = %v, want context.Canceled", err)
+	if _, err := Accept(ctx, &flaky{Listener: ln2, fails: 1}, func() {}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Accept with an ended context during backoff = %v, want context.Canceled", err)
 	}
 }
