@@ -6,15 +6,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/pcapread"
 )
 
-// maxExpireSteps bounds the one-second Expire steps taken across a gap in
-// a file's timestamps; a longer gap is crossed in one call.
-const maxExpireSteps = 24 * 60 * 60
+// stepGap is the longest gap in a file's timestamps crossed one second at a
+// time, as the live capture's clock ticks; across a longer one the replay
+// goes straight to each second at which a flow is due (Table.NextDeadline),
+// so that a packet's cost does not grow with the gap before it.
+const stepGap = 64 * time.Second
 
 // FileStats counts what ReadFile read.
 type FileStats struct {
@@ -38,16 +41,71 @@ type FileStats struct {
 // pcapread.Interface for unnamed pcapng interfaces). The frames before an
 // error (a file cut short) have been read.
 func ReadFile(ctx context.Context, path string, table *flow.Table) (FileStats, error) {
-	f, err := os.Open(path)
+	f, err := openInput(ctx, path)
 	if err != nil {
 		return FileStats{}, err
 	}
 	defer f.Close()
+	// A read that waits (a FIFO whose writer is slow) ends at cancellation;
+	// a regular file has no deadline and is checked between frames.
+	stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Now()) })
+	defer stop()
 	st, err := readPackets(ctx, f, table)
+	if ctx.Err() != nil {
+		err = ctx.Err()
+	}
 	if err != nil {
 		return st, fmt.Errorf("read %s: %w", path, err)
 	}
 	return st, nil
+}
+
+// openInput opens path for reading. Opening a FIFO waits for its writer,
+// so that wait ends at cancellation too (SIGTERM during a replay of a pipe
+// nobody writes to), and the FIFO is read through the runtime's poller.
+func openInput(ctx context.Context, path string) (*os.File, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode()&os.ModeNamedPipe == 0 {
+		return os.Open(path)
+	}
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		f, err := os.OpenFile(path, os.O_RDONLY, 0)
+		ch <- opened{f, err}
+	}()
+	var waited opened
+	select {
+	case waited = <-ch:
+	case <-ctx.Done():
+		// Release the blocked open by being its writer for a moment.
+		if w, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+		select {
+		case r := <-ch:
+			if r.f != nil {
+				r.f.Close()
+			}
+		case <-time.After(time.Second):
+			// Not released (no permission to write): the goroutine ends
+			// with the process, which is stopping.
+		}
+		return nil, fmt.Errorf("open %s: %w", path, ctx.Err())
+	}
+	if waited.err != nil {
+		return nil, waited.err
+	}
+	defer waited.f.Close()
+	// A writer is there: a second, non-blocking descriptor goes through the
+	// poller, so that SetReadDeadline can end a read that waits.
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 }
 
 func readPackets(ctx context.Context, r io.Reader, table *flow.Table) (FileStats, error) {
@@ -77,16 +135,42 @@ func readPackets(ctx context.Context, r io.Reader, table *flow.Table) (FileStats
 			st.First = ts
 			next = ts.Truncate(time.Second).Add(time.Second)
 		}
-		for steps := 0; !ts.Before(next); steps++ {
-			if steps == maxExpireSteps {
-				next = ts.Truncate(time.Second)
+		for !ts.Before(next) {
+			if ts.Sub(next) > stepGap {
+				next = nextDue(table, next, ts)
 			}
 			table.Expire(next)
 			next = next.Add(time.Second)
 		}
 		in := src.Interface(f.Interface)
+		if link := flow.LinkType(in.LinkType); !link.Decoded() {
+			return st, fmt.Errorf("frame %d: link type %d (interface %q) is not one sidewatch decodes (Ethernet, Linux SLL and SLL2, BSD loopback, raw IPv4/IPv6)", st.Packets+1, in.LinkType, in.Name)
+		}
 		table.Packet(ts, in.Name, flow.LinkType(in.LinkType), f.Data, f.OrigLen)
 		st.Packets++
 		st.Last = ts
 	}
+}
+
+// nextDue returns the second at which to run Expire next, from next, when
+// the next frame is at ts, far ahead: the first whole second at or after
+// the table's next deadline, or ts's own second when nothing is due before.
+// Expire ends a flow with the same record at any time after its timeout, so
+// skipping seconds at which nothing is due changes no event.
+func nextDue(table *flow.Table, next, ts time.Time) time.Time {
+	to := ts.Truncate(time.Second)
+	if d, ok := table.NextDeadline(); ok {
+		if c := d.Truncate(time.Second); c.Before(d) {
+			d = c.Add(time.Second)
+		} else {
+			d = c
+		}
+		if d.Before(to) {
+			to = d
+		}
+	}
+	if to.After(next) {
+		return to
+	}
+	return next
 }

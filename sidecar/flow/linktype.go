@@ -19,3 +19,15 @@ const (
 	LinkTypeIPv6      LinkType = 229
 	LinkTypeLinuxSLL2 LinkType = 276
 )
+
+// Decoded reports whether the decoder follows link type l: frames of any
+// other type are skipped and counted (packets_skipped_total{reason=
+// "link_type"}), and a replay refuses a file of one (capture.ReadFile).
+func (l LinkType) Decoded() bool {
+	switch l {
+	case LinkTypeNull, LinkTypeEthernet, LinkTypeRaw12, LinkTypeRaw14, LinkTypeRaw,
+		LinkTypeLoop, LinkTypeLinuxSLL, LinkTypeIPv4, LinkTypeIPv6, LinkTypeLinuxSLL2:
+		return true
+	}
+	return false
+}

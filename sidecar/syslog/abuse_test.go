@@ -187,8 +187,13 @@ func TestManyConnects(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if e, eof := h.r.m.closedEvicted.Load(), h.r.m.closedEOF.Load(); e != 0 || eof != h.r.m.accepted.Load() {
-		t.Errorf("%d connections evicted, %d of %d ended by EOF; want 0 evicted and all EOF: a connection closed by its peer never costs another its slot", e, eof, h.r.m.accepted.Load())
+	// A client descheduled between Dial and Close for longer than the
+	// guard's minimum read wait is, for that moment, an idle connection
+	// and may rightly be evicted: on a loaded machine one in a thousand
+	// is. Counting closed connections against the cap evicts hundreds.
+	const tolerated = n / 1000
+	if e, eof := h.r.m.closedEvicted.Load(), h.r.m.closedEOF.Load(); e > tolerated || eof+e != h.r.m.accepted.Load() {
+		t.Errorf("%d connections evicted, %d of %d ended by EOF; want at most %d evicted and the rest EOF: a connection closed by its peer never costs another its slot", e, eof, h.r.m.accepted.Load(), tolerated)
 	}
 	h.stillWorks(t)
 }
