@@ -57,6 +57,12 @@ clean: ## remove build output
 bench-capture: ## (root) live capture benchmark: sidewatch vs tcpdump, zero-drop rate and CPU (sidecar/capture/bench)
 	sidecar/capture/bench/bench-capture.sh
 
+.PHONY: compare-tshark
+compare-tshark: build ## flows of sidewatch replay vs tshark frame by frame on every capture under CORPUS=dir: agreement, Community ID, failures, time and memory (JOBS, TSHARK_CACHE=dir keeps tshark's output for the next run)
+	@test -n "$(CORPUS)" || { echo "usage: make compare-tshark CORPUS=dir [JOBS=n] [TSHARK_CACHE=dir]"; exit 2; }
+	go build -o bin/tsharkcmp ./sidecar/capture/bench/tsharkcmp
+	nice bin/tsharkcmp -corpus "$(CORPUS)" -sidewatch bin/sidewatch $(if $(JOBS),-j $(JOBS)) $(if $(TSHARK_CACHE),-cache "$(TSHARK_CACHE)")
+
 .PHONY: bench-detect
 bench-detect: ## detections: CPU per packet on vs off (ratio of medians), per log record, intel load time and memory per 1M indicators (ROUNDS, BENCHTIME)
 	sidecar/detect/bench/bench-detect.sh

@@ -150,14 +150,23 @@ func (d *decoder) ether(typ uint16, b []byte, p *packet) decodeResult {
 			return skipNotIP // Ethernet pseudowire, control word...
 		case etherPPPoE:
 			d.cnt[cPPPoE]++
-			if len(b) < 8 {
+			if len(b) < 7 {
 				return skipMalformed
 			}
-			switch binary.BigEndian.Uint16(b[6:8]) {
+			// The PPP protocol field is one byte when compressed
+			// (RFC 1661 PFC): its first byte is then odd.
+			proto, hdr := uint16(b[6]), 7
+			if b[6]&1 == 0 {
+				if len(b) < 8 {
+					return skipMalformed
+				}
+				proto, hdr = binary.BigEndian.Uint16(b[6:8]), 8
+			}
+			switch proto {
 			case 0x0021:
-				return d.ipv4(b[8:], p, 0)
+				return d.ipv4(b[hdr:], p, 0)
 			case 0x0057:
-				return d.ipv6(b[8:], p, 0)
+				return d.ipv6(b[hdr:], p, 0)
 			}
 			return skipNotIP
 		default:

@@ -86,6 +86,9 @@ func TestPacketLinkTypes(t *testing.T) {
 	pppoeLen := func(b []byte) []byte { // PPPoE session header: length of the PPP frame
 		return []byte{0x11, 0, 0, 1, byte((len(b) - 14 + 2) >> 8), byte(len(b) - 14 + 2)}
 	}
+	pppoeLenPFC := func(b []byte) []byte { // the same with a one-byte protocol
+		return []byte{0x11, 0, 0, 1, byte((len(b) - 14 + 1) >> 8), byte(len(b) - 14 + 1)}
+	}
 	tests := []struct {
 		name string
 		link LinkType
@@ -102,6 +105,9 @@ func TestPacketLinkTypes(t *testing.T) {
 		{"ethernet_pppoe_ipv6", LinkTypeEthernet, encap(udp6, 0x8864, append(pppoeLen(udp6), 0x00, 0x57)...), "[fd00::1]:5000"},
 		{"ipv4_in_ipv4_inner_flow", LinkTypeEthernet, ipInIP(udp4, 4), "10.0.0.1:5000"},
 		{"ipv6_in_ipv4_inner_flow", LinkTypeEthernet, ipInIP(udp6, 41), "[fd00::1]:5000"},
+		// RFC 1661 protocol-field compression: a one-byte PPP protocol.
+		{"ethernet_pppoe_compressed_protocol", LinkTypeEthernet, encap(udp4, 0x8864, append(pppoeLenPFC(udp4), 0x21)...), "10.0.0.1:5000"},
+		{"ethernet_pppoe_compressed_protocol_ipv6", LinkTypeEthernet, encap(udp6, 0x8864, append(pppoeLenPFC(udp6), 0x57)...), "[fd00::1]:5000"},
 		{"linux_sll", LinkTypeLinuxSLL, withLink(t, LinkTypeLinuxSLL, udp4), "10.0.0.1:5000"},
 		{"linux_sll_ipv6", LinkTypeLinuxSLL, withLink(t, LinkTypeLinuxSLL, udp6), "[fd00::1]:5000"},
 		{"linux_sll2", LinkTypeLinuxSLL2, withLink(t, LinkTypeLinuxSLL2, udp4), "10.0.0.1:5000"},
