@@ -2,6 +2,7 @@ package flow
 
 import (
 	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 
@@ -320,5 +321,86 @@ func TestNextDeadline(t *testing.T) {
 	feed(t, tab2, t0, []seg{udp(cli, srv, 1, 2)})
 	if d, _ := tab2.NextDeadline(); !d.Equal(t0.Add(10 * time.Second)) {
 		t.Errorf("NextDeadline() = %v, want the flow_update due at %v", d, t0.Add(10*time.Second))
+	}
+}
+
+// frag4 is an IPv4 fragment of a UDP datagram from src to dst with IP id
+// id at byte offset off: the first (off 0) has the UDP header.
+func frag4(t *testing.T, src, dst string, id uint16, off int, more bool) []byte {
+	b := ethFrame(t, seg{src: src, dst: dst, sport: 53, dport: 5000, proto: protoUDP, payload: 200})
+	binary.BigEndian.PutUint16(b[14+4:], id)
+	fo := uint16(off / 8)
+	if more {
+		fo |= 0x2000
+	}
+	binary.BigEndian.PutUint16(b[14+6:], fo)
+	return b
+}
+
+// TestFragmentCacheIndependentOfSeed checks which trailing fragments find
+// their first: the same ones whatever the tables' hash seeds (a replay
+// gives the same flows every time), all of them while at most fragSlots
+// packets are in flight, and never one pushed out by fragSlots newer first
+// fragments.
+func TestFragmentCacheIndependentOfSeed(t *testing.T) {
+	// trains returns n fragmented datagrams from distinct hosts: every
+	// first fragment, at most inFlight at a time, before the rest of the
+	// earliest; ids repeat across hosts.
+	trains := func(n, inFlight int) []frameAt {
+		var out []frameAt
+		add := func(b []byte) { out = append(out, frameAt{at: time.Duration(len(out)) * time.Millisecond, data: b}) }
+		host := func(i int) string { return fmt.Sprintf("10.%d.%d.1", 1+i/250, i%250) }
+		for i := range n + inFlight {
+			if i < n {
+				add(frag4(t, host(i), srv, uint16(i%7), 0, true))
+			}
+			if j := i - inFlight + 1; j >= 0 && j < n {
+				add(frag4(t, host(j), srv, uint16(j%7), 208, false))
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name                  string
+		frames                []frameAt
+		attributed, fragments uint64 // fragments attributed, skipped
+	}{
+		{"one_at_a_time", trains(2000, 1), 2000, 0},
+		{"interleaved_pairs", trains(2000, 2), 2000, 0},
+		{"fragslots_in_flight", trains(600, fragSlots), 600, 0},
+		// Each first fragment is pushed out by the fragSlots after it
+		// before its rest comes, but for the last fragSlots, which no
+		// first fragment follows.
+		{"more_than_fragslots_in_flight", trains(600, fragSlots+1), fragSlots, 600 - fragSlots},
+	}
+	seeds := []uint64{0, 1, 0x9e3779b97f4a7c15, ^uint64(0)}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var first []summary
+			for si, seed := range seeds {
+				rec := &recorder{}
+				reg := metrics.New()
+				tab := NewTable(DefaultConfig(), rec, reg)
+				for i := range tab.ix.seed {
+					tab.ix.seed[i] = seed * uint64(i+1)
+					tab.frags.ix.seed[i] = seed * uint64(i+7)
+				}
+				for _, f := range tt.frames {
+					tab.Packet(t0.Add(f.at), "eth1", LinkTypeEthernet, f.data, len(f.data))
+				}
+				st := flowStats(tab, reg)
+				got := [2]uint64{st["fragments_attributed_total"].(uint64), st["packets_skipped_total"].(map[string]any)["fragment"].(uint64)}
+				if want := [2]uint64{tt.attributed, tt.fragments}; got != want {
+					t.Errorf("seed %#x: got %d fragments attributed, %d skipped; want %d, %d", seed, got[0], got[1], want[0], want[1])
+				}
+				tab.Flush(t0.Add(time.Hour), ReasonShutdown)
+				sums := summaries(rec.events)
+				if si == 0 {
+					first = sums
+				} else if diff := cmp.Diff(first, sums); diff != "" {
+					t.Errorf("seed %#x: flows differ from seed %#x's (-first +got):\n%s", seed, seeds[0], diff)
+				}
+			}
+		})
 	}
 }
