@@ -310,51 +310,55 @@ func (d *decoder) transport(b []byte, declared int, p *packet, depth int) decode
 	switch p.proto {
 	case protoTCP:
 		d.cnt[cTCP]++
-		if declared < 20 {
+		if declared < 20 && !p.fragFirst {
 			return skipMalformed
 		}
 		if len(b) < 4 {
-			return skipTruncated
+			return noPorts(b, declared, p)
 		}
 		p.sport, p.dport = binary.BigEndian.Uint16(b[0:2]), binary.BigEndian.Uint16(b[2:4])
 		if len(b) < 13 {
-			// A snap length cut the header after the ports: the
-			// packet still counts; its flags, sequence numbers and
-			// payload are unknown.
+			// A snap length (or a tiny first fragment) cut the header
+			// after the ports: the packet still counts; its flags,
+			// sequence numbers and payload are unknown.
 			return decodedIP
 		}
 		off := int(b[12]>>4) * 4
-		if off < 20 || off > declared {
+		if off < 20 || off > declared && !p.fragFirst {
 			return skipMalformed
 		}
 		p.seq, p.ack = binary.BigEndian.Uint32(b[4:8]), binary.BigEndian.Uint32(b[8:12])
 		if len(b) >= 14 {
 			p.tcpFlags = b[13]
 		}
-		p.payloadLen = uint32(declared - off)
-		if len(b) > off {
-			p.payload = b[off:]
+		if off <= declared { // else the header goes on in the next fragment
+			p.payloadLen = uint32(declared - off)
+			if len(b) > off {
+				p.payload = b[off:]
+			}
 		}
 	case protoUDP:
 		d.cnt[cUDP]++
-		if declared < 8 {
+		if declared < 8 && !p.fragFirst {
 			return skipMalformed
 		}
 		if len(b) < 4 {
-			return skipTruncated
+			return noPorts(b, declared, p)
 		}
 		p.sport, p.dport = binary.BigEndian.Uint16(b[0:2]), binary.BigEndian.Uint16(b[2:4])
-		p.payloadLen = uint32(declared - 8)
+		if declared >= 8 {
+			p.payloadLen = uint32(declared - 8)
+		}
 		if len(b) > 8 {
 			p.payload = b[8:]
 		}
 	case protoSCTP:
 		d.cnt[cSCTP]++
-		if declared < 12 {
+		if declared < 12 && !p.fragFirst {
 			return skipMalformed
 		}
 		if len(b) < 4 {
-			return skipTruncated
+			return noPorts(b, declared, p)
 		}
 		p.sport, p.dport = binary.BigEndian.Uint16(b[0:2]), binary.BigEndian.Uint16(b[2:4])
 	case protoICMP, protoICMPv6:
@@ -366,10 +370,12 @@ func (d *decoder) transport(b []byte, declared int, p *packet, depth int) decode
 		} else {
 			d.cnt[cICMPv6]++
 		}
-		if declared < 4 {
+		if declared < 4 && !p.fragFirst {
 			return skipMalformed
 		}
 		if len(b) < 2 {
+			// Not even in a tiny first fragment: type 0 would read
+			// as an echo reply, where a port 0 reads as unknown.
 			return skipTruncated
 		}
 		p.sport, p.dport = uint16(b[0]), uint16(b[1])
@@ -387,6 +393,19 @@ func (d *decoder) transport(b []byte, declared int, p *packet, depth int) decode
 		return d.ipv6(b, p, depth+1)
 	}
 	return decodedIP
+}
+
+// noPorts is the result for a TCP, UDP or SCTP packet whose captured part
+// b of declared bytes ends before the ports. The snap length cut it:
+// skipped. Or it is a first fragment that short (a tiny-fragment evasion
+// puts the ports in the next one): the fragment counts, as its later
+// fragments do, into the flow of its addresses with ports 0, as tshark
+// shows it, rather than lose the packet.
+func noPorts(b []byte, declared int, p *packet) decodeResult {
+	if p.fragFirst && len(b) == declared {
+		return decodedIP
+	}
+	return skipTruncated
 }
 
 func tunnelCounter(outer, proto uint8) counter {

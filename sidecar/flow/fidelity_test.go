@@ -404,3 +404,107 @@ func TestFragmentCacheIndependentOfSeed(t *testing.T) {
 		})
 	}
 }
+
+// rawFrag is an Ethernet frame carrying one IP fragment, built byte by
+// byte: from 10.0.0.1 to 10.0.0.2 (fd00::1 to fd00::2 when v6, with a
+// fragment header), IP id 0x1234, fragment offset off (8-byte units),
+// carrying l4, a piece of a proto datagram.
+func rawFrag(v6 bool, proto uint8, off uint16, more bool, l4 []byte) []byte {
+	b := []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1}
+	if !v6 {
+		fo := off
+		if more {
+			fo |= 0x2000
+		}
+		b = append(b, 0x08, 0x00, 0x45, 0)
+		b = binary.BigEndian.AppendUint16(b, uint16(20+len(l4)))
+		b = append(b, 0x12, 0x34)
+		b = binary.BigEndian.AppendUint16(b, fo)
+		b = append(b, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2)
+		return append(b, l4...)
+	}
+	fo := off << 3
+	if more {
+		fo |= 1
+	}
+	b = append(b, 0x86, 0xdd, 0x60, 0, 0, 0)
+	b = binary.BigEndian.AppendUint16(b, uint16(8+len(l4)))
+	b = append(b, 44, 64)
+	b = append(b, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1)
+	b = append(b, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2)
+	b = append(b, proto, 0)
+	b = binary.BigEndian.AppendUint16(b, fo)
+	b = append(b, 0, 0, 0x12, 0x34)
+	return append(b, l4...)
+}
+
+// synWithOptions is a TCP SYN header with 8 bytes of options (28 bytes):
+// ports 40000 and 80, sequence number 1.
+func synWithOptions() []byte {
+	return []byte{0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 7 << 4, tcpSYN, 0x20, 0, 0, 0, 0, 0,
+		2, 4, 5, 0xb4, 1, 1, 1, 0}
+}
+
+// TestTinyFirstFragment checks that a first fragment shorter than its
+// transport header (the tiny-fragment evasion) counts into its flow with
+// what it holds, ports if any, and that its later fragments join it.
+func TestTinyFirstFragment(t *testing.T) {
+	syn := synWithOptions()
+	udpHdr := []byte{0x13, 0x88, 0, 53, 0, 40, 0, 0} // 5000 -> 53, length 40
+	sctpHdr := []byte{0x1f, 0x90, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0}
+	tests := []struct {
+		name   string
+		frames [][]byte
+		want   summary // but for the bytes (the frames'), state and reason
+	}{
+		{"tcp_ports_and_seq_only", [][]byte{
+			rawFrag(false, protoTCP, 0, true, syn[:8]),
+			rawFrag(false, protoTCP, 1, true, syn[8:16]),
+			rawFrag(false, protoTCP, 2, false, syn[16:]),
+		}, summary{Src: "10.0.0.1:40000", Dst: "10.0.0.2:80", Proto: "TCP", PktsTS: 3, TCPState: "none"}},
+		{"tcp_options_in_next_fragment", [][]byte{
+			rawFrag(false, protoTCP, 0, true, syn[:24]),
+			rawFrag(false, protoTCP, 3, false, syn[24:]),
+		}, summary{Src: "10.0.0.1:40000", Dst: "10.0.0.2:80", Proto: "TCP", PktsTS: 2, TCPState: "syn_sent", FlagsTS: tcpSYN}},
+		// The ports in the next fragment: counted without them (port 0),
+		// as tshark shows it.
+		{"tcp_ports_in_next_fragment", [][]byte{
+			rawFrag(false, protoTCP, 0, true, syn[:2]),
+			rawFrag(false, protoTCP, 1, false, syn[8:]),
+		}, summary{Src: "10.0.0.1:0", Dst: "10.0.0.2:0", Proto: "TCP", PktsTS: 2, TCPState: "none"}},
+		{"ipv6_tcp_ports_and_seq_only", [][]byte{
+			rawFrag(true, protoTCP, 0, true, syn[:8]),
+			rawFrag(true, protoTCP, 1, false, syn[8:]),
+		}, summary{Src: "[fd00::1]:40000", Dst: "[fd00::2]:80", Proto: "TCP", PktsTS: 2, TCPState: "none"}},
+		{"udp_ports_only", [][]byte{
+			rawFrag(false, protoUDP, 0, true, udpHdr[:4]),
+			rawFrag(false, protoUDP, 1, false, append(udpHdr[4:], make([]byte, 32)...)),
+		}, summary{Src: "10.0.0.1:5000", Dst: "10.0.0.2:53", Proto: "UDP", PktsTS: 2}},
+		{"ipv6_sctp_ports_only", [][]byte{
+			rawFrag(true, protoSCTP, 0, true, sctpHdr[:8]),
+			rawFrag(true, protoSCTP, 1, false, sctpHdr[8:]),
+		}, summary{Src: "[fd00::1]:8080", Dst: "[fd00::2]:80", Proto: "SCTP", PktsTS: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var frames []frameAt
+			want := tt.want
+			want.State, want.Reason = "new", "shutdown"
+			for i, b := range tt.frames {
+				frames = append(frames, frameAt{at: time.Duration(i) * time.Millisecond, data: b})
+				want.BytesTS += uint64(len(b))
+			}
+			evs, tab, reg := runFrames(t, frames)
+			if diff := cmp.Diff([]summary{want}, summaries(evs)); diff != "" {
+				t.Errorf("flows (-want +got):\n%s", diff)
+			}
+			st := flowStats(tab, reg)
+			if got, want := st["fragments_attributed_total"], uint64(len(tt.frames)-1); got != want {
+				t.Errorf("got %v fragments attributed, want %d", got, want)
+			}
+			if got := reg.EVEStats()["decoder"].(map[string]any)["invalid"]; got != uint64(0) {
+				t.Errorf("got decoder.invalid %v, want 0", got)
+			}
+		})
+	}
+}
