@@ -508,3 +508,102 @@ func TestTinyFirstFragment(t *testing.T) {
 		})
 	}
 }
+
+// ext6 is an IPv6 extension header: its type and its bytes, the first
+// (next header) filled in by ipv6Chain.
+type ext6 struct {
+	typ uint8
+	hdr []byte
+}
+
+// ipv6Chain is an Ethernet frame: IPv6 from fd00::<src> to fd00::<dst>,
+// the extension headers exts, then l4 of protocol proto.
+func ipv6Chain(src, dst byte, exts []ext6, proto uint8, l4 []byte) []byte {
+	var pl []byte
+	for i, x := range exts {
+		h := append([]byte(nil), x.hdr...)
+		h[0] = proto
+		if i+1 < len(exts) {
+			h[0] = exts[i+1].typ
+		}
+		pl = append(pl, h...)
+	}
+	pl = append(pl, l4...)
+	next := proto
+	if len(exts) > 0 {
+		next = exts[0].typ
+	}
+	b := []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd, 0x60, 0, 0, 0}
+	b = binary.BigEndian.AppendUint16(b, uint16(len(pl)))
+	b = append(b, next, 64)
+	b = append(b, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, src)
+	b = append(b, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, dst)
+	return append(b, pl...)
+}
+
+// TestICMPv6ErrorQuotingExtensionHeaders checks that an ICMPv6 error about
+// a packet with extension headers counts into that packet's flow, as it
+// does without them, and is a flow of its own when the quote holds no
+// ports.
+func TestICMPv6ErrorQuotingExtensionHeaders(t *testing.T) {
+	udp := []byte{0x9c, 0x40, 0, 9, 0, 16, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8} // 40000 -> 9
+	frag := func(off uint16, more bool) ext6 {
+		fo := off << 3
+		if more {
+			fo |= 1
+		}
+		return ext6{44, []byte{0, 0, byte(fo >> 8), byte(fo), 0, 0, 0xab, 0xcd}}
+	}
+	hbh := ext6{0, []byte{0, 0, 1, 4, 0, 0, 0, 0}}                                          // PadN
+	dst := ext6{60, []byte{0, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}}                // 16 bytes
+	ah := ext6{51, append([]byte{0, 4, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}, make([]byte, 12)...)} // 24 bytes: SPI, sequence, 12-byte ICV
+	plain := ipv6Chain(1, 2, nil, protoUDP, udp)
+	tests := []struct {
+		name     string
+		probe    []byte // the packet the error is about, as captured
+		quoted   []byte // what the error quotes of it: probe's IP packet if nil
+		attached bool
+	}{
+		{"no_extension_headers", plain, nil, true},
+		{"first_fragment", ipv6Chain(1, 2, []ext6{frag(0, true)}, protoUDP, udp), nil, true},
+		{"two_atomic_fragment_headers", ipv6Chain(1, 2, []ext6{frag(0, false), frag(0, false)}, protoUDP, udp), nil, true},
+		{"hop_by_hop_and_destination", ipv6Chain(1, 2, []ext6{hbh, dst}, protoUDP, udp), nil, true},
+		{"ah", ipv6Chain(1, 2, []ext6{ah}, protoUDP, udp), nil, true},
+		{"hop_by_hop_ah_and_fragment", ipv6Chain(1, 2, []ext6{hbh, ah, frag(0, true)}, protoUDP, udp), nil, true},
+		// A later fragment has no ports to find the flow by.
+		{"later_fragment", plain, ipv6Chain(1, 2, []ext6{frag(1, false)}, protoUDP, udp)[14:], false},
+		// The quote ends inside the extension headers, or before the ports.
+		{"quote_cut_in_extension_header", plain, ipv6Chain(1, 2, []ext6{hbh, dst}, protoUDP, udp)[14 : 14+40+12], false},
+		{"quote_cut_before_ports", plain, ipv6Chain(1, 2, []ext6{hbh}, protoUDP, udp)[14 : 14+40+8+3], false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := tt.quoted
+			if q == nil {
+				q = tt.probe[14:]
+			}
+			// Parameter problem: type, code, checksum, pointer, the quote.
+			icmp := append([]byte{4, 0, 0, 0, 0, 0, 0, 48}, q...)
+			errFrame := ipv6Chain(2, 1, nil, protoICMPv6, icmp)
+			evs, tab, reg := runFrames(t, []frameAt{{at: 0, data: tt.probe}, {at: time.Millisecond, data: errFrame}})
+			want := []summary{{Src: "[fd00::1]:40000", Dst: "[fd00::2]:9", Proto: "UDP", PktsTS: 1, BytesTS: uint64(len(tt.probe)),
+				State: "new", Reason: "shutdown"}}
+			if tt.attached {
+				want[0].PktsTC, want[0].BytesTC = 1, uint64(len(errFrame))
+			} else {
+				want = append(want, summary{Src: "[fd00::2]:0", Dst: "[fd00::1]:0", Proto: "IPv6-ICMP", PktsTS: 1, BytesTS: uint64(len(errFrame)),
+					State: "new", Reason: "shutdown"})
+			}
+			if diff := cmp.Diff(want, summaries(evs)); diff != "" {
+				t.Errorf("flows (-want +got):\n%s", diff)
+			}
+			n := uint64(0)
+			if tt.attached {
+				n = 1
+			}
+			if got := flowStats(tab, reg)["icmp_errors_attributed_total"]; got != n {
+				t.Errorf("got icmp_errors_attributed_total %v, want %d", got, n)
+			}
+		})
+	}
+}
