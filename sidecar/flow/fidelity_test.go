@@ -326,7 +326,7 @@ func TestNextDeadline(t *testing.T) {
 
 // frag4 is an IPv4 fragment of a UDP datagram from src to dst with IP id
 // id at byte offset off: the first (off 0) has the UDP header.
-func frag4(t *testing.T, src, dst string, id uint16, off int, more bool) []byte {
+func frag4(t testing.TB, src, dst string, id uint16, off int, more bool) []byte {
 	b := ethFrame(t, seg{src: src, dst: dst, sport: 53, dport: 5000, proto: protoUDP, payload: 200})
 	binary.BigEndian.PutUint16(b[14+4:], id)
 	fo := uint16(off / 8)
