@@ -349,13 +349,10 @@ func (s *seqTable) Packet(ts time.Time, iface string, link flow.LinkType, data [
 	}
 }
 
-// TestRunNoDuplicatesAtStart opens the capture while loopback traffic is
-// already flowing: packets that reached the ring before the filter was
-// attached (both copies of a loopback packet) must not be counted.
-func TestRunNoDuplicatesAtStart(t *testing.T) {
-	requireNetns(t)
-	ns := newNetns(t)
-	listenUDP(t, ns, "127.0.0.1:9998")
+// dialLoopbackUDP connects a UDP socket in ns to 127.0.0.1:9998, closed at
+// the test's end.
+func dialLoopbackUDP(t *testing.T, ns string) *net.UDPConn {
+	t.Helper()
 	var conn *net.UDPConn
 	inNetns(t, ns, func() {
 		var err error
@@ -364,7 +361,18 @@ func TestRunNoDuplicatesAtStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// TestRunNoDuplicatesAtStart opens the capture while loopback traffic is
+// already flowing: packets that reached the ring before the filter was
+// attached (both copies of a loopback packet) must not be counted.
+func TestRunNoDuplicatesAtStart(t *testing.T) {
+	requireNetns(t)
+	ns := newNetns(t)
+	listenUDP(t, ns, "127.0.0.1:9998")
+	conn := dialLoopbackUDP(t, ns)
 	for round := range 20 {
 		stop := make(chan struct{})
 		sent := make(chan struct{})
@@ -415,15 +423,7 @@ func TestRunRingWraps(t *testing.T) {
 	requireNetns(t)
 	ns := newNetns(t)
 	listenUDP(t, ns, "127.0.0.1:9998")
-	var conn *net.UDPConn
-	inNetns(t, ns, func() {
-		var err error
-		conn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9998})
-		if err != nil {
-			t.Fatal(err)
-		}
-	})
-	defer conn.Close()
+	conn := dialLoopbackUDP(t, ns)
 	cfg := DefaultConfig()
 	cfg.RingMiB, cfg.BlockKiB, cfg.BlockTimeout = 1, 512, time.Millisecond
 	reg := metrics.New()

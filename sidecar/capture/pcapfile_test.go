@@ -315,6 +315,14 @@ func checkAgainstTshark(t *testing.T, path string) {
 		}
 		byTuple[k] = ev
 	}
+	compareConvs(t, want, byTuple)
+}
+
+// compareConvs checks that the flow events (by "proto src dest" tuple)
+// are tshark's TCP and UDP conversations, with their packets and bytes
+// each way, and no more.
+func compareConvs(t *testing.T, want []conv, byTuple map[string]event.Event) {
+	t.Helper()
 	var got []conv
 	for _, w := range want {
 		ev, ok := byTuple[fmt.Sprint(w.proto, w.a, w.b)]
@@ -331,7 +339,7 @@ func checkAgainstTshark(t *testing.T, path string) {
 		t.Errorf("flow counts against tshark (-tshark +sidewatch):\n%s", diff)
 	}
 	if len(byTuple) != len(want) {
-		t.Errorf("%d TCP/UDP flow events, tshark has %d conversations", len(byTuple), len(want))
+		t.Errorf("got %d TCP/UDP flow events, want tshark's %d conversations", len(byTuple), len(want))
 	}
 }
 

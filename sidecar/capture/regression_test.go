@@ -145,24 +145,7 @@ func TestRegressionsMatchTshark(t *testing.T) {
 					byTuple[fmt.Sprint(ev.Proto, netip.AddrPortFrom(ev.SrcIP, ev.SrcPort), netip.AddrPortFrom(ev.DestIP, ev.DestPort))] = ev
 				}
 			}
-			var got []conv
-			for _, w := range want {
-				ev, ok := byTuple[fmt.Sprint(w.proto, w.a, w.b)]
-				if !ok {
-					ev, ok = byTuple[fmt.Sprint(w.proto, w.b, w.a)]
-				}
-				if !ok {
-					t.Errorf("no flow event for tshark's %s %s <-> %s", w.proto, w.a, w.b)
-					continue
-				}
-				got = append(got, asConv(ev, w.a))
-			}
-			if diff := cmp.Diff(want, got, cmp.AllowUnexported(conv{}), cmp.Comparer(func(x, y netip.AddrPort) bool { return x == y })); diff != "" {
-				t.Errorf("flow counts against tshark (-tshark +sidewatch):\n%s", diff)
-			}
-			if len(byTuple) != len(want) {
-				t.Errorf("TCP/UDP flows: got %d, want tshark's %d", len(byTuple), len(want))
-			}
+			compareConvs(t, want, byTuple)
 		})
 	}
 }

@@ -115,6 +115,9 @@ func seconds(ns int64) int64 {
 	return s
 }
 
+// ProtoName is EVE's proto for IP protocol p, as the flow events write it.
+func ProtoName(p uint8) string { return protoName(p) }
+
 // protoName is EVE's proto: the name Suricata writes (its table of IANA
 // keywords, whose few departures from IANA's registry are kept so that
 // the strings join with Suricata's), else the number.

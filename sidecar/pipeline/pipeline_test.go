@@ -400,19 +400,8 @@ func TestSinkEventTypeFilter(t *testing.T) {
 			p.Offer(logEv("l"))
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	p.Run(ctx)
-	if err := p.Drain(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	count := func(s *memSink) map[event.Type]int {
-		m := map[event.Type]int{}
-		for _, e := range s.events(t) {
-			m[e.EventType]++
-		}
-		return m
-	}
+	runAndDrain(t, p)
+	count := func(s *memSink) map[event.Type]int { return countTypes(t, s) }
 	if got, want := count(all), (map[event.Type]int{event.TypeAlert: 4, event.TypeLog: 6, event.TypeStats: 1}); !maps.Equal(got, want) {
 		t.Errorf("unfiltered sink got %v, want %v", got, want)
 	}
@@ -637,23 +626,34 @@ func TestSinkEventTypeFilterFlowUpdate(t *testing.T) {
 		}
 		p.Offer(ev)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	p.Run(ctx)
-	if err := p.Drain(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	count := func(s *memSink) map[event.Type]int {
-		m := map[event.Type]int{}
-		for _, e := range s.events(t) {
-			m[e.EventType]++
-		}
-		return m
-	}
+	runAndDrain(t, p)
+	count := func(s *memSink) map[event.Type]int { return countTypes(t, s) }
 	if got, want := count(flows.memSink), (map[event.Type]int{event.TypeFlow: 1}); !maps.Equal(got, want) {
 		t.Errorf("flow sink got %v, want %v", got, want)
 	}
 	if got, want := count(all), (map[event.Type]int{event.TypeFlowUpdate: 5, event.TypeFlow: 1, event.TypeStats: 1}); !maps.Equal(got, want) {
 		t.Errorf("unfiltered sink got %v, want %v", got, want)
 	}
+}
+
+// runAndDrain runs p with a context already cancelled (one pass over what
+// is queued), then drains it.
+func runAndDrain(t *testing.T, p *Pipeline) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.Run(ctx)
+	if err := p.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// countTypes counts the events s got by type.
+func countTypes(t *testing.T, s *memSink) map[event.Type]int {
+	t.Helper()
+	m := map[event.Type]int{}
+	for _, e := range s.events(t) {
+		m[e.EventType]++
+	}
+	return m
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sidewatch/sidewatch/sidecar/flow"
 )
 
 // eveFlow is the part of a flow event the comparison reads.
@@ -127,31 +129,14 @@ func (ev *eveFlow) key() (key, bool, float64, error) {
 	return k, fromA, start, nil
 }
 
-// protoNames are the names EVE writes for IP protocols 0 to 143: the IANA
-// keywords in Suricata's spelling, as sidecar/flow/emit.go writes them.
-// Other protocols are written as numbers.
+// protoNames maps the names EVE writes for IP protocols (flow.ProtoName)
+// back to their numbers; "Any" stands for several and is left out.
 var protoNames = func() map[string]int {
-	names := [...]string{
-		"HOPOPT", "ICMP", "IGMP", "GGP", "IP-in-IP", "ST", "TCP", "CBT", "EGP", "IGP",
-		"BBN-RCC-MON", "NVP-II", "PUP", "ARGUS", "EMCON", "XNET", "CHAOS", "UDP", "MUX", "DCN-MEAS",
-		"HMP", "PRM", "XNS-IDP", "TRUNK-1", "TRUNK-2", "LEAF-1", "LEAF-2", "RDP", "IRTP", "ISO-TP4",
-		"NETBLT", "MFE-NSP", "MERIT-INP", "DCCP", "3PC", "IDPR", "XTP", "DDP", "IDPR-CMTP", "TP++",
-		"IL", "IPv6", "SDRP", "IPv6-Route", "IPv6-Frag", "IDRP", "RSVP", "GRE", "DSR", "BNA",
-		"ESP", "AH", "I-NLSP", "SwIPe", "NARP", "MOBILE", "TLSP", "SKIP", "IPv6-ICMP", "IPv6-NoNxt",
-		"IPv6-Opts", "Any", "CFTP", "Any", "SAT-EXPAK", "KRYPTOLAN", "RVD", "IPPC", "Any", "SAT-MON",
-		"VISA", "IPCU", "CPNX", "CPHB", "WSN", "PVP", "BR-SAT-MON", "SUN-ND", "WB-MON", "WB-EXPAK",
-		"ISO-IP", "VMTP", "SECURE-VMTP", "VINES", "TTP", "NSFNET-IGP", "DGP", "TCF", "EIGRP", "OSPF",
-		"Sprite-RPC", "LARP", "MTP", "AX.25", "OS", "MICP", "SCC-SP", "ETHERIP", "ENCAP", "Any",
-		"GMTP", "IFMP", "PNNI", "PIM", "ARIS", "SCPS", "QNX", "A/N", "IPComp", "SNP",
-		"Compaq-Peer", "IPX-in-IP", "VRRP", "PGM", "Any", "L2TP", "DDX", "IATP", "STP", "SRP",
-		"UTI", "SMP", "SM", "PTP", "IS-IS", "FIRE", "CRTP", "CRUDP", "SSCOPMCE", "IPLT",
-		"SPS", "PIPE", "SCTP", "FC", "RSVP-E2E-IGNORE", "Mobility", "UDPLite", "MPLS-in-IP", "manet", "HIP",
-		"Shim6", "WESP", "ROHC", "Ethernet",
-	}
-	m := make(map[string]int, len(names))
-	for i, n := range names {
-		if n != "Any" {
-			m[strings.ToUpper(n)] = i
+	m := make(map[string]int)
+	for p := range 256 {
+		n := flow.ProtoName(uint8(p))
+		if _, err := strconv.Atoi(n); err != nil && n != "Any" {
+			m[strings.ToUpper(n)] = p
 		}
 	}
 	return m
