@@ -223,6 +223,30 @@ func bulkFrames(tb testing.TB) []frame {
 	return w.frames
 }
 
+// midstreamFrames generates the traffic of make bench-capture's TCP
+// flows: 4,096 connections to port 443 picked up mid-transfer (no
+// handshake), visited in turn, each round one packet per connection: a
+// full segment of bytes no protocol starts with from the server every
+// third round, a bare ACK from the client otherwise.
+func midstreamFrames(tb testing.TB) []frame {
+	const conns, rounds = 4096, 15
+	w := &frameWriter{tb: tb, ts: time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC), buf: gopacket.NewSerializeBuffer()}
+	payload := make([]byte, 1448)
+	server := net.IPv4(10, 200, 0, 1)
+	for r := range rounds {
+		for i := range conns {
+			client := net.IPv4(10, 100, byte(i>>8), byte(i))
+			cseq, sseq := uint32(1000), uint32(90000+r/3*1448)
+			if r%3 == 2 {
+				w.add(server, client, 443, uint16(32768+i), &layers.TCP{Seq: sseq, Ack: cseq, ACK: true, PSH: true}, payload)
+			} else {
+				w.add(client, server, uint16(32768+i), 443, &layers.TCP{Seq: cseq, Ack: sseq, ACK: true}, nil)
+			}
+		}
+	}
+	return w.frames
+}
+
 // encodingEmitter encodes every event into a reused buffer, as the
 // pipeline's writer does: the cost of an event includes its JSON.
 type encodingEmitter struct{ buf []byte }
@@ -242,7 +266,7 @@ func BenchmarkReplayMix(b *testing.B) {
 	for _, mix := range []struct {
 		name   string
 		frames func(testing.TB) []frame
-	}{{"committed_pcaps", committedFrames}, {"https_dns", httpsDNSFrames}, {"bulk_http", bulkFrames}} {
+	}{{"committed_pcaps", committedFrames}, {"https_dns", httpsDNSFrames}, {"bulk_http", bulkFrames}, {"midstream_bulk", midstreamFrames}} {
 		b.Run(mix.name, func(b *testing.B) {
 			frames := pack(mix.frames(b))
 			runtime.GC() // the frames' construction is garbage now
