@@ -4,6 +4,7 @@ import (
 	gotls "crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -56,23 +57,34 @@ func pack(frames []frame) *packed {
 // readFrames loads a pcap file.
 func readFrames(tb testing.TB, path string) []frame {
 	tb.Helper()
-	f, err := os.Open(path)
+	out, err := loadFrames(path)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	return out
+}
+
+// errNotPcapgo is a file whose header or records pcapgo does not take.
+var errNotPcapgo = errors.New("header not read by pcapgo")
+
+func loadFrames(path string) ([]frame, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	r, err := pcapgo.NewReader(f)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, fmt.Errorf("%s: %w: %w", path, errNotPcapgo, err)
 	}
 	var out []frame
 	for {
 		data, ci, err := r.ReadPacketData()
 		if errors.Is(err, io.EOF) {
-			return out
+			return out, nil
 		}
 		if err != nil {
-			tb.Fatal(err)
+			return nil, fmt.Errorf("%s: %w: %w", path, errNotPcapgo, err)
 		}
 		out = append(out, frame{ci.Timestamp, flow.LinkType(r.LinkType()), data, ci.Length})
 	}
@@ -80,7 +92,9 @@ func readFrames(tb testing.TB, path string) []frame {
 
 // committedFrames are the frames of every committed test capture (pcap
 // format) of the capture and app-layer packages, in turn, each file
-// shifted in time after the previous one, the whole set 20 times.
+// shifted in time after the previous one, the whole set 20 times; files
+// pcapgo cannot read (the capture package's tests of a pcap 2.1 header
+// and of a record longer than its packet) are left out.
 func committedFrames(tb testing.TB) []frame {
 	var paths []string
 	for _, dir := range []string{"testdata", "../capture/testdata"} {
@@ -95,7 +109,13 @@ func committedFrames(tb testing.TB) []frame {
 	var offset time.Duration
 	var last time.Time
 	for _, p := range all {
-		fs := readFrames(tb, p)
+		fs, err := loadFrames(p)
+		if errors.Is(err, errNotPcapgo) {
+			continue // the capture package's reader tests (pcap 2.1, caplen > origlen)
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
 		if len(fs) == 0 {
 			continue
 		}
