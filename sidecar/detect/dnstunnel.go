@@ -155,12 +155,18 @@ func (d *dnsTunnel) query(ev *event.Event, name, rrtype string) {
 	if name == "" || d.allowed(name) {
 		return
 	}
+	rare, typed := rareType(rrtype), typedQuery(rrtype)
+	// The part before the registered domain is shorter than the name:
+	// an ordinary query too short to be long never reaches the public
+	// suffix lookup, which allocates (its IP address check).
+	if !rare && !typed && len(name) <= d.cfg.MinLength {
+		return
+	}
 	reg, err := publicsuffix.EffectiveTLDPlusOne(name)
 	if err != nil || len(reg) >= len(name) {
 		return // a public suffix itself, or the registered domain alone
 	}
 	sub := name[:len(name)-len(reg)-1]
-	rare, typed := rareType(rrtype), typedQuery(rrtype)
 	long := false
 	var entropy float64
 	if len(sub) >= d.cfg.MinLength {

@@ -253,3 +253,26 @@ func TestDNSTunnelCountsNamesOnce(t *testing.T) {
 		t.Errorf("4 names queried twice each alerted: %v", col.sids())
 	}
 }
+
+// TestDNSTunnelShortNamesAllocateNothing: an ordinary A query too short
+// to be a long name skips the public suffix lookup, which allocates.
+func TestDNSTunnelShortNamesAllocateNothing(t *testing.T) {
+	e, _, _ := newTestEngine(t, nil)
+	tests := []struct {
+		name string
+		qry  string
+		want float64
+	}{
+		{"short_a_query", "api.github.com", 0},
+		{"short_under_the_min_length", "a1b2c3d4.example.org", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := dnsQuery(time.Unix(1_700_000_000, 0), tt.qry, "A")
+			got := testing.AllocsPerRun(100, func() { e.tunnel.query(&ev, tt.qry, "A") })
+			if got != tt.want {
+				t.Errorf("got %v allocations per query of %s, want %v", got, tt.qry, tt.want)
+			}
+		})
+	}
+}

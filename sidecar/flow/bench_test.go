@@ -134,3 +134,32 @@ func BenchmarkPacketChurn(b *testing.B) {
 		tab.Packet(t0, "eth1", LinkTypeEthernet, frame, len(frame))
 	}
 }
+
+// BenchmarkPacketFragments sends fragmented UDP datagrams over 64 open
+// flows: first fragments with 1024 ids in turn, each other frame the rest
+// of one sent 100, 200 or 300 first fragments earlier, so that the
+// fragment cache both finds entries and replaces them (one rest in three
+// comes after its first was pushed out).
+func BenchmarkPacketFragments(b *testing.B) {
+	const ids = 1024
+	firsts := make([][]byte, ids)
+	rests := make([][]byte, ids)
+	for i := range ids {
+		src := fmt.Sprintf("10.1.0.%d", 1+i%64)
+		firsts[i] = frag4(b, src, srv, uint16(i), 0, true)
+		rests[i] = frag4(b, src, srv, uint16(i), 208, false)
+	}
+	tab := NewTable(DefaultConfig(), &recorder{}, nil)
+	for _, f := range firsts { // create the flows outside the timing
+		tab.Packet(t0, "eth1", LinkTypeEthernet, f, len(f))
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		n := i / 2
+		f := firsts[n%ids]
+		if i%2 == 1 {
+			f = rests[(n+ids-100*(1+n%3))%ids]
+		}
+		tab.Packet(t0.Add(time.Duration(i)), "eth1", LinkTypeEthernet, f, len(f))
+	}
+}

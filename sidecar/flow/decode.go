@@ -257,18 +257,8 @@ func (d *decoder) ipv6(b []byte, p *packet, depth int) decodeResult {
 	declared := plen
 	for {
 		var hlen int
-		switch next {
-		case 0, 43, 60, 135, 139, 140: // hop-by-hop, routing, destination, mobility, HIP, shim6
-			if len(rest) < 2 {
-				return d.cutExtension(p, declared)
-			}
-			hlen = (int(rest[1]) + 1) * 8
-		case 51: // AH
-			if len(rest) < 2 {
-				return d.cutExtension(p, declared)
-			}
-			hlen = (int(rest[1]) + 2) * 4
-		case 44: // fragment
+		switch {
+		case next == 44: // fragment
 			if len(rest) < 8 {
 				return d.cutExtension(p, declared)
 			}
@@ -281,6 +271,11 @@ func (d *decoder) ipv6(b []byte, p *packet, depth int) decodeResult {
 			}
 			p.fragFirst = more
 			hlen = 8
+		case ipv6Extension(next):
+			if len(rest) < 2 {
+				return d.cutExtension(p, declared)
+			}
+			hlen = extensionLen(next, rest[1])
 		default:
 			p.proto = next
 			return d.transport(rest, declared, p, depth)
@@ -293,6 +288,25 @@ func (d *decoder) ipv6(b []byte, p *packet, depth int) decodeResult {
 		}
 		next, rest, declared = rest[0], rest[hlen:], declared-hlen
 	}
+}
+
+// ipv6Extension reports whether an IPv6 next header is an extension header
+// (the fragment header apart) that the decoders skip to find the transport.
+func ipv6Extension(next uint8) bool {
+	switch next {
+	case 0, 43, 51, 60, 135, 139, 140: // hop-by-hop, routing, AH, destination, mobility, HIP, shim6
+		return true
+	}
+	return false
+}
+
+// extensionLen is the length of extension header next whose length field
+// (its second byte) is l.
+func extensionLen(next, l uint8) int {
+	if next == 51 { // AH counts 4-byte words, less 2
+		return (int(l) + 2) * 4
+	}
+	return (int(l) + 1) * 8
 }
 
 // cutExtension is the result for an IPv6 packet whose extension headers
@@ -310,51 +324,55 @@ func (d *decoder) transport(b []byte, declared int, p *packet, depth int) decode
 	switch p.proto {
 	case protoTCP:
 		d.cnt[cTCP]++
-		if declared < 20 {
+		if declared < 20 && !p.fragFirst {
 			return skipMalformed
 		}
 		if len(b) < 4 {
-			return skipTruncated
+			return noPorts(b, declared, p)
 		}
 		p.sport, p.dport = binary.BigEndian.Uint16(b[0:2]), binary.BigEndian.Uint16(b[2:4])
 		if len(b) < 13 {
-			// A snap length cut the header after the ports: the
-			// packet still counts; its flags, sequence numbers and
-			// payload are unknown.
+			// A snap length (or a tiny first fragment) cut the header
+			// after the ports: the packet still counts; its flags,
+			// sequence numbers and payload are unknown.
 			return decodedIP
 		}
 		off := int(b[12]>>4) * 4
-		if off < 20 || off > declared {
+		if off < 20 || off > declared && !p.fragFirst {
 			return skipMalformed
 		}
 		p.seq, p.ack = binary.BigEndian.Uint32(b[4:8]), binary.BigEndian.Uint32(b[8:12])
 		if len(b) >= 14 {
 			p.tcpFlags = b[13]
 		}
-		p.payloadLen = uint32(declared - off)
-		if len(b) > off {
-			p.payload = b[off:]
+		if off <= declared { // else the header goes on in the next fragment
+			p.payloadLen = uint32(declared - off)
+			if len(b) > off {
+				p.payload = b[off:]
+			}
 		}
 	case protoUDP:
 		d.cnt[cUDP]++
-		if declared < 8 {
+		if declared < 8 && !p.fragFirst {
 			return skipMalformed
 		}
 		if len(b) < 4 {
-			return skipTruncated
+			return noPorts(b, declared, p)
 		}
 		p.sport, p.dport = binary.BigEndian.Uint16(b[0:2]), binary.BigEndian.Uint16(b[2:4])
-		p.payloadLen = uint32(declared - 8)
+		if declared >= 8 {
+			p.payloadLen = uint32(declared - 8)
+		}
 		if len(b) > 8 {
 			p.payload = b[8:]
 		}
 	case protoSCTP:
 		d.cnt[cSCTP]++
-		if declared < 12 {
+		if declared < 12 && !p.fragFirst {
 			return skipMalformed
 		}
 		if len(b) < 4 {
-			return skipTruncated
+			return noPorts(b, declared, p)
 		}
 		p.sport, p.dport = binary.BigEndian.Uint16(b[0:2]), binary.BigEndian.Uint16(b[2:4])
 	case protoICMP, protoICMPv6:
@@ -366,10 +384,12 @@ func (d *decoder) transport(b []byte, declared int, p *packet, depth int) decode
 		} else {
 			d.cnt[cICMPv6]++
 		}
-		if declared < 4 {
+		if declared < 4 && !p.fragFirst {
 			return skipMalformed
 		}
 		if len(b) < 2 {
+			// Not even in a tiny first fragment: type 0 would read
+			// as an echo reply, where a port 0 reads as unknown.
 			return skipTruncated
 		}
 		p.sport, p.dport = uint16(b[0]), uint16(b[1])
@@ -387,6 +407,19 @@ func (d *decoder) transport(b []byte, declared int, p *packet, depth int) decode
 		return d.ipv6(b, p, depth+1)
 	}
 	return decodedIP
+}
+
+// noPorts is the result for a TCP, UDP or SCTP packet whose captured part
+// b of declared bytes ends before the ports. The snap length cut it:
+// skipped. Or it is a first fragment that short (a tiny-fragment evasion
+// puts the ports in the next one): the fragment counts, as its later
+// fragments do, into the flow of its addresses with ports 0, as tshark
+// shows it, rather than lose the packet.
+func noPorts(b []byte, declared int, p *packet) decodeResult {
+	if p.fragFirst && len(b) == declared {
+		return decodedIP
+	}
+	return skipTruncated
 }
 
 func tunnelCounter(outer, proto uint8) counter {
@@ -436,7 +469,12 @@ func quoted(b []byte, ipv uint8, e *embedded) {
 		}
 		copy(e.src[:], b[8:24])
 		copy(e.dst[:], b[24:40])
-		e.proto, l4 = b[6], b[40:] // extension headers are not followed
+		// Follow the extension headers as the decoder does, so that the
+		// error finds the flow its packet made.
+		var ok bool
+		if e.proto, l4, ok = quotedTransport(b[6], b[40:]); !ok || len(l4) < 4 {
+			return
+		}
 	}
 	switch e.proto {
 	case protoTCP, protoUDP, protoSCTP:
@@ -450,4 +488,32 @@ func quoted(b []byte, ipv uint8, e *embedded) {
 		return
 	}
 	e.ok = true
+}
+
+// quotedTransport skips the extension headers of a quoted IPv6 packet from
+// next, the first next header, and rest, what follows the IPv6 header. It
+// returns the transport protocol and its bytes, or false when they are not
+// there: headers cut, or a fragment after the first.
+func quotedTransport(next uint8, rest []byte) (uint8, []byte, bool) {
+	for {
+		var hlen int
+		switch {
+		case next == 44: // fragment: only the first has ports
+			if len(rest) < 8 || binary.BigEndian.Uint16(rest[2:4])>>3 != 0 {
+				return 0, nil, false
+			}
+			hlen = 8
+		case ipv6Extension(next):
+			if len(rest) < 2 {
+				return 0, nil, false
+			}
+			hlen = extensionLen(next, rest[1])
+		default:
+			return next, rest, true
+		}
+		if hlen > len(rest) {
+			return 0, nil, false
+		}
+		next, rest = rest[0], rest[hlen:]
+	}
 }

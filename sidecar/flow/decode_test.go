@@ -218,6 +218,7 @@ func TestPacketSkipped(t *testing.T) {
 	badOffset[14+20+12] = 0x40
 	// SCTP with an 8-byte common header (it has 12).
 	shortSCTP := ethFrame(t, seg{src: cli, dst: srv, proto: protoSCTP, payload: 8})
+	syn := synWithOptions()
 	tests := []struct {
 		name   string
 		link   LinkType
@@ -225,6 +226,14 @@ func TestPacketSkipped(t *testing.T) {
 		reason string
 	}{
 		{"arp", LinkTypeEthernet, arp, "not_ip"},
+		// A tiny first fragment cut before its ports by the snap length,
+		// not by the fragmentation.
+		{"tiny_first_fragment_cut_by_snaplen", LinkTypeEthernet, rawFrag(false, protoTCP, 0, true, syn[:8])[:14+20+2], "truncated"},
+		// Without its type and code an ICMP packet has nothing to key.
+		{"icmp_first_fragment_of_one_byte", LinkTypeEthernet, rawFrag(false, protoICMP, 0, true, []byte{8}), "truncated"},
+		// An atomic fragment (offset 0, no more) is a whole packet: its
+		// TCP header must fit.
+		{"atomic_ipv6_fragment_shorter_than_tcp_header", LinkTypeEthernet, rawFrag(true, protoTCP, 0, false, syn[:8]), "malformed"},
 		{"ipv4_fragment", LinkTypeEthernet, frag4, "fragment"},
 		{"ipv6_fragment", LinkTypeEthernet, frag6, "fragment"},
 		{"ip_header_cut_by_snaplen", LinkTypeEthernet, tcp[:14+16], "truncated"},

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 
@@ -320,5 +321,289 @@ func TestNextDeadline(t *testing.T) {
 	feed(t, tab2, t0, []seg{udp(cli, srv, 1, 2)})
 	if d, _ := tab2.NextDeadline(); !d.Equal(t0.Add(10 * time.Second)) {
 		t.Errorf("NextDeadline() = %v, want the flow_update due at %v", d, t0.Add(10*time.Second))
+	}
+}
+
+// frag4 is an IPv4 fragment of a UDP datagram from src to dst with IP id
+// id at byte offset off: the first (off 0) has the UDP header.
+func frag4(t testing.TB, src, dst string, id uint16, off int, more bool) []byte {
+	b := ethFrame(t, seg{src: src, dst: dst, sport: 53, dport: 5000, proto: protoUDP, payload: 200})
+	binary.BigEndian.PutUint16(b[14+4:], id)
+	fo := uint16(off / 8)
+	if more {
+		fo |= 0x2000
+	}
+	binary.BigEndian.PutUint16(b[14+6:], fo)
+	return b
+}
+
+// TestFragmentCacheIndependentOfSeed checks which trailing fragments find
+// their first: the same ones whatever the tables' hash seeds (a replay
+// gives the same flows every time), all of them while at most fragSlots
+// packets are in flight, and never one pushed out by fragSlots newer first
+// fragments.
+func TestFragmentCacheIndependentOfSeed(t *testing.T) {
+	// trains returns n fragmented datagrams from distinct hosts: every
+	// first fragment, at most inFlight at a time, before the rest of the
+	// earliest; ids repeat across hosts.
+	trains := func(n, inFlight int) []frameAt {
+		var out []frameAt
+		add := func(b []byte) { out = append(out, frameAt{at: time.Duration(len(out)) * time.Millisecond, data: b}) }
+		host := func(i int) string { return fmt.Sprintf("10.%d.%d.1", 1+i/250, i%250) }
+		for i := range n + inFlight {
+			if i < n {
+				add(frag4(t, host(i), srv, uint16(i%7), 0, true))
+			}
+			if j := i - inFlight + 1; j >= 0 && j < n {
+				add(frag4(t, host(j), srv, uint16(j%7), 208, false))
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name                  string
+		frames                []frameAt
+		attributed, fragments uint64 // fragments attributed, skipped
+	}{
+		{"one_at_a_time", trains(2000, 1), 2000, 0},
+		{"interleaved_pairs", trains(2000, 2), 2000, 0},
+		{"fragslots_in_flight", trains(600, fragSlots), 600, 0},
+		// Each first fragment is pushed out by the fragSlots after it
+		// before its rest comes, but for the last fragSlots, which no
+		// first fragment follows.
+		{"more_than_fragslots_in_flight", trains(600, fragSlots+1), fragSlots, 600 - fragSlots},
+	}
+	seeds := []uint64{0, 1, 0x9e3779b97f4a7c15, ^uint64(0)}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var first []summary
+			for si, seed := range seeds {
+				rec := &recorder{}
+				reg := metrics.New()
+				tab := NewTable(DefaultConfig(), rec, reg)
+				for i := range tab.ix.seed {
+					tab.ix.seed[i] = seed * uint64(i+1)
+					tab.frags.ix.seed[i] = seed * uint64(i+7)
+				}
+				for _, f := range tt.frames {
+					tab.Packet(t0.Add(f.at), "eth1", LinkTypeEthernet, f.data, len(f.data))
+				}
+				st := flowStats(tab, reg)
+				got := [2]uint64{st["fragments_attributed_total"].(uint64), st["packets_skipped_total"].(map[string]any)["fragment"].(uint64)}
+				if want := [2]uint64{tt.attributed, tt.fragments}; got != want {
+					t.Errorf("seed %#x: got %d fragments attributed, %d skipped; want %d, %d", seed, got[0], got[1], want[0], want[1])
+				}
+				tab.Flush(t0.Add(time.Hour), ReasonShutdown)
+				sums := summaries(rec.events)
+				if si == 0 {
+					first = sums
+				} else if diff := cmp.Diff(first, sums); diff != "" {
+					t.Errorf("seed %#x: flows differ from seed %#x's (-first +got):\n%s", seed, seeds[0], diff)
+				}
+			}
+		})
+	}
+}
+
+// rawFrag is an Ethernet frame carrying one IP fragment, built byte by
+// byte: from 10.0.0.1 to 10.0.0.2 (fd00::1 to fd00::2 when v6, with a
+// fragment header), IP id 0x1234, fragment offset off (8-byte units),
+// carrying l4, a piece of a proto datagram.
+func rawFrag(v6 bool, proto uint8, off uint16, more bool, l4 []byte) []byte {
+	b := []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1}
+	if !v6 {
+		fo := off
+		if more {
+			fo |= 0x2000
+		}
+		b = append(b, 0x08, 0x00, 0x45, 0)
+		b = binary.BigEndian.AppendUint16(b, uint16(20+len(l4)))
+		b = append(b, 0x12, 0x34)
+		b = binary.BigEndian.AppendUint16(b, fo)
+		b = append(b, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2)
+		return append(b, l4...)
+	}
+	fo := off << 3
+	if more {
+		fo |= 1
+	}
+	b = append(b, 0x86, 0xdd, 0x60, 0, 0, 0)
+	b = binary.BigEndian.AppendUint16(b, uint16(8+len(l4)))
+	b = append(b, 44, 64)
+	b = append(b, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1)
+	b = append(b, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2)
+	b = append(b, proto, 0)
+	b = binary.BigEndian.AppendUint16(b, fo)
+	b = append(b, 0, 0, 0x12, 0x34)
+	return append(b, l4...)
+}
+
+// synWithOptions is a TCP SYN header with 8 bytes of options (28 bytes):
+// ports 40000 and 80, sequence number 1.
+func synWithOptions() []byte {
+	return []byte{0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 7 << 4, tcpSYN, 0x20, 0, 0, 0, 0, 0,
+		2, 4, 5, 0xb4, 1, 1, 1, 0}
+}
+
+// TestTinyFirstFragment checks that a first fragment shorter than its
+// transport header (the tiny-fragment evasion) counts into its flow with
+// what it holds, ports if any, and that its later fragments join it.
+func TestTinyFirstFragment(t *testing.T) {
+	syn := synWithOptions()
+	udpHdr := []byte{0x13, 0x88, 0, 53, 0, 40, 0, 0} // 5000 -> 53, length 40
+	sctpHdr := []byte{0x1f, 0x90, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0}
+	tests := []struct {
+		name   string
+		frames [][]byte
+		want   summary // but for the bytes (the frames'), state and reason
+	}{
+		{"tcp_ports_and_seq_only", [][]byte{
+			rawFrag(false, protoTCP, 0, true, syn[:8]),
+			rawFrag(false, protoTCP, 1, true, syn[8:16]),
+			rawFrag(false, protoTCP, 2, false, syn[16:]),
+		}, summary{Src: "10.0.0.1:40000", Dst: "10.0.0.2:80", Proto: "TCP", PktsTS: 3, TCPState: "none"}},
+		{"tcp_options_in_next_fragment", [][]byte{
+			rawFrag(false, protoTCP, 0, true, syn[:24]),
+			rawFrag(false, protoTCP, 3, false, syn[24:]),
+		}, summary{Src: "10.0.0.1:40000", Dst: "10.0.0.2:80", Proto: "TCP", PktsTS: 2, TCPState: "syn_sent", FlagsTS: tcpSYN}},
+		// The ports in the next fragment: counted without them (port 0),
+		// as tshark shows it.
+		{"tcp_ports_in_next_fragment", [][]byte{
+			rawFrag(false, protoTCP, 0, true, syn[:2]),
+			rawFrag(false, protoTCP, 1, false, syn[8:]),
+		}, summary{Src: "10.0.0.1:0", Dst: "10.0.0.2:0", Proto: "TCP", PktsTS: 2, TCPState: "none"}},
+		{"ipv6_tcp_ports_and_seq_only", [][]byte{
+			rawFrag(true, protoTCP, 0, true, syn[:8]),
+			rawFrag(true, protoTCP, 1, false, syn[8:]),
+		}, summary{Src: "[fd00::1]:40000", Dst: "[fd00::2]:80", Proto: "TCP", PktsTS: 2, TCPState: "none"}},
+		{"udp_ports_only", [][]byte{
+			rawFrag(false, protoUDP, 0, true, udpHdr[:4]),
+			rawFrag(false, protoUDP, 1, false, append(udpHdr[4:], make([]byte, 32)...)),
+		}, summary{Src: "10.0.0.1:5000", Dst: "10.0.0.2:53", Proto: "UDP", PktsTS: 2}},
+		{"ipv6_sctp_ports_only", [][]byte{
+			rawFrag(true, protoSCTP, 0, true, sctpHdr[:8]),
+			rawFrag(true, protoSCTP, 1, false, sctpHdr[8:]),
+		}, summary{Src: "[fd00::1]:8080", Dst: "[fd00::2]:80", Proto: "SCTP", PktsTS: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var frames []frameAt
+			want := tt.want
+			want.State, want.Reason = "new", "shutdown"
+			for i, b := range tt.frames {
+				frames = append(frames, frameAt{at: time.Duration(i) * time.Millisecond, data: b})
+				want.BytesTS += uint64(len(b))
+			}
+			evs, tab, reg := runFrames(t, frames)
+			if diff := cmp.Diff([]summary{want}, summaries(evs)); diff != "" {
+				t.Errorf("flows (-want +got):\n%s", diff)
+			}
+			st := flowStats(tab, reg)
+			if got, want := st["fragments_attributed_total"], uint64(len(tt.frames)-1); got != want {
+				t.Errorf("got %v fragments attributed, want %d", got, want)
+			}
+			if got := reg.EVEStats()["decoder"].(map[string]any)["invalid"]; got != uint64(0) {
+				t.Errorf("got decoder.invalid %v, want 0", got)
+			}
+		})
+	}
+}
+
+// ext6 is an IPv6 extension header: its type and its bytes, the first
+// (next header) filled in by ipv6Chain.
+type ext6 struct {
+	typ uint8
+	hdr []byte
+}
+
+// ipv6Chain is an Ethernet frame: IPv6 from fd00::<src> to fd00::<dst>,
+// the extension headers exts, then l4 of protocol proto.
+func ipv6Chain(src, dst byte, exts []ext6, proto uint8, l4 []byte) []byte {
+	var pl []byte
+	for i, x := range exts {
+		h := append([]byte(nil), x.hdr...)
+		h[0] = proto
+		if i+1 < len(exts) {
+			h[0] = exts[i+1].typ
+		}
+		pl = append(pl, h...)
+	}
+	pl = append(pl, l4...)
+	next := proto
+	if len(exts) > 0 {
+		next = exts[0].typ
+	}
+	b := []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd, 0x60, 0, 0, 0}
+	b = binary.BigEndian.AppendUint16(b, uint16(len(pl)))
+	b = append(b, next, 64)
+	b = append(b, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, src)
+	b = append(b, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, dst)
+	return append(b, pl...)
+}
+
+// TestICMPv6ErrorQuotingExtensionHeaders checks that an ICMPv6 error about
+// a packet with extension headers counts into that packet's flow, as it
+// does without them, and is a flow of its own when the quote holds no
+// ports.
+func TestICMPv6ErrorQuotingExtensionHeaders(t *testing.T) {
+	udp := []byte{0x9c, 0x40, 0, 9, 0, 16, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8} // 40000 -> 9
+	frag := func(off uint16, more bool) ext6 {
+		fo := off << 3
+		if more {
+			fo |= 1
+		}
+		return ext6{44, []byte{0, 0, byte(fo >> 8), byte(fo), 0, 0, 0xab, 0xcd}}
+	}
+	hbh := ext6{0, []byte{0, 0, 1, 4, 0, 0, 0, 0}}                                          // PadN
+	dst := ext6{60, []byte{0, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}}                // 16 bytes
+	ah := ext6{51, append([]byte{0, 4, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}, make([]byte, 12)...)} // 24 bytes: SPI, sequence, 12-byte ICV
+	plain := ipv6Chain(1, 2, nil, protoUDP, udp)
+	tests := []struct {
+		name     string
+		probe    []byte // the packet the error is about, as captured
+		quoted   []byte // what the error quotes of it: probe's IP packet if nil
+		attached bool
+	}{
+		{"no_extension_headers", plain, nil, true},
+		{"first_fragment", ipv6Chain(1, 2, []ext6{frag(0, true)}, protoUDP, udp), nil, true},
+		{"two_atomic_fragment_headers", ipv6Chain(1, 2, []ext6{frag(0, false), frag(0, false)}, protoUDP, udp), nil, true},
+		{"hop_by_hop_and_destination", ipv6Chain(1, 2, []ext6{hbh, dst}, protoUDP, udp), nil, true},
+		{"ah", ipv6Chain(1, 2, []ext6{ah}, protoUDP, udp), nil, true},
+		{"hop_by_hop_ah_and_fragment", ipv6Chain(1, 2, []ext6{hbh, ah, frag(0, true)}, protoUDP, udp), nil, true},
+		// A later fragment has no ports to find the flow by.
+		{"later_fragment", plain, ipv6Chain(1, 2, []ext6{frag(1, false)}, protoUDP, udp)[14:], false},
+		// The quote ends inside the extension headers, or before the ports.
+		{"quote_cut_in_extension_header", plain, ipv6Chain(1, 2, []ext6{hbh, dst}, protoUDP, udp)[14 : 14+40+12], false},
+		{"quote_cut_before_ports", plain, ipv6Chain(1, 2, []ext6{hbh}, protoUDP, udp)[14 : 14+40+8+3], false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := tt.quoted
+			if q == nil {
+				q = tt.probe[14:]
+			}
+			// Parameter problem: type, code, checksum, pointer, the quote.
+			icmp := append([]byte{4, 0, 0, 0, 0, 0, 0, 48}, q...)
+			errFrame := ipv6Chain(2, 1, nil, protoICMPv6, icmp)
+			evs, tab, reg := runFrames(t, []frameAt{{at: 0, data: tt.probe}, {at: time.Millisecond, data: errFrame}})
+			want := []summary{{Src: "[fd00::1]:40000", Dst: "[fd00::2]:9", Proto: "UDP", PktsTS: 1, BytesTS: uint64(len(tt.probe)),
+				State: "new", Reason: "shutdown"}}
+			if tt.attached {
+				want[0].PktsTC, want[0].BytesTC = 1, uint64(len(errFrame))
+			} else {
+				want = append(want, summary{Src: "[fd00::2]:0", Dst: "[fd00::1]:0", Proto: "IPv6-ICMP", PktsTS: 1, BytesTS: uint64(len(errFrame)),
+					State: "new", Reason: "shutdown"})
+			}
+			if diff := cmp.Diff(want, summaries(evs)); diff != "" {
+				t.Errorf("flows (-want +got):\n%s", diff)
+			}
+			n := uint64(0)
+			if tt.attached {
+				n = 1
+			}
+			if got := flowStats(tab, reg)["icmp_errors_attributed_total"]; got != n {
+				t.Errorf("got icmp_errors_attributed_total %v, want %d", got, n)
+			}
+		})
 	}
 }

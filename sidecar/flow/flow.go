@@ -112,6 +112,7 @@ func NewTable(cfg Config, out Emitter, reg *metrics.Registry, inspectors ...Insp
 		out:    out,
 		active: int64(cfg.ActiveTimeout),
 		ix:     newIndex(cfg.MaxFlows),
+		frags:  newFragments(),
 		report: list{noEntry, noEntry},
 		m:      newTableMetrics(reg),
 	}
