@@ -83,7 +83,7 @@ reliability: build ## issue 10's hostile scenarios at full size against bin/side
 	go run ./internal/reliability/campaign -bin bin/sidewatch $(if $(ONLY),-only $(ONLY))
 
 .PHONY: bench-applayer
-bench-applayer: ## app layer on vs off side by side: CPU per packet and ratio on three mixes; allocations per packet; memory with 10,000 connections
+bench-applayer: ## app layer on vs off side by side: CPU per packet and ratio on four mixes; allocations per packet; memory with 10,000 connections
 	go test ./sidecar/applayer -run '^$$' -bench 'ReplayMix|DNSUDP|TLSConnection|HTTPKeepAlive|EngineMemory' -benchmem -count 3
 	go test ./sidecar/reassembly ./sidecar/applayer/dns ./sidecar/applayer/tls ./sidecar/applayer/http -run '^$$' -bench . -benchmem
 

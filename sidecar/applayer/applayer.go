@@ -103,18 +103,28 @@ const (
 // The flow's AppState slot: the index of its connState plus one, or
 // stateDone once there is nothing more to inspect. Before the flow has
 // state (no payload yet), two bits remember which sides sent a SYN, so
-// that their streams are not taken for ones picked up midway.
+// that their streams are not taken for ones picked up midway. A TCP flow
+// whose one direction matched no protocol while the other has sent
+// nothing yet is parked: its state is freed and a bit remembers the
+// direction that failed, whose packets then cost this one check (see
+// park).
 const (
-	stateDone  = 1 << 31
-	synClient  = 1 << 30
-	synServer  = 1 << 29
-	indexMask  = synServer - 1
-	chunkShift = 8
-	chunkSize  = 1 << chunkShift
+	stateDone     = 1 << 31
+	synClient     = 1 << 30
+	synServer     = 1 << 29
+	parkedClient  = 1 << 28 // the client's bytes matched nothing
+	parkedServer  = 1 << 27 // the server's bytes matched nothing
+	indexMask     = parkedServer - 1
+	chunkShift    = 8
+	chunkSize     = 1 << chunkShift
+	stateUnparked = stateDone | synClient | synServer
 )
 
 // synBits are the SYN bits by direction.
 var synBits = [2]uint32{toServer: synClient, toClient: synServer}
+
+// parkedBits are the parked bits by direction.
+var parkedBits = [2]uint32{toServer: parkedClient, toClient: parkedServer}
 
 // connState is the app-layer state of one flow.
 type connState struct {
@@ -201,25 +211,45 @@ func (en *Engine) Expire(e *flow.Entry) {
 // slots owned by the app layer (flow.Entry's AppState and AppProto).
 func (en *Engine) inspect(f Flow, state *uint32, appProto *string, p *flow.Packet) {
 	st := *state
-	if st&stateDone != 0 {
-		return
-	}
 	dir := toClient
 	if p.Direction == flow.ToServer {
 		dir = toServer
 	}
+	if st&(stateDone|parkedBits[dir]) != 0 {
+		if st&stateDone == 0 && p.TCPFlags&flagRST != 0 {
+			en.failParked(state, appProto) // reset: nothing more to identify
+		}
+		return
+	}
 	if st&indexMask == 0 {
+		parked := st&(parkedClient|parkedServer) != 0
 		if len(p.Payload) == 0 && p.PayloadLen == 0 {
-			// Nothing to look at yet (handshakes, pure ACKs, scans): no
-			// state, only whether a SYN went this way.
-			if p.TCPFlags&flagSYN != 0 {
-				*state = st | synBits[dir]
+			switch {
+			case parked && p.TCPFlags&flagRST != 0:
+				en.failParked(state, appProto)
+				return
+			case parked && p.TCPFlags&(flagSYN|flagFIN) != 0:
+				// The silent direction's stream starts or ends: rebuilt
+				// below to take it as the freed state would have.
+			default:
+				// Nothing to look at yet (handshakes, pure ACKs, scans): no
+				// state, only whether a SYN went this way.
+				if p.TCPFlags&flagSYN != 0 {
+					*state = st | synBits[dir]
+				}
+				return
 			}
-			return
 		}
 		idx := en.alloc()
 		cs := en.get(idx)
 		cs.syn = [2]bool{st&synClient != 0, st&synServer != 0}
+		for d := range 2 {
+			if st&parkedBits[d] != 0 {
+				// Parked: the direction matched nothing, as before.
+				cs.nomatch[d], cs.done[d] = true, true
+				cs.streams[d].Finish(en.pool)
+			}
+		}
 		st = idx
 		*state = st
 	}
@@ -236,12 +266,56 @@ func (en *Engine) inspect(f Flow, state *uint32, appProto *string, p *flow.Packe
 		en.finish(cs, appProto)
 		en.release(st)
 		*state = stateDone
+		return
 	}
+	if cs.proto == protoNone && f.Proto() == ipTCP {
+		en.park(cs, state)
+	}
+}
+
+// park frees the state of a TCP flow whose one direction matched no
+// protocol while the other has sent nothing (a capture that started in
+// the middle of a bulk transfer, a server banner no one answers): its
+// stream holds nothing and its SYN, if seen before the state, is kept in
+// the slot, so the state rebuilt from the slot when that direction sends
+// behaves as the freed one would have. Until then the flow's packets
+// cost one check instead of a state lookup and reassembly calls each.
+func (en *Engine) park(cs *connState, state *uint32) {
+	for d := range 2 {
+		o := 1 - d
+		if !cs.nomatch[d] || cs.done[o] || !cs.streams[o].Untouched() {
+			continue
+		}
+		st := *state
+		slot := parkedBits[d] | st&stateUnparked
+		if cs.syn[o] {
+			slot |= synBits[o]
+		}
+		cs.streams[d].Finish(en.pool)
+		en.release(st)
+		*state = slot
+		en.m.parked.Inc()
+		return
+	}
+}
+
+// failParked settles a parked flow: app_proto failed, as a flow whose
+// state had been kept would have been.
+func (en *Engine) failParked(state *uint32, appProto *string) {
+	*appProto = protoNames[protoFailed]
+	en.m.flows[protoFailed].Inc()
+	*state = stateDone
 }
 
 func (en *Engine) expire(f Flow, state *uint32, appProto *string) {
 	st := *state
-	if st&indexMask == 0 || st&stateDone != 0 {
+	if st&stateDone != 0 {
+		return
+	}
+	if st&indexMask == 0 {
+		if st&(parkedClient|parkedServer) != 0 {
+			en.failParked(state, appProto)
+		}
 		return
 	}
 	cs := en.get(st)

@@ -533,3 +533,81 @@ func TestMidstreamCounted(t *testing.T) {
 		t.Errorf("%d events, want both transactions", len(out.events))
 	}
 }
+
+// TestParkedFlows checks TCP flows whose one direction matched nothing
+// while the other was silent: their state is freed, and they end as a
+// flow whose state was kept would have.
+func TestParkedFlows(t *testing.T) {
+	junk := make([]byte, 1448) // mid-transfer bytes: no protocol's start
+	get := []byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	for _, tc := range []struct {
+		name       string
+		run        func(c *conn)
+		wantParked uint64
+		wantApp    string // before expiry
+		wantEvents int    // after expiry
+		wantFinal  string // after expiry
+		wantMid    uint64 // directions picked up midway
+	}{
+		{"server_bulk_client_acks", func(c *conn) {
+			for range 4 {
+				c.send(toClient, junk)
+				c.packet(toServer, flagACK, c.seq[toServer], nil)
+			}
+		}, 1, "", 0, "failed", 1},
+		{"client_speaks_after", func(c *conn) {
+			c.send(toClient, junk)
+			c.packet(toServer, flagACK, c.seq[toServer], nil)
+			c.send(toServer, get)
+		}, 1, "http", 1, "http", 2},
+		{"client_junk_after", func(c *conn) {
+			c.send(toClient, junk)
+			c.send(toServer, junk)
+		}, 1, "failed", 0, "failed", 2},
+		{"reset_by_parked_side", func(c *conn) {
+			c.send(toClient, junk)
+			c.packet(toClient, flagRST, c.seq[toClient], nil)
+		}, 1, "failed", 0, "failed", 1},
+		{"fin_from_silent_side", func(c *conn) {
+			c.send(toClient, junk)
+			c.packet(toServer, flagFIN|flagACK, c.seq[toServer], nil)
+		}, 1, "failed", 0, "failed", 2},
+		{"syn_before_then_request", func(c *conn) {
+			c.packet(toServer, flagSYN, c.seq[toServer]-1, nil)
+			c.send(toClient, junk)
+			c.send(toServer, get)
+		}, 1, "http", 1, "http", 1},
+		{"client_sent_first", func(c *conn) {
+			c.send(toServer, []byte{0x16, 0x03})
+			c.send(toClient, junk)
+		}, 0, "", 0, "failed", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			en, out, reg := newEngine(t, DefaultConfig())
+			c := newConn(t, en, "10.0.1.5:40000", "10.0.0.9:443", 1)
+			tc.run(c)
+			if got := counterValue(t, reg, "applayer", "flows_parked_total"); got != tc.wantParked {
+				t.Errorf("flows_parked_total: got %d, want %d", got, tc.wantParked)
+			}
+			if c.f.app != tc.wantApp {
+				t.Errorf("app_proto before expiry: got %q, want %q", c.f.app, tc.wantApp)
+			}
+			if got := counterValue(t, reg, "reassembly", "midstream_total"); got != tc.wantMid {
+				t.Errorf("midstream_total: got %d, want %d", got, tc.wantMid)
+			}
+			c.expire()
+			if len(out.events) != tc.wantEvents {
+				t.Errorf("events: got %d, want %d", len(out.events), tc.wantEvents)
+			}
+			if c.f.app != tc.wantFinal {
+				t.Errorf("app_proto after expiry: got %q, want %q", c.f.app, tc.wantFinal)
+			}
+			if en.used != 0 || c.f.state != stateDone {
+				t.Errorf("after expiry: got %d states, slot %#x, want 0, %#x", en.used, c.f.state, stateDone)
+			}
+			if got := counterValue(t, reg, "reassembly", "memory_bytes"); got != 0 && tc.wantParked > 0 {
+				t.Errorf("reassembly memory: got %d, want 0", got)
+			}
+		})
+	}
+}

@@ -172,7 +172,17 @@ func TestSteadyStateAllocations(t *testing.T) {
 		c.send(toServer, req)
 		c.send(toClient, resp)
 	}
-	for name, fn := range map[string]func(){"dns": dnsPair, "http": httpPair} {
+	mid := newConn(t, en, "10.0.1.6:40000", "10.0.0.9:443", 3)
+	junk := make([]byte, 1448)
+	parked := func() {
+		// A connection picked up mid-download, parked, then its packets.
+		mid.f.state, mid.f.app = 0, ""
+		for range 4 {
+			mid.send(toClient, junk)
+			mid.packet(toServer, flagACK, mid.seq[toServer], nil)
+		}
+	}
+	for name, fn := range map[string]func(){"dns": dnsPair, "http": httpPair, "parked": parked} {
 		for range 2000 {
 			fn() // warm the arena and buffers
 		}

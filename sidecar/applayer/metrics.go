@@ -53,6 +53,7 @@ type engineMetrics struct {
 	dnsUnanswered, dnsUnmatched, dnsCut        *metrics.Counter
 	httpNoResponse, httpNoRequest, httpOverrun *metrics.Counter
 	slabs                                      *metrics.Counter
+	parked                                     *metrics.Counter
 	active                                     *metrics.Gauge
 }
 
@@ -89,6 +90,7 @@ func newEngineMetrics(reg *metrics.Registry) engineMetrics {
 	m.httpNoRequest = reg.Counter(sub, "http_unpaired_total", unpaired, "reason", "no_request")
 	m.httpOverrun = reg.Counter(sub, "http_unpaired_total", unpaired, "reason", "pipeline_overrun")
 	m.slabs = reg.Counter(sub, "arena_slabs_total", "Memory slabs allocated to build events (each serves many events).")
+	m.parked = reg.Counter(sub, "flows_parked_total", "TCP flows whose app-layer state was freed while one direction had matched no protocol and the other had sent nothing; their packets skip the app layer until that direction sends.")
 	m.active = reg.Gauge(sub, "flows_active", "Flows holding app-layer state (being identified or parsed).")
 	return m
 }

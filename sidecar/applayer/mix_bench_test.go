@@ -4,6 +4,7 @@ import (
 	gotls "crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -56,23 +57,34 @@ func pack(frames []frame) *packed {
 // readFrames loads a pcap file.
 func readFrames(tb testing.TB, path string) []frame {
 	tb.Helper()
-	f, err := os.Open(path)
+	out, err := loadFrames(path)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	return out
+}
+
+// errNotPcapgo is a file whose header or records pcapgo does not take.
+var errNotPcapgo = errors.New("header not read by pcapgo")
+
+func loadFrames(path string) ([]frame, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	r, err := pcapgo.NewReader(f)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, fmt.Errorf("%s: %w: %w", path, errNotPcapgo, err)
 	}
 	var out []frame
 	for {
 		data, ci, err := r.ReadPacketData()
 		if errors.Is(err, io.EOF) {
-			return out
+			return out, nil
 		}
 		if err != nil {
-			tb.Fatal(err)
+			return nil, fmt.Errorf("%s: %w: %w", path, errNotPcapgo, err)
 		}
 		out = append(out, frame{ci.Timestamp, flow.LinkType(r.LinkType()), data, ci.Length})
 	}
@@ -80,7 +92,9 @@ func readFrames(tb testing.TB, path string) []frame {
 
 // committedFrames are the frames of every committed test capture (pcap
 // format) of the capture and app-layer packages, in turn, each file
-// shifted in time after the previous one, the whole set 20 times.
+// shifted in time after the previous one, the whole set 20 times; files
+// pcapgo cannot read (the capture package's tests of a pcap 2.1 header
+// and of a record longer than its packet) are left out.
 func committedFrames(tb testing.TB) []frame {
 	var paths []string
 	for _, dir := range []string{"testdata", "../capture/testdata"} {
@@ -95,7 +109,13 @@ func committedFrames(tb testing.TB) []frame {
 	var offset time.Duration
 	var last time.Time
 	for _, p := range all {
-		fs := readFrames(tb, p)
+		fs, err := loadFrames(p)
+		if errors.Is(err, errNotPcapgo) {
+			continue // the capture package's reader tests (pcap 2.1, caplen > origlen)
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
 		if len(fs) == 0 {
 			continue
 		}
@@ -223,6 +243,30 @@ func bulkFrames(tb testing.TB) []frame {
 	return w.frames
 }
 
+// midstreamFrames generates the traffic of make bench-capture's TCP
+// flows: 4,096 connections to port 443 picked up mid-transfer (no
+// handshake), visited in turn, each round one packet per connection: a
+// full segment of bytes no protocol starts with from the server every
+// third round, a bare ACK from the client otherwise.
+func midstreamFrames(tb testing.TB) []frame {
+	const conns, rounds = 4096, 15
+	w := &frameWriter{tb: tb, ts: time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC), buf: gopacket.NewSerializeBuffer()}
+	payload := make([]byte, 1448)
+	server := net.IPv4(10, 200, 0, 1)
+	for r := range rounds {
+		for i := range conns {
+			client := net.IPv4(10, 100, byte(i>>8), byte(i))
+			cseq, sseq := uint32(1000), uint32(90000+r/3*1448)
+			if r%3 == 2 {
+				w.add(server, client, 443, uint16(32768+i), &layers.TCP{Seq: sseq, Ack: cseq, ACK: true, PSH: true}, payload)
+			} else {
+				w.add(client, server, uint16(32768+i), 443, &layers.TCP{Seq: cseq, Ack: sseq, ACK: true}, nil)
+			}
+		}
+	}
+	return w.frames
+}
+
 // encodingEmitter encodes every event into a reused buffer, as the
 // pipeline's writer does: the cost of an event includes its JSON.
 type encodingEmitter struct{ buf []byte }
@@ -242,7 +286,7 @@ func BenchmarkReplayMix(b *testing.B) {
 	for _, mix := range []struct {
 		name   string
 		frames func(testing.TB) []frame
-	}{{"committed_pcaps", committedFrames}, {"https_dns", httpsDNSFrames}, {"bulk_http", bulkFrames}} {
+	}{{"committed_pcaps", committedFrames}, {"https_dns", httpsDNSFrames}, {"bulk_http", bulkFrames}, {"midstream_bulk", midstreamFrames}} {
 		b.Run(mix.name, func(b *testing.B) {
 			frames := pack(mix.frames(b))
 			runtime.GC() // the frames' construction is garbage now

@@ -91,6 +91,10 @@ type Stream struct {
 // nothing more, or the direction was abandoned.
 func (s *Stream) Done() bool { return s.state == stateDone }
 
+// Untouched reports whether the stream has seen no segment and was not
+// opened: nothing of the direction would be lost by starting it afresh.
+func (s *Stream) Untouched() bool { return s.state == stateNew }
+
 // Ended reports whether the direction's FIN was seen and every byte
 // before it handed over.
 func (s *Stream) Ended() bool {
