@@ -190,79 +190,17 @@ func (v Vars) parseAddrs(s string) (addrSet, error) {
 	return addrSet{ranges: rs}.withV4(), nil
 }
 
+// addrSyntax is the address field's side of the list syntax.
+var addrSyntax = listSyntax[ipRange]{
+	what:  "address",
+	all:   allIPs,
+	leaf:  parseAddr,
+	norm:  normalize,
+	minus: func(a, b []ipRange) []ipRange { return intersect(a, complement(b)) },
+}
+
 func (v Vars) addrGroup(s string, depth int) (rs []ipRange, any bool, err error) {
-	if depth > maxVarDepth {
-		return nil, false, fmt.Errorf("address %q: variables nest deeper than %d (a cycle?)", s, maxVarDepth)
-	}
-	s = strings.TrimSpace(s)
-	neg := false
-	for strings.HasPrefix(s, "!") {
-		neg = !neg
-		s = strings.TrimSpace(s[1:])
-	}
-	switch {
-	case s == "":
-		return nil, false, fmt.Errorf("empty address")
-	case s == "any":
-		if neg {
-			return nil, false, fmt.Errorf("address !any matches nothing")
-		}
-		return allIPs, true, nil
-	case s[0] == '$':
-		val, ok := v[s[1:]]
-		if !ok {
-			return nil, false, fmt.Errorf("undefined address variable %s", s)
-		}
-		rs, any, err = v.addrGroup(val, depth+1)
-	case s[0] == '[':
-		if !strings.HasSuffix(s, "]") {
-			return nil, false, fmt.Errorf("address list %q does not end with ]", s)
-		}
-		var pos, negs []ipRange
-		havePos := false
-		for _, item := range splitList(s[1 : len(s)-1]) {
-			item = strings.TrimSpace(item)
-			if item == "" {
-				return nil, false, fmt.Errorf("empty item in address list %q", s)
-			}
-			itemNeg := strings.HasPrefix(item, "!")
-			ir, _, err := v.addrGroup(strings.TrimPrefix(item, "!"), depth+1)
-			if err != nil {
-				return nil, false, err
-			}
-			if itemNeg {
-				negs = append(negs, ir...)
-			} else {
-				havePos = true
-				pos = append(pos, ir...)
-			}
-		}
-		if !havePos {
-			pos = allIPs
-		}
-		rs = normalize(slices.Clone(pos))
-		if len(negs) > 0 {
-			rs = intersect(rs, complement(normalize(negs)))
-		}
-	default:
-		r, err := parseAddr(s)
-		if err != nil {
-			return nil, false, err
-		}
-		rs = []ipRange{r}
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	rs = normalize(slices.Clone(rs))
-	if neg {
-		rs = complement(rs)
-		any = false
-	}
-	if !any && len(rs) == 2 && rs[0] == allIPs[0] && rs[1] == allIPs[1] {
-		any = true
-	}
-	return rs, any, nil
+	return parseList(v, &addrSyntax, s, depth)
 }
 
 // parseAddr parses one address, CIDR or a-b range.
@@ -378,73 +316,17 @@ func (v Vars) parsePorts(s string) (portSet, error) {
 	return portSet{ranges: rs}, nil
 }
 
+// portSyntax is the port field's side of the list syntax.
+var portSyntax = listSyntax[portRange]{
+	what:  "port",
+	all:   []portRange{{0, 65535}},
+	leaf:  parsePortRange,
+	norm:  normPorts,
+	minus: portsMinus,
+}
+
 func (v Vars) portGroup(s string, depth int) (rs []portRange, any bool, err error) {
-	if depth > maxVarDepth {
-		return nil, false, fmt.Errorf("port %q: variables nest deeper than %d (a cycle?)", s, maxVarDepth)
-	}
-	s = strings.TrimSpace(s)
-	neg := false
-	for strings.HasPrefix(s, "!") {
-		neg = !neg
-		s = strings.TrimSpace(s[1:])
-	}
-	switch {
-	case s == "":
-		return nil, false, fmt.Errorf("empty port")
-	case s == "any":
-		if neg {
-			return nil, false, fmt.Errorf("port !any matches nothing")
-		}
-		return []portRange{{0, 65535}}, true, nil
-	case s[0] == '$':
-		val, ok := v[s[1:]]
-		if !ok {
-			return nil, false, fmt.Errorf("undefined port variable %s", s)
-		}
-		rs, any, err = v.portGroup(val, depth+1)
-		if err != nil {
-			return nil, false, err
-		}
-	case s[0] == '[':
-		if !strings.HasSuffix(s, "]") {
-			return nil, false, fmt.Errorf("port list %q does not end with ]", s)
-		}
-		var pos, negs []portRange
-		havePos := false
-		for _, item := range splitList(s[1 : len(s)-1]) {
-			item = strings.TrimSpace(item)
-			itemNeg := strings.HasPrefix(item, "!")
-			ir, _, err := v.portGroup(strings.TrimPrefix(item, "!"), depth+1)
-			if err != nil {
-				return nil, false, err
-			}
-			if itemNeg {
-				negs = append(negs, ir...)
-			} else {
-				havePos = true
-				pos = append(pos, ir...)
-			}
-		}
-		if !havePos {
-			pos = []portRange{{0, 65535}}
-		}
-		rs = portsMinus(normPorts(pos), normPorts(negs))
-	default:
-		r, err := parsePortRange(s)
-		if err != nil {
-			return nil, false, err
-		}
-		rs = []portRange{r}
-	}
-	rs = normPorts(rs)
-	if neg {
-		rs = portsMinus([]portRange{{0, 65535}}, rs)
-		any = false
-	}
-	if len(rs) == 1 && rs[0] == (portRange{0, 65535}) && !neg {
-		any = true
-	}
-	return rs, any, nil
+	return parseList(v, &portSyntax, s, depth)
 }
 
 func parsePortRange(s string) (portRange, error) {
@@ -512,4 +394,90 @@ func portsMinus(a, b []portRange) []portRange {
 		}
 	}
 	return out
+}
+
+// listSyntax is what the address and port fields' shared syntax needs of
+// their ranges: any, a value, a $VAR, a [list] of those, each optionally
+// negated with !.
+type listSyntax[R comparable] struct {
+	what  string                  // "address" or "port", for messages
+	all   []R                     // every value, normalized; never modified
+	leaf  func(string) (R, error) // one value
+	norm  func([]R) []R           // sorted and merged; may reuse its argument
+	minus func(a, b []R) []R      // a without b, both normalized
+}
+
+// parseList parses s in syntax k, expanding variables to maxVarDepth.
+func parseList[R comparable](v Vars, k *listSyntax[R], s string, depth int) (rs []R, any bool, err error) {
+	if depth > maxVarDepth {
+		return nil, false, fmt.Errorf("%s %q: variables nest deeper than %d (a cycle?)", k.what, s, maxVarDepth)
+	}
+	s = strings.TrimSpace(s)
+	neg := false
+	for strings.HasPrefix(s, "!") {
+		neg = !neg
+		s = strings.TrimSpace(s[1:])
+	}
+	switch {
+	case s == "":
+		return nil, false, fmt.Errorf("empty %s", k.what)
+	case s == "any":
+		if neg {
+			return nil, false, fmt.Errorf("%s !any matches nothing", k.what)
+		}
+		return k.all, true, nil
+	case s[0] == '$':
+		val, ok := v[s[1:]]
+		if !ok {
+			return nil, false, fmt.Errorf("undefined %s variable %s", k.what, s)
+		}
+		if rs, any, err = parseList(v, k, val, depth+1); err != nil {
+			return nil, false, err
+		}
+	case s[0] == '[':
+		if !strings.HasSuffix(s, "]") {
+			return nil, false, fmt.Errorf("%s list %q does not end with ]", k.what, s)
+		}
+		var pos, negs []R
+		havePos := false
+		for _, item := range splitList(s[1 : len(s)-1]) {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				return nil, false, fmt.Errorf("empty item in %s list %q", k.what, s)
+			}
+			itemNeg := strings.HasPrefix(item, "!")
+			ir, _, err := parseList(v, k, strings.TrimPrefix(item, "!"), depth+1)
+			if err != nil {
+				return nil, false, err
+			}
+			if itemNeg {
+				negs = append(negs, ir...)
+			} else {
+				havePos = true
+				pos = append(pos, ir...)
+			}
+		}
+		if !havePos {
+			pos = k.all
+		}
+		rs = k.norm(slices.Clone(pos))
+		if len(negs) > 0 {
+			rs = k.minus(rs, k.norm(negs))
+		}
+	default:
+		r, err := k.leaf(s)
+		if err != nil {
+			return nil, false, err
+		}
+		rs = []R{r}
+	}
+	rs = k.norm(slices.Clone(rs))
+	if neg {
+		rs = k.minus(k.all, rs)
+		any = false
+	}
+	if !any && slices.Equal(rs, k.all) {
+		any = true
+	}
+	return rs, any, nil
 }
