@@ -24,11 +24,7 @@ func TestRunAppLayer(t *testing.T) {
 	requireRootTools(t, "ip", "curl", "python3", "dnsmasq", "dig")
 	bin := buildSidewatch(t)
 	ns, peer := netns(t, "app"), netns(t, "apppeer")
-	sh(t, "ip", "-n", ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1", "netns", peer)
-	sh(t, "ip", "-n", ns, "addr", "add", "10.96.0.1/24", "dev", "eth1")
-	sh(t, "ip", "-n", peer, "addr", "add", "10.96.0.2/24", "dev", "eth1")
-	sh(t, "ip", "-n", ns, "link", "set", "eth1", "up")
-	sh(t, "ip", "-n", peer, "link", "set", "eth1", "up")
+	linkPair(t, ns, peer, "10.96.0")
 	background(t, peer, "python3", "-m", "http.server", "--bind", "10.96.0.2", "--directory", t.TempDir(), "8080")
 	background(t, peer, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--user=root",
 		"--pid-file="+t.TempDir()+"/dnsmasq.pid", "--listen-address=10.96.0.2", "--bind-interfaces", "--host-record=svc.test,10.96.0.80")

@@ -42,6 +42,17 @@ func requireRootTools(t *testing.T, tools ...string) {
 	}
 }
 
+// linkPair joins namespaces ns and peer with a veth pair, eth1 on both
+// sides, addressed net.1/24 in ns and net.2/24 in peer, and up.
+func linkPair(t *testing.T, ns, peer, net string) {
+	t.Helper()
+	sh(t, "ip", "-n", ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1", "netns", peer)
+	sh(t, "ip", "-n", ns, "addr", "add", net+".1/24", "dev", "eth1")
+	sh(t, "ip", "-n", peer, "addr", "add", net+".2/24", "dev", "eth1")
+	sh(t, "ip", "-n", ns, "link", "set", "eth1", "up")
+	sh(t, "ip", "-n", peer, "link", "set", "eth1", "up")
+}
+
 func sh(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
@@ -136,11 +147,7 @@ func TestRunCapturesNamespace(t *testing.T) {
 	requireRootTools(t, "ip", "socat", "ping", "curl")
 	bin := buildSidewatch(t)
 	ns, peer := netns(t, "run"), netns(t, "peer")
-	sh(t, "ip", "-n", ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1", "netns", peer)
-	sh(t, "ip", "-n", ns, "addr", "add", "10.97.0.1/24", "dev", "eth1")
-	sh(t, "ip", "-n", peer, "addr", "add", "10.97.0.2/24", "dev", "eth1")
-	sh(t, "ip", "-n", ns, "link", "set", "eth1", "up")
-	sh(t, "ip", "-n", peer, "link", "set", "eth1", "up")
+	linkPair(t, ns, peer, "10.97.0")
 
 	background(t, peer, "socat", "UDP4-RECVFROM:7000,bind=10.97.0.2,fork", "PIPE")
 	background(t, ns, "socat", "UDP4-RECVFROM:7001,bind=127.0.0.1,fork", "PIPE")

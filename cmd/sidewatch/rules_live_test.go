@@ -48,11 +48,7 @@ func TestRulesLive(t *testing.T) {
 	bin := buildSidewatch(t)
 	dir := t.TempDir()
 	ns, peer := netns(t, "rl"), netns(t, "rp")
-	sh(t, "ip", "-n", ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1", "netns", peer)
-	sh(t, "ip", "-n", ns, "addr", "add", "10.96.0.1/24", "dev", "eth1")
-	sh(t, "ip", "-n", peer, "addr", "add", "10.96.0.2/24", "dev", "eth1")
-	sh(t, "ip", "-n", ns, "link", "set", "eth1", "up")
-	sh(t, "ip", "-n", peer, "link", "set", "eth1", "up")
+	linkPair(t, ns, peer, "10.96.0")
 
 	// The servers, on the peer.
 	background(t, peer, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--user=root",
@@ -237,11 +233,7 @@ func TestRunRulesIPOnly(t *testing.T) {
 	bin := buildSidewatch(t)
 	dir := t.TempDir()
 	ns, peer := netns(t, "ri"), netns(t, "rj")
-	sh(t, "ip", "-n", ns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1", "netns", peer)
-	sh(t, "ip", "-n", ns, "addr", "add", "10.95.0.1/24", "dev", "eth1")
-	sh(t, "ip", "-n", peer, "addr", "add", "10.95.0.2/24", "dev", "eth1")
-	sh(t, "ip", "-n", ns, "link", "set", "eth1", "up")
-	sh(t, "ip", "-n", peer, "link", "set", "eth1", "up")
+	linkPair(t, ns, peer, "10.95.0")
 	background(t, peer, "socat", "UDP4-RECVFROM:7000,bind=10.95.0.2,fork", "PIPE")
 	waitListening(t, peer, "-uln", "10.95.0.2:7000")
 
