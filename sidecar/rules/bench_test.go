@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sidewatch/sidewatch/sidecar/event"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
@@ -141,25 +140,10 @@ func BenchmarkMatchRatio(b *testing.B) {
 	emit := func(event.Event) { b.Fatal("alert on a clean event") }
 	for _, x := range evs {
 		b.Run(x.kind, func(b *testing.B) {
-			const batch = 256
-			var tSmall, tLarge time.Duration
-			n := 0
-			for b.Loop() {
-				t := time.Now()
-				for range batch {
-					small.Event(x.ev, emit)
-				}
-				tSmall += time.Since(t)
-				t = time.Now()
-				for range batch {
-					large.Event(x.ev, emit)
-				}
-				tLarge += time.Since(t)
-				n += batch
-			}
-			b.ReportMetric(float64(tSmall.Nanoseconds())/float64(n), "ns/event-10")
-			b.ReportMetric(float64(tLarge.Nanoseconds())/float64(n), "ns/event-10000")
-			b.ReportMetric(float64(tLarge)/float64(tSmall), "ratio")
+			per := alternate(b, func() { small.Event(x.ev, emit) }, func() { large.Event(x.ev, emit) })
+			b.ReportMetric(per[0], "ns/event-10")
+			b.ReportMetric(per[1], "ns/event-10000")
+			b.ReportMetric(per[1]/per[0], "ratio")
 		})
 	}
 }
