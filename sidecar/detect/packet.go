@@ -55,7 +55,7 @@ func (e *Engine) header(p *packet) event.Event {
 		SrcPort:   p.cport,
 		DestIP:    p.server,
 		DestPort:  p.sport,
-		Proto:     protoName(p.proto),
+		Proto:     flow.ProtoName(p.proto),
 		AppProto:  p.appProto,
 	}
 	ev.IPVersion = 4
@@ -68,16 +68,6 @@ func (e *Engine) header(p *packet) event.Event {
 		ev.CommunityID = flow.CommunityID(e.opts.CommunityIDSeed, p.proto, p.client, p.server, p.cport, p.sport)
 	}
 	return ev
-}
-
-func protoName(p uint8) string {
-	switch p {
-	case protoTCP:
-		return "TCP"
-	case protoUDP:
-		return "UDP"
-	}
-	return "SCTP"
 }
 
 // inspectPacket runs the packet-level detections on one packet.

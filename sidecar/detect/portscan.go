@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sidewatch/sidewatch/sidecar/event"
+	"github.com/sidewatch/sidewatch/sidecar/flow"
 	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
 
@@ -425,7 +426,7 @@ func (s *portScan) context(p *packet, scanner, target netip.Addr, port uint16, p
 	if p != nil && target.IsValid() && p.client == scanner && p.server == target {
 		h = s.e.header(p)
 	} else {
-		h = event.Event{SrcIP: scanner, DestIP: target, DestPort: port, Proto: protoName(proto), IPVersion: 4}
+		h = event.Event{SrcIP: scanner, DestIP: target, DestPort: port, Proto: flow.ProtoName(proto), IPVersion: 4}
 		if scanner.Is6() {
 			h.IPVersion = 6
 		}

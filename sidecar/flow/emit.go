@@ -19,7 +19,7 @@ func (t *Table) header(e *Entry, typ event.Type, now int64) event.Event {
 		SrcPort:     c.Port(),
 		DestIP:      s.Addr(),
 		DestPort:    s.Port(),
-		Proto:       protoName(e.key.proto),
+		Proto:       ProtoName(e.key.proto),
 		IPVersion:   e.key.ipv,
 		CommunityID: e.CommunityID(),
 		AppProto:    e.AppProto,
@@ -115,13 +115,10 @@ func seconds(ns int64) int64 {
 	return s
 }
 
-// ProtoName is EVE's proto for IP protocol p, as the flow events write it.
-func ProtoName(p uint8) string { return protoName(p) }
-
-// protoName is EVE's proto: the name Suricata writes (its table of IANA
+// ProtoName is EVE's proto: the name Suricata writes (its table of IANA
 // keywords, whose few departures from IANA's registry are kept so that
 // the strings join with Suricata's), else the number.
-func protoName(p uint8) string {
+func ProtoName(p uint8) string {
 	if int(p) < len(protoNames) && protoNames[p] != "" {
 		return protoNames[p]
 	}

@@ -298,8 +298,8 @@ func TestProtoNames(t *testing.T) {
 		58: "IPv6-ICMP", 89: "OSPF", 103: "PIM", 112: "VRRP", 132: "SCTP", 136: "UDPLite", 143: "Ethernet",
 		144: "144", 253: "253", 255: "255",
 	} {
-		if got := protoName(p); got != want {
-			t.Errorf("protoName(%d) = %q, want %q", p, got, want)
+		if got := ProtoName(p); got != want {
+			t.Errorf("ProtoName(%d) = %q, want %q", p, got, want)
 		}
 	}
 }
