@@ -219,7 +219,6 @@ func (c *conn) handle(msg []byte) error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.r.cfg.AckTimeout)
 	defer cancel()
 	stalled := func(err error) error {
-		d.abandon() // queued events still point into the buffers
 		if errors.Is(err, context.DeadlineExceeded) && c.ctx.Err() == nil {
 			m.ackTimeouts.Inc()
 			c.r.stalledUntil.Store(time.Now().Add(c.r.cfg.AckTimeout).UnixNano())

@@ -54,11 +54,12 @@ type limits struct {
 	maxFields  int // log.fields bytes kept
 }
 
-// decoder turns forward messages into log events. Its buffers are reused
-// from one message to the next: the events of a message point into them
-// (strings are views of the message bytes, not copies), so the caller
-// must not call decode again, nor change the message bytes, until the
-// pipeline has written those events (Syncer.Sync), or must call abandon.
+// decoder turns forward messages into log events, a batch at a time. Its
+// buffers are reused from one batch and message to the next: the events
+// point into them (strings are views of the message bytes, not copies).
+// That is safe because the pipeline encodes an event before Publish
+// returns (its lifetime rules); the message bytes must stay unchanged
+// until the last batch of the message is published.
 type decoder struct {
 	lim       limits
 	transport string
@@ -88,12 +89,6 @@ type decoder struct {
 
 func newDecoder(lim limits, transport string) *decoder {
 	return &decoder{lim: lim, transport: transport}
-}
-
-// abandon drops the buffers so that events still queued keep their
-// memory (the pipeline was not confirmed to have written them).
-func (d *decoder) abandon() {
-	d.events, d.logs, d.fields, d.zbuf = nil, nil, nil, nil
 }
 
 // view returns b as a string without copying: valid while b is unchanged
