@@ -54,16 +54,6 @@ func pack(frames []frame) *packed {
 	return p
 }
 
-// readFrames loads a pcap file.
-func readFrames(tb testing.TB, path string) []frame {
-	tb.Helper()
-	out, err := loadFrames(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return out
-}
-
 // errNotPcapgo is a file whose header or records pcapgo does not take.
 var errNotPcapgo = errors.New("header not read by pcapgo")
 
