@@ -29,23 +29,29 @@ type list struct{ head, tail int32 }
 // that stays valid until its Expire call for the flow, and may write only
 // AppState, AppProto and Alerted. The rest is read through the methods.
 type Entry struct {
-	// Touched by every packet: first, so that they share cache lines.
+	// Read or written by every packet: the first 128 bytes, two cache
+	// lines (a chunk starts on a page, and an Entry is 256 bytes), so a
+	// packet costs its index slot and these two lines. Keep them so.
 	key       key
-	hash      uint32 // of key, for the index
 	class     uint8
 	tcp       tcpState
 	clientIsA bool       // the client is key.a
 	seen      [2]bool    // a packet of the flow's own came this way (ICMP errors do not count)
 	flags     [2]uint8   // TCP flags seen each way
-	links     [2]links   // idle list of its class, report list
-	last      int64      // unix ns of the latest packet
-	pkts      [2]uint64  // each way
-	bytes     [2]uint64  // each way
-	finSeq    [2]uint32  // sequence number just after each side's FIN
 	icmp      [2][2]byte // ICMP type and code of the first packet each way
+	// AppState belongs to the inspector: an index or handle into its own
+	// table (0: none). With several inspectors they must agree on its use.
+	AppState uint32
+	links    [2]links  // idle list of its class, report list
+	last     int64     // unix ns of the latest packet
+	queued   int64     // unix ns at which it joined its idle list (see Table.touch)
+	pkts     [2]uint64 // each way
+	bytes    [2]uint64 // each way
+	finSeq   [2]uint32 // sequence number just after each side's FIN
 
-	start    int64 // unix ns of the earliest packet
-	reported int64 // unix ns of the start or the last flow_update
+	hash     uint32 // of key, for the index
+	start    int64  // unix ns of the earliest packet
+	reported int64  // unix ns of the start or the last flow_update
 	id       uint64
 	iface    string
 	cid      string // Community ID, computed on first use
@@ -54,9 +60,6 @@ type Entry struct {
 	updPkts  [2]uint64
 	updBytes [2]uint64
 
-	// AppState belongs to the inspector: an index or handle into its own
-	// table (0: none). With several inspectors they must agree on its use.
-	AppState uint32
 	// AppProto is EVE's app_proto, set by an inspector ("dns", "tls",
 	// "failed"...); the flow's events carry it.
 	AppProto string

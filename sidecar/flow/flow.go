@@ -227,7 +227,7 @@ func (t *Table) update(ts time.Time, iface string, p *packet, n uint64) {
 		}
 		class = classICMP
 	}
-	t.touch(i, e, class)
+	t.touch(i, e, class, now)
 	if p.fragFirst {
 		t.frags.add(t, p, i, dir, now)
 	}
@@ -247,20 +247,30 @@ func (t *Table) count(e *Entry, dir int, now int64, n uint64) {
 	e.bytes[dir] += n
 	if now > e.last {
 		e.last = now
-	}
-	if now < e.start { // timestamps going back: start is the earliest
+	} else if now < e.start { // timestamps going back: start is the earliest
 		e.start = now
 	}
 }
 
-// touch moves entry i to the back of the idle list of class, keeping the
-// lists ordered by last packet.
-func (t *Table) touch(i int32, e *Entry, class uint8) {
-	if class == e.class && t.idle[class].tail == i {
+// requeueAfter is how long a flow stays where it is in its idle list
+// while its packets keep coming (see touch).
+const requeueAfter = int64(time.Second)
+
+// touch moves entry i to the back of the idle list of class when its class
+// changed or it joined its list requeueAfter or more before now, and
+// otherwise leaves it in place. So the lists are ordered by e.queued, not
+// by e.last, and a flow's last packet is less than requeueAfter after its
+// queued time (with a clock that does not go back). Moving on every packet
+// would cost three more cache misses per packet (the entry's neighbours
+// and the list's tail); Expire and NextDeadline read a flow's due time
+// from e.last, so flows still end exactly when their timeout has passed.
+func (t *Table) touch(i int32, e *Entry, class uint8, now int64) {
+	if class == e.class && now-e.queued < requeueAfter {
 		return
 	}
 	t.unlink(&t.idle[e.class], idleList, i)
 	e.class = class
+	e.queued = now
 	t.pushBack(&t.idle[class], idleList, i)
 }
 
@@ -281,7 +291,7 @@ func (t *Table) icmpError(now int64, p *packet, n uint64) bool {
 		dir = toClient
 	}
 	t.count(e, dir, now, n)
-	t.touch(i, e, e.class)
+	t.touch(i, e, e.class, now)
 	t.cnt[cICMPErrAttached]++
 	return true
 }
@@ -356,6 +366,7 @@ func (t *Table) create(now int64, iface string, k *key, h, pos uint32, p *packet
 		iface:     iface,
 		start:     now,
 		last:      now,
+		queued:    now,
 		reported:  now,
 		clientIsA: fromA,
 		class:     classUDP,
@@ -419,12 +430,13 @@ func serverFirst(p *packet) bool {
 	return p.sport < 1024 && p.dport >= 1024
 }
 
-// oldest returns the open flow whose last packet is the oldest.
+// oldest returns the open flow whose last packet is the oldest, to within
+// requeueAfter: the heads of the idle lists are the flows queued first.
 func (t *Table) oldest() int32 {
 	best := noEntry
 	for c := range t.idle {
 		h := t.idle[c].head
-		if h != noEntry && (best == noEntry || t.entry(h).last < t.entry(best).last) {
+		if h != noEntry && (best == noEntry || t.entry(h).queued < t.entry(best).queued) {
 			best = h
 		}
 	}
@@ -485,11 +497,20 @@ func (t *Table) Expire(now time.Time) {
 	}
 	n := now.UnixNano()
 	for c := range t.idle {
-		for i := t.idle[c].head; i != noEntry; i = t.idle[c].head {
-			if n-t.entry(i).last < t.timeouts[c] {
+		// Every flow queued a timeout or more ago may be due; those after
+		// the first queued later cannot be, since last >= queued. The ones
+		// passed over had a packet since (less than requeueAfter after
+		// they were queued) and are looked at again next time.
+		for i := t.idle[c].head; i != noEntry; {
+			e := t.entry(i)
+			if n-e.queued < t.timeouts[c] {
 				break
 			}
-			t.end(i, ReasonTimeout, n)
+			next := e.links[idleList].next
+			if n-e.last >= t.timeouts[c] {
+				t.end(i, ReasonTimeout, n)
+			}
+			i = next
 		}
 	}
 	if t.active > 0 {
@@ -520,8 +541,15 @@ func (t *Table) NextDeadline() (time.Time, bool) {
 	var best int64
 	found := false
 	for c := range t.idle {
-		if h := t.idle[c].head; h != noEntry {
-			if d := t.entry(h).last + t.timeouts[c]; !found || d < best {
+		h := t.idle[c].head
+		if h == noEntry {
+			continue
+		}
+		// The earliest last packet of the list is among the flows queued
+		// less than requeueAfter after its head (see touch).
+		until := t.entry(h).queued + requeueAfter
+		for i := h; i != noEntry && t.entry(i).queued < until; i = t.entry(i).links[idleList].next {
+			if d := t.entry(i).last + t.timeouts[c]; !found || d < best {
 				best, found = d, true
 			}
 		}

@@ -102,7 +102,7 @@ func (t *Table) fragment(now int64, p *packet, n uint64) bool {
 		return false
 	}
 	t.count(e, int(s.dir), now, n)
-	t.touch(s.i, e, e.class)
+	t.touch(s.i, e, e.class, now)
 	t.cnt[cFragAttributed]++
 	return true
 }

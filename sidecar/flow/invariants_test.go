@@ -10,7 +10,7 @@ import (
 // checkInvariants verifies the table's internal structure: every open flow
 // is indexed under its key and hash, sits in the idle list of its class and
 // in the report list, the lists are well linked and ordered (for a clock
-// that does not go back), and every probe chain of the index is unbroken.
+// that does not go back), the idle lists by queued time, and every probe chain of the index is unbroken.
 func checkInvariants(t *testing.T, tab *Table) {
 	t.Helper()
 	seen := map[int32]int{}
@@ -41,10 +41,16 @@ func checkInvariants(t *testing.T, tab *Table) {
 		}
 	}
 	for c := range tab.idle {
-		walk("idle", tab.idle[c], idleList, func(e *Entry) int64 { return e.last })
+		walk("idle", tab.idle[c], idleList, func(e *Entry) int64 { return e.queued })
 		for i := tab.idle[c].head; i != noEntry; i = tab.entry(i).links[idleList].next {
-			if int(tab.entry(i).class) != c {
-				t.Fatalf("entry %d of class %d in list %d", i, tab.entry(i).class, c)
+			e := tab.entry(i)
+			if int(e.class) != c {
+				t.Fatalf("entry %d of class %d in list %d", i, e.class, c)
+			}
+			// Expire finds a due flow by its queued time, NextDeadline
+			// the earliest last packet near the head.
+			if e.queued > e.last || e.last-e.queued >= requeueAfter {
+				t.Fatalf("entry %d: last packet %d ns after it was queued, want 0 to %d", i, e.last-e.queued, requeueAfter-1)
 			}
 		}
 	}

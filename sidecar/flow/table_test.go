@@ -3,6 +3,7 @@ package flow
 import (
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -224,9 +225,11 @@ func TestTableScenarios(t *testing.T) {
 		steps: []step{
 			at(0, udp(cli, srv, 1, 53)),
 			at(time.Millisecond, udp(cli, srv, 2, 53)),
-			at(2*time.Millisecond, udp(cli, srv, 1, 53)),
-			at(3*time.Millisecond, udp(cli, srv, 3, 53)),
-			{at: time.Second, flush: true},
+			// Seen again a second later: a flow's place in its idle list
+			// moves at most once a second (Table.touch).
+			at(time.Second+2*time.Millisecond, udp(cli, srv, 1, 53)),
+			at(time.Second+3*time.Millisecond, udp(cli, srv, 3, 53)),
+			{at: 2 * time.Second, flush: true},
 		},
 		want: []summary{
 			{Src: "10.0.0.1:2", Dst: "10.0.0.2:53", Proto: "UDP", PktsTS: 1, BytesTS: 62, State: "new", Reason: "forced"},
@@ -427,6 +430,81 @@ func TestFlowUpdateTotals(t *testing.T) {
 		}
 		if !u.Start.Equal(f.Start.Time) {
 			t.Errorf("update %d: start %v, want the flow's %v", i, u.Start.Time, f.Start.Time)
+		}
+	}
+}
+
+// TestExpireWithinTheQueuedSecond checks that flows end exactly when their
+// timeout has passed since their last packet, although a flow's place in
+// its idle list moves at most once a second: a flow seen again within its
+// queued second stays ahead of one queued after it, and is passed over
+// while not due.
+func TestExpireWithinTheQueuedSecond(t *testing.T) {
+	cfg := DefaultConfig()
+	rec := &recorder{}
+	tab := NewTable(cfg, rec, nil)
+	send := func(d time.Duration, sport uint16) {
+		b := ethFrame(t, udp(cli, srv, sport, 53))
+		tab.Packet(t0.Add(d), "eth1", LinkTypeEthernet, b, len(b))
+	}
+	send(0, 1)                    // A, queued at 0
+	send(500*time.Millisecond, 2) // B, queued at 0.5 s: behind A
+	send(900*time.Millisecond, 1) // A again: stays ahead of B
+	checkInvariants(t, tab)
+	if d, ok := tab.NextDeadline(); !ok || !d.Equal(t0.Add(500*time.Millisecond+cfg.UDPTimeout)) {
+		t.Fatalf("NextDeadline() = %v, %v, want B's last packet + %v", d.Sub(t0), ok, cfg.UDPTimeout)
+	}
+	tests := []struct {
+		at   time.Duration
+		want []string
+	}{
+		{cfg.UDPTimeout + 499*time.Millisecond, nil},
+		{cfg.UDPTimeout + 500*time.Millisecond, []string{"10.0.0.1:2"}},
+		{cfg.UDPTimeout + 899*time.Millisecond, []string{"10.0.0.1:2"}},
+		{cfg.UDPTimeout + 900*time.Millisecond, []string{"10.0.0.1:2", "10.0.0.1:1"}},
+	}
+	for _, tt := range tests {
+		tab.Expire(t0.Add(tt.at))
+		checkInvariants(t, tab)
+		var got []string
+		for _, s := range summaries(rec.events) {
+			got = append(got, s.Src)
+		}
+		if !cmp.Equal(got, tt.want) {
+			t.Fatalf("after Expire at %v: ended %v, want %v", tt.at, got, tt.want)
+		}
+	}
+}
+
+// TestEntryHotFields pins the layout that keeps a packet's work to two
+// cache lines of its entry: every field the packet path reads or writes
+// lies in the first 128 bytes, and entries are 256 bytes apart, so a
+// chunk (page-aligned) never splits those two lines.
+func TestEntryHotFields(t *testing.T) {
+	var e Entry
+	if got := unsafe.Sizeof(e); got != 256 {
+		t.Errorf("Entry is %d bytes, want 256", got)
+	}
+	hot := []struct {
+		name      string
+		off, size uintptr
+	}{
+		{"key", unsafe.Offsetof(e.key), unsafe.Sizeof(e.key)},
+		{"class", unsafe.Offsetof(e.class), 1},
+		{"tcp", unsafe.Offsetof(e.tcp), unsafe.Sizeof(e.tcp)},
+		{"seen", unsafe.Offsetof(e.seen), unsafe.Sizeof(e.seen)},
+		{"flags", unsafe.Offsetof(e.flags), unsafe.Sizeof(e.flags)},
+		{"AppState", unsafe.Offsetof(e.AppState), unsafe.Sizeof(e.AppState)},
+		{"links", unsafe.Offsetof(e.links), unsafe.Sizeof(e.links)},
+		{"last", unsafe.Offsetof(e.last), unsafe.Sizeof(e.last)},
+		{"queued", unsafe.Offsetof(e.queued), unsafe.Sizeof(e.queued)},
+		{"pkts", unsafe.Offsetof(e.pkts), unsafe.Sizeof(e.pkts)},
+		{"bytes", unsafe.Offsetof(e.bytes), unsafe.Sizeof(e.bytes)},
+		{"finSeq", unsafe.Offsetof(e.finSeq), unsafe.Sizeof(e.finSeq)},
+	}
+	for _, f := range hot {
+		if f.off+f.size > 128 {
+			t.Errorf("%s ends at byte %d, want within the first 128", f.name, f.off+f.size)
 		}
 	}
 }
