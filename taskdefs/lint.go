@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sidewatch/sidewatch/firelens"
+	"github.com/sidewatch/sidewatch/sidecar/sink/cloudwatch"
 )
 
 // Severity ranks a lint finding.
@@ -40,8 +41,8 @@ func HasErrors(fs []Finding) bool {
 }
 
 var (
-	// CloudWatch log group names; $(...) templates are removed first.
-	logGroupRE = regexp.MustCompile(`^[A-Za-z0-9_\-/.#]{1,512}$`)
+	// $(...) and ${...} templates, replaced before a log group name is
+	// checked.
 	templateRE = regexp.MustCompile(`\$\([^)]*\)|\$\{[^}]*\}`)
 )
 
@@ -332,7 +333,7 @@ func (l *linter) lintApps() {
 }
 
 func (l *linter) checkNames(path, group, groupKey, stream, streamKey string) {
-	if g := templateRE.ReplaceAllString(group, "x"); group != "" && !logGroupRE.MatchString(g) {
+	if g := templateRE.ReplaceAllString(group, "x"); group != "" && !cloudwatch.ValidLogGroup(g) {
 		l.add(SeverityError, "log-group-name", path+"."+groupKey, "use only letters, digits, _ - / . # (1 to 512 characters)",
 			"CloudWatch rejects the log group name %q", group)
 	}

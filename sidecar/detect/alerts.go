@@ -219,28 +219,36 @@ func (d *dedupTable) check(key *dedupKey, ts, window int64) (suppressed uint64, 
 // events say alerted: true. It holds at most max flows; the oldest is
 // forgotten first.
 type alertedSet struct {
-	ids     map[uint64]struct{}
+	ids map[uint64]struct{}
+	// ring holds the ids in the order they were added; it grows to max
+	// as alerts come (512 KiB at the default max, which a sidecar that
+	// never alerts should not hold), then next is the oldest.
 	ring    []uint64
+	max     int
 	next    int
 	evicted *metrics.Counter
 }
 
 func newAlertedSet(max int, m *engineMetrics) alertedSet {
-	return alertedSet{ids: map[uint64]struct{}{}, ring: make([]uint64, max), evicted: m.evictions("alerted_flows")}
+	return alertedSet{ids: map[uint64]struct{}{}, max: max, evicted: m.evictions("alerted_flows")}
 }
 
 func (s *alertedSet) add(id uint64) {
 	if _, ok := s.ids[id]; ok {
 		return
 	}
-	if old := s.ring[s.next]; old != 0 {
-		if _, ok := s.ids[old]; ok {
-			delete(s.ids, old)
+	if len(s.ring) < s.max {
+		s.ring = append(s.ring, id)
+	} else {
+		// The oldest goes, unless it was taken already (it may even be
+		// id, taken and now added again).
+		if _, ok := s.ids[s.ring[s.next]]; ok {
+			delete(s.ids, s.ring[s.next])
 			s.evicted.Inc()
 		}
+		s.ring[s.next] = id
+		s.next = (s.next + 1) % s.max
 	}
-	s.ring[s.next] = id
-	s.next = (s.next + 1) % len(s.ring)
 	s.ids[id] = struct{}{}
 }
 

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/sidewatch/sidewatch/internal/eveschema"
 	"github.com/sidewatch/sidewatch/sidecar/event"
+	"github.com/sidewatch/sidewatch/sidecar/metrics"
 )
 
 func TestDedupWindowAndSuppressedCount(t *testing.T) {
@@ -281,5 +283,51 @@ func TestTapSync(t *testing.T) {
 	}
 	if err := e.Tap(&collector{}).Sync(context.Background()); err != nil {
 		t.Errorf("Sync without a pipeline Sync = %v", err)
+	}
+}
+
+func TestAlertedSetOrder(t *testing.T) {
+	type op struct {
+		take bool
+		id   uint64
+	}
+	tests := []struct {
+		name        string
+		ops         []op
+		want        []uint64 // ids held afterwards
+		wantEvicted uint64
+	}{
+		{"grows_to_max", []op{{id: 1}, {id: 2}, {id: 3}}, []uint64{1, 2, 3}, 0},
+		{"oldest_goes_first", []op{{id: 1}, {id: 2}, {id: 3}, {id: 4}, {id: 5}}, []uint64{3, 4, 5}, 2},
+		{"taken_is_not_evicted", []op{{id: 1}, {id: 2}, {id: 3}, {take: true, id: 1}, {id: 4}}, []uint64{2, 3, 4}, 0},
+		{"taken_and_added_again_survives_its_old_slot", []op{{id: 1}, {id: 2}, {id: 3}, {take: true, id: 1}, {id: 1}}, []uint64{1, 2, 3}, 0},
+		{"duplicate_add_is_one", []op{{id: 1}, {id: 1}, {id: 2}, {id: 3}, {id: 4}}, []uint64{2, 3, 4}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newEngineMetrics(metrics.New())
+			s := newAlertedSet(3, m)
+			for _, o := range tt.ops {
+				if o.take {
+					s.take(o.id)
+				} else {
+					s.add(o.id)
+				}
+			}
+			var got []uint64
+			for id := range s.ids {
+				got = append(got, id)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("held %v, want %v", got, tt.want)
+			}
+			if ev := s.evicted.Load(); ev != tt.wantEvicted {
+				t.Errorf("evicted %d, want %d", ev, tt.wantEvicted)
+			}
+			if cap(s.ring) > 4 {
+				t.Errorf("ring capacity %d, want it grown only as needed (max 3)", cap(s.ring))
+			}
+		})
 	}
 }

@@ -237,3 +237,32 @@ func BenchmarkMoto(b *testing.B) {
 	defer s.Close()
 	sinkbench.Run(b, s)
 }
+
+func TestValidateNames(t *testing.T) {
+	tests := []struct {
+		name, group, stream string
+		wantErr             string // "" for valid
+	}{
+		{"every_allowed_character", "/aws/ecs/My_App-1.0#x", "task/abc", ""},
+		{"group_of_512", strings.Repeat("g", 512), "", ""},
+		{"group_of_513", strings.Repeat("g", 513), "", "--cloudwatch-log-group"},
+		{"group_with_space", "my group", "", "--cloudwatch-log-group"},
+		{"group_with_colon", "a:b", "", "--cloudwatch-log-group"},
+		{"group_not_ascii", "gr\u00fcn", "", "--cloudwatch-log-group"},
+		{"stream_with_colon", "g", "a:b", "--cloudwatch-log-stream"},
+		{"stream_with_star", "g", "a*", "--cloudwatch-log-stream"},
+		{"stream_of_513", "g", strings.Repeat("s", 513), "--cloudwatch-log-stream"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Config{LogGroup: tt.group, LogStream: tt.stream, BatchDelay: time.Second}
+			err := c.Validate(true)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("Validate() = %v, want nil", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("Validate() = %v, want an error naming %s", err, tt.wantErr)
+			}
+		})
+	}
+}
