@@ -133,7 +133,8 @@ func (c *conn) serve() {
 
 // handshake runs HELO/PING/PONG within HandshakeTimeout. A failure is
 // counted in handshakes_total and wraps errHandshake, unless the
-// connection was evicted or the receiver is stopping.
+// connection was evicted, the budget refused its buffer or the receiver
+// is stopping.
 func (c *conn) handshake() error {
 	h, err := newHelo()
 	if err != nil {
@@ -143,8 +144,8 @@ func (c *conn) handshake() error {
 		return err
 	}
 	msg, err := c.next(maxHandshakeMessage, time.Now().Add(c.r.cfg.HandshakeTimeout))
-	if errors.Is(err, errEvicted) || errors.Is(err, errStopped) {
-		return err
+	if errors.Is(err, errEvicted) || errors.Is(err, errStopped) || errors.Is(err, errBudget) {
+		return err // not the peer's failure: counted by closed
 	}
 	if err != nil {
 		c.r.m.authTimeout.Inc()
