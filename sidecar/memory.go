@@ -28,10 +28,14 @@ const (
 //	syslog     2 × C × (32 KiB + F)  (connections reading, and finishing
 //	                                  their last record after EOF)
 //	udp        128 KiB
+//	forward    W + K × 1.27 MiB      (every connection's read and
+//	                                  decompression buffers together, and
+//	                                  each one's batch of decoded events)
 //
 // with Q = --queue-max-bytes, C = --syslog-max-conns, F = the largest
 // frame (--syslog-max-message-size + 512), E = the largest encoded event
-// (6 × F + 4 KiB: every byte escaped) and B the batch size (260 KiB).
+// (6 × F + 4 KiB: every byte escaped), B the batch size (260 KiB),
+// W = --forward-buffer-budget and K = --forward-max-conns.
 func recordMemory(cfg Config) int64 {
 	f := int64(cfg.Syslog.MaxMessageSize + frameRoom)
 	e := escapeFactor*f + eventOverhead
@@ -41,6 +45,9 @@ func recordMemory(cfg Config) int64 {
 	}
 	if cfg.Syslog.UDPAddr != "" {
 		mem += udpBuffers
+	}
+	if fw := cfg.forwardConfig(); fw.Enabled() {
+		mem += fw.MemoryBound()
 	}
 	return mem
 }

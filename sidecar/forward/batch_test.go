@@ -25,7 +25,7 @@ func tinyEntries(n int) []byte {
 func TestDecodeBatchesBoundMemory(t *testing.T) {
 	const n = 200_000
 	msg := tinyEntries(n)
-	d := newDecoder(limits{maxMessage: 16 << 20, maxLog: 64 << 10, maxFields: 4 << 10}, "unix")
+	d := newDecoder(limits{maxMessage: 16 << 20, maxLog: 64 << 10, maxFields: 4 << 10}, "unix", unbounded())
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)

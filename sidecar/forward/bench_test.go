@@ -54,7 +54,7 @@ func TestGoldenChunk(t *testing.T) {
 // state (buffers reused between messages) allocates nothing.
 func BenchmarkDecode(b *testing.B) {
 	msg := benchChunk()
-	d := newDecoder(limits{maxMessage: 64 << 20, maxLog: 1 << 20, maxFields: 256 << 10}, "tcp")
+	d := newDecoder(limits{maxMessage: 64 << 20, maxLog: 1 << 20, maxFields: 256 << 10}, "tcp", unbounded())
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -72,7 +72,7 @@ func BenchmarkDecode(b *testing.B) {
 // BenchmarkDecodeEncode adds the pipeline's EVE encoding of each record.
 func BenchmarkDecodeEncode(b *testing.B) {
 	msg := benchChunk()
-	d := newDecoder(limits{maxMessage: 64 << 20, maxLog: 1 << 20, maxFields: 256 << 10}, "tcp")
+	d := newDecoder(limits{maxMessage: 64 << 20, maxLog: 1 << 20, maxFields: 256 << 10}, "tcp", unbounded())
 	buf := make([]byte, 0, 1<<20)
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
@@ -95,7 +95,7 @@ func BenchmarkDecodeEncode(b *testing.B) {
 
 func TestDecodeAllocatesNothingPerRecord(t *testing.T) {
 	msg := benchChunk()
-	d := newDecoder(limits{maxMessage: 64 << 20, maxLog: 1 << 20, maxFields: 256 << 10}, "tcp")
+	d := newDecoder(limits{maxMessage: 64 << 20, maxLog: 1 << 20, maxFields: 256 << 10}, "tcp", unbounded())
 	if err := d.decode(msg); err != nil { // warm: buffers sized
 		t.Fatal(err)
 	}

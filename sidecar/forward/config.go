@@ -6,8 +6,10 @@ import (
 	"net"
 	"path/filepath"
 	"time"
+	"unsafe"
 
 	"github.com/sidewatch/sidewatch/internal/bounds"
+	"github.com/sidewatch/sidewatch/sidecar/event"
 )
 
 // Config is the receiver's part of `sidewatch run`. The names are complete
@@ -19,6 +21,7 @@ type Config struct {
 	KeyFile          string        `name:"forward-key-file" env:"SIDEWATCH_FORWARD_KEY_FILE" help:"Shared key file, created at first start and reused (default forward.key in --launcher-dir)."`
 	MaxConns         int           `name:"forward-max-conns" env:"SIDEWATCH_FORWARD_MAX_CONNS" default:"16" help:"Connections read at once (TCP and unix together); a newcomer beyond it resets the idlest or slowest one waiting on its sender, TCP peers that have not passed the handshake first (counted), or waits while every connection is busy."`
 	MaxMessageSize   int           `name:"forward-max-message-size" env:"SIDEWATCH_FORWARD_MAX_MESSAGE_SIZE" default:"67108864" help:"Largest forward message in bytes, and largest decompressed payload; a larger one closes the connection."`
+	BufferBudget     int64         `name:"forward-buffer-budget" env:"SIDEWATCH_FORWARD_BUFFER_BUDGET" default:"134217728" help:"Bytes that the read and decompression buffers of all forward connections may hold together (at least twice --forward-max-message-size); a connection whose message needs more is closed unacknowledged (counted) and Fluent Bit sends the chunk again."`
 	MaxLogSize       int           `name:"forward-max-log-size" env:"SIDEWATCH_FORWARD_MAX_LOG_SIZE" default:"1048576" help:"Bytes of a record's log kept in log.message; the rest is cut and the event flagged truncated."`
 	MaxFieldsSize    int           `name:"forward-max-fields-size" env:"SIDEWATCH_FORWARD_MAX_FIELDS_SIZE" default:"262144" help:"Bytes of log.fields (a record's other keys as JSON) kept; keys beyond are left out and the event flagged truncated."`
 	IdleTimeout      time.Duration `name:"forward-idle-timeout" env:"SIDEWATCH_FORWARD_IDLE_TIMEOUT" default:"10m" help:"Close a connection after this long without a message."`
@@ -33,6 +36,7 @@ func DefaultConfig() Config {
 		TCPAddr:          "127.0.0.1:24225",
 		MaxConns:         16,
 		MaxMessageSize:   64 << 20,
+		BufferBudget:     128 << 20,
 		MaxLogSize:       1 << 20,
 		MaxFieldsSize:    256 << 10,
 		IdleTimeout:      10 * time.Minute,
@@ -82,6 +86,7 @@ const (
 	maxHandshakeTimeout = time.Minute
 	minMessageSize      = 64 << 10
 	maxMessageSize      = 1 << 30
+	maxBufferBudget     = 64 << 30
 	minLogSize          = 1 << 10
 	minIdleTimeout      = time.Minute
 	maxIdleTimeout      = 24 * time.Hour
@@ -102,11 +107,16 @@ func (c *Config) Validate() error {
 	errs = append(errs,
 		bounds.Int("--forward-max-conns", "SIDEWATCH_FORWARD_MAX_CONNS", c.MaxConns, 1, maxConns),
 		bounds.Int("--forward-max-message-size", "SIDEWATCH_FORWARD_MAX_MESSAGE_SIZE", c.MaxMessageSize, minMessageSize, maxMessageSize),
+		bounds.Int("--forward-buffer-budget", "SIDEWATCH_FORWARD_BUFFER_BUDGET", c.BufferBudget, 2*minMessageSize, maxBufferBudget),
 		bounds.Duration("--forward-idle-timeout", "SIDEWATCH_FORWARD_IDLE_TIMEOUT", c.IdleTimeout, minIdleTimeout, maxIdleTimeout),
 		bounds.Duration("--forward-ack-timeout", "SIDEWATCH_FORWARD_ACK_TIMEOUT", c.AckTimeout, minAckTimeout, maxAckTimeout),
 		bounds.Duration("--forward-handshake-timeout", "SIDEWATCH_FORWARD_HANDSHAKE_TIMEOUT", c.HandshakeTimeout, minHandshakeTimeout, maxHandshakeTimeout),
 	)
 	// Bounded by other options: the message size, the idle timeout.
+	// One largest message and its decompressed payload always fit.
+	if c.BufferBudget < 2*int64(c.MaxMessageSize) {
+		errs = append(errs, fmt.Errorf("--forward-buffer-budget (SIDEWATCH_FORWARD_BUFFER_BUDGET) must be at least 2 × --forward-max-message-size (SIDEWATCH_FORWARD_MAX_MESSAGE_SIZE), %d, got %d", 2*int64(c.MaxMessageSize), c.BufferBudget))
+	}
 	if c.MaxLogSize < minLogSize || c.MaxLogSize > c.MaxMessageSize {
 		errs = append(errs, fmt.Errorf("--forward-max-log-size (SIDEWATCH_FORWARD_MAX_LOG_SIZE) must be in [%d, --forward-max-message-size], got %d", minLogSize, c.MaxLogSize))
 	}
@@ -121,4 +131,16 @@ func (c *Config) Validate() error {
 
 func (c Config) limits() limits {
 	return limits{maxMessage: c.MaxMessageSize, maxLog: c.MaxLogSize, maxFields: c.MaxFieldsSize}
+}
+
+// batchEventBytes is what a connection's decoded batch takes beyond the
+// message bytes it points into: its events and their logs.
+const batchEventBytes = decodeBatch * int64(unsafe.Sizeof(event.Event{})+unsafe.Sizeof(event.Log{}))
+
+// MemoryBound returns the most heap bytes the receiver's buffers can hold
+// at once: the buffer budget (read and decompression buffers of every
+// connection together) and one batch of events per connection. The
+// log.fields of a batch are left out (see docs/forward.md, "Memory").
+func (c Config) MemoryBound() int64 {
+	return c.BufferBudget + int64(c.MaxConns)*batchEventBytes
 }

@@ -47,6 +47,10 @@ func TestConfigValidate(t *testing.T) {
 		{"short_ack", func(c *Config) { c.AckTimeout = time.Millisecond }, "SIDEWATCH_FORWARD_ACK_TIMEOUT"},
 		{"long_ack", func(c *Config) { c.AckTimeout = time.Hour }, "SIDEWATCH_FORWARD_ACK_TIMEOUT"},
 		{"tiny_message", func(c *Config) { c.MaxMessageSize = 1024 }, "SIDEWATCH_FORWARD_MAX_MESSAGE_SIZE"},
+		{"negative_budget", func(c *Config) { c.BufferBudget = -1 }, "SIDEWATCH_FORWARD_BUFFER_BUDGET"},
+		{"huge_budget", func(c *Config) { c.BufferBudget = 1 << 50 }, "SIDEWATCH_FORWARD_BUFFER_BUDGET"},
+		{"budget_under_two_messages", func(c *Config) { c.BufferBudget = 2*int64(c.MaxMessageSize) - 1 }, "SIDEWATCH_FORWARD_BUFFER_BUDGET"},
+		{"budget_under_two_messages_names_message_size", func(c *Config) { c.BufferBudget = 2*int64(c.MaxMessageSize) - 1 }, "SIDEWATCH_FORWARD_MAX_MESSAGE_SIZE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

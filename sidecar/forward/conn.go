@@ -23,8 +23,8 @@ const (
 
 const (
 	initialBuf = 64 << 10
-	// keepBuf is the largest read buffer kept between messages; a larger
-	// one (grown for a big message) is released.
+	// keepBuf is the largest read or decompression buffer kept between
+	// messages; a larger one (grown for a big message) is released.
 	keepBuf = 4 << 20
 )
 
@@ -37,6 +37,7 @@ var (
 	errEvicted      = errors.New("evicted")
 	errPartialEOF   = errors.New("peer closed inside a message")
 	errHandshake    = errors.New("handshake failed")
+	errBudget       = errors.New("buffers over --forward-buffer-budget")
 )
 
 // conn is one connection and the goroutine reading it.
@@ -63,7 +64,7 @@ func (r *Receiver) newConn(gc *connguard.Conn, ctx context.Context, which int) *
 	if which == onUnix {
 		transport = "unix"
 	}
-	c := &conn{r: r, gc: gc, ctx: ctx, which: which, dec: newDecoder(r.cfg.limits(), transport), pending: 1}
+	c := &conn{r: r, gc: gc, ctx: ctx, which: which, dec: newDecoder(r.cfg.limits(), transport, r.budget), pending: 1}
 	if which == onTCP {
 		c.state.Store(stateHandshake)
 	} else {
@@ -102,6 +103,7 @@ func (c *conn) setDeadline(st int32, d time.Time) {
 
 func (c *conn) serve() {
 	defer c.gc.Close()
+	defer c.release()
 	if c.which == onTCP {
 		if err := c.handshake(); err != nil {
 			c.closed(err)
@@ -131,7 +133,8 @@ func (c *conn) serve() {
 
 // handshake runs HELO/PING/PONG within HandshakeTimeout. A failure is
 // counted in handshakes_total and wraps errHandshake, unless the
-// connection was evicted or the receiver is stopping.
+// connection was evicted, the budget refused its buffer or the receiver
+// is stopping.
 func (c *conn) handshake() error {
 	h, err := newHelo()
 	if err != nil {
@@ -141,8 +144,8 @@ func (c *conn) handshake() error {
 		return err
 	}
 	msg, err := c.next(maxHandshakeMessage, time.Now().Add(c.r.cfg.HandshakeTimeout))
-	if errors.Is(err, errEvicted) || errors.Is(err, errStopped) {
-		return err
+	if errors.Is(err, errEvicted) || errors.Is(err, errStopped) || errors.Is(err, errBudget) {
+		return err // not the peer's failure: counted by closed
 	}
 	if err != nil {
 		c.r.m.authTimeout.Inc()
@@ -298,12 +301,16 @@ func (c *conn) next(limit int, until time.Time) ([]byte, error) {
 			case need > limit || c.n >= limit:
 				return nil, errTooLarge
 			case need > len(c.buf):
-				c.grow(need, limit)
+				if !c.grow(need, limit) {
+					return nil, errBudget
+				}
 			case c.n == len(c.buf):
-				c.grow(2*len(c.buf), limit)
+				if !c.grow(2*len(c.buf), limit) {
+					return nil, errBudget
+				}
 			}
-		} else if c.buf == nil {
-			c.buf = make([]byte, min(initialBuf, limit))
+		} else if c.buf == nil && !c.grow(initialBuf, limit) {
+			return nil, errBudget
 		}
 		switch {
 		case c.state.Load() == stateHandshake:
@@ -349,24 +356,39 @@ func (c *conn) readError(err error) error {
 	return err
 }
 
-// grow enlarges buf to at least size bytes (at most limit).
-func (c *conn) grow(size, limit int) {
+// grow enlarges buf to at least size bytes (at most limit), once the
+// budget grants the difference; false if it does not.
+func (c *conn) grow(size, limit int) bool {
 	size = min(max(size, 2*len(c.buf)), limit)
+	if !c.r.budget.reserve(size - len(c.buf)) {
+		return false
+	}
 	nb := make([]byte, size)
 	copy(nb, c.buf[:c.n])
 	c.buf = nb
+	return true
+}
+
+// release returns the connection's buffers to the budget when it ends.
+func (c *conn) release() {
+	c.r.budget.release(len(c.buf))
+	c.buf = nil
+	c.dec.release()
 }
 
 // consume drops the message at the start of buf, keeping what follows,
-// and tells the guard whether it was a frame (a message, not a heartbeat).
-// Only called once the message's events are written (see decoder).
+// and the buffers grown above keepBuf for it, and tells the guard whether
+// it was a frame (a message, not a heartbeat). Only called once the
+// message's events are written (see decoder).
 func (c *conn) consume(n int, frame bool) {
 	copy(c.buf, c.buf[n:c.n])
 	c.n -= n
 	c.scanOff, c.pending = 0, 1
 	if c.n == 0 && len(c.buf) > keepBuf {
+		c.r.budget.release(len(c.buf))
 		c.buf = nil
 	}
+	c.dec.trim()
 	completed := 0
 	if frame {
 		completed = 1
@@ -393,6 +415,8 @@ func (c *conn) closed(err error) {
 		reason = closedEOF
 	case errors.Is(err, errHandshake):
 		reason = closedHandshake // and handshakes_total
+	case errors.Is(err, errBudget):
+		reason = closedBudget
 	case errors.Is(err, errFrameTimeout):
 		m.protocolErrors[reasonFrameTimeout].Inc()
 		reason = closedFrameTimeout

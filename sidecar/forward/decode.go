@@ -67,9 +67,11 @@ type decoder struct {
 	events []event.Event
 	logs   []event.Log
 	fields []byte // log.fields of every record, back to back
-	zbuf   []byte // a decompressed payload
+	zbuf   []byte // a decompressed payload; its capacity is reserved in budget
 	zr     *gzip.Reader
 	br     bytes.Reader
+	budget *budget
+	probe  [1]byte // reads past a payload at the limit, without allocating
 
 	// The entry stream of the message started last, read a batch at a
 	// time (next): src is where the next entry starts, left how many
@@ -87,8 +89,8 @@ type decoder struct {
 	truncated int    // records flagged truncated
 }
 
-func newDecoder(lim limits, transport string) *decoder {
-	return &decoder{lim: lim, transport: transport}
+func newDecoder(lim limits, transport string, b *budget) *decoder {
+	return &decoder{lim: lim, transport: transport, budget: b}
 }
 
 // view returns b as a string without copying: valid while b is unchanged
@@ -290,7 +292,8 @@ func (d *decoder) options(r *reader) (gz bool, err error) {
 }
 
 // gunzip decompresses a payload (one or more gzip members) into d.zbuf,
-// refusing more than maxMessage bytes of output.
+// refusing more than maxMessage bytes of output, or a growth of d.zbuf
+// that the budget does not grant.
 func (d *decoder) gunzip(p []byte) ([]byte, error) {
 	d.br.Reset(p)
 	var err error
@@ -302,31 +305,69 @@ func (d *decoder) gunzip(p []byte) ([]byte, error) {
 	if err != nil {
 		return nil, errGzip
 	}
-	if cap(d.zbuf) == 0 {
-		d.zbuf = make([]byte, 0, min(4*len(p)+512, d.lim.maxMessage+1))
-	}
-	buf := d.zbuf[:0]
+	d.zbuf = d.zbuf[:0]
 	for {
-		if len(buf) == cap(buf) {
-			if len(buf) > d.lim.maxMessage {
-				return nil, errTooLarge
+		if len(d.zbuf) == cap(d.zbuf) {
+			if len(d.zbuf) == d.lim.maxMessage {
+				return d.zbuf, d.pastLimit()
 			}
-			buf = append(buf, 0)[:len(buf)]
+			if !d.growZ(4*len(p) + 512) {
+				return nil, errBudget
+			}
 		}
-		n, err := d.zr.Read(buf[len(buf):min(cap(buf), d.lim.maxMessage+1)])
-		buf = buf[:len(buf)+n]
-		if len(buf) > d.lim.maxMessage {
-			return nil, errTooLarge
-		}
+		n, err := d.zr.Read(d.zbuf[len(d.zbuf):cap(d.zbuf)])
+		d.zbuf = d.zbuf[:len(d.zbuf)+n]
 		if err == io.EOF {
-			break
+			return d.zbuf, nil
 		}
 		if err != nil {
 			return nil, errGzip
 		}
 	}
-	d.zbuf = buf
-	return buf, nil
+}
+
+// pastLimit reads on from a payload that filled maxMessage bytes: any
+// byte more is too many.
+func (d *decoder) pastLimit() error {
+	for {
+		n, err := d.zr.Read(d.probe[:])
+		switch {
+		case n > 0:
+			return errTooLarge
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return errGzip
+		}
+	}
+}
+
+// growZ enlarges zbuf (to hint bytes at first, then doubling, at most
+// maxMessage), keeping its contents, once the budget grants the
+// difference.
+func (d *decoder) growZ(hint int) bool {
+	size := min(max(2*cap(d.zbuf), hint), d.lim.maxMessage)
+	if !d.budget.reserve(size - cap(d.zbuf)) {
+		return false
+	}
+	nb := make([]byte, len(d.zbuf), size)
+	copy(nb, d.zbuf)
+	d.zbuf = nb
+	return true
+}
+
+// trim drops zbuf when a message grew it above keepBuf, as consume does
+// the read buffer; called once the message's events are written.
+func (d *decoder) trim() {
+	if cap(d.zbuf) > keepBuf {
+		d.release()
+	}
+}
+
+// release returns zbuf to the budget.
+func (d *decoder) release() {
+	d.budget.release(cap(d.zbuf))
+	d.zbuf = nil
 }
 
 // entry reads one [time, record] of Forward or PackedForward mode. The

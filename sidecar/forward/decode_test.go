@@ -51,7 +51,7 @@ func TestDecodeFluentBitCaptures(t *testing.T) {
 			if end, _, _, err := scan(msg, 0, 1); err != nil || end != len(msg) {
 				t.Fatalf("scan = %d, %v; want the whole %d-byte capture", end, err, len(msg))
 			}
-			d := newDecoder(testLimits, "tcp")
+			d := newDecoder(testLimits, "tcp", unbounded())
 			got := decodeLines(t, d, msg)
 			if diff := cmp.Diff([]string{want}, got); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
@@ -109,7 +109,7 @@ func TestDecodeModes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := newDecoder(testLimits, "unix")
+			d := newDecoder(testLimits, "unix", unbounded())
 			got := decodeLines(t, d, tt.msg)
 			want := make([]string, tt.n)
 			for i := range want {
@@ -134,7 +134,7 @@ func TestDecodeRecordMapping(t *testing.T) {
 	m.str("bytes").bin([]byte("a\x00\"\xff"))
 	m.str("when").etime(1700000000, 5)
 	m.kv("source", "stderr") // a repeated key: the last one wins
-	d := newDecoder(testLimits, "tcp")
+	d := newDecoder(testLimits, "tcp", unbounded())
 	got := decodeLines(t, d, m.b)
 	want := `{"timestamp":"2023-11-14T22:13:20.000000+0000","event_type":"log","log":{"message":"{\"level\":\"error\"}","source":"stderr","format":"forward","transport":"tcp","tag":"web-firelens-0123","fields":{"partial_message":"true","nested":{"n":7,"list":[true,null,1.5],"neg":-123},"bytes":"a\u0000\"\ufffd","when":1700000000.000000005}},"aws_ecs":{"cluster":"prod-cluster","task_arn":"arn:aws:ecs:us-east-1:111122223333:task/prod-cluster/0123456789abcdef0123456789abcdef","family":"web-task","revision":"7","container":{"id":"0123456789abcdef0123456789abcdef-2495160603","name":"web"}}}`
 	if diff := cmp.Diff([]string{want}, got); diff != "" {
@@ -172,7 +172,7 @@ func TestDecodeTruncation(t *testing.T) {
 			m := &mp{}
 			m.arr(3).str("t").uint(1)
 			tt.record(m)
-			d := newDecoder(lim, "tcp")
+			d := newDecoder(lim, "tcp", unbounded())
 			if err := d.decode(m.b); err != nil {
 				t.Fatal(err)
 			}
@@ -220,7 +220,7 @@ func TestDecodeRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := newDecoder(testLimits, "tcp")
+			d := newDecoder(testLimits, "tcp", unbounded())
 			err := d.decode(tt.msg)
 			if !errors.Is(err, tt.want) {
 				t.Errorf("decode = %v, want %v", err, tt.want)
@@ -268,7 +268,7 @@ func TestScanReportsSizeClaim(t *testing.T) {
 // earlier message's strings would change, which is why the receiver syncs
 // first. This pins that contract.
 func TestDecoderReusesItsBuffers(t *testing.T) {
-	d := newDecoder(testLimits, "tcp")
+	d := newDecoder(testLimits, "tcp", unbounded())
 	msg := (&mp{}).arr(3).str("t").uint(1).record("log", "first", "k", "v").b
 	if err := d.decode(msg); err != nil {
 		t.Fatal(err)

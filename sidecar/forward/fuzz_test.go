@@ -35,7 +35,7 @@ func FuzzDecode(f *testing.F) {
 		if errors.Is(err, errShort) && need != 0 && need <= len(msg) {
 			t.Fatalf("scan short but needs %d of %d bytes present", need, len(msg))
 		}
-		d := newDecoder(lim, "tcp")
+		d := newDecoder(lim, "tcp", unbounded())
 		if d.decode(msg) != nil {
 			return
 		}

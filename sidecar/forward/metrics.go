@@ -28,10 +28,11 @@ const (
 	closedProtocol            // a rejected message (protocol_errors_total)
 	closedHandshake           // a failed shared-key handshake (handshakes_total)
 	closedStalled             // the pipeline stalled (ack_timeouts_total, stall_refused_total)
+	closedBudget              // a buffer could not grow within --forward-buffer-budget
 	numClosed
 )
 
-var closedNames = [numClosed]string{"eof", "idle", "error", "shutdown", "evicted", "frame_timeout", "protocol_error", "handshake", "stalled"}
+var closedNames = [numClosed]string{"eof", "idle", "error", "shutdown", "evicted", "frame_timeout", "protocol_error", "handshake", "stalled", "memory_budget"}
 
 // receiverMetrics are the sidewatch_forward_* series. Every message not
 // acknowledged, every record not published and every closed connection is
@@ -59,7 +60,7 @@ type receiverMetrics struct {
 	acceptErrors       *metrics.Counter
 }
 
-func newReceiverMetrics(reg *metrics.Registry) *receiverMetrics {
+func newReceiverMetrics(reg *metrics.Registry, b *budget) *receiverMetrics {
 	const sub = "forward"
 	m := &receiverMetrics{}
 	for i, t := range []string{"tcp", "unix"} {
@@ -86,8 +87,9 @@ func newReceiverMetrics(reg *metrics.Registry) *receiverMetrics {
 	m.waited = reg.Counter(sub, "connections_waited_total", "New connections that waited for a slot because every connection was busy (none idle or slow to evict).")
 	m.rejectedShutdown = reg.Counter(sub, "connections_rejected_total", "Connections closed unread, by reason (shutdown: accepted while the receiver stopped, or still waiting for a slot then).", "reason", "shutdown")
 	for i, r := range closedNames {
-		m.closed[i] = reg.Counter(sub, "connections_closed_total", "Connections ended, by reason (evicted: reset to admit a newcomer at --forward-max-conns; each connection once).", "reason", r)
+		m.closed[i] = reg.Counter(sub, "connections_closed_total", "Connections ended, by reason (evicted: reset to admit a newcomer at --forward-max-conns; memory_budget: a message needed more than --forward-buffer-budget left; each connection once).", "reason", r)
 	}
+	reg.GaugeFunc(sub, "buffer_bytes", "Bytes of --forward-buffer-budget the connections' read and decompression buffers hold now.", func() float64 { return float64(b.reserved()) })
 	m.acceptErrors = reg.Counter(sub, "accept_errors_total", "Failed accepts (for example out of file descriptors).")
 	return m
 }

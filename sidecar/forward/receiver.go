@@ -75,7 +75,8 @@ type Receiver struct {
 	m   *receiverMetrics
 	ln  [2]net.Listener
 
-	guard *connguard.Guard
+	guard  *connguard.Guard
+	budget *budget // the connections' read and decompression buffers
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
@@ -99,7 +100,7 @@ func Listen(cfg Config, pub Publisher, reg *metrics.Registry) (*Receiver, error)
 // listen is Listen without validation, for tests that need shorter
 // timeouts than users may set.
 func listen(cfg Config, pub Publisher, reg *metrics.Registry) (*Receiver, error) {
-	r := &Receiver{cfg: cfg, pub: pub, conns: map[*conn]struct{}{}}
+	r := &Receiver{cfg: cfg, pub: pub, conns: map[*conn]struct{}{}, budget: newBudget(cfg.BufferBudget)}
 	if cfg.TCPAddr != "" {
 		if cfg.KeyFile == "" {
 			return nil, errors.New("--forward-key-file (SIDEWATCH_FORWARD_KEY_FILE) is needed with --forward-tcp-addr (SIDEWATCH_FORWARD_TCP_ADDR)")
@@ -123,7 +124,7 @@ func listen(cfg Config, pub Publisher, reg *metrics.Registry) (*Receiver, error)
 		}
 		r.ln[onUnix] = ln
 	}
-	r.m = newReceiverMetrics(reg)
+	r.m = newReceiverMetrics(reg, r.budget)
 	r.guard = connguard.New(connguard.Config{MaxConns: cfg.MaxConns, FrameTimeout: cfg.FrameTimeout, Waited: r.m.waited})
 	return r, nil
 }
