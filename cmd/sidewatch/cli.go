@@ -119,12 +119,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		return exitUsage
 	}
 	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, log: newLogger(stderr, c.LogFormat, c.LogLevel)}
-	if err := kctx.Run(e); err != nil {
+	// The selected command is called directly rather than through
+	// kctx.Run, so that nothing holds kong's model of the flags (about
+	// 1 MB of heap with its parser; dead once parsed, as parser and kctx
+	// are not used below) while the sidecar runs for days.
+	name := kctx.Command()
+	cmd, ok := kctx.Selected().Target.Addr().Interface().(interface{ Run(*env) error })
+	if !ok {
+		fmt.Fprintf(stderr, "sidewatch: error: %s: not a command\n", name)
+		return exitUsage
+	}
+	if err := cmd.Run(e); err != nil {
 		if errors.Is(err, sidecar.ErrDiscarded) {
-			e.log.Error(kctx.Command()+": shutdown discarded data", "err", err)
+			e.log.Error(name+": shutdown discarded data", "err", err)
 			return exitDiscarded
 		}
-		e.log.Error(kctx.Command()+" failed", "err", err)
+		e.log.Error(name+" failed", "err", err)
 		var ec interface{ ExitCode() int }
 		if errors.As(err, &ec) {
 			return ec.ExitCode()
