@@ -88,7 +88,7 @@ bench-applayer: ## app layer on vs off side by side: CPU per packet and ratio on
 	go test ./sidecar/reassembly ./sidecar/applayer/dns ./sidecar/applayer/tls ./sidecar/applayer/http -run '^$$' -bench . -benchmem
 
 .PHONY: bench-syslog
-bench-syslog: ## syslog end to end: sidewatch run vs rsyslog imptcp, alternating rounds, median msg/s and CPU per message ratios, RSS (N, CONNS, ROUNDS, RATE)
+bench-syslog: ## syslog end to end: sidewatch run vs rsyslog imptcp, alternating rounds, median msg/s and CPU per message ratios, RSS (N, CONNS, ROUNDS, RATE, RSYSLOG_FORMAT=json for rsyslog writing the same JSON)
 	sidecar/syslog/bench/bench.sh
 
 .PHONY: bench-msgpack

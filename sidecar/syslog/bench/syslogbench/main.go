@@ -11,6 +11,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,9 +39,10 @@ func main() {
 	rounds := flag.Int("rounds", 5, "rounds; each measures both receivers")
 	rate := flag.Int("rate", 100000, "lines per second of the paced run (0 skips it)")
 	paced := flag.Duration("paced", 10*time.Second, "duration of the paced run")
+	rsJSON := flag.Bool("rsyslog-json", false, "rsyslog writes the same enriched JSON lines as sidewatch (a list template with the task's fields as constants) instead of its default text")
 	outDir := flag.String("dir", "/dev/shm", "where the receivers write (tmpfs by default: a disk's writeback would bound both by its speed, and sidewatch writes three times the bytes)")
 	flag.Parse()
-	if err := run(*sw, *tmde, *outDir, *n, *conns, *rounds, *rate, *paced); err != nil {
+	if err := run(*sw, *tmde, *outDir, *n, *conns, *rounds, *rate, *paced, *rsJSON); err != nil {
 		fmt.Fprintln(os.Stderr, "syslogbench:", err)
 		os.Exit(1)
 	}
@@ -61,7 +63,7 @@ type measurement struct {
 	cpuMsg float64 // CPU microseconds per line
 }
 
-func run(swBin, tmde, outDir string, n, conns, rounds, rate int, paced time.Duration) error {
+func run(swBin, tmde, outDir string, n, conns, rounds, rate int, paced time.Duration, rsJSON bool) error {
 	if _, err := exec.LookPath("rsyslogd"); err != nil {
 		return errors.New("needs rsyslogd (apt-get install rsyslog)")
 	}
@@ -91,7 +93,15 @@ func run(swBin, tmde, outDir string, n, conns, rounds, rate int, paced time.Dura
 		return err
 	}
 	defer stop(sw)
-	rs, err := startRsyslog(dir)
+	template := ""
+	rsFormat := "text"
+	if rsJSON {
+		if template, err = eveTemplate(task); err != nil {
+			return err
+		}
+		rsFormat = "JSON, enriched"
+	}
+	rs, err := startRsyslog(dir, template)
 	if err != nil {
 		return err
 	}
@@ -127,8 +137,8 @@ func run(swBin, tmde, outDir string, n, conns, rounds, rate int, paced time.Dura
 		swRate, rsRate = append(swRate, swM[i].rate), append(rsRate, rsM[i].rate)
 		swCPU, rsCPU = append(swCPU, swM[i].cpuMsg), append(rsCPU, rsM[i].cpuMsg)
 	}
-	fmt.Printf("  median: sidewatch %.0f msg/s, %.2f us CPU/msg (JSON, enriched); rsyslog %.0f msg/s, %.2f us CPU/msg (text)\n",
-		median(swRate), median(swCPU), median(rsRate), median(rsCPU))
+	fmt.Printf("  median: sidewatch %.0f msg/s, %.2f us CPU/msg (JSON, enriched); rsyslog %.0f msg/s, %.2f us CPU/msg (%s)\n",
+		median(swRate), median(swCPU), median(rsRate), median(rsCPU), rsFormat)
 	fmt.Printf("  median ratio sidewatch/rsyslog: throughput %.2f, CPU per message %.2f (load now %s)\n", median(ratios), median(cpuRatios), loadavg())
 	fmt.Printf("  peak RSS so far: sidewatch %d MiB, rsyslog %d MiB\n", peakRSS(sw)>>20, peakRSS(rs)>>20)
 	fmt.Printf("  first output lines:\n    sidewatch: %s\n    rsyslog:   %s\n", firstLine(sw.out), firstLine(rs.out))
@@ -165,7 +175,33 @@ func startSidewatch(bin, dir, metaURI, out string) (*receiver, error) {
 	return rc, start(rc)
 }
 
-func startRsyslog(dir string) (*receiver, error) {
+// eveTemplate returns an rsyslog list template that writes each line as
+// sidewatch's log event, with the task's fields of the TMDE sample as
+// constants and the container from the line's HOSTNAME and APP-NAME, as
+// sidewatch fills them: the same bytes per line, so that the two
+// receivers do the same work.
+func eveTemplate(tmde []byte) (string, error) {
+	var t struct{ Cluster, TaskARN, Family, Revision, AvailabilityZone, LaunchType string }
+	if err := json.Unmarshal(tmde, &t); err != nil {
+		return "", fmt.Errorf("task metadata: %w", err)
+	}
+	cluster := t.Cluster[strings.LastIndex(t.Cluster, "/")+1:]
+	ecs := fmt.Sprintf(`"},"aws_ecs":{"cluster":%q,"task_arn":%q,"family":%q,"revision":%q,"availability_zone":%q,"launch_type":%q,"container":{"id":"`,
+		cluster, t.TaskARN, t.Family, t.Revision, t.AvailabilityZone, t.LaunchType)
+	c := func(v string) string { return fmt.Sprintf("constant(value=%q)\n", v) }
+	return `template(name="eve" type="list") {
+` + c(`{"timestamp":"`) + `property(name="timereported" dateFormat="rfc3339")
+` + c(`","event_type":"log","log":{"message":"`) + `property(name="msg" format="json" position.from="2")
+` + c(`","facility":"`) + `property(name="syslogfacility-text")
+` + c(`","severity":"`) + `property(name="syslogseverity-text")
+` + c(`","procid":"`) + `property(name="procid" format="json")
+` + c(`","format":"rfc3164","transport":"tcp`+ecs) + `property(name="hostname" format="json")
+` + c(`","name":"`) + `property(name="programname" format="json")
+` + c("\"}}}\n") + `}
+`, nil
+}
+
+func startRsyslog(dir, template string) (*receiver, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -180,8 +216,8 @@ func startRsyslog(dir string) (*receiver, error) {
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`global(workDirectory=%q)
 module(load="imptcp")
 input(type="imptcp" address="127.0.0.1" port="%s")
-action(type="omfile" file=%q)
-`, work, port, rc.out)), 0o644); err != nil {
+%saction(type="omfile" file=%q%s)
+`, work, port, template, rc.out, map[bool]string{true: ` template="eve"`}[template != ""])), 0o644); err != nil {
 		return nil, err
 	}
 	rc.cmd = exec.Command("rsyslogd", "-n", "-f", conf, "-i", filepath.Join(work, "rsyslogd.pid"))
