@@ -74,8 +74,10 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// pollTimeout bounds one wait for packets, so Run notices cancellation and
-// expires flows on a quiet link.
+// pollTimeout is how long Run keeps reading after a block timeout once
+// cancelled (the kernel retires a partly filled block within the block
+// timeout), and how long it waits after a socket error before reading on.
+// On a quiet link Run waits a whole expiry period: cancellation wakes it.
 const pollTimeout = 200 * time.Millisecond
 
 // frameSize is the ring's nominal frame size. TPACKET_V3 packs variable-size

@@ -33,6 +33,7 @@ type Capture struct {
 	unknownLink    *metrics.Counter
 	readErrors     *metrics.Counter
 	ifaceRefreshes *metrics.Counter
+	wakeups        *metrics.Counter
 }
 
 // Open opens the capture socket, sets up its ring and attaches the kernel
@@ -80,6 +81,7 @@ func Open(cfg Config, reg *metrics.Registry) (*Capture, error) {
 	c.unknownLink = reg.Counter(sub, "dropped_total", "Packets read but not passed to the flow table.", "reason", "link_type")
 	c.readErrors = reg.Counter(sub, "read_errors_total", "Errors reading the capture ring other than timeouts.")
 	c.ifaceRefreshes = reg.Counter(sub, "interface_refreshes_total", "Re-reads of the interface list after a packet from an unknown interface.")
+	c.wakeups = reg.Counter(sub, "wakeups_total", "Waits for the ring that ended: a block handed over, the once-a-second expiry, or shutdown.")
 	reg.CounterFunc(sub, "kernel_packets_total", "Packets the kernel passed to the capture socket, including dropped ones (tp_packets).",
 		func() float64 { return float64(c.kernelStats()[0]) })
 	reg.CounterFunc(sub, "kernel_drops_total", "Packets the kernel dropped because the capture ring was full (tp_drops).",
@@ -132,16 +134,29 @@ func (c *Capture) Close() error {
 // Run reads a whole ring block per wakeup; the counters, the expiry clock
 // and the cancellation check are updated once per block, so the per-packet
 // path has no atomic operation, system call or clock read (packets carry
-// the kernel's timestamps). Once ctx is done,
-// Run keeps reading for up to a block timeout and a poll period, so that the
-// packets of the block the kernel is still filling are counted too.
+// the kernel's timestamps). On a quiet link it wakes once a second, to
+// expire flows; cancellation wakes it at once. Once ctx is done, Run keeps
+// reading for a block timeout and a poll period, so that the packets of
+// the block the kernel is still filling are counted too.
 func (c *Capture) Run(ctx context.Context, t Table) error {
 	defer c.Close()
-	var lastExpire, drainUntil time.Time
+	stop := context.AfterFunc(ctx, c.r.interrupt)
+	defer stop()
+	var drainUntil time.Time
+	now := time.Now()
+	lastExpire := now
 	var f rxFrame
 	for {
-		if err := c.r.wait(pollTimeout); err != nil {
-			now := time.Now()
+		// Until the next expiry, or the end of the drain. An interrupt
+		// that lands late (during the drain) only shortens one wait.
+		d := lastExpire.Add(expireEvery).Sub(now)
+		if !drainUntil.IsZero() {
+			d = drainUntil.Sub(now)
+		}
+		err := c.r.wait(max(d, time.Millisecond))
+		c.wakeups.Inc()
+		if err != nil {
+			now = time.Now()
 			timeout := errors.Is(err, errTimeout)
 			if !timeout {
 				c.readErrors.Inc()
@@ -151,7 +166,7 @@ func (c *Capture) Run(ctx context.Context, t Table) error {
 				case <-time.After(pollTimeout):
 				}
 			}
-			if !drainUntil.IsZero() && (timeout || now.After(drainUntil)) {
+			if !drainUntil.IsZero() && !now.Before(drainUntil) {
 				t.Flush(now, "shutdown")
 				return nil
 			}
@@ -189,7 +204,7 @@ func (c *Capture) Run(ctx context.Context, t Table) error {
 		// Once per block, on the monotonic clock: a block holds hundreds
 		// of packets under load, and packet time may stand still or go
 		// back (a stepped clock) without delaying expiry or shutdown.
-		now := time.Now()
+		now = time.Now()
 		if !drainUntil.IsZero() {
 			if now.After(drainUntil) {
 				t.Flush(now, "shutdown")

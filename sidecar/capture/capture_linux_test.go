@@ -471,3 +471,28 @@ func TestRunRingWraps(t *testing.T) {
 	}
 	t.Logf("%d of %d datagrams read, %d kernel drops", len(table.seen), sent, drops)
 }
+
+// TestRunIdleWakesOncePerSecond checks that a quiet link costs one wakeup
+// per expiry period, and that cancellation still ends Run at once plus
+// the drain (a block timeout and a poll period), not after a whole period.
+func TestRunIdleWakesOncePerSecond(t *testing.T) {
+	requireNetns(t)
+	ns := newNetns(t)
+	s := startCapture(t, ns, DefaultConfig())
+	const idle = 3500 * time.Millisecond
+	time.Sleep(idle)
+	wakeups := s.reg.Stats()["capture"].(map[string]any)["wakeups_total"].(uint64)
+	start := time.Now()
+	s.stop(t)
+	took := time.Since(start)
+	// 3 expiry periods; the old 200 ms poll woke 17 times.
+	if wakeups > 5 {
+		t.Errorf("wakeups_total = %d after %v idle, want at most 5 (one per second)", wakeups, idle)
+	}
+	if limit := DefaultConfig().BlockTimeout + pollTimeout + 500*time.Millisecond; took > limit {
+		t.Errorf("Run returned %v after cancellation, want within %v", took, limit)
+	}
+	if len(s.rec.flushes) != 1 || s.rec.expires < 2 {
+		t.Errorf("flushes %q and %d expiries, want one shutdown flush and at least 2 expiries", s.rec.flushes, s.rec.expires)
+	}
+}

@@ -41,6 +41,8 @@ type ring struct {
 	base int // offset of the held block in mem
 	// ready is rawConn.Read's condition, allocated once.
 	ready func(fd uintptr) bool
+	// interrupted is set by interrupt, from another goroutine.
+	interrupted atomic.Bool
 }
 
 // Offsets in struct tpacket_block_desc (version, offset_to_priv, then
@@ -151,13 +153,19 @@ func (r *ring) blockReady() bool {
 // errTimeout is wait's error when no block was handed over in time.
 var errTimeout = errors.New("no block before the poll timeout")
 
-// wait returns once a block is held, or errTimeout after d.
+// wait returns once a block is held, or errTimeout after d or once
+// interrupt is called.
 func (r *ring) wait(d time.Duration) error {
 	if r.blockReady() {
 		return nil
 	}
 	if err := r.file.SetReadDeadline(time.Now().Add(d)); err != nil {
 		return fmt.Errorf("wait for capture ring: %w", err)
+	}
+	// An interrupt before the deadline above was set would be undone by
+	// it: its flag says so. One after it moves the deadline to now.
+	if r.interrupted.Swap(false) {
+		return errTimeout
 	}
 	err := r.raw.Read(r.ready)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -167,6 +175,13 @@ func (r *ring) wait(d time.Duration) error {
 		return fmt.Errorf("wait for capture ring: %w", err)
 	}
 	return nil
+}
+
+// interrupt ends the current or next wait with errTimeout. It may be
+// called from any goroutine, also after close.
+func (r *ring) interrupt() {
+	r.interrupted.Store(true)
+	r.file.SetReadDeadline(time.Now())
 }
 
 // rxFrame is one packet of the held block. data aliases the ring and is valid
