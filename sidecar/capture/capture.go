@@ -32,12 +32,12 @@ type Config struct {
 	IgnorePorts  []uint16      `name:"capture-ignore-loopback-ports" env:"SIDEWATCH_CAPTURE_IGNORE_LOOPBACK_PORTS" sep:"," default:"1514" placeholder:"PORT" help:"TCP and UDP ports on lo left out by the kernel filter: the sidecar's own receivers. The syslog receiver's and the health listener's ports are added automatically."`
 	RingMiB      int           `name:"capture-ring-mib" env:"SIDEWATCH_CAPTURE_RING_MIB" default:"8" help:"Size of the capture ring in MiB (memory the kernel fills between reads)."`
 	BlockKiB     int           `name:"capture-block-kib" env:"SIDEWATCH_CAPTURE_BLOCK_KIB" default:"512" help:"Size of one ring block in KiB: a power of two from 512 (one 256 KiB frame must fit) to 65536."`
-	BlockTimeout time.Duration `name:"capture-block-timeout" env:"SIDEWATCH_CAPTURE_BLOCK_TIMEOUT" default:"64ms" help:"Longest time the kernel holds a partly filled block before handing it over (latency on a quiet link)."`
+	BlockTimeout time.Duration `name:"capture-block-timeout" env:"SIDEWATCH_CAPTURE_BLOCK_TIMEOUT" default:"250ms" help:"Longest time the kernel holds a partly filled block before handing it over (latency on a quiet link; each handover costs a wakeup)."`
 }
 
 // DefaultConfig returns the defaults of the flags.
 func DefaultConfig() Config {
-	return Config{IgnorePorts: []uint16{1514}, RingMiB: 8, BlockKiB: 512, BlockTimeout: 64 * time.Millisecond}
+	return Config{IgnorePorts: []uint16{1514}, RingMiB: 8, BlockKiB: 512, BlockTimeout: 250 * time.Millisecond}
 }
 
 // Validate reports every invalid field, naming its flag and variable.
