@@ -28,6 +28,12 @@ func (b *budget) reserve(n int) bool {
 	}
 }
 
+// pressed reports whether more than half the budget is reserved: then a
+// connection gives back the buffers it grew for a message once the
+// message is done, instead of keeping them for the next one, so that idle
+// connections cannot hold the room a busy one needs.
+func (b *budget) pressed() bool { return 2*b.used.Load() > b.limit }
+
 // release returns n reserved bytes.
 func (b *budget) release(n int) { b.used.Add(-int64(n)) }
 

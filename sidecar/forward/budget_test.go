@@ -187,6 +187,39 @@ func TestReceiverBufferBudget(t *testing.T) {
 	}
 }
 
+// Connections that finished a large message and wait for the next keep
+// its buffer only while at most half the budget is reserved, so that
+// idle connections cannot hold the room a busy one needs: three
+// connections each send a message and stay open, then a fourth's message
+// of the same size fits (with every buffer kept, it would be refused).
+func TestIdleConnectionsLeaveRoom(t *testing.T) {
+	const (
+		size  = 950_000
+		limit = 3<<20 + 512<<10 // three grown buffers (1 MiB each), not four
+	)
+	cfg := testConfig(t)
+	cfg.BufferBudget = limit
+	pipe := &fakePipe{}
+	r, reg, stop := startReceiver(t, cfg, pipe)
+	defer stop()
+	_, unix := r.Addrs()
+	for i := range 4 {
+		c := dial(t, "unix", unix)
+		defer c.nc.Close()
+		c.write(bigMsg(fmt.Sprintf("chunk%d", i), byte('a'+i), size))
+		if ack, err := c.readMsg(5 * time.Second); err != nil || !strings.Contains(string(ack), fmt.Sprintf("chunk%d", i)) {
+			t.Fatalf("connection %d: ack %q, %v; want its chunk acknowledged (reserved %d of %d)", i, ack, err, r.budget.reserved(), limit)
+		}
+		// Left open and idle.
+	}
+	if got := labelled(reg, "connections_closed_total", "memory_budget"); got != 0 {
+		t.Errorf("connections_closed_total{memory_budget} = %d, want 0", got)
+	}
+	if got := r.budget.reserved(); got > limit/2+1<<20 {
+		t.Errorf("%d bytes reserved by four idle connections, want at most %d (half the budget and one kept buffer)", got, limit/2+1<<20)
+	}
+}
+
 // gzipMsg is a CompressedPackedForward message of one record whose log is
 // size bytes, acknowledged as chunk.
 func gzipMsg(t *testing.T, chunk string, size int) []byte {
@@ -246,19 +279,25 @@ func TestReceiverBufferBudgetGzip(t *testing.T) {
 
 // After a message, a decompression buffer grown above keepBuf is dropped
 // and its bytes returned to the budget; a smaller one is kept for the
-// next message.
+// next message, unless more than half the budget is reserved.
 func TestDecoderTrimsLargePayloadBuffer(t *testing.T) {
 	tests := []struct {
 		name    string
 		logSize int
+		held    int // reserved by other connections
 		kept    bool
 	}{
-		{"small_kept", 100_000, true},
-		{"over_keep_dropped", keepBuf + 1<<20, false},
+		{"small_kept", 100_000, 0, true},
+		{"over_keep_dropped", keepBuf + 1<<20, 0, false},
+		{"small_dropped_when_pressed", 100_000, 32 << 20, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := newBudget(64 << 20)
+			if !b.reserve(tt.held) {
+				t.Fatalf("reserve(%d) refused", tt.held)
+			}
+			defer b.release(tt.held)
 			d := newDecoder(limits{maxMessage: 16 << 20, maxLog: 16 << 20, maxFields: 4 << 10}, "unix", b)
 			if err := d.decode(gzipMsg(t, "gz", tt.logSize)); err != nil {
 				t.Fatal(err)
@@ -266,18 +305,18 @@ func TestDecoderTrimsLargePayloadBuffer(t *testing.T) {
 			if got := len(d.events); got != 1 {
 				t.Fatalf("got %d events, want 1", got)
 			}
-			if got, want := b.reserved(), int64(cap(d.zbuf)); got != want || got < int64(tt.logSize) {
+			if got, want := b.reserved()-int64(tt.held), int64(cap(d.zbuf)); got != want || got < int64(tt.logSize) {
 				t.Errorf("reserved %d, zbuf capacity %d; want them equal and at least the payload %d", got, want, tt.logSize)
 			}
 			d.trim()
 			if kept := cap(d.zbuf) > 0; kept != tt.kept {
 				t.Errorf("zbuf kept %v (capacity %d), want %v", kept, cap(d.zbuf), tt.kept)
 			}
-			if got, want := b.reserved(), int64(cap(d.zbuf)); got != want {
+			if got, want := b.reserved()-int64(tt.held), int64(cap(d.zbuf)); got != want {
 				t.Errorf("reserved %d after trim, want %d (what is kept)", got, want)
 			}
 			d.release()
-			if got := b.reserved(); got != 0 {
+			if got := b.reserved() - int64(tt.held); got != 0 {
 				t.Errorf("reserved %d after release, want 0", got)
 			}
 		})

@@ -384,7 +384,7 @@ func (c *conn) consume(n int, frame bool) {
 	copy(c.buf, c.buf[n:c.n])
 	c.n -= n
 	c.scanOff, c.pending = 0, 1
-	if c.n == 0 && len(c.buf) > keepBuf {
+	if c.n == 0 && (len(c.buf) > keepBuf || len(c.buf) > initialBuf && c.r.budget.pressed()) {
 		c.r.budget.release(len(c.buf))
 		c.buf = nil
 	}

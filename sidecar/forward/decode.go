@@ -356,10 +356,11 @@ func (d *decoder) growZ(hint int) bool {
 	return true
 }
 
-// trim drops zbuf when a message grew it above keepBuf, as consume does
-// the read buffer; called once the message's events are written.
+// trim drops zbuf when a message grew it above keepBuf, or at all while
+// the budget is pressed, as consume does the read buffer; called once the
+// message's events are written.
 func (d *decoder) trim() {
-	if cap(d.zbuf) > keepBuf {
+	if cap(d.zbuf) > keepBuf || cap(d.zbuf) > 0 && d.budget.pressed() {
 		d.release()
 	}
 }
