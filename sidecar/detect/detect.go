@@ -191,20 +191,36 @@ func (e *Engine) IntelLists() []string {
 // Run keeps the engine's inputs fresh until ctx ends: it reloads the
 // intel files when they change and, when asked to, re-reads the task's
 // addresses. It is a service: alerts are raised on the producers' paths.
+// It wakes only when one of them is due (every 30 s at the defaults), not
+// on a ticker: an idle sidecar's CPU is mostly its wakeups.
 func (e *Engine) Run(ctx context.Context) error {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	var lastIntel, lastHome time.Time
+	reload := e.intel != nil && e.cfg.Intel.Reload > 0
+	home := e.opts.HomeFromInterfaces && len(e.cfg.HomeNet) == 0
+	if !reload && !home {
+		<-ctx.Done()
+		return nil
+	}
+	lastIntel, lastHome := time.Now(), time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for {
+		var next time.Time
+		if reload {
+			next = lastIntel.Add(e.cfg.Intel.Reload)
+		}
+		if d := lastHome.Add(homeRefresh); home && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+		timer.Reset(time.Until(next))
 		select {
 		case <-ctx.Done():
 			return nil
-		case now := <-tick.C:
-			if e.intel != nil && e.cfg.Intel.Reload > 0 && now.Sub(lastIntel) >= e.cfg.Intel.Reload {
+		case now := <-timer.C:
+			if reload && now.Sub(lastIntel) >= e.cfg.Intel.Reload {
 				e.intel.Check()
 				lastIntel = now
 			}
-			if e.opts.HomeFromInterfaces && len(e.cfg.HomeNet) == 0 && now.Sub(lastHome) >= homeRefresh {
+			if home && now.Sub(lastHome) >= homeRefresh {
 				e.RefreshHome()
 				lastHome = now
 			}
