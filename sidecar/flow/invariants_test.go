@@ -126,6 +126,9 @@ func FuzzTableOps(f *testing.F) {
 	// A packet stamped at the very time an update was written (op 0
 	// advances the clock by 0 ms).
 	f.Add([]byte{0x00, 0x00, 0xf0, 0x32, 0x00, 0x00, 0xf0, 0x28, 0x00, 0x00})
+	// UDP flow A, flow B 9 ms later, A again 232 ms after that (A stays
+	// ahead of B in the idle list), then Expire when B is due and A not.
+	f.Add([]byte{0xe8, 0x00, 0x09, 0x00, 0xe8, 0x00, 0xf9, 0x3b})
 	f.Fuzz(func(t *testing.T, prog []byte) {
 		cfg := DefaultConfig()
 		cfg.MaxFlows = 3
@@ -137,10 +140,11 @@ func FuzzTableOps(f *testing.F) {
 		for len(prog) >= 2 {
 			op, arg := prog[0], prog[1]
 			prog = prog[2:]
-			if op >= 0xf0 { // advance the clock by arg seconds and expire
-				now += int64(arg) * int64(time.Second)
+			if op >= 0xf0 { // advance the clock by arg seconds and (op&0xf) tenths, and expire
+				now += int64(arg)*int64(time.Second) + int64(op&0xf)*int64(100*time.Millisecond)
 				tab.Expire(time.Unix(0, now))
 				checkInvariants(t, tab)
+				checkNoneDue(t, tab, now)
 				continue
 			}
 			p := packet{ipv: 4, src: addrs[op%3], dst: addrs[(op/3)%3], sport: uint16(op>>4) % 3, dport: uint16(arg>>6) % 3,
@@ -165,4 +169,18 @@ func FuzzTableOps(f *testing.F) {
 		}
 		checkUpdatesAddUp(t, rec.events)
 	})
+}
+
+// checkNoneDue verifies that Expire at now left no flow open whose idle
+// timeout had passed: the idle lists are ordered by queued time, not by
+// last packet, and Expire must still find every due flow.
+func checkNoneDue(t *testing.T, tab *Table, now int64) {
+	t.Helper()
+	for c := range tab.idle {
+		for i := tab.idle[c].head; i != noEntry; i = tab.entry(i).links[idleList].next {
+			if e := tab.entry(i); now-e.last >= tab.timeouts[c] {
+				t.Fatalf("entry %d of class %d idle %d ns after Expire, timeout %d", i, c, now-e.last, tab.timeouts[c])
+			}
+		}
+	}
 }
