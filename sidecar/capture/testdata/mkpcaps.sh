@@ -261,15 +261,12 @@ ls -l "$out"/*.pcap "$out"/*.pcapng
 #                    leaves it: it counts into the flow. (BIG TCP itself
 #                    made no frame above 64 KiB on this kernel's veth, and
 #                    a real RFC 2675 jumbogram needs an MTU above 65535.)
-regressions() {
-	local w=$work/reg
-	mkdir -p "$w"
-
-	capture ipver ip netns exec $C tcpdump -n -U --immediate-mode -i swf-c -w "$w/ipver.pcap"
-	local ipver_pid=$cap_pid
-	capture ipver_sll ip netns exec $C tcpdump -n -U --immediate-mode -i any -y LINUX_SLL -w "$w/ipver_sll.pcap"
-	udp_client $C 10.99.0.2 42100
-	ip netns exec $C python3 - swf-c "$(ip -n $S -br link show swf-s | awk '{print $3}')" <<'PY'
+# raw_send runs the Python program on stdin in the client namespace after
+# a prelude that gives it s, an AF_PACKET socket bound to swf-c, the MAC
+# addresses me (swf-c) and peer (swf-s), and csum, the Internet checksum:
+# the regressions send frames no socket API would.
+raw_send() {
+	ip netns exec $C python3 -c "$(cat <<'PY'
 import socket, struct, sys
 dev, peer = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", ""))
 me = bytes.fromhex(open("/sys/class/net/%s/address" % dev).read().strip().replace(":", ""))
@@ -282,6 +279,20 @@ def csum(b):
     t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
     t = (t >> 16) + (t & 0xFFFF)
     return ~(t + (t >> 16)) & 0xFFFF
+PY
+)
+$(cat)" swf-c "$(ip -n $S -br link show swf-s | awk '{print $3}')"
+}
+
+regressions() {
+	local w=$work/reg
+	mkdir -p "$w"
+
+	capture ipver ip netns exec $C tcpdump -n -U --immediate-mode -i swf-c -w "$w/ipver.pcap"
+	local ipver_pid=$cap_pid
+	capture ipver_sll ip netns exec $C tcpdump -n -U --immediate-mode -i any -y LINUX_SLL -w "$w/ipver_sll.pcap"
+	udp_client $C 10.99.0.2 42100
+	raw_send <<'PY'
 
 def ipv4(version, payload):
     h = struct.pack("!BBHHHBBH4s4s", version << 4 | 5, 0, 20 + len(payload), 1, 0, 64, 17, 0,
@@ -348,20 +359,8 @@ for i in range(9):
 
 	capture plen0 ip netns exec $C tcpdump -n -U --immediate-mode -i swf-c -w "$w/plen0.pcap" udp
 	udp_client $C fd99::2 42150
-	ip netns exec $C python3 - swf-c "$(ip -n $S -br link show swf-s | awk '{print $3}')" <<'PY'
-import socket, struct, sys
-dev, peer = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", ""))
-me = bytes.fromhex(open("/sys/class/net/%s/address" % dev).read().strip().replace(":", ""))
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((dev, 0))
+	raw_send <<'PY'
 src, dst = socket.inet_pton(socket.AF_INET6, "fd99::1"), socket.inet_pton(socket.AF_INET6, "fd99::2")
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    t = (t >> 16) + (t & 0xFFFF)
-    return ~(t + (t >> 16)) & 0xFFFF
 
 def udp(data):
     u = struct.pack("!HHHH", 42150, 9999, 8 + len(data), 0) + data
