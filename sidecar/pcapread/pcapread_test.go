@@ -81,14 +81,7 @@ func TestPcap(t *testing.T) {
 	huge := pcapRecord(pcapFile(le, false, 2, 4, 0, 1), le, sec, 0, 1, 1, []byte("a"))
 	huge = pcapRecord(huge, le, sec, 0, MaxCapLen+1, MaxCapLen+1, nil)
 	whole := two(le, false, 7)
-	tests := []struct {
-		name      string
-		file      []byte
-		want      []got
-		wantStats Stats
-		wantErr   string
-		wantEOF   bool // the error wraps io.ErrUnexpectedEOF
-	}{
+	testReads(t, []readCase{
 		{name: "little_endian_microseconds", file: two(le, false, 7), want: wantTwo(7 * time.Microsecond)},
 		{name: "big_endian_microseconds", file: two(be, false, 7), want: wantTwo(7 * time.Microsecond)},
 		{name: "little_endian_nanoseconds", file: two(le, true, 7), want: wantTwo(7)},
@@ -113,31 +106,40 @@ func TestPcap(t *testing.T) {
 		{name: "short_file_header", file: pcapFile(le, false, 2, 4, 0, 1)[:20], wantErr: "read pcap file header", wantEOF: true},
 		{name: "empty_file", file: nil, wantErr: "read file header", wantEOF: true},
 		{name: "not_a_capture", file: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), wantErr: "not a pcap or pcapng file (magic number 20544547)"},
-	}
+	})
+}
+
+// readCase is one capture file and what reading it must give.
+type readCase struct {
+	name      string
+	file      []byte
+	want      []got
+	wantStats Stats
+	wantErr   string
+	wantEOF   bool // the error wraps io.ErrUnexpectedEOF
+}
+
+func testReads(t *testing.T, tests []readCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			frames, st, err := readAll(tt.file)
-			checkRead(t, frames, st, err, tt.want, tt.wantStats, tt.wantErr, tt.wantEOF)
+			if diff := cmp.Diff(tt.want, frames); diff != "" {
+				t.Errorf("frames (-want +got):\n%s", diff)
+			}
+			if st != tt.wantStats {
+				t.Errorf("stats: got %+v, want %+v", st, tt.wantStats)
+			}
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("error: got %v, want none", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("error: got %v, want one containing %q", err, tt.wantErr)
+			}
+			if got := errors.Is(err, io.ErrUnexpectedEOF); got != tt.wantEOF {
+				t.Errorf("errors.Is(%v, io.ErrUnexpectedEOF): got %v, want %v", err, got, tt.wantEOF)
+			}
 		})
-	}
-}
-
-func checkRead(t *testing.T, frames []got, st Stats, err error, want []got, wantStats Stats, wantErr string, wantEOF bool) {
-	t.Helper()
-	if diff := cmp.Diff(want, frames); diff != "" {
-		t.Errorf("frames (-want +got):\n%s", diff)
-	}
-	if st != wantStats {
-		t.Errorf("stats: got %+v, want %+v", st, wantStats)
-	}
-	switch {
-	case wantErr == "" && err != nil:
-		t.Errorf("error: got %v, want none", err)
-	case wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)):
-		t.Errorf("error: got %v, want one containing %q", err, wantErr)
-	}
-	if got := errors.Is(err, io.ErrUnexpectedEOF); got != wantEOF {
-		t.Errorf("errors.Is(%v, io.ErrUnexpectedEOF): got %v, want %v", err, got, wantEOF)
 	}
 }
 
@@ -167,14 +169,7 @@ func TestPcapng(t *testing.T) {
 	le.PutUint32(trailer[len(trailer)-4:], 99)
 	overrun := file(le).idb(1, 0).epb(0, us, 1, 1, []byte("a")).b
 	le.PutUint32(overrun[len(overrun)-28:], 40) // the EPB's captured length
-	tests := []struct {
-		name      string
-		file      []byte
-		want      []got
-		wantStats Stats
-		wantErr   string
-		wantEOF   bool
-	}{
+	testReads(t, []readCase{
 		{name: "little_endian", file: named(le), want: wantNamed},
 		{name: "big_endian", file: named(be), want: wantNamed},
 		{
@@ -254,11 +249,5 @@ func TestPcapng(t *testing.T) {
 			le.PutUint16(n.b[len(n.b)-4-4-8+2:], 200) // if_name length
 			return n.b
 		}(), wantErr: "block 2 (interface description) at offset 60: option 2 of length 200 overruns the block"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			frames, st, err := readAll(tt.file)
-			checkRead(t, frames, st, err, tt.want, tt.wantStats, tt.wantErr, tt.wantEOF)
-		})
-	}
+	})
 }
