@@ -113,14 +113,7 @@ func TestFragmentsJoinTheFlowOfTheirFirst(t *testing.T) {
 	binary.BigEndian.PutUint16(ip[4:], 7)
 	ip[6] = 0x20 // MF, offset 0
 	rest := func(id uint16, off int, more bool) []byte {
-		b := ethFrame(t, seg{src: srv, dst: cli, proto: protoUDP, payload: 1000})
-		binary.BigEndian.PutUint16(b[14+4:], id)
-		fo := uint16(off / 8)
-		if more {
-			fo |= 0x2000
-		}
-		binary.BigEndian.PutUint16(b[14+6:], fo)
-		return b
+		return setFrag(ethFrame(t, seg{src: srv, dst: cli, proto: protoUDP, payload: 1000}), id, off, more)
 	}
 	query := ethFrame(t, udp(cli, srv, 5000, 53))
 	evs, tab, reg := runFrames(t, []frameAt{
@@ -327,7 +320,13 @@ func TestNextDeadline(t *testing.T) {
 // frag4 is an IPv4 fragment of a UDP datagram from src to dst with IP id
 // id at byte offset off: the first (off 0) has the UDP header.
 func frag4(t testing.TB, src, dst string, id uint16, off int, more bool) []byte {
-	b := ethFrame(t, seg{src: src, dst: dst, sport: 53, dport: 5000, proto: protoUDP, payload: 200})
+	return setFrag(ethFrame(t, seg{src: src, dst: dst, sport: 53, dport: 5000, proto: protoUDP, payload: 200}), id, off, more)
+}
+
+// setFrag makes the IPv4 packet of Ethernet frame b a fragment: IP id id,
+// byte offset off, more fragments following when more. The header
+// checksum is left as it was: the decoder does not check it.
+func setFrag(b []byte, id uint16, off int, more bool) []byte {
 	binary.BigEndian.PutUint16(b[14+4:], id)
 	fo := uint16(off / 8)
 	if more {
